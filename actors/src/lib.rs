@@ -1,0 +1,20 @@
+//! Conclave's room engine: the `Registry` that maps live conferences to rooms,
+//! one `Room` actor per live conference, one `Participant` actor per
+//! connection (browser WebSocket or phone leg), their messages, and the pure
+//! room state machine (`state + command -> events`) the actors carry out.
+//!
+//! This crate knows nothing of HTTP, SQL or WebRTC: the server (`src/`) wires
+//! persistence and media in through messages and small traits, so the room's
+//! rules are tested without sockets or databases.
+//!
+//! # Layout
+//! - [`ids`]: typed identifiers shared by the server and the engine.
+//! - [`role`]: what a participant may do in a room.
+//!
+//! The registry, room and participant actors arrive with the room engine.
+
+pub mod ids;
+pub mod role;
+
+pub use ids::{AccountId, ConferenceId, ParticipantId};
+pub use role::Role;

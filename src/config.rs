@@ -1,0 +1,329 @@
+//! Server configuration: defaults, then an optional TOML file, then
+//! environment variables and command-line flags (clap merges those two).
+//! `main` builds a [`Config`] once and hands it to [`crate::run`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::secrets::SecretKey;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Failure counting and lockout (sign-in and conference joins).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Failures allowed per key (client address, account, conference) in one window.
+    pub max_failures: u32,
+    /// The sliding window, in seconds.
+    pub window_secs: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window_secs: 15 * 60,
+        }
+    }
+}
+
+/// The bounded pool that runs argon2 verifications.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HashingConfig {
+    /// argon2 computations running at once.
+    pub workers: usize,
+    /// Requests allowed to wait for a worker; past this they are refused as busy.
+    pub queue: usize,
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue: 64,
+        }
+    }
+}
+
+/// Everything the server needs to start. Secrets are optional here: when
+/// absent they are generated into the data directory on first start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP and WebSocket listener binds.
+    pub bind: SocketAddr,
+    /// Directory for the embedded SQLite store, generated secrets and uploads.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; when unset the embedded SQLite store is used.
+    pub database_url: Option<String>,
+    /// PostgreSQL schema to use (created if missing); `public` when unset.
+    pub database_schema: Option<String>,
+    /// The URL users reach the server at (links, WebSocket origin default).
+    pub public_url: Option<String>,
+    /// Origins allowed to open a WebSocket; the public URL's origin when empty.
+    pub allowed_origins: Vec<String>,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// HTTP worker threads; the number of cores when unset.
+    pub http_workers: Option<usize>,
+    /// How long a sign-in token stays valid, in hours.
+    pub session_ttl_hours: i64,
+    /// How long after its end a scheduled conference's code still admits, in minutes.
+    pub scheduled_grace_minutes: i64,
+    /// Sign-in failure throttling.
+    pub signin_throttle: ThrottleConfig,
+    /// Conference join failure throttling.
+    pub join_throttle: ThrottleConfig,
+    /// argon2 verification pool.
+    pub hashing: HashingConfig,
+    /// Key for keyed hashes (security codes, phone-number index); hex, 32 bytes.
+    pub hmac_key: Option<SecretKey>,
+    /// Key for encryption at rest (phone numbers); hex, 32 bytes.
+    pub encryption_key: Option<SecretKey>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_schema: None,
+            public_url: None,
+            allowed_origins: Vec::new(),
+            log_format: LogFormat::Human,
+            http_workers: None,
+            session_ttl_hours: 24 * 30,
+            scheduled_grace_minutes: 30,
+            signin_throttle: ThrottleConfig::default(),
+            join_throttle: ThrottleConfig::default(),
+            hashing: HashingConfig::default(),
+            hmac_key: None,
+            encryption_key: None,
+        }
+    }
+}
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting {name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+/// Values given on the command line or in the environment; each wins over
+/// the file when set.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub bind: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub database_schema: Option<String>,
+    pub public_url: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub log_format: Option<LogFormat>,
+    pub hmac_key: Option<String>,
+    pub encryption_key: Option<String>,
+}
+
+impl Config {
+    /// Defaults, then `file` when given, then `overrides`; validated.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply(overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            // toml's message quotes the offending line, which may hold a key:
+            // keep only the description.
+            message: e.message().to_owned(),
+        })
+    }
+
+    fn apply(&mut self, o: Overrides) -> Result<(), ConfigError> {
+        if let Some(v) = o.bind {
+            self.bind = v;
+        }
+        if let Some(v) = o.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = o.database_url.filter(|v| !v.is_empty()) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = o.database_schema.filter(|v| !v.is_empty()) {
+            self.database_schema = Some(v);
+        }
+        if let Some(v) = o.public_url.filter(|v| !v.is_empty()) {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = o.allowed_origins {
+            self.allowed_origins = v;
+        }
+        if let Some(v) = o.log_format {
+            self.log_format = v;
+        }
+        if let Some(v) = o.hmac_key {
+            self.hmac_key = Some(SecretKey::from_hex("CONCLAVE_HMAC_KEY", &v)?);
+        }
+        if let Some(v) = o.encryption_key {
+            self.encryption_key = Some(SecretKey::from_hex("CONCLAVE_ENCRYPTION_KEY", &v)?);
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, message: &str| ConfigError::Invalid {
+            name,
+            message: message.to_owned(),
+        };
+        if self.session_ttl_hours <= 0 {
+            return Err(invalid("session_ttl_hours", "must be positive"));
+        }
+        if self.scheduled_grace_minutes < 0 {
+            return Err(invalid("scheduled_grace_minutes", "must not be negative"));
+        }
+        for (name, t) in [
+            ("signin_throttle", &self.signin_throttle),
+            ("join_throttle", &self.join_throttle),
+        ] {
+            if t.max_failures == 0 || t.window_secs == 0 {
+                return Err(invalid(
+                    name,
+                    "max_failures and window_secs must be positive",
+                ));
+            }
+        }
+        if self.hashing.workers == 0 {
+            return Err(invalid("hashing.workers", "must be positive"));
+        }
+        if let Some(schema) = &self.database_schema {
+            let ok = !schema.is_empty()
+                && schema.len() <= 63
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !schema.starts_with(|c: char| c.is_ascii_digit());
+            if !ok {
+                return Err(invalid(
+                    "database_schema",
+                    "lower-case letters, digits and _, at most 63, not starting with a digit",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The origins allowed to open a WebSocket: the configured list, else the
+    /// public URL's origin, else the bind address.
+    pub fn websocket_origins(&self) -> Vec<String> {
+        if !self.allowed_origins.is_empty() {
+            return self.allowed_origins.clone();
+        }
+        match &self.public_url {
+            Some(url) => vec![url.trim_end_matches('/').to_owned()],
+            None => vec![format!("http://{}", self.bind)],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let c = Config::load(None, Overrides::default()).expect("defaults are valid");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.database_url.is_none());
+        assert_eq!(c.join_throttle.max_failures, 10);
+        assert_eq!(c.join_throttle.window_secs, 900);
+        assert_eq!(c.websocket_origins(), vec!["http://127.0.0.1:8080"]);
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conclave.toml");
+        std::fs::write(
+            &path,
+            "bind = \"0.0.0.0:9000\"\npublic_url = \"https://meet.example.org/\"\n[join_throttle]\nmax_failures = 3\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            Overrides {
+                bind: Some("127.0.0.1:7000".parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:7000");
+        assert_eq!(c.join_throttle.max_failures, 3);
+        assert_eq!(c.join_throttle.window_secs, 900);
+        assert_eq!(c.websocket_origins(), vec!["https://meet.example.org"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "bnid = \"x\"\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&path), Overrides::default()),
+            Err(ConfigError::Parse { .. })
+        ));
+        std::fs::write(&path, "session_ttl_hours = 0\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&path), Overrides::default()),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let bad_key = Overrides {
+            hmac_key: Some("zz".into()),
+            ..Default::default()
+        };
+        let err = Config::load(None, bad_key).unwrap_err().to_string();
+        assert!(err.contains("CONCLAVE_HMAC_KEY"));
+        assert!(!err.contains("zz"), "the bad value is not echoed: {err}");
+    }
+
+    #[test]
+    fn schema_names_are_checked() {
+        let o = Overrides {
+            database_schema: Some("x; drop table accounts".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(None, o).is_err());
+    }
+}

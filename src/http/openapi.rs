@@ -1,0 +1,44 @@
+//! The OpenAPI document, generated from the handlers' annotations and served
+//! at `/api/v1/openapi.json`.
+
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{accounts, conferences, health, join};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Conclave API", description = "Accounts, conference lines and codes. Errors are application/problem+json with a stable `code`."),
+    paths(
+        health::healthz, health::readyz, health::metrics,
+        accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
+        conferences::line, conferences::reset_access_code, conferences::reset_moderator_pin,
+        conferences::set_default_security_code, conferences::clear_default_security_code,
+        conferences::schedule, conferences::list, conferences::get, conferences::set_security_code,
+        join::check,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/openapi.json").route(web::get().to(document)));
+}
+
+async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,34 @@
+//! Conclave, the server: configuration, the HTTP API (actix-web), accounts,
+//! conference lines and codes, and the stores. The room engine lives in the
+//! `conclave-actors` crate and the media plane in `conclave-media`.
+//!
+//! # Layout
+//! - [`server`]: [`run`], which `main` and the tests call with a listener.
+//! - [`config`], [`cli`], [`telemetry`]: how the server is told what to do.
+//! - [`services`]: the state every request shares; [`accounts`] and
+//!   [`codes`] are its operations (sign-in, code resets, `resolve`).
+//! - [`store`]: the `Store` trait, PostgreSQL and SQLite implementations,
+//!   embedded migrations from `schema/`.
+//! - [`http`]: routes, problem bodies, OpenAPI.
+//! - [`passwords`], [`crypto`], [`secrets`], [`throttle`], [`clock`],
+//!   [`metrics`], [`validate`], [`error`]: the small pieces they stand on.
+
+pub mod accounts;
+pub mod cli;
+pub mod clock;
+pub mod codes;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod passwords;
+pub mod secrets;
+pub mod server;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+pub mod throttle;
+pub mod validate;
+
+pub use server::{run, run_with_clock, RunError};

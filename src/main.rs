@@ -1,0 +1,52 @@
+//! The `conclave` binary: parse the command line, then serve or migrate.
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use conclave::cli::{Cli, Command};
+use conclave::clock::SystemClock;
+use conclave::config::Config;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), cli.overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("conclave: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    conclave::telemetry::init(config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => conclave::server::build_services(&config, Arc::new(SystemClock))
+            .await
+            .map(|_| println!("migrations are up to date")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "conclave failed");
+            eprintln!("conclave: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), conclave::RunError> {
+    let listener = TcpListener::bind(config.bind)?;
+    conclave::run(listener, config, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler succeeds on Unix");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

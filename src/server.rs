@@ -1,0 +1,116 @@
+//! Starting and stopping the server. [`run`] is what `main` and the tests
+//! call: it opens the store (applying migrations), loads the secrets, serves
+//! on the given listener until `shutdown` resolves, then drains in-flight
+//! requests.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service;
+use actix_web::{web, App, HttpServer};
+use futures_util::FutureExt;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::secrets::ServerSecrets;
+use crate::services::Services;
+use crate::store::{self, StoreError};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("secrets: {0}")]
+    Secrets(std::io::Error),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + 'static,
+) -> Result<(), RunError> {
+    run_with_clock(listener, config, Arc::new(SystemClock), shutdown).await
+}
+
+/// [`run`] with a chosen clock, for tests that move time.
+pub async fn run_with_clock(
+    listener: TcpListener,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + 'static,
+) -> Result<(), RunError> {
+    let services = web::Data::new(build_services(&config, clock).await?);
+    let addr = listener.local_addr()?;
+    let workers = config
+        .http_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(services.clone())
+            .wrap(crate::http::problem_bodies())
+            .wrap_fn(|req, srv| {
+                let services = req.app_data::<web::Data<Services>>().cloned();
+                let (method, path) = (req.method().clone(), req.path().to_owned());
+                let started = Instant::now();
+                srv.call(req).map(move |res| {
+                    if let (Ok(res), Some(services)) = (&res, services) {
+                        let status = res.status().as_u16();
+                        services.metrics.http(status);
+                        tracing::debug!(%method, %path, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
+                    }
+                    res
+                })
+            })
+            .configure(crate::http::configure)
+            .default_service(web::to(crate::http::not_found))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining requests");
+        handle.stop(true).await;
+    });
+    tracing::info!(%addr, "Conclave is serving");
+    server.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the store and loads the secrets; also used by `conclave migrate`.
+pub async fn build_services(config: &Config, clock: Arc<dyn Clock>) -> Result<Services, RunError> {
+    create_private_dir(&config.data_dir).map_err(RunError::Secrets)?;
+    let secrets = ServerSecrets::load(
+        &config.data_dir,
+        config.hmac_key.clone(),
+        config.encryption_key.clone(),
+    )
+    .map_err(RunError::Secrets)?;
+    let store = store::open(config).await?;
+    Ok(Services::new(config, store, secrets, clock))
+}
+
+/// Creates the data directory readable by the server's user alone; an
+/// existing directory is left as the operator made it.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,50 @@
+//! The state every request shares: the store, the argon2 pool, the
+//! throttles, the clock and the server secrets. Account operations live in
+//! [`crate::accounts`], conference-code operations in [`crate::codes`]; both
+//! are `impl Services` blocks so the HTTP layer and (later) the room engine
+//! call the same methods.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::passwords::Hasher;
+use crate::secrets::ServerSecrets;
+use crate::store::SharedStore;
+use crate::throttle::Throttle;
+
+pub struct Services {
+    pub store: SharedStore,
+    pub hasher: Hasher,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: ServerSecrets,
+    pub signin_throttle: Throttle,
+    pub join_throttle: Throttle,
+    pub session_ttl: Duration,
+    pub scheduled_grace: Duration,
+    pub metrics: Metrics,
+}
+
+impl Services {
+    pub fn new(
+        config: &Config,
+        store: SharedStore,
+        secrets: ServerSecrets,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            hasher: Hasher::new(&config.hashing),
+            clock,
+            secrets,
+            signin_throttle: Throttle::new(&config.signin_throttle),
+            join_throttle: Throttle::new(&config.join_throttle),
+            session_ttl: Duration::hours(config.session_ttl_hours),
+            scheduled_grace: Duration::minutes(config.scheduled_grace_minutes),
+            metrics: Metrics::new(),
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Persistence: one [`Store`] trait with one error type, and two
+//! implementations, PostgreSQL ([`postgres::PgStore`], production) and
+//! SQLite ([`sqlite::SqliteStore`], the embedded default). Both apply the
+//! migrations in `schema/` at start-up and pass the same conformance suite
+//! (`tests/store_conformance.rs`).
+//!
+//! A lookup that finds nothing is [`StoreError::NotFound`], never a default
+//! value, so a failing database can never pass for an empty one.
+
+pub mod migrations;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use conclave_actors::{AccountId, ConferenceId};
+
+/// Everything a store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist (or is expired, for sessions).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the string names which (`email`, `access_code`).
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// The database cannot be reached right now; the caller may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a corrupt row.
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A registered account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: AccountId,
+    /// Lower-cased.
+    pub email: String,
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// argon2id PHC string of the moderator PIN of every conference the account owns.
+    pub moderator_pin_hash: String,
+    /// Keyed hash of the default security code for conferences scheduled from now on.
+    pub default_security: Option<Vec<u8>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The two kinds of conference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConferenceKind {
+    /// The account's permanent line; its security code follows the account default.
+    Line,
+    /// A scheduled meeting with its own one-time access code.
+    Scheduled,
+}
+
+impl ConferenceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConferenceKind::Line => "line",
+            ConferenceKind::Scheduled => "scheduled",
+        }
+    }
+
+    pub fn parse(s: &str) -> StoreResult<Self> {
+        match s {
+            "line" => Ok(Self::Line),
+            "scheduled" => Ok(Self::Scheduled),
+            other => Err(StoreError::Other(format!(
+                "unknown conference kind {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Where a conference's security code came from, for display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecuritySource {
+    None,
+    /// Copied from the account default when scheduled (or, for the line, following it).
+    AccountDefault,
+    /// Set for this conference alone.
+    Own,
+}
+
+impl SecuritySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecuritySource::None => "none",
+            SecuritySource::AccountDefault => "default",
+            SecuritySource::Own => "own",
+        }
+    }
+
+    pub fn parse(s: &str) -> StoreResult<Self> {
+        match s {
+            "none" => Ok(Self::None),
+            "default" => Ok(Self::AccountDefault),
+            "own" => Ok(Self::Own),
+            other => Err(StoreError::Other(format!(
+                "unknown security source {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A conference: a line or a scheduled meeting, with its current access code.
+#[derive(Clone, Debug)]
+pub struct Conference {
+    pub id: ConferenceId,
+    pub account_id: AccountId,
+    pub kind: ConferenceKind,
+    pub title: String,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Keyed hash of the security code; `None` when no code is needed.
+    pub security: Option<Vec<u8>>,
+    pub security_source: SecuritySource,
+    /// The access code that admits to it now.
+    pub access_code: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How a conference's security code is chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecurityChoice {
+    None,
+    /// The account default as it is at this moment (none if there is none).
+    AccountDefault,
+    /// This keyed hash.
+    Own(Vec<u8>),
+}
+
+/// What [`Store::create_account`] needs.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub id: AccountId,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub moderator_pin_hash: String,
+    pub line_id: ConferenceId,
+    pub line_access_code: String,
+    pub now: DateTime<Utc>,
+}
+
+/// What [`Store::create_scheduled`] needs.
+#[derive(Clone, Debug)]
+pub struct NewScheduled {
+    pub id: ConferenceId,
+    pub account_id: AccountId,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub security: SecurityChoice,
+    pub access_code: String,
+    pub now: DateTime<Utc>,
+}
+
+/// A conference found by access code, with what admission checks need.
+#[derive(Clone, Debug)]
+pub struct CodeMatch {
+    pub conference: Conference,
+    /// The owner's moderator PIN hash.
+    pub moderator_pin_hash: String,
+}
+
+/// The persistence interface. Every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates the account and its line with the given access code.
+    /// `Conflict("email")` or `Conflict("access_code")`.
+    async fn create_account(&self, new: NewAccount) -> StoreResult<(Account, Conference)>;
+    async fn account(&self, id: AccountId) -> StoreResult<Account>;
+    /// `email` must be lower-cased.
+    async fn account_by_email(&self, email: &str) -> StoreResult<Account>;
+
+    async fn insert_session(
+        &self,
+        token_hash: &[u8],
+        account_id: AccountId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The account of a live (unexpired, unrevoked) session, else `NotFound`.
+    async fn session_account(&self, token_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Account>;
+    /// `NotFound` when there is no live session with that hash.
+    async fn revoke_session(&self, token_hash: &[u8], now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// The account's permanent line.
+    async fn line(&self, account_id: AccountId) -> StoreResult<Conference>;
+    async fn conference(&self, id: ConferenceId) -> StoreResult<Conference>;
+    /// The account's conferences, line first, then scheduled by start.
+    async fn conferences(&self, account_id: AccountId) -> StoreResult<Vec<Conference>>;
+    async fn create_scheduled(&self, new: NewScheduled) -> StoreResult<Conference>;
+
+    /// Retires the conference's current code and makes `new_code` the one
+    /// that admits. Retired codes stay reserved. `Conflict("access_code")`.
+    async fn replace_access_code(
+        &self,
+        conference_id: ConferenceId,
+        new_code: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn set_moderator_pin(&self, account_id: AccountId, pin_hash: &str) -> StoreResult<()>;
+    /// Sets or clears the account default; the line follows it, scheduled
+    /// conferences keep what they had.
+    async fn set_default_security(
+        &self,
+        account_id: AccountId,
+        security: Option<Vec<u8>>,
+    ) -> StoreResult<()>;
+    /// Sets a scheduled conference's security code.
+    async fn set_conference_security(
+        &self,
+        conference_id: ConferenceId,
+        security: SecurityChoice,
+    ) -> StoreResult<Conference>;
+
+    /// The conference an active access code admits to.
+    async fn find_access_code(&self, code: &str) -> StoreResult<CodeMatch>;
+}
+
+/// The store in use, shared by every request.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the store the configuration names and applies its migrations.
+pub async fn open(config: &crate::config::Config) -> StoreResult<SharedStore> {
+    match &config.database_url {
+        Some(url) => {
+            let store = postgres::PgStore::connect(url, config.database_schema.as_deref()).await?;
+            store.migrate().await?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot create data dir {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+            let store =
+                sqlite::SqliteStore::open(&config.data_dir.join("conclave.sqlite3")).await?;
+            store.migrate().await?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Resolves the security choice against the account default and returns
+/// (hash, source); shared by both stores so they cannot disagree.
+pub(crate) fn resolve_security(
+    choice: SecurityChoice,
+    account_default: Option<Vec<u8>>,
+) -> (Option<Vec<u8>>, SecuritySource) {
+    match choice {
+        SecurityChoice::None => (None, SecuritySource::None),
+        SecurityChoice::AccountDefault => match account_default {
+            Some(h) => (Some(h), SecuritySource::AccountDefault),
+            None => (None, SecuritySource::None),
+        },
+        SecurityChoice::Own(h) => (Some(h), SecuritySource::Own),
+    }
+}

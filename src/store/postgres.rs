@@ -1,0 +1,486 @@
+//! The PostgreSQL store, on a deadpool-postgres pool. Connection and pool
+//! waits are bounded, so an outage is reported as `Unavailable` within
+//! seconds instead of hanging requests.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use conclave_actors::{AccountId, ConferenceId};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use super::migrations::POSTGRES as MIGRATIONS;
+use super::*;
+
+/// Key of the advisory lock that serialises migrations across servers.
+const MIGRATION_LOCK: i64 = 0x636f_6e63_6c61_7665; // "conclave"
+
+const CONFERENCE_COLUMNS: &str = "c.id, c.account_id, c.kind, c.title, c.starts_at, c.ends_at, \
+     c.security, c.security_source, c.created_at, ac.code";
+const CONFERENCE_FROM: &str =
+    "conferences c JOIN access_codes ac ON ac.conference_id = c.id AND ac.retired_at IS NULL";
+const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.display_name, a.password_hash, \
+     a.moderator_pin_hash, a.default_security, a.created_at";
+
+pub struct PgStore {
+    pool: Pool,
+    schema: Option<String>,
+}
+
+impl PgStore {
+    /// Builds the pool and checks that the server answers. `schema`, when
+    /// given, is created if missing and used as the search path.
+    pub async fn connect(url: &str, schema: Option<&str>) -> StoreResult<Self> {
+        // The parse error is not shown: it could quote the URL's password.
+        let mut pg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|_| StoreError::Other("DATABASE_URL is not a valid PostgreSQL URL".into()))?;
+        pg.connect_timeout(Duration::from_secs(5));
+        if let Some(s) = schema {
+            pg.options(format!("-c search_path={s}"));
+        }
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| StoreError::Other(format!("cannot build the PostgreSQL pool: {e}")))?;
+        let store = Self {
+            pool,
+            schema: schema.map(str::to_owned),
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations not yet applied, under an advisory lock so
+    /// servers starting together do not race.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let mut client = self.client().await?;
+        if let Some(s) = &self.schema {
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
+                .await
+                .map_err(map_err)?;
+        }
+        let tx = client.transaction().await.map_err(map_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(map_err)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version TEXT PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(map_err)?;
+        let mut applied = 0;
+        for m in MIGRATIONS {
+            let done = tx
+                .query_opt(
+                    "SELECT 1 FROM schema_migrations WHERE version = $1",
+                    &[&m.version],
+                )
+                .await
+                .map_err(map_err)?
+                .is_some();
+            if !done {
+                tx.batch_execute(m.sql).await.map_err(map_err)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)",
+                    &[&m.version],
+                )
+                .await
+                .map_err(map_err)?;
+                tracing::info!(version = m.version, "applied PostgreSQL migration");
+                applied += 1;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(applied)
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+    }
+
+    async fn conference_where(
+        client: &impl GenericClient,
+        condition: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> StoreResult<Conference> {
+        let sql = format!("SELECT {CONFERENCE_COLUMNS} FROM {CONFERENCE_FROM} WHERE {condition}");
+        let row = client.query_opt(&sql, params).await.map_err(map_err)?;
+        conference_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+}
+
+fn map_err(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        if *db.code() == SqlState::UNIQUE_VIOLATION {
+            return StoreError::Conflict(match db.constraint() {
+                Some("accounts_email_key") => "email",
+                Some("access_codes_pkey") => "access_code",
+                _ => "unique",
+            });
+        }
+        if *db.code() == SqlState::FOREIGN_KEY_VIOLATION {
+            return StoreError::NotFound;
+        }
+        return StoreError::Other(format!("PostgreSQL: {}", db.message()));
+    }
+    if e.is_closed() {
+        return StoreError::Unavailable("PostgreSQL connection closed".into());
+    }
+    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+}
+
+fn account_from_row(r: &Row) -> StoreResult<Account> {
+    Ok(Account {
+        id: AccountId(r.try_get(0).map_err(map_err)?),
+        email: r.try_get(1).map_err(map_err)?,
+        display_name: r.try_get(2).map_err(map_err)?,
+        password_hash: r.try_get(3).map_err(map_err)?,
+        moderator_pin_hash: r.try_get(4).map_err(map_err)?,
+        default_security: r.try_get(5).map_err(map_err)?,
+        created_at: r.try_get(6).map_err(map_err)?,
+    })
+}
+
+fn conference_from_row(r: &Row) -> StoreResult<Conference> {
+    Ok(Conference {
+        id: ConferenceId(r.try_get(0).map_err(map_err)?),
+        account_id: AccountId(r.try_get(1).map_err(map_err)?),
+        kind: ConferenceKind::parse(r.try_get(2).map_err(map_err)?)?,
+        title: r.try_get(3).map_err(map_err)?,
+        starts_at: r.try_get(4).map_err(map_err)?,
+        ends_at: r.try_get(5).map_err(map_err)?,
+        security: r.try_get(6).map_err(map_err)?,
+        security_source: SecuritySource::parse(r.try_get(7).map_err(map_err)?)?,
+        created_at: r.try_get(8).map_err(map_err)?,
+        access_code: r.try_get(9).map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn create_account(&self, new: NewAccount) -> StoreResult<(Account, Conference)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO accounts (id, email, display_name, password_hash, moderator_pin_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&new.id.0, &new.email, &new.display_name, &new.password_hash, &new.moderator_pin_hash, &new.now],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO conferences (id, account_id, kind, title, security_source, created_at)
+             VALUES ($1, $2, 'line', $3, 'none', $4)",
+            &[&new.line_id.0, &new.id.0, &new.display_name, &new.now],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO access_codes (code, conference_id, created_at) VALUES ($1, $2, $3)",
+            &[&new.line_access_code, &new.line_id.0, &new.now],
+        )
+        .await
+        .map_err(map_err)?;
+        let account = account_from_row(
+            &tx.query_one(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"),
+                &[&new.id.0],
+            )
+            .await
+            .map_err(map_err)?,
+        )?;
+        let line = Self::conference_where(&tx, "c.id = $1", &[&new.line_id.0]).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok((account, line))
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Account> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"),
+                &[&id.0],
+            )
+            .await
+            .map_err(map_err)?;
+        account_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Account> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email = $1"),
+                &[&email],
+            )
+            .await
+            .map_err(map_err)?;
+        account_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn insert_session(
+        &self,
+        token_hash: &[u8],
+        account_id: AccountId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                &[&token_hash, &account_id.0, &now, &expires_at],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session_account(&self, token_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Account> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM sessions s JOIN accounts a ON a.id = s.account_id
+                     WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
+                ),
+                &[&token_hash, &now],
+            )
+            .await
+            .map_err(map_err)?;
+        account_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn revoke_session(&self, token_hash: &[u8], now: DateTime<Utc>) -> StoreResult<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+                &[&token_hash, &now],
+            )
+            .await
+            .map_err(map_err)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn line(&self, account_id: AccountId) -> StoreResult<Conference> {
+        let client = self.client().await?;
+        Self::conference_where(
+            &client,
+            "c.account_id = $1 AND c.kind = 'line'",
+            &[&account_id.0],
+        )
+        .await
+    }
+
+    async fn conference(&self, id: ConferenceId) -> StoreResult<Conference> {
+        let client = self.client().await?;
+        Self::conference_where(&client, "c.id = $1", &[&id.0]).await
+    }
+
+    async fn conferences(&self, account_id: AccountId) -> StoreResult<Vec<Conference>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {CONFERENCE_COLUMNS} FROM {CONFERENCE_FROM} WHERE c.account_id = $1
+                     ORDER BY c.kind = 'line' DESC, c.starts_at, c.created_at"
+                ),
+                &[&account_id.0],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(conference_from_row).collect()
+    }
+
+    async fn create_scheduled(&self, new: NewScheduled) -> StoreResult<Conference> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // FOR SHARE: a concurrent change of the default either lands before
+        // this conference is scheduled (and applies) or after (and does not).
+        let default: Option<Vec<u8>> = tx
+            .query_opt(
+                "SELECT default_security FROM accounts WHERE id = $1 FOR SHARE",
+                &[&new.account_id.0],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?
+            .try_get(0)
+            .map_err(map_err)?;
+        let (security, source) = resolve_security(new.security, default);
+        tx.execute(
+            "INSERT INTO conferences (id, account_id, kind, title, starts_at, ends_at, security, security_source, created_at)
+             VALUES ($1, $2, 'scheduled', $3, $4, $5, $6, $7, $8)",
+            &[&new.id.0, &new.account_id.0, &new.title, &new.starts_at, &new.ends_at, &security, &source.as_str(), &new.now],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO access_codes (code, conference_id, created_at) VALUES ($1, $2, $3)",
+            &[&new.access_code, &new.id.0, &new.now],
+        )
+        .await
+        .map_err(map_err)?;
+        let conference = Self::conference_where(&tx, "c.id = $1", &[&new.id.0]).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(conference)
+    }
+
+    async fn replace_access_code(
+        &self,
+        conference_id: ConferenceId,
+        new_code: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let retired = tx
+            .execute(
+                "UPDATE access_codes SET retired_at = $2 WHERE conference_id = $1 AND retired_at IS NULL",
+                &[&conference_id.0, &now],
+            )
+            .await
+            .map_err(map_err)?;
+        if retired == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.execute(
+            "INSERT INTO access_codes (code, conference_id, created_at) VALUES ($1, $2, $3)",
+            &[&new_code, &conference_id.0, &now],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_moderator_pin(&self, account_id: AccountId, pin_hash: &str) -> StoreResult<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE accounts SET moderator_pin_hash = $2 WHERE id = $1",
+                &[&account_id.0, &pin_hash],
+            )
+            .await
+            .map_err(map_err)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_default_security(
+        &self,
+        account_id: AccountId,
+        security: Option<Vec<u8>>,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let n = tx
+            .execute(
+                "UPDATE accounts SET default_security = $2 WHERE id = $1",
+                &[&account_id.0, &security],
+            )
+            .await
+            .map_err(map_err)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let (line_security, source) = resolve_security(SecurityChoice::AccountDefault, security);
+        tx.execute(
+            "UPDATE conferences SET security = $2, security_source = $3 WHERE account_id = $1 AND kind = 'line'",
+            &[&account_id.0, &line_security, &source.as_str()],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_conference_security(
+        &self,
+        conference_id: ConferenceId,
+        choice: SecurityChoice,
+    ) -> StoreResult<Conference> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let default: Option<Vec<u8>> = tx
+            .query_opt(
+                "SELECT a.default_security FROM conferences c JOIN accounts a ON a.id = c.account_id
+                 WHERE c.id = $1 AND c.kind = 'scheduled' FOR SHARE OF a",
+                &[&conference_id.0],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?
+            .try_get(0)
+            .map_err(map_err)?;
+        let (security, source) = resolve_security(choice, default);
+        tx.execute(
+            "UPDATE conferences SET security = $2, security_source = $3 WHERE id = $1",
+            &[&conference_id.0, &security, &source.as_str()],
+        )
+        .await
+        .map_err(map_err)?;
+        let conference = Self::conference_where(&tx, "c.id = $1", &[&conference_id.0]).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(conference)
+    }
+
+    async fn find_access_code(&self, code: &str) -> StoreResult<CodeMatch> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {CONFERENCE_COLUMNS}, a.moderator_pin_hash FROM {CONFERENCE_FROM}
+                     JOIN accounts a ON a.id = c.account_id WHERE ac.code = $1"
+                ),
+                &[&code],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(CodeMatch {
+            conference: conference_from_row(&row)?,
+            moderator_pin_hash: row.try_get(10).map_err(map_err)?,
+        })
+    }
+}
