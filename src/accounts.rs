@@ -27,6 +27,15 @@ pub struct Session {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 impl Services {
     pub async fn sign_up(
         &self,

@@ -1,0 +1,232 @@
+//! The harness every integration test shares: databases (a temporary SQLite
+//! file, or a fresh schema in the PostgreSQL that `scripts/test` provides),
+//! a real server on port 0, and a small JSON client.
+//!
+//! PostgreSQL is not optional: without `CONCLAVE_TEST_DATABASE_URL` the
+//! PostgreSQL half of a test fails with a message saying how to run it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conclave::clock::{Clock, SystemClock};
+use conclave::config::Config;
+use conclave::secrets::SecretKey;
+use serde_json::Value;
+
+/// Which store a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+pub fn postgres_url() -> String {
+    std::env::var("CONCLAVE_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "CONCLAVE_TEST_DATABASE_URL is not set: run the tests with scripts/test, \
+             or point it at a PostgreSQL database you can create schemas in"
+        )
+    })
+}
+
+/// A configuration for `backend` with its own data directory (and, for
+/// PostgreSQL, its own schema), fixed test keys and one HTTP worker.
+pub fn config(backend: Backend) -> (Config, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        http_workers: Some(1),
+        hmac_key: Some(SecretKey::from_hex("test", &"5a".repeat(32)).unwrap()),
+        encryption_key: Some(SecretKey::from_hex("test", &"a5".repeat(32)).unwrap()),
+        ..Config::default()
+    };
+    config.hashing.workers = 2;
+    if backend == Backend::Postgres {
+        config.database_url = Some(postgres_url());
+        config.database_schema = Some(format!("t_{}", uuid::Uuid::new_v4().simple()));
+    }
+    (config, dir)
+}
+
+/// A running server; stops when dropped.
+pub struct TestServer {
+    pub base: String,
+    pub backend: Backend,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}, Arc::new(SystemClock)).await
+    }
+
+    /// Starts with a tweaked configuration and a chosen clock.
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (mut config, dir) = config(backend);
+        tweak(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        actix_web::rt::spawn(async move {
+            conclave::run_with_clock(listener, config, clock, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the test server runs");
+        });
+        let server = Self {
+            base,
+            backend,
+            stop: Some(tx),
+            _dir: dir,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(res) = awc::Client::default().get(self.url("/readyz")).send().await {
+                if res.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server at {} never became ready",
+                self.base
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends `method path` with an optional JSON body and bearer token;
+    /// returns the status and the body parsed as JSON (Null when empty).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let raw = body.map(|b| b.to_string());
+        self.raw(
+            method,
+            path,
+            raw.as_deref(),
+            Some("application/json"),
+            token,
+        )
+        .await
+    }
+
+    /// Like [`call`] but with a raw body and content type.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        content_type: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        let mut req = client.request(method.parse().expect("a valid method"), self.url(path));
+        if let Some(t) = token {
+            req = req.insert_header(("authorization", format!("Bearer {t}")));
+        }
+        let mut res = match body {
+            Some(b) => {
+                if let Some(ct) = content_type {
+                    req = req.insert_header(("content-type", ct));
+                }
+                req.send_body(b.to_owned()).await
+            }
+            None => req.send().await,
+        }
+        .expect("the server answers");
+        let status = res.status().as_u16();
+        let bytes = res.body().limit(1 << 22).await.expect("a readable body");
+        if status >= 400 {
+            let ct = res
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(
+                ct.as_deref(),
+                Some("application/problem+json"),
+                "{method} {path} -> {status} must carry a problem body"
+            );
+        }
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    /// Signs up a fresh account; returns (token, sign-up response).
+    pub async fn sign_up(&self) -> (String, Value) {
+        let email = format!("user-{}@example.org", uuid::Uuid::new_v4().simple());
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/v1/accounts",
+                Some(serde_json::json!({"email": email, "password": "correct horse battery", "display_name": "Ada"})),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (body["session"]["token"].as_str().unwrap().to_owned(), body)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Generates, for each listed `async fn case(Backend)`, one test per store:
+/// `sqlite::case` and `postgres::case`. The first argument is the test
+/// attribute's runtime (`tokio` or `actix`).
+#[macro_export]
+macro_rules! on_both_stores {
+    (tokio: $($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() { super::$case($crate::common::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() { super::$case($crate::common::Backend::Postgres).await })*
+        }
+    };
+    (actix: $($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[actix_web::test] async fn $case() { super::$case($crate::common::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[actix_web::test] async fn $case() { super::$case($crate::common::Backend::Postgres).await })*
+        }
+    };
+}

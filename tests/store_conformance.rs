@@ -1,0 +1,356 @@
+//! One suite, two stores: every case runs against SQLite and PostgreSQL
+//! through the public `Store` trait, opened the way the server opens them.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::Backend;
+use conclave::store::{
+    self, ConferenceKind, NewAccount, NewScheduled, SecurityChoice, SecuritySource, SharedStore,
+    StoreError,
+};
+use conclave_actors::{AccountId, ConferenceId};
+
+async fn open(backend: Backend) -> (SharedStore, tempfile::TempDir) {
+    let (config, dir) = common::config(backend);
+    (
+        store::open(&config)
+            .await
+            .expect("the store opens and migrates"),
+        dir,
+    )
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_900_000_000, 0).unwrap()
+}
+
+fn code() -> String {
+    conclave::crypto::random_digits(12)
+}
+
+fn new_account(email: &str) -> NewAccount {
+    NewAccount {
+        id: AccountId::new(),
+        email: email.to_owned(),
+        display_name: "Ada".into(),
+        password_hash: "$argon2id$pw".into(),
+        moderator_pin_hash: "$argon2id$pin".into(),
+        line_id: ConferenceId::new(),
+        line_access_code: code(),
+        now: t0(),
+    }
+}
+
+fn scheduled(account: AccountId, security: SecurityChoice, start_in_h: i64) -> NewScheduled {
+    NewScheduled {
+        id: ConferenceId::new(),
+        account_id: account,
+        title: "Board".into(),
+        starts_at: t0() + Duration::hours(start_in_h),
+        ends_at: t0() + Duration::hours(start_in_h + 1),
+        security,
+        access_code: code(),
+        now: t0(),
+    }
+}
+
+on_both_stores!(tokio:
+    accounts_come_with_a_line,
+    emails_and_access_codes_are_unique,
+    sessions_expire_and_revoke,
+    reset_code_retires_the_old_one_for_good,
+    default_security_follows_the_line_not_scheduled_ones,
+    conference_security_can_change,
+    conferences_are_listed_line_first,
+    unknown_things_are_not_found,
+    migrations_are_idempotent,
+);
+
+async fn accounts_come_with_a_line(b: Backend) {
+    let (s, _d) = open(b).await;
+    let new = new_account("ada@example.org");
+    let (account, line) = s.create_account(new.clone()).await.unwrap();
+    assert_eq!(account.id, new.id);
+    assert_eq!(account.email, "ada@example.org");
+    assert_eq!(account.created_at, t0());
+    assert!(account.default_security.is_none());
+    assert_eq!(line.id, new.line_id);
+    assert_eq!(line.kind, ConferenceKind::Line);
+    assert_eq!(line.access_code, new.line_access_code);
+    assert_eq!(line.security_source, SecuritySource::None);
+    assert_eq!(s.line(account.id).await.unwrap().id, line.id);
+    assert_eq!(
+        s.account_by_email("ada@example.org").await.unwrap().id,
+        account.id
+    );
+    let m = s.find_access_code(&new.line_access_code).await.unwrap();
+    assert_eq!(m.conference.id, line.id);
+    assert_eq!(m.moderator_pin_hash, "$argon2id$pin");
+    s.set_moderator_pin(account.id, "$argon2id$pin2")
+        .await
+        .unwrap();
+    let m = s.find_access_code(&new.line_access_code).await.unwrap();
+    assert_eq!(m.moderator_pin_hash, "$argon2id$pin2");
+}
+
+async fn emails_and_access_codes_are_unique(b: Backend) {
+    let (s, _d) = open(b).await;
+    let first = new_account("a@example.org");
+    s.create_account(first.clone()).await.unwrap();
+    let same_email = new_account("a@example.org");
+    assert!(matches!(
+        s.create_account(same_email).await,
+        Err(StoreError::Conflict("email"))
+    ));
+    let mut same_code = new_account("b@example.org");
+    same_code.line_access_code = first.line_access_code.clone();
+    assert!(matches!(
+        s.create_account(same_code.clone()).await,
+        Err(StoreError::Conflict("access_code"))
+    ));
+    // The failed transaction left nothing behind.
+    assert!(matches!(
+        s.account_by_email("b@example.org").await,
+        Err(StoreError::NotFound)
+    ));
+    let mut sched = scheduled(first.id, SecurityChoice::None, 1);
+    sched.access_code = first.line_access_code.clone();
+    assert!(matches!(
+        s.create_scheduled(sched).await,
+        Err(StoreError::Conflict("access_code"))
+    ));
+}
+
+async fn sessions_expire_and_revoke(b: Backend) {
+    let (s, _d) = open(b).await;
+    let a = new_account("s@example.org");
+    s.create_account(a.clone()).await.unwrap();
+    let hash = [7u8; 32];
+    s.insert_session(&hash, a.id, t0(), t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(s.session_account(&hash, t0()).await.unwrap().id, a.id);
+    assert!(matches!(
+        s.session_account(&hash, t0() + Duration::hours(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.session_account(&[8u8; 32], t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    s.revoke_session(&hash, t0()).await.unwrap();
+    assert!(matches!(
+        s.session_account(&hash, t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.revoke_session(&hash, t0()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn reset_code_retires_the_old_one_for_good(b: Backend) {
+    let (s, _d) = open(b).await;
+    let a = new_account("r@example.org");
+    let (_, line) = s.create_account(a.clone()).await.unwrap();
+    let old = line.access_code.clone();
+    let new = code();
+    s.replace_access_code(line.id, &new, t0()).await.unwrap();
+    assert!(matches!(
+        s.find_access_code(&old).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.find_access_code(&new).await.unwrap().conference.id,
+        line.id
+    );
+    assert_eq!(s.line(a.id).await.unwrap().access_code, new);
+    // A retired code is never handed out again, to anyone.
+    let other = new_account("o@example.org");
+    let (_, other_line) = s.create_account(other).await.unwrap();
+    assert!(matches!(
+        s.replace_access_code(other_line.id, &old, t0()).await,
+        Err(StoreError::Conflict("access_code"))
+    ));
+    assert_eq!(
+        s.line(other_line.account_id).await.unwrap().access_code,
+        other_line.access_code
+    );
+}
+
+async fn default_security_follows_the_line_not_scheduled_ones(b: Backend) {
+    let (s, _d) = open(b).await;
+    let a = new_account("d@example.org");
+    s.create_account(a.clone()).await.unwrap();
+    let before = s
+        .create_scheduled(scheduled(a.id, SecurityChoice::AccountDefault, 1))
+        .await
+        .unwrap();
+    assert!(before.security.is_none());
+    assert_eq!(before.security_source, SecuritySource::None);
+
+    s.set_default_security(a.id, Some(vec![1; 32]))
+        .await
+        .unwrap();
+    let line = s.line(a.id).await.unwrap();
+    assert_eq!(line.security, Some(vec![1; 32]));
+    assert_eq!(line.security_source, SecuritySource::AccountDefault);
+    assert!(
+        s.conference(before.id).await.unwrap().security.is_none(),
+        "existing conference keeps none"
+    );
+    let after = s
+        .create_scheduled(scheduled(a.id, SecurityChoice::AccountDefault, 2))
+        .await
+        .unwrap();
+    assert_eq!(after.security, Some(vec![1; 32]));
+
+    s.set_default_security(a.id, Some(vec![2; 32]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.conference(after.id).await.unwrap().security,
+        Some(vec![1; 32]),
+        "keeps the old default"
+    );
+    s.set_default_security(a.id, None).await.unwrap();
+    assert!(s.line(a.id).await.unwrap().security.is_none());
+    assert_eq!(
+        s.conference(after.id).await.unwrap().security,
+        Some(vec![1; 32]),
+        "removal does not reach it either"
+    );
+    assert_eq!(s.account(a.id).await.unwrap().default_security, None);
+}
+
+async fn conference_security_can_change(b: Backend) {
+    let (s, _d) = open(b).await;
+    let a = new_account("c@example.org");
+    let (_, line) = s.create_account(a.clone()).await.unwrap();
+    let c = s
+        .create_scheduled(scheduled(a.id, SecurityChoice::Own(vec![3; 32]), 1))
+        .await
+        .unwrap();
+    assert_eq!(c.security_source, SecuritySource::Own);
+    let c2 = s
+        .set_conference_security(c.id, SecurityChoice::None)
+        .await
+        .unwrap();
+    assert!(c2.security.is_none());
+    s.set_default_security(a.id, Some(vec![4; 32]))
+        .await
+        .unwrap();
+    let c3 = s
+        .set_conference_security(c.id, SecurityChoice::AccountDefault)
+        .await
+        .unwrap();
+    assert_eq!(c3.security, Some(vec![4; 32]));
+    assert_eq!(c3.security_source, SecuritySource::AccountDefault);
+    assert!(
+        matches!(
+            s.set_conference_security(line.id, SecurityChoice::None)
+                .await,
+            Err(StoreError::NotFound)
+        ),
+        "the line's security is the default's business"
+    );
+}
+
+async fn conferences_are_listed_line_first(b: Backend) {
+    let (s, _d) = open(b).await;
+    let a = new_account("l@example.org");
+    let (_, line) = s.create_account(a.clone()).await.unwrap();
+    let late = s
+        .create_scheduled(scheduled(a.id, SecurityChoice::None, 5))
+        .await
+        .unwrap();
+    let early = s
+        .create_scheduled(scheduled(a.id, SecurityChoice::None, 1))
+        .await
+        .unwrap();
+    let other = new_account("x@example.org");
+    s.create_account(other.clone()).await.unwrap();
+    s.create_scheduled(scheduled(other.id, SecurityChoice::None, 1))
+        .await
+        .unwrap();
+    let ids: Vec<_> = s
+        .conferences(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec![line.id, early.id, late.id]);
+}
+
+async fn unknown_things_are_not_found(b: Backend) {
+    let (s, _d) = open(b).await;
+    let nobody = AccountId::new();
+    assert!(matches!(s.account(nobody).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.account_by_email("nobody@example.org").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(s.line(nobody).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.conference(ConferenceId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.find_access_code("0000000000").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.set_moderator_pin(nobody, "x").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.set_default_security(nobody, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.replace_access_code(ConferenceId::new(), &code(), t0())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.create_scheduled(scheduled(nobody, SecurityChoice::None, 1))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.insert_session(&[1; 32], nobody, t0(), t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.conferences(nobody).await.unwrap().is_empty());
+}
+
+async fn migrations_are_idempotent(b: Backend) {
+    let (config, _dir) = common::config(b);
+    match b {
+        Backend::Sqlite => {
+            let path = config.data_dir.join("db.sqlite3");
+            std::fs::create_dir_all(&config.data_dir).unwrap();
+            let s = store::sqlite::SqliteStore::open(&path).await.unwrap();
+            assert_eq!(s.migrate().await.unwrap(), store::migrations::SQLITE.len());
+            assert_eq!(s.migrate().await.unwrap(), 0);
+        }
+        Backend::Postgres => {
+            let url = config.database_url.as_deref().unwrap();
+            let schema = config.database_schema.as_deref();
+            let s = store::postgres::PgStore::connect(url, schema)
+                .await
+                .unwrap();
+            assert_eq!(
+                s.migrate().await.unwrap(),
+                store::migrations::POSTGRES.len()
+            );
+            // A second server starting on the same database applies nothing.
+            let s2 = store::postgres::PgStore::connect(url, schema)
+                .await
+                .unwrap();
+            assert_eq!(s2.migrate().await.unwrap(), 0);
+        }
+    }
+}
