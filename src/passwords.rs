@@ -170,7 +170,7 @@ mod tests {
             }
         }
         assert!(
-            done >= 1 && done <= 3,
+            (1..=3).contains(&done),
             "at most workers + queue ran: {done}"
         );
         assert_eq!(busy + done, 20);

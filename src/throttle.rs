@@ -153,10 +153,10 @@ mod tests {
         let a = ThrottleKey::Address("a".into());
         let c = ThrottleKey::Conference("c".into());
         t.record_failure(&[a.clone(), c.clone()], at(0));
-        t.record_failure(&[c.clone()], at(1));
-        assert!(t.check(&[a.clone()], at(2)).is_ok());
+        t.record_failure(std::slice::from_ref(&c), at(1));
+        assert!(t.check(std::slice::from_ref(&a), at(2)).is_ok());
         assert!(t.check(&[a.clone(), c.clone()], at(2)).is_err());
-        t.clear(&[c.clone()]);
+        t.clear(std::slice::from_ref(&c));
         assert!(t.check(&[a, c], at(2)).is_ok());
     }
 }

@@ -10,6 +10,17 @@ use serde_json::json;
 
 on_both_stores!(actix: every_bad_request_gets_a_typed_4xx_and_changes_nothing);
 
+/// (method, path, raw body, content type, token, expected status, expected code)
+type Case<'a> = (
+    &'a str,
+    String,
+    Option<String>,
+    Option<&'a str>,
+    Option<&'a str>,
+    u16,
+    &'a str,
+);
+
 async fn every_bad_request_gets_a_typed_4xx_and_changes_nothing(b: Backend) {
     let s = TestServer::start(b).await;
     let (token, signed_up) = s.sign_up().await;
@@ -29,9 +40,8 @@ async fn every_bad_request_gets_a_typed_4xx_and_changes_nothing(b: Backend) {
     let sched = |v: serde_json::Value| Some(v.to_string());
     let email = signed_up["account"]["email"].as_str().unwrap();
 
-    // (method, path, raw body, content type, token, status, code)
     #[rustfmt::skip]
-    let cases: Vec<(&str, String, Option<String>, Option<&str>, Option<&str>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", "/api/v1/accounts".into(), Some("{not json".into()), Some("application/json"), None, 400, "bad_request"),
         ("POST", "/api/v1/accounts".into(), Some("".into()), Some("application/json"), None, 400, "bad_request"),
         ("POST", "/api/v1/accounts".into(), Some("{}".into()), Some("application/json"), None, 400, "bad_request"),
