@@ -257,6 +257,17 @@ pub async fn open(config: &crate::config::Config) -> StoreResult<SharedStore> {
     }
 }
 
+/// The columns both stores read a conference from, in the order their row
+/// decoders expect, and the join that picks its active access code.
+pub(crate) const CONFERENCE_COLUMNS: &str =
+    "c.id, c.account_id, c.kind, c.title, c.starts_at, c.ends_at, \
+     c.security, c.security_source, c.created_at, ac.code";
+pub(crate) const CONFERENCE_FROM: &str =
+    "conferences c JOIN access_codes ac ON ac.conference_id = c.id AND ac.retired_at IS NULL";
+/// The columns both stores read an account from.
+pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.display_name, a.password_hash, \
+     a.moderator_pin_hash, a.default_security, a.created_at";
+
 /// Resolves the security choice against the account default and returns
 /// (hash, source); shared by both stores so they cannot disagree.
 pub(crate) fn resolve_security(

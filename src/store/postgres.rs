@@ -17,13 +17,6 @@ use super::*;
 /// Key of the advisory lock that serialises migrations across servers.
 const MIGRATION_LOCK: i64 = 0x636f_6e63_6c61_7665; // "conclave"
 
-const CONFERENCE_COLUMNS: &str = "c.id, c.account_id, c.kind, c.title, c.starts_at, c.ends_at, \
-     c.security, c.security_source, c.created_at, ac.code";
-const CONFERENCE_FROM: &str =
-    "conferences c JOIN access_codes ac ON ac.conference_id = c.id AND ac.retired_at IS NULL";
-const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.display_name, a.password_hash, \
-     a.moderator_pin_hash, a.default_security, a.created_at";
-
 pub struct PgStore {
     pool: Pool,
     schema: Option<String>,
