@@ -50,6 +50,18 @@ typed_id!(
     /// One participant's seat in a live room (survives a resumed connection).
     ParticipantId
 );
+typed_id!(
+    /// A block: the identities a moderator barred from a conference.
+    BlockId
+);
+typed_id!(
+    /// A chat message (its id survives restarts, so it is not a sequence).
+    MessageId
+);
+typed_id!(
+    /// A document shared in a conference.
+    DocumentId
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,11 +10,15 @@
 //! # Layout
 //! - [`ids`]: typed identifiers shared by the server and the engine.
 //! - [`role`]: what a participant may do in a room.
+//! - [`room_state`]: the room's rules, a pure state machine
+//!   (`apply(command, now) -> outcome`) driven by table tests.
 //!
-//! The registry, room and participant actors arrive with the room engine.
+//! The registry, room and participant actors, which carry out the state
+//! machine's events, come next.
 
 pub mod ids;
 pub mod role;
+pub mod room_state;
 
-pub use ids::{AccountId, ConferenceId, ParticipantId};
+pub use ids::{AccountId, BlockId, ConferenceId, DocumentId, MessageId, ParticipantId};
 pub use role::Role;

@@ -1,0 +1,53 @@
+//! Why a room refused a command. Each is a user error: the connection that
+//! sent it stays open and nothing changed.
+
+/// A typed refusal with one wire code each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    #[error("the room is locked")]
+    Locked,
+    #[error("you are blocked from this conference")]
+    Blocked,
+    #[error("the room is full")]
+    RoomFull,
+    #[error("only moderators may do that")]
+    Forbidden,
+    #[error("the room's permissions do not allow that")]
+    NotPermitted,
+    #[error("you are not in this room")]
+    NotInRoom,
+    #[error("no such participant")]
+    UnknownParticipant,
+    #[error("no such block")]
+    UnknownBlock,
+    #[error("no such message")]
+    UnknownMessage,
+    #[error("no such document")]
+    UnknownDocument,
+    #[error("that cannot be done to this participant")]
+    InvalidTarget,
+    #[error("the text is empty or too long")]
+    InvalidText,
+    #[error("that seat is already connected")]
+    AlreadyConnected,
+}
+
+impl RoomError {
+    pub fn code(self) -> &'static str {
+        match self {
+            RoomError::Locked => "locked",
+            RoomError::Blocked => "blocked",
+            RoomError::RoomFull => "room_full",
+            RoomError::Forbidden => "forbidden",
+            RoomError::NotPermitted => "not_permitted",
+            RoomError::NotInRoom => "not_in_room",
+            RoomError::UnknownParticipant => "unknown_participant",
+            RoomError::UnknownBlock => "unknown_block",
+            RoomError::UnknownMessage => "unknown_message",
+            RoomError::UnknownDocument => "unknown_document",
+            RoomError::InvalidTarget => "invalid_target",
+            RoomError::InvalidText => "invalid_text",
+            RoomError::AlreadyConnected => "already_connected",
+        }
+    }
+}

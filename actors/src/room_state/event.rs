@@ -1,0 +1,89 @@
+//! What a command changes, for the actor to carry out: tell participants,
+//! persist, disconnect, delete bytes. Events describe facts; the actor
+//! decides who sees what (full phone numbers go to moderators only).
+
+use super::types::{Audience, Block, ChatMessage, Document, LeaveReason, Permission, Seat};
+use crate::ids::{DocumentId, MessageId, ParticipantId};
+use crate::role::Role;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Joined(Seat),
+    Resumed {
+        id: ParticipantId,
+    },
+    /// The seat is empty now; its attendance interval ends.
+    Left {
+        id: ParticipantId,
+        reason: LeaveReason,
+    },
+    Locked {
+        by: ParticipantId,
+    },
+    Unlocked {
+        by: ParticipantId,
+    },
+    Blocked(Block),
+    Unblocked {
+        block: Block,
+        by: ParticipantId,
+    },
+    PermissionChanged {
+        permission: Permission,
+        audience: Audience,
+        by: ParticipantId,
+    },
+    Muted {
+        target: ParticipantId,
+        muted: bool,
+        by: ParticipantId,
+    },
+    RoleChanged {
+        target: ParticipantId,
+        role: Role,
+        by: ParticipantId,
+    },
+    CallerNamed {
+        target: ParticipantId,
+        name: String,
+        by: ParticipantId,
+    },
+    ChatPosted(ChatMessage),
+    ChatDeleted {
+        message: MessageId,
+        by: ParticipantId,
+    },
+    DocumentAdded(Document),
+    /// The bytes must be deleted and every client told.
+    DocumentRemoved {
+        document: DocumentId,
+        by: ParticipantId,
+    },
+    RecordingChanged {
+        on: bool,
+        by: ParticipantId,
+    },
+}
+
+/// The answer to the sender, beyond the events everyone gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Ok,
+    Blocks(Vec<Block>),
+}
+
+/// The result of one command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub reply: Result<Reply, super::RoomError>,
+    pub events: Vec<Event>,
+}
+
+impl Outcome {
+    pub(crate) fn refused(e: super::RoomError) -> Self {
+        Self {
+            reply: Err(e),
+            events: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The room's rules as a pure state machine: `apply(command, now)` checks
+//! the sender's role and the room's state, changes the state, and returns
+//! an [`Outcome`]: the sender's reply and the events the room actor carries
+//! out (fan-out, persistence, disconnects, deleting bytes). No sockets, no
+//! awaits, no clock: the tests in `tests.rs` drive it directly.
+//!
+//! A refused command changes nothing and emits no event.
+
+mod command;
+mod error;
+mod event;
+#[cfg(test)]
+mod tests;
+mod types;
+
+use std::collections::{BTreeMap, VecDeque};
+
+pub use command::{Command, Newcomer};
+pub use error::RoomError;
+pub use event::{Event, Outcome, Reply};
+pub use types::*;
+
+use crate::ids::{BlockId, ParticipantId};
+use crate::role::Role;
+
+/// Limits of one room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomSettings {
+    /// Seats for participants; moderators are admitted beyond it, so a
+    /// chairperson is never kept out of a full room.
+    pub max_participants: usize,
+    /// How long a dropped connection keeps its seat for a resume.
+    pub resume_grace_ms: Millis,
+    /// Chat messages kept for late joiners.
+    pub chat_history: usize,
+    /// Longest chat message, in characters.
+    pub max_chat_chars: usize,
+    /// Longest display name, in characters.
+    pub max_name_chars: usize,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        Self {
+            max_participants: 1000,
+            resume_grace_ms: 30_000,
+            chat_history: 200,
+            max_chat_chars: 4000,
+            max_name_chars: 100,
+        }
+    }
+}
+
+/// What must survive a restart of the room (or of the server): the lock,
+/// the permissions and the blocks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    pub locked: bool,
+    pub permissions: Permissions,
+    pub blocks: Vec<Block>,
+}
+
+/// One live conference's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomState {
+    settings: RoomSettings,
+    durable: Durable,
+    recording: bool,
+    seats: BTreeMap<ParticipantId, Seat>,
+    chat: VecDeque<ChatMessage>,
+    documents: Vec<Document>,
+}
+
+impl RoomState {
+    pub fn new(settings: RoomSettings) -> Self {
+        Self::restore(settings, Durable::default())
+    }
+
+    /// A room that starts from persisted lock, permissions and blocks.
+    pub fn restore(settings: RoomSettings, durable: Durable) -> Self {
+        Self {
+            settings,
+            durable,
+            recording: false,
+            seats: BTreeMap::new(),
+            chat: VecDeque::new(),
+            documents: Vec::new(),
+        }
+    }
+
+    pub fn durable(&self) -> &Durable {
+        &self.durable
+    }
+    pub fn locked(&self) -> bool {
+        self.durable.locked
+    }
+    pub fn permissions(&self) -> Permissions {
+        self.durable.permissions
+    }
+    pub fn recording(&self) -> bool {
+        self.recording
+    }
+    pub fn seat(&self, id: ParticipantId) -> Option<&Seat> {
+        self.seats.get(&id)
+    }
+    /// Seats in the order people joined.
+    pub fn seats(&self) -> Vec<&Seat> {
+        let mut all: Vec<_> = self.seats.values().collect();
+        all.sort_by_key(|s| (s.joined_at, s.id));
+        all
+    }
+    pub fn is_empty(&self) -> bool {
+        self.seats.is_empty()
+    }
+    pub fn chat(&self) -> impl Iterator<Item = &ChatMessage> {
+        self.chat.iter()
+    }
+    pub fn documents(&self) -> &[Document] {
+        &self.documents
+    }
+    pub fn document(&self, id: crate::ids::DocumentId) -> Option<&Document> {
+        self.documents.iter().find(|d| d.id == id)
+    }
+
+    /// Applies one command at time `now`.
+    pub fn apply(&mut self, command: Command, now: Millis) -> Outcome {
+        match self.decide(command, now) {
+            Ok((reply, events)) => Outcome {
+                reply: Ok(reply),
+                events,
+            },
+            Err(e) => Outcome::refused(e),
+        }
+    }
+
+    /// Each arm checks first and mutates only once every check passed, so
+    /// an `Err` always leaves the state untouched.
+    fn decide(&mut self, command: Command, now: Millis) -> Result<(Reply, Vec<Event>), RoomError> {
+        use Command::*;
+        let ok = |events| Ok((Reply::Ok, events));
+        match command {
+            Join(newcomer) => ok(self.join(newcomer, now)?),
+            Resume { id, identities } => {
+                let seat = self.seats.get(&id).ok_or(RoomError::NotInRoom)?;
+                if seat.disconnected_at.is_none() {
+                    return Err(RoomError::AlreadyConnected);
+                }
+                if self.is_blocked(seat.identities.iter().chain(&identities)) {
+                    return Err(RoomError::Blocked);
+                }
+                self.seats
+                    .get_mut(&id)
+                    .expect("checked above")
+                    .disconnected_at = None;
+                ok(vec![Event::Resumed { id }])
+            }
+            Leave { id } => {
+                self.seats.remove(&id).ok_or(RoomError::NotInRoom)?;
+                ok(vec![Event::Left {
+                    id,
+                    reason: LeaveReason::Left,
+                }])
+            }
+            Disconnect { id } => {
+                let seat = self.seats.get_mut(&id).ok_or(RoomError::NotInRoom)?;
+                seat.disconnected_at.get_or_insert(now);
+                ok(vec![])
+            }
+            Tick => {
+                let grace = self.settings.resume_grace_ms;
+                let expired: Vec<_> = self
+                    .seats
+                    .values()
+                    .filter(|s| s.disconnected_at.is_some_and(|t| now - t >= grace))
+                    .map(|s| s.id)
+                    .collect();
+                let events = expired
+                    .into_iter()
+                    .map(|id| {
+                        self.seats.remove(&id);
+                        Event::Left {
+                            id,
+                            reason: LeaveReason::Dropped,
+                        }
+                    })
+                    .collect();
+                ok(events)
+            }
+            Lock { by } => {
+                self.moderator(by)?;
+                ok(self.set_locked(true, by))
+            }
+            Unlock { by } => {
+                self.moderator(by)?;
+                ok(self.set_locked(false, by))
+            }
+            Remove { by, target, block } => ok(self.remove(by, target, block, now)?),
+            ListBlocks { by } => {
+                self.moderator(by)?;
+                Ok((Reply::Blocks(self.durable.blocks.clone()), vec![]))
+            }
+            Unblock { by, block } => {
+                self.moderator(by)?;
+                let i = self.block_index(block)?;
+                let block = self.durable.blocks.remove(i);
+                ok(vec![Event::Unblocked { block, by }])
+            }
+            SetPermission {
+                by,
+                permission,
+                audience,
+            } => {
+                self.moderator(by)?;
+                if self.durable.permissions.get(permission) == audience {
+                    return ok(vec![]);
+                }
+                self.durable.permissions.set(permission, audience);
+                ok(vec![Event::PermissionChanged {
+                    permission,
+                    audience,
+                    by,
+                }])
+            }
+            Mute { by, target, muted } => {
+                self.moderator(by)?;
+                let seat = self.target_mut(target)?;
+                if seat.muted == muted {
+                    return ok(vec![]);
+                }
+                seat.muted = muted;
+                ok(vec![Event::Muted { target, muted, by }])
+            }
+            Promote { by, target } => ok(self.set_role(by, target, Role::Moderator)?),
+            Demote { by, target } => ok(self.set_role(by, target, Role::Participant)?),
+            NameCaller { by, target, name } => {
+                self.moderator(by)?;
+                let name = self.clean_name(&name)?;
+                let seat = self.target_mut(target)?;
+                if !matches!(seat.endpoint, Endpoint::Phone { .. }) {
+                    return Err(RoomError::InvalidTarget);
+                }
+                seat.name = name.clone();
+                ok(vec![Event::CallerNamed { target, name, by }])
+            }
+            Chat { by, id, text } => {
+                let seat = self.sender(by)?;
+                if !self.durable.permissions.chat.admits(seat.role) {
+                    return Err(RoomError::NotPermitted);
+                }
+                let text = text.trim();
+                if text.is_empty() || text.chars().count() > self.settings.max_chat_chars {
+                    return Err(RoomError::InvalidText);
+                }
+                let message = ChatMessage {
+                    id,
+                    from: by,
+                    from_name: seat.name.clone(),
+                    at: now,
+                    text: Some(text.to_owned()),
+                };
+                self.chat.push_back(message.clone());
+                while self.chat.len() > self.settings.chat_history {
+                    self.chat.pop_front();
+                }
+                ok(vec![Event::ChatPosted(message)])
+            }
+            DeleteChat { by, message } => {
+                let role = self.sender(by)?.role;
+                let m = self
+                    .chat
+                    .iter_mut()
+                    .find(|m| m.id == message)
+                    .ok_or(RoomError::UnknownMessage)?;
+                if role != Role::Moderator && m.from != by {
+                    return Err(RoomError::Forbidden);
+                }
+                if m.text.take().is_none() {
+                    return ok(vec![]);
+                }
+                ok(vec![Event::ChatDeleted { message, by }])
+            }
+            CheckShare { by } => {
+                self.may_share(by)?;
+                ok(vec![])
+            }
+            AddDocument { by, document } => {
+                self.may_share(by)?;
+                self.documents.push(document.clone());
+                ok(vec![Event::DocumentAdded(document)])
+            }
+            RemoveDocument { by, document } => {
+                let role = self.sender(by)?.role;
+                let i = self
+                    .documents
+                    .iter()
+                    .position(|d| d.id == document)
+                    .ok_or(RoomError::UnknownDocument)?;
+                if role != Role::Moderator && self.documents[i].by != by {
+                    return Err(RoomError::Forbidden);
+                }
+                self.documents.remove(i);
+                ok(vec![Event::DocumentRemoved { document, by }])
+            }
+            CheckDownload { by, document } => {
+                self.sender(by)?;
+                self.document(document).ok_or(RoomError::UnknownDocument)?;
+                ok(vec![])
+            }
+            StartRecording { by } => ok(self.set_recording(true, by)?),
+            StopRecording { by } => ok(self.set_recording(false, by)?),
+        }
+    }
+
+    fn join(&mut self, n: Newcomer, now: Millis) -> Result<Vec<Event>, RoomError> {
+        if self.is_blocked(n.identities.iter()) {
+            return Err(RoomError::Blocked);
+        }
+        if self.seats.contains_key(&n.id) {
+            return Err(RoomError::AlreadyConnected);
+        }
+        if self.durable.locked && n.role != Role::Moderator {
+            return Err(RoomError::Locked);
+        }
+        if n.role != Role::Moderator && self.seats.len() >= self.settings.max_participants {
+            return Err(RoomError::RoomFull);
+        }
+        let seat = Seat {
+            id: n.id,
+            name: self.clean_name(&n.name)?,
+            role: n.role,
+            owner: n.owner,
+            endpoint: n.endpoint,
+            identities: n.identities,
+            muted: false,
+            joined_at: now,
+            disconnected_at: None,
+        };
+        self.seats.insert(seat.id, seat.clone());
+        Ok(vec![Event::Joined(seat)])
+    }
+
+    fn remove(
+        &mut self,
+        by: ParticipantId,
+        target: ParticipantId,
+        block: bool,
+        now: Millis,
+    ) -> Result<Vec<Event>, RoomError> {
+        self.moderator(by)?;
+        let seat = self
+            .seats
+            .get(&target)
+            .ok_or(RoomError::UnknownParticipant)?;
+        if target == by || seat.owner {
+            return Err(RoomError::InvalidTarget);
+        }
+        let seat = self.seats.remove(&target).expect("checked above");
+        if !block {
+            return Ok(vec![Event::Left {
+                id: target,
+                reason: LeaveReason::Removed,
+            }]);
+        }
+        let block = Block {
+            id: BlockId::new(),
+            identities: seat.identities,
+            name: seat.name,
+            by,
+            at: now,
+        };
+        self.durable.blocks.push(block.clone());
+        Ok(vec![
+            Event::Blocked(block),
+            Event::Left {
+                id: target,
+                reason: LeaveReason::Blocked,
+            },
+        ])
+    }
+
+    fn set_locked(&mut self, locked: bool, by: ParticipantId) -> Vec<Event> {
+        if self.durable.locked == locked {
+            return vec![];
+        }
+        self.durable.locked = locked;
+        vec![if locked {
+            Event::Locked { by }
+        } else {
+            Event::Unlocked { by }
+        }]
+    }
+
+    fn set_role(
+        &mut self,
+        by: ParticipantId,
+        target: ParticipantId,
+        role: Role,
+    ) -> Result<Vec<Event>, RoomError> {
+        self.moderator(by)?;
+        let seat = self.target_mut(target)?;
+        if seat.owner && role != Role::Moderator {
+            return Err(RoomError::InvalidTarget);
+        }
+        if seat.role == role {
+            return Ok(vec![]);
+        }
+        seat.role = role;
+        Ok(vec![Event::RoleChanged { target, role, by }])
+    }
+
+    fn set_recording(&mut self, on: bool, by: ParticipantId) -> Result<Vec<Event>, RoomError> {
+        self.moderator(by)?;
+        if self.recording == on {
+            return Ok(vec![]);
+        }
+        self.recording = on;
+        Ok(vec![Event::RecordingChanged { on, by }])
+    }
+
+    fn may_share(&self, by: ParticipantId) -> Result<(), RoomError> {
+        let seat = self.sender(by)?;
+        if !self.durable.permissions.share.admits(seat.role) {
+            return Err(RoomError::NotPermitted);
+        }
+        Ok(())
+    }
+
+    fn is_blocked<'a>(&self, mut identities: impl Iterator<Item = &'a Identity>) -> bool {
+        identities.any(|i| self.durable.blocks.iter().any(|b| b.identities.contains(i)))
+    }
+
+    fn block_index(&self, id: BlockId) -> Result<usize, RoomError> {
+        self.durable
+            .blocks
+            .iter()
+            .position(|b| b.id == id)
+            .ok_or(RoomError::UnknownBlock)
+    }
+
+    fn sender(&self, by: ParticipantId) -> Result<&Seat, RoomError> {
+        self.seats.get(&by).ok_or(RoomError::NotInRoom)
+    }
+
+    fn moderator(&self, by: ParticipantId) -> Result<&Seat, RoomError> {
+        let seat = self.sender(by)?;
+        if seat.role != Role::Moderator {
+            return Err(RoomError::Forbidden);
+        }
+        Ok(seat)
+    }
+
+    fn target_mut(&mut self, id: ParticipantId) -> Result<&mut Seat, RoomError> {
+        self.seats.get_mut(&id).ok_or(RoomError::UnknownParticipant)
+    }
+
+    fn clean_name(&self, raw: &str) -> Result<String, RoomError> {
+        let name = raw.trim();
+        let n = name.chars().count();
+        if n == 0 || n > self.settings.max_name_chars || name.chars().any(char::is_control) {
+            return Err(RoomError::InvalidText);
+        }
+        Ok(name.to_owned())
+    }
+}
