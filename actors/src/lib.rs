@@ -12,13 +12,17 @@
 //! - [`role`]: what a participant may do in a room.
 //! - [`room_state`]: the room's rules, a pure state machine
 //!   (`apply(command, now) -> outcome`) driven by table tests.
+//! - [`view`]: what one recipient is shown (phone numbers masked for
+//!   non-moderators), and the messages of a participant's outbound queue.
+//! - [`room`]: the `Room` actor, which applies commands and fans out events.
 //!
-//! The registry, room and participant actors, which carry out the state
-//! machine's events, come next.
+//! The registry and the WebSocket participant come next.
 
 pub mod ids;
 pub mod role;
+pub mod room;
 pub mod room_state;
+pub mod view;
 
 pub use ids::{AccountId, BlockId, ConferenceId, DocumentId, MessageId, ParticipantId};
 pub use role::Role;

@@ -30,6 +30,9 @@ pub enum RoomError {
     InvalidText,
     #[error("that seat is already connected")]
     AlreadyConnected,
+    /// The room failed while applying the command and was restarted.
+    #[error("the room restarted; your state was resent")]
+    Internal,
 }
 
 impl RoomError {
@@ -48,6 +51,7 @@ impl RoomError {
             RoomError::InvalidTarget => "invalid_target",
             RoomError::InvalidText => "invalid_text",
             RoomError::AlreadyConnected => "already_connected",
+            RoomError::Internal => "internal",
         }
     }
 }

@@ -88,6 +88,19 @@ impl RoomState {
         }
     }
 
+    /// A room rebuilt after a crash: the durable state plus the seats the
+    /// supervisor remembered, so nobody loses their place.
+    pub fn recover(settings: RoomSettings, durable: Durable, seats: Vec<Seat>) -> Self {
+        let mut room = Self::restore(settings, durable);
+        room.seats = seats.into_iter().map(|s| (s.id, s)).collect();
+        room
+    }
+
+    /// The settings the room runs with.
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
+    }
+
     pub fn durable(&self) -> &Durable {
         &self.durable
     }

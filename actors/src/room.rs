@@ -1,0 +1,338 @@
+//! The `Room` actor: one per live conference. It owns the room's
+//! [`RoomState`], applies every command through it, and carries out the
+//! events: hands each to the persistence sink (fire and forget), and fans it
+//! out, masked per recipient, into each participant's bounded outbound
+//! queue with a non-blocking send. A participant whose queue is full is
+//! disconnected as a slow consumer; the room never waits for anyone.
+//!
+//! A panic while applying a command is caught: the room rebuilds its state
+//! from the lock, permissions and blocks plus the seats it last knew, and
+//! sends every participant a fresh snapshot.
+//!
+//! Talks to: participant connections (through [`Link`]s), the [`RoomSink`],
+//! and the registry (told when the room is empty).
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ids::{ConferenceId, ParticipantId};
+use crate::role::Role;
+use crate::room_state::{
+    Command, Durable, Event, Identity, LeaveReason, Millis, Newcomer, Reply, RoomError,
+    RoomSettings, RoomState, Seat,
+};
+use crate::view::{for_viewer, CloseReason, Snapshot, ToClient};
+
+/// Seats a connection: join, then receive a snapshot and every event.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct Connect {
+    pub newcomer: Newcomer,
+    pub link: Link,
+}
+
+/// Takes a seat back within its grace, on a new connection.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct Reconnect {
+    pub id: ParticipantId,
+    pub identities: Vec<Identity>,
+    pub link: Link,
+}
+
+/// Any other command; the sender is named inside it.
+#[derive(Message)]
+#[rtype(result = "Result<Reply, RoomError>")]
+pub struct Apply(pub Command);
+
+/// The participant's connection ended without a goodbye.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectionLost {
+    pub id: ParticipantId,
+}
+
+/// Test hook: a panic inside the guarded apply path, to prove recovery.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectPanic;
+
+/// The room has nobody left; sent to whoever started it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomEmpty {
+    pub conference: ConferenceId,
+}
+
+/// Where a room's events go to be persisted. Implementations must not
+/// block: the room calls this inline, for every event.
+pub trait RoomSink: Send + Sync + 'static {
+    fn record(&self, conference: ConferenceId, event: &Event, at: Millis);
+}
+
+/// The time source, injected so tests control it.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+/// One participant connection's end of the room: a bounded queue of
+/// messages, and a one-shot that tells the connection why it is closed.
+pub struct Link {
+    pub queue: mpsc::Sender<ToClient>,
+    pub close: oneshot::Sender<CloseReason>,
+}
+
+impl Link {
+    /// A link with `capacity` queued messages, and the connection's ends.
+    pub fn new(
+        capacity: usize,
+    ) -> (
+        Self,
+        mpsc::Receiver<ToClient>,
+        oneshot::Receiver<CloseReason>,
+    ) {
+        let (queue, rx) = mpsc::channel(capacity);
+        let (close, close_rx) = oneshot::channel();
+        (Self { queue, close }, rx, close_rx)
+    }
+}
+
+struct Connection {
+    link: Link,
+    role: Role,
+}
+
+pub struct Room {
+    conference: ConferenceId,
+    state: RoomState,
+    /// The seats as of the last command, for recovery after a panic.
+    last_seats: Vec<Seat>,
+    connections: HashMap<ParticipantId, Connection>,
+    sink: Arc<dyn RoomSink>,
+    clock: Clock,
+    on_empty: Option<Recipient<RoomEmpty>>,
+}
+
+impl Room {
+    pub fn new(
+        conference: ConferenceId,
+        settings: RoomSettings,
+        durable: Durable,
+        sink: Arc<dyn RoomSink>,
+        clock: Clock,
+        on_empty: Option<Recipient<RoomEmpty>>,
+    ) -> Self {
+        Self {
+            conference,
+            state: RoomState::restore(settings, durable),
+            last_seats: Vec::new(),
+            connections: HashMap::new(),
+            sink,
+            clock,
+            on_empty,
+        }
+    }
+
+    /// Applies `command`, surviving a panic inside the state machine.
+    fn guarded(&mut self, command: Command, inject_panic: bool) -> Result<Reply, RoomError> {
+        let now = (self.clock)();
+        let state = &mut self.state;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            if inject_panic {
+                panic!("injected panic");
+            }
+            state.apply(command, now)
+        }));
+        match result {
+            Ok(outcome) => {
+                if !outcome.events.is_empty() {
+                    self.last_seats = self.state.seats().into_iter().cloned().collect();
+                }
+                self.carry_out(outcome.events, now);
+                outcome.reply
+            }
+            Err(_) => {
+                self.recover();
+                Err(RoomError::Internal)
+            }
+        }
+    }
+
+    /// Rebuilds the state from what must never be lost, and resyncs everyone.
+    fn recover(&mut self) {
+        tracing::error!(conference = %self.conference, "room panicked; restarting it from its durable state");
+        let settings = self.state.settings().clone();
+        let durable = self.state.durable().clone();
+        self.state = RoomState::recover(settings, durable, self.last_seats.clone());
+        let ids: Vec<_> = self.connections.keys().copied().collect();
+        for id in ids {
+            self.send_snapshot(id);
+        }
+    }
+
+    fn carry_out(&mut self, events: Vec<Event>, now: Millis) {
+        for event in &events {
+            self.sink.record(self.conference, event, now);
+            match event {
+                Event::Left { id, reason } => {
+                    let close = match reason {
+                        LeaveReason::Removed => Some(CloseReason::Removed),
+                        LeaveReason::Blocked => Some(CloseReason::Blocked),
+                        _ => None,
+                    };
+                    if let Some(conn) = self.connections.remove(id) {
+                        if let Some(reason) = close {
+                            let _ = conn.link.queue.try_send(ToClient::Closed(reason));
+                            let _ = conn.link.close.send(reason);
+                        }
+                    }
+                }
+                Event::RoleChanged { target, role, .. } => {
+                    if let Some(conn) = self.connections.get_mut(target) {
+                        conn.role = *role;
+                    }
+                }
+                _ => {}
+            }
+            self.fan_out(event);
+            if let Event::RoleChanged { target, .. } = event {
+                // What they may see changed (full phone numbers): start them afresh.
+                self.send_snapshot(*target);
+            }
+        }
+        if self.state.is_empty() {
+            if let Some(r) = &self.on_empty {
+                r.do_send(RoomEmpty {
+                    conference: self.conference,
+                });
+            }
+        }
+    }
+
+    fn fan_out(&mut self, event: &Event) {
+        let mut slow = Vec::new();
+        for (id, conn) in &self.connections {
+            if let Some(message) = for_viewer(event, conn.role) {
+                if let Err(mpsc::error::TrySendError::Full(_)) = conn.link.queue.try_send(message) {
+                    slow.push(*id);
+                }
+            }
+        }
+        for id in slow {
+            self.drop_slow(id);
+        }
+    }
+
+    fn send_snapshot(&mut self, id: ParticipantId) {
+        let Some(conn) = self.connections.get(&id) else {
+            return;
+        };
+        let snapshot = Snapshot::of(&self.state, id, conn.role);
+        if let Err(mpsc::error::TrySendError::Full(_)) = conn
+            .link
+            .queue
+            .try_send(ToClient::Snapshot(Box::new(snapshot)))
+        {
+            self.drop_slow(id);
+        }
+    }
+
+    /// Closes a connection that cannot keep up. Its seat waits for a resume,
+    /// as after any dropped connection, so the client can come back and resync.
+    fn drop_slow(&mut self, id: ParticipantId) {
+        if let Some(conn) = self.connections.remove(&id) {
+            tracing::warn!(conference = %self.conference, participant = %id, "slow consumer disconnected");
+            let _ = conn.link.close.send(CloseReason::SlowConsumer);
+            let now = (self.clock)();
+            let outcome = self.state.apply(Command::Disconnect { id }, now);
+            self.carry_out(outcome.events, now);
+        }
+    }
+
+    fn attach(&mut self, id: ParticipantId, link: Link) {
+        let role = self.state.seat(id).map_or(Role::Participant, |s| s.role);
+        self.connections.insert(id, Connection { link, role });
+        self.send_snapshot(id);
+    }
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Drops seats whose resume grace ran out.
+        ctx.run_interval(Duration::from_secs(1), |room, _| {
+            let _ = room.guarded(Command::Tick, false);
+        });
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        for (_, conn) in self.connections.drain() {
+            let _ = conn
+                .link
+                .queue
+                .try_send(ToClient::Closed(CloseReason::RoomClosed));
+            let _ = conn.link.close.send(CloseReason::RoomClosed);
+        }
+        Running::Stop
+    }
+}
+
+impl Handler<Connect> for Room {
+    type Result = Result<(), RoomError>;
+
+    fn handle(&mut self, msg: Connect, _: &mut Self::Context) -> Self::Result {
+        let id = msg.newcomer.id;
+        // The connection is attached after the join, so the newcomer learns
+        // the room from its snapshot rather than from its own Joined event.
+        self.guarded(Command::Join(msg.newcomer), false)?;
+        self.attach(id, msg.link);
+        Ok(())
+    }
+}
+
+impl Handler<Reconnect> for Room {
+    type Result = Result<(), RoomError>;
+
+    fn handle(&mut self, msg: Reconnect, _: &mut Self::Context) -> Self::Result {
+        self.guarded(
+            Command::Resume {
+                id: msg.id,
+                identities: msg.identities,
+            },
+            false,
+        )?;
+        self.attach(msg.id, msg.link);
+        Ok(())
+    }
+}
+
+impl Handler<Apply> for Room {
+    type Result = Result<Reply, RoomError>;
+
+    fn handle(&mut self, msg: Apply, _: &mut Self::Context) -> Self::Result {
+        self.guarded(msg.0, false)
+    }
+}
+
+impl Handler<ConnectionLost> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConnectionLost, _: &mut Self::Context) {
+        if self.connections.remove(&msg.id).is_some() {
+            let _ = self.guarded(Command::Disconnect { id: msg.id }, false);
+        }
+    }
+}
+
+impl Handler<InjectPanic> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
+        let _ = self.guarded(Command::Tick, true);
+    }
+}

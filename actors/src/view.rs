@@ -1,0 +1,251 @@
+//! What one recipient is shown. The room's events carry full facts; this
+//! module turns them into per-recipient messages, and is the one place that
+//! decides who sees a full phone number: moderators do, nobody else does.
+
+use crate::ids::ParticipantId;
+use crate::role::Role;
+use crate::room_state::{
+    Audience, Block, ChatMessage, Document, Endpoint, Event, LeaveReason, Permission, RoomState,
+    Seat,
+};
+
+/// A participant as a recipient with `viewer` role sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantView {
+    pub id: ParticipantId,
+    pub name: String,
+    pub role: Role,
+    pub phone: bool,
+    /// The full number for moderators, the masked one for everyone else;
+    /// `None` for web participants.
+    pub number: Option<String>,
+    pub muted: bool,
+}
+
+impl ParticipantView {
+    pub fn of(seat: &Seat, viewer: Role) -> Self {
+        let number = match &seat.endpoint {
+            Endpoint::Web => None,
+            Endpoint::Phone { number, masked } => Some(if viewer == Role::Moderator {
+                number.clone()
+            } else {
+                masked.clone()
+            }),
+        };
+        Self {
+            id: seat.id,
+            name: seat.name.clone(),
+            role: seat.role,
+            phone: number.is_some(),
+            number,
+            muted: seat.muted,
+        }
+    }
+}
+
+/// Everything a client needs after joining, resuming or a resync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub you: ParticipantId,
+    pub role: Role,
+    pub locked: bool,
+    pub chat: Audience,
+    pub share: Audience,
+    pub recording: bool,
+    pub participants: Vec<ParticipantView>,
+    pub messages: Vec<ChatMessage>,
+    pub documents: Vec<Document>,
+}
+
+impl Snapshot {
+    pub fn of(room: &RoomState, you: ParticipantId, role: Role) -> Self {
+        let p = room.permissions();
+        Self {
+            you,
+            role,
+            locked: room.locked(),
+            chat: p.chat,
+            share: p.share,
+            recording: room.recording(),
+            participants: room
+                .seats()
+                .into_iter()
+                .map(|s| ParticipantView::of(s, role))
+                .collect(),
+            messages: room.chat().cloned().collect(),
+            documents: room.documents().to_vec(),
+        }
+    }
+}
+
+/// One message into a participant's bounded outbound queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToClient {
+    /// The whole room, after joining, resuming, a role change or a room restart.
+    Snapshot(Box<Snapshot>),
+    Joined(ParticipantView),
+    Left {
+        id: ParticipantId,
+        reason: LeaveReason,
+    },
+    Locked {
+        by: ParticipantId,
+    },
+    Unlocked {
+        by: ParticipantId,
+    },
+    /// Moderators only: who was blocked, so they can lift it later.
+    Blocked(Block),
+    Unblocked {
+        block: Block,
+        by: ParticipantId,
+    },
+    PermissionChanged {
+        permission: Permission,
+        audience: Audience,
+        by: ParticipantId,
+    },
+    Muted {
+        target: ParticipantId,
+        muted: bool,
+        by: ParticipantId,
+    },
+    RoleChanged {
+        target: ParticipantId,
+        role: Role,
+        by: ParticipantId,
+    },
+    CallerNamed {
+        target: ParticipantId,
+        name: String,
+        by: ParticipantId,
+    },
+    ChatPosted(ChatMessage),
+    ChatDeleted {
+        message: crate::ids::MessageId,
+        by: ParticipantId,
+    },
+    DocumentAdded(Document),
+    DocumentRemoved {
+        document: crate::ids::DocumentId,
+        by: ParticipantId,
+    },
+    RecordingChanged {
+        on: bool,
+        by: ParticipantId,
+    },
+    /// The last message: the connection is closed for this reason.
+    Closed(CloseReason),
+}
+
+/// Why the room closes a participant's connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    Removed,
+    Blocked,
+    /// Its outbound queue overflowed: it could not keep up.
+    SlowConsumer,
+    RoomClosed,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Removed => "removed",
+            CloseReason::Blocked => "blocked",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::RoomClosed => "room_closed",
+        }
+    }
+}
+
+/// What `event` becomes for a recipient with `viewer` role; `None` when it
+/// is not theirs to see.
+pub fn for_viewer(event: &Event, viewer: Role) -> Option<ToClient> {
+    Some(match event {
+        Event::Joined(seat) => ToClient::Joined(ParticipantView::of(seat, viewer)),
+        Event::Resumed { .. } => return None,
+        Event::Left { id, reason } => ToClient::Left {
+            id: *id,
+            reason: *reason,
+        },
+        Event::Locked { by } => ToClient::Locked { by: *by },
+        Event::Unlocked { by } => ToClient::Unlocked { by: *by },
+        Event::Blocked(b) if viewer == Role::Moderator => ToClient::Blocked(b.clone()),
+        Event::Unblocked { block, by } if viewer == Role::Moderator => ToClient::Unblocked {
+            block: block.clone(),
+            by: *by,
+        },
+        Event::Blocked(_) | Event::Unblocked { .. } => return None,
+        Event::PermissionChanged {
+            permission,
+            audience,
+            by,
+        } => ToClient::PermissionChanged {
+            permission: *permission,
+            audience: *audience,
+            by: *by,
+        },
+        Event::Muted { target, muted, by } => ToClient::Muted {
+            target: *target,
+            muted: *muted,
+            by: *by,
+        },
+        Event::RoleChanged { target, role, by } => ToClient::RoleChanged {
+            target: *target,
+            role: *role,
+            by: *by,
+        },
+        Event::CallerNamed { target, name, by } => ToClient::CallerNamed {
+            target: *target,
+            name: name.clone(),
+            by: *by,
+        },
+        Event::ChatPosted(m) => ToClient::ChatPosted(m.clone()),
+        Event::ChatDeleted { message, by } => ToClient::ChatDeleted {
+            message: *message,
+            by: *by,
+        },
+        Event::DocumentAdded(d) => ToClient::DocumentAdded(d.clone()),
+        Event::DocumentRemoved { document, by } => ToClient::DocumentRemoved {
+            document: *document,
+            by: *by,
+        },
+        Event::RecordingChanged { on, by } => ToClient::RecordingChanged { on: *on, by: *by },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room_state::{Command, Identity, Newcomer, RoomSettings};
+
+    #[test]
+    fn only_moderators_see_a_full_number() {
+        let mut room = RoomState::new(RoomSettings::default());
+        let caller = Newcomer {
+            id: ParticipantId::new(),
+            name: "Caller".into(),
+            role: Role::Participant,
+            owner: false,
+            endpoint: Endpoint::Phone {
+                number: "+441234567123".into(),
+                masked: "+44 •••• ••123".into(),
+            },
+            identities: vec![Identity::Phone("h".into())],
+        };
+        let out = room.apply(Command::Join(caller), 0);
+        let joined = &out.events[0];
+        let as_participant = format!("{:?}", for_viewer(joined, Role::Participant));
+        let as_moderator = format!("{:?}", for_viewer(joined, Role::Moderator));
+        assert!(
+            !as_participant.contains("+441234567123"),
+            "{as_participant}"
+        );
+        assert!(as_participant.contains("+44 •••• ••123"));
+        assert!(as_moderator.contains("+441234567123"));
+        let seat = room.seats()[0].id;
+        let snapshot = format!("{:?}", Snapshot::of(&room, seat, Role::Participant));
+        assert!(!snapshot.contains("+441234567123"), "{snapshot}");
+    }
+}

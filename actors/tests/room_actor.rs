@@ -1,0 +1,316 @@
+//! The `Room` actor with real actix and bounded queues: fan-out, masking,
+//! removal, slow consumers, recovery from a panic, and emptiness.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use conclave_actors::room::{
+    Apply, Connect, ConnectionLost, InjectPanic, Link, Room, RoomEmpty, RoomSink,
+};
+use conclave_actors::room_state::{
+    Command, Durable, Endpoint, Event, Identity, LeaveReason, Millis, Newcomer, Reply, RoomError,
+    RoomSettings,
+};
+use conclave_actors::view::{CloseReason, ToClient};
+use conclave_actors::{AccountId, ConferenceId, MessageId, ParticipantId, Role};
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Event>>);
+
+impl RoomSink for Recorder {
+    fn record(&self, _: ConferenceId, event: &Event, _: Millis) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+struct Empties(Arc<Mutex<Vec<ConferenceId>>>);
+impl Actor for Empties {
+    type Context = Context<Self>;
+}
+impl Handler<RoomEmpty> for Empties {
+    type Result = ();
+    fn handle(&mut self, m: RoomEmpty, _: &mut Context<Self>) {
+        self.0.lock().unwrap().push(m.conference);
+    }
+}
+
+struct Client {
+    id: ParticipantId,
+    rx: mpsc::Receiver<ToClient>,
+    close: oneshot::Receiver<CloseReason>,
+}
+
+impl Client {
+    /// Everything queued so far (waits briefly for in-flight sends).
+    async fn drain(&mut self) -> Vec<ToClient> {
+        let mut out = Vec::new();
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(50), self.rx.recv()).await
+        {
+            out.push(m);
+        }
+        out
+    }
+}
+
+fn web(name: &str, role: Role) -> Newcomer {
+    Newcomer {
+        id: ParticipantId::new(),
+        name: name.into(),
+        role,
+        owner: false,
+        endpoint: Endpoint::Web,
+        identities: vec![
+            Identity::Account(AccountId::new()),
+            Identity::Device(format!("dev-{name}")),
+        ],
+    }
+}
+
+fn start(sink: Arc<Recorder>) -> Addr<Room> {
+    Room::new(
+        ConferenceId::new(),
+        RoomSettings::default(),
+        Durable::default(),
+        sink,
+        Arc::new(|| 1_900_000_000_000),
+        None,
+    )
+    .start()
+}
+
+async fn connect(room: &Addr<Room>, n: Newcomer, capacity: usize) -> Client {
+    let id = n.id;
+    let (link, rx, close) = Link::new(capacity);
+    room.send(Connect { newcomer: n, link })
+        .await
+        .unwrap()
+        .expect("admitted");
+    Client { id, rx, close }
+}
+
+#[actix_rt::test]
+async fn events_fan_out_masked_per_recipient() {
+    let sink = Arc::new(Recorder::default());
+    let room = start(sink.clone());
+    let mut chair = connect(&room, web("chair", Role::Moderator), 64).await;
+    let mut guest = connect(&room, web("guest", Role::Participant), 64).await;
+    let caller = Newcomer {
+        endpoint: Endpoint::Phone {
+            number: "+441234567123".into(),
+            masked: "+44 •••• ••123".into(),
+        },
+        identities: vec![Identity::Phone("hash".into())],
+        ..web("caller", Role::Participant)
+    };
+    let _caller = connect(&room, caller, 64).await;
+    let chair_saw = format!("{:?}", chair.drain().await);
+    let guest_saw = format!("{:?}", guest.drain().await);
+    assert!(chair_saw.contains("+441234567123"), "{chair_saw}");
+    assert!(guest_saw.contains("+44 •••• ••123"));
+    assert!(
+        !guest_saw.contains("+441234567123"),
+        "a participant never receives a full number: {guest_saw}"
+    );
+    // Every event went to the sink.
+    assert_eq!(
+        sink.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, Event::Joined(_)))
+            .count(),
+        3
+    );
+}
+
+#[actix_rt::test]
+async fn remove_closes_the_target_and_tells_the_others() {
+    let room = start(Arc::new(Recorder::default()));
+    let mut chair = connect(&room, web("chair", Role::Moderator), 64).await;
+    let mut guest = connect(&room, web("guest", Role::Participant), 64).await;
+    chair.drain().await;
+    let out = room
+        .send(Apply(Command::Remove {
+            by: chair.id,
+            target: guest.id,
+            block: true,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(out, Ok(Reply::Ok));
+    assert!(guest
+        .drain()
+        .await
+        .contains(&ToClient::Closed(CloseReason::Blocked)));
+    assert_eq!(guest.close.await, Ok(CloseReason::Blocked));
+    let seen = chair.drain().await;
+    assert!(
+        seen.contains(&ToClient::Left {
+            id: guest.id,
+            reason: LeaveReason::Blocked
+        }),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| matches!(m, ToClient::Blocked(_))),
+        "moderators see the block"
+    );
+    // The removed participant can no longer act.
+    let chat = room
+        .send(Apply(Command::Chat {
+            by: guest.id,
+            id: MessageId::new(),
+            text: "hi".into(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(chat, Err(RoomError::NotInRoom));
+}
+
+#[actix_rt::test]
+async fn a_slow_consumer_is_disconnected_and_the_others_carry_on() {
+    let room = start(Arc::new(Recorder::default()));
+    let mut chair = connect(&room, web("chair", Role::Moderator), 256).await;
+    let slow = connect(&room, web("slow", Role::Participant), 4).await;
+    for i in 0..50 {
+        let r = room
+            .send(Apply(Command::Chat {
+                by: chair.id,
+                id: MessageId::new(),
+                text: format!("m{i}"),
+            }))
+            .await
+            .unwrap();
+        assert_eq!(r, Ok(Reply::Ok));
+    }
+    assert_eq!(slow.close.await, Ok(CloseReason::SlowConsumer));
+    let got = chair.drain().await;
+    assert_eq!(
+        got.iter()
+            .filter(|m| matches!(m, ToClient::ChatPosted(_)))
+            .count(),
+        50,
+        "the others got everything"
+    );
+    // The slow one's seat waits for a resume rather than vanishing.
+    let r = room
+        .send(Apply(Command::Chat {
+            by: slow.id,
+            id: MessageId::new(),
+            text: "late".into(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(r, Ok(Reply::Ok), "still seated during its grace");
+}
+
+#[actix_rt::test]
+async fn a_panic_restarts_the_room_with_lock_blocks_and_permissions_and_resyncs() {
+    let room = start(Arc::new(Recorder::default()));
+    let mut chair = connect(&room, web("chair", Role::Moderator), 64).await;
+    let mut guest = connect(&room, web("guest", Role::Participant), 64).await;
+    let troll = web("troll", Role::Participant);
+    let troll_device = troll.identities[1].clone();
+    let troll = connect(&room, troll, 64).await;
+    room.send(Apply(Command::Remove {
+        by: chair.id,
+        target: troll.id,
+        block: true,
+    }))
+    .await
+    .unwrap()
+    .unwrap();
+    room.send(Apply(Command::Lock { by: chair.id }))
+        .await
+        .unwrap()
+        .unwrap();
+    room.send(Apply(Command::SetPermission {
+        by: chair.id,
+        permission: conclave_actors::room_state::Permission::Chat,
+        audience: conclave_actors::room_state::Audience::Moderators,
+    }))
+    .await
+    .unwrap()
+    .unwrap();
+    chair.drain().await;
+    guest.drain().await;
+
+    room.send(InjectPanic)
+        .await
+        .expect("the room survives its panic");
+
+    let resync = guest.drain().await;
+    let Some(ToClient::Snapshot(s)) = resync.first() else {
+        panic!("no resync: {resync:?}")
+    };
+    assert!(s.locked);
+    assert_eq!(s.chat, conclave_actors::room_state::Audience::Moderators);
+    assert_eq!(s.participants.len(), 2, "both seats kept");
+    assert!(matches!(
+        chair.drain().await.first(),
+        Some(ToClient::Snapshot(_))
+    ));
+    // The block still bars the troll, even with a moderator PIN.
+    let mut back = web("troll", Role::Moderator);
+    back.identities = vec![troll_device];
+    let (link, _rx, _close) = Link::new(8);
+    assert_eq!(
+        room.send(Connect {
+            newcomer: back,
+            link
+        })
+        .await
+        .unwrap(),
+        Err(RoomError::Blocked)
+    );
+    let blocks = room
+        .send(Apply(Command::ListBlocks { by: chair.id }))
+        .await
+        .unwrap();
+    assert!(matches!(blocks, Ok(Reply::Blocks(b)) if b.len() == 1));
+    // The lock still refuses participants.
+    let (link, _rx, _close) = Link::new(8);
+    assert_eq!(
+        room.send(Connect {
+            newcomer: web("late", Role::Participant),
+            link
+        })
+        .await
+        .unwrap(),
+        Err(RoomError::Locked)
+    );
+}
+
+#[actix_rt::test]
+async fn the_room_says_when_it_is_empty() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let empties = Empties(seen.clone()).start();
+    let conference = ConferenceId::new();
+    let room = Room::new(
+        conference,
+        RoomSettings {
+            resume_grace_ms: 0,
+            ..RoomSettings::default()
+        },
+        Durable::default(),
+        Arc::new(Recorder::default()),
+        Arc::new(|| 1_900_000_000_000),
+        Some(empties.recipient()),
+    )
+    .start();
+    let a = connect(&room, web("a", Role::Participant), 8).await;
+    let b = connect(&room, web("b", Role::Participant), 8).await;
+    room.send(Apply(Command::Leave { id: a.id }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+    room.send(ConnectionLost { id: b.id }).await.unwrap();
+    // The grace is zero: the next tick drops the seat.
+    room.send(Apply(Command::Tick)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(*seen.lock().unwrap(), vec![conference]);
+}
