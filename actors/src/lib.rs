@@ -15,10 +15,12 @@
 //! - [`view`]: what one recipient is shown (phone numbers masked for
 //!   non-moderators), and the messages of a participant's outbound queue.
 //! - [`room`]: the `Room` actor, which applies commands and fans out events.
+//! - [`registry`]: the `Registry` actor, live conferences to rooms.
 //!
-//! The registry and the WebSocket participant come next.
+//! The WebSocket participant (in the server crate) comes next.
 
 pub mod ids;
+pub mod registry;
 pub mod role;
 pub mod room;
 pub mod room_state;

@@ -115,6 +115,7 @@ pub struct Room {
     sink: Arc<dyn RoomSink>,
     clock: Clock,
     on_empty: Option<Recipient<RoomEmpty>>,
+    stopping: bool,
 }
 
 impl Room {
@@ -134,6 +135,7 @@ impl Room {
             sink,
             clock,
             on_empty,
+            stopping: false,
         }
     }
 
@@ -204,12 +206,20 @@ impl Room {
                 self.send_snapshot(*target);
             }
         }
-        if self.state.is_empty() {
+    }
+
+    /// An empty room stops itself (and says so), after every handler, so
+    /// a room whose only joiner was refused does not linger either. Seats
+    /// waiting for a resume keep it open.
+    fn stop_if_empty(&mut self, ctx: &mut Context<Self>) {
+        if self.state.is_empty() && !self.stopping {
+            self.stopping = true;
             if let Some(r) = &self.on_empty {
                 r.do_send(RoomEmpty {
                     conference: self.conference,
                 });
             }
+            ctx.stop();
         }
     }
 
@@ -265,8 +275,9 @@ impl Actor for Room {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // Drops seats whose resume grace ran out.
-        ctx.run_interval(Duration::from_secs(1), |room, _| {
+        ctx.run_interval(Duration::from_secs(1), |room, ctx| {
             let _ = room.guarded(Command::Tick, false);
+            room.stop_if_empty(ctx);
         });
     }
 
@@ -285,13 +296,16 @@ impl Actor for Room {
 impl Handler<Connect> for Room {
     type Result = Result<(), RoomError>;
 
-    fn handle(&mut self, msg: Connect, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Connect, ctx: &mut Self::Context) -> Self::Result {
         let id = msg.newcomer.id;
         // The connection is attached after the join, so the newcomer learns
         // the room from its snapshot rather than from its own Joined event.
-        self.guarded(Command::Join(msg.newcomer), false)?;
-        self.attach(id, msg.link);
-        Ok(())
+        let joined = self.guarded(Command::Join(msg.newcomer), false);
+        match joined {
+            Ok(_) => self.attach(id, msg.link),
+            Err(_) => self.stop_if_empty(ctx),
+        }
+        joined.map(|_| ())
     }
 }
 
@@ -314,18 +328,21 @@ impl Handler<Reconnect> for Room {
 impl Handler<Apply> for Room {
     type Result = Result<Reply, RoomError>;
 
-    fn handle(&mut self, msg: Apply, _: &mut Self::Context) -> Self::Result {
-        self.guarded(msg.0, false)
+    fn handle(&mut self, msg: Apply, ctx: &mut Self::Context) -> Self::Result {
+        let reply = self.guarded(msg.0, false);
+        self.stop_if_empty(ctx);
+        reply
     }
 }
 
 impl Handler<ConnectionLost> for Room {
     type Result = ();
 
-    fn handle(&mut self, msg: ConnectionLost, _: &mut Self::Context) {
+    fn handle(&mut self, msg: ConnectionLost, ctx: &mut Self::Context) {
         if self.connections.remove(&msg.id).is_some() {
             let _ = self.guarded(Command::Disconnect { id: msg.id }, false);
         }
+        self.stop_if_empty(ctx);
     }
 }
 
