@@ -10,6 +10,7 @@
 //! - [`store`]: the `Store` trait, PostgreSQL and SQLite implementations,
 //!   embedded migrations from `schema/`.
 //! - [`http`]: routes, problem bodies, OpenAPI.
+//! - [`ws`]: the WebSocket protocol (the client-message decoder so far).
 //! - [`passwords`], [`crypto`], [`secrets`], [`throttle`], [`clock`],
 //!   [`metrics`], [`validate`], [`error`]: the small pieces they stand on.
 
@@ -30,5 +31,6 @@ pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod validate;
+pub mod ws;
 
 pub use server::{run, run_with_clock, RunError};

@@ -116,7 +116,7 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 /// serde's message without the offending value (which may be a password
 /// sent with the wrong type): "invalid type: integer `5`, expected a
 /// string" becomes "invalid type, expected a string".
-fn describe_data_error(e: &serde_json::Error) -> String {
+pub(crate) fn describe_data_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let msg = msg.split(" at line ").next().unwrap_or(&msg);
     for kind in ["invalid type", "invalid value", "invalid length"] {

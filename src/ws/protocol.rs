@@ -1,0 +1,233 @@
+//! Decoding what a client sends over the WebSocket. One text frame holds
+//! one JSON object with a `type` and a request `id` (1 to 64 characters)
+//! that the answer echoes. See docs/protocol.md.
+//!
+//! Errors decide the connection's fate: a frame that is not a JSON object
+//! with a string `type` and `id`, or is too large, is a
+//! [`DecodeError::Violation`] and closes the connection; a well-framed
+//! request with an unknown type or bad fields is a [`DecodeError::Invalid`]
+//! answered with a typed error that echoes its id, and the connection stays.
+//! Decoding never panics, whatever the input (a fuzz target checks).
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The largest text frame accepted, in bytes.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// The longest request id.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// A decoded request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub id: String,
+    pub body: ClientMessage,
+}
+
+/// Every request a client may send.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    Join {
+        access_code: String,
+        security_code: Option<String>,
+        moderator_pin: Option<String>,
+        name: String,
+        resume_token: Option<String>,
+    },
+    Leave {},
+    Ping {},
+    Lock {},
+    Unlock {},
+    Remove {
+        participant: Uuid,
+        #[serde(default)]
+        block: bool,
+    },
+    ListBlocks {},
+    Unblock {
+        block: Uuid,
+    },
+    SetPermission {
+        permission: PermissionName,
+        audience: AudienceName,
+    },
+    Mute {
+        participant: Uuid,
+        muted: bool,
+    },
+    Promote {
+        participant: Uuid,
+    },
+    Demote {
+        participant: Uuid,
+    },
+    NameCaller {
+        participant: Uuid,
+        name: String,
+    },
+    Chat {
+        text: String,
+    },
+    DeleteChat {
+        message: Uuid,
+    },
+    RemoveDocument {
+        document: Uuid,
+    },
+    StartRecording {},
+    StopRecording {},
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionName {
+    Chat,
+    Share,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudienceName {
+    Everyone,
+    Moderators,
+}
+
+/// Why a frame could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not a request at all: close the connection with this reason.
+    Violation(&'static str),
+    /// A request that cannot be carried out as sent: answer `{"type":"error",
+    /// "id":..,"code":..}` and keep the connection.
+    Invalid {
+        id: String,
+        code: &'static str,
+        detail: String,
+    },
+}
+
+/// Decodes one text frame.
+pub fn decode(frame: &str) -> Result<Request, DecodeError> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(DecodeError::Violation("frame_too_large"));
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_str(frame).map_err(|_| DecodeError::Violation("malformed_json"))?;
+    let object = value
+        .as_object_mut()
+        .ok_or(DecodeError::Violation("not_an_object"))?;
+    let id = match object.remove("id") {
+        Some(serde_json::Value::String(id))
+            if !id.is_empty() && id.chars().count() <= MAX_ID_CHARS =>
+        {
+            id
+        }
+        _ => return Err(DecodeError::Violation("missing_or_bad_id")),
+    };
+    if !matches!(object.get("type"), Some(serde_json::Value::String(_))) {
+        return Err(DecodeError::Violation("missing_type"));
+    }
+    match serde_json::from_value::<ClientMessage>(value) {
+        Ok(body) => Ok(Request { id, body }),
+        Err(e) => Err(DecodeError::Invalid {
+            id,
+            code: if e.to_string().starts_with("unknown variant") {
+                "unknown_type"
+            } else {
+                "bad_request"
+            },
+            // serde's text without the offending value (it may be a PIN).
+            detail: crate::http::describe_data_error(&e),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_decode_with_their_ids() {
+        let r = decode(r#"{"type":"chat","id":"r1","text":"hello"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request {
+                id: "r1".into(),
+                body: ClientMessage::Chat {
+                    text: "hello".into()
+                }
+            }
+        );
+        let r = decode(
+            r#"{"type":"remove","id":"r2","participant":"6f1c2c3e-0000-4000-8000-000000000001"}"#,
+        )
+        .unwrap();
+        assert!(matches!(r.body, ClientMessage::Remove { block: false, .. }));
+        let r = decode(
+            r#"{"type":"set_permission","id":"r3","permission":"share","audience":"moderators"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            ClientMessage::SetPermission {
+                permission: PermissionName::Share,
+                audience: AudienceName::Moderators
+            }
+        );
+        let r =
+            decode(r#"{"type":"join","id":"j","access_code":"1234567890","name":"Ada"}"#).unwrap();
+        assert!(matches!(
+            r.body,
+            ClientMessage::Join {
+                moderator_pin: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn protocol_violations_close_and_user_errors_keep_the_connection() {
+        let violation = |f: &str| match decode(f) {
+            Err(DecodeError::Violation(code)) => code,
+            other => panic!("{f}: {other:?}"),
+        };
+        assert_eq!(violation("not json"), "malformed_json");
+        assert_eq!(violation("[1,2]"), "not_an_object");
+        assert_eq!(violation(r#"{"type":"ping"}"#), "missing_or_bad_id");
+        assert_eq!(violation(r#"{"type":"ping","id":5}"#), "missing_or_bad_id");
+        assert_eq!(violation(r#"{"type":"ping","id":""}"#), "missing_or_bad_id");
+        assert_eq!(
+            violation(&format!(r#"{{"type":"ping","id":"{}"}}"#, "x".repeat(65))),
+            "missing_or_bad_id"
+        );
+        assert_eq!(violation(r#"{"id":"r"}"#), "missing_type");
+        assert_eq!(
+            violation(&format!(
+                r#"{{"type":"chat","id":"r","text":"{}"}}"#,
+                "x".repeat(MAX_FRAME_BYTES)
+            )),
+            "frame_too_large"
+        );
+
+        let invalid = |f: &str| match decode(f) {
+            Err(DecodeError::Invalid { id, code, detail }) => (id, code, detail),
+            other => panic!("{f}: {other:?}"),
+        };
+        assert_eq!(invalid(r#"{"type":"fly","id":"r9"}"#).1, "unknown_type");
+        let (id, code, _) = invalid(r#"{"type":"remove","id":"r8","participant":"nope"}"#);
+        assert_eq!((id.as_str(), code), ("r8", "bad_request"));
+        assert_eq!(invalid(r#"{"type":"chat","id":"r7"}"#).1, "bad_request");
+        assert_eq!(
+            invalid(r#"{"type":"lock","id":"r6","extra":1}"#).1,
+            "bad_request"
+        );
+        let (_, _, detail) = invalid(
+            r#"{"type":"join","id":"j","access_code":"1","name":"A","moderator_pin":12345678}"#,
+        );
+        assert!(
+            !detail.contains("12345678"),
+            "a PIN sent with the wrong type is not echoed: {detail}"
+        );
+    }
+}
