@@ -12,11 +12,18 @@ use actix_web::dev::Service;
 use actix_web::{web, App, HttpServer};
 use futures_util::FutureExt;
 
+use actix::Actor;
+use conclave_actors::registry::Registry;
+use conclave_actors::room::RoomSink;
+use conclave_actors::room_state::{Event, Millis, RoomSettings};
+use conclave_actors::ConferenceId;
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::secrets::ServerSecrets;
 use crate::services::Services;
 use crate::store::{self, StoreError};
+use crate::ws::session::AllowedOrigins;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +52,17 @@ pub async fn run_with_clock(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> Result<(), RunError> {
-    let services = web::Data::new(build_services(&config, clock).await?);
+    let services = web::Data::new(build_services(&config, clock.clone()).await?);
+    let room_clock = clock.clone();
+    let registry = web::Data::new(
+        Registry::new(
+            RoomSettings::default(),
+            Arc::new(LogSink),
+            Arc::new(move || room_clock.now().timestamp_millis()),
+        )
+        .start(),
+    );
+    let origins = web::Data::new(AllowedOrigins(config.websocket_origins()));
     let addr = listener.local_addr()?;
     let workers = config
         .http_workers
@@ -53,6 +70,8 @@ pub async fn run_with_clock(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(services.clone())
+            .app_data(registry.clone())
+            .app_data(origins.clone())
             .wrap(crate::http::problem_bodies())
             .wrap_fn(|req, srv| {
                 let services = req.app_data::<web::Data<Services>>().cloned();
@@ -68,6 +87,7 @@ pub async fn run_with_clock(
                 })
             })
             .configure(crate::http::configure)
+            .service(web::resource("/ws").route(web::get().to(crate::ws::session::endpoint)))
             .default_service(web::to(crate::http::not_found))
     })
     .workers(workers)
@@ -112,5 +132,17 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// Where room events go until the persister lands: the debug log, by kind
+/// only (events can carry names and phone numbers).
+struct LogSink;
+
+impl RoomSink for LogSink {
+    fn record(&self, conference: ConferenceId, event: &Event, _: Millis) {
+        let kind = format!("{event:?}");
+        let kind = kind.split(['(', ' ', '{']).next().unwrap_or("event");
+        tracing::debug!(%conference, kind, "room event");
     }
 }

@@ -4,7 +4,7 @@
 //! `application/problem+json` body.
 
 mod accounts;
-mod auth;
+pub(crate) mod auth;
 mod conferences;
 mod health;
 mod join;

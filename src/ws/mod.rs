@@ -1,5 +1,7 @@
-//! The WebSocket endpoint's pieces. Today: the client-message decoder
-//! ([`protocol`]); the endpoint itself (actix-ws, see docs/websocket.md)
-//! is being built on top of it.
+//! The WebSocket endpoint (`GET /ws`, on actix-ws: see docs/websocket.md):
+//! [`protocol`] decodes what clients send, [`encode`] spells what the server
+//! sends, [`session`] runs one connection.
 
+pub mod encode;
 pub mod protocol;
+pub mod session;

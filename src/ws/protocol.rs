@@ -33,6 +33,8 @@ pub enum ClientMessage {
         security_code: Option<String>,
         moderator_pin: Option<String>,
         name: String,
+        /// The device credential this server issued to the client earlier.
+        device_token: Option<String>,
         resume_token: Option<String>,
     },
     Leave {},

@@ -230,3 +230,97 @@ macro_rules! on_both_stores {
         }
     };
 }
+
+/// A real WebSocket client of `/ws`.
+pub struct Ws {
+    framed: actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,
+}
+
+impl Ws {
+    pub async fn connect(server: &TestServer) -> Self {
+        let url = server.url("/ws").replacen("http", "ws", 1);
+        let (_, framed) = awc::Client::new()
+            .ws(url)
+            .connect()
+            .await
+            .expect("the WebSocket opens");
+        Self { framed }
+    }
+
+    pub async fn send(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        self.framed
+            .send(awc::ws::Message::Text(text.to_owned().into()))
+            .await
+            .expect("the frame is sent");
+    }
+
+    /// The next JSON message (pings answered, other control frames skipped);
+    /// `Err(close reason)` when the server closed the connection.
+    pub async fn next(&mut self) -> Result<Value, Option<awc::ws::CloseReason>> {
+        use futures_util::{SinkExt, StreamExt};
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.framed.next())
+                .await
+                .expect("a frame within 10 s");
+            match frame {
+                Some(Ok(awc::ws::Frame::Text(bytes))) => {
+                    return Ok(serde_json::from_slice(&bytes).expect("JSON text"))
+                }
+                Some(Ok(awc::ws::Frame::Ping(p))) => {
+                    let _ = self.framed.send(awc::ws::Message::Pong(p)).await;
+                }
+                Some(Ok(awc::ws::Frame::Close(reason))) => return Err(reason),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Err(None),
+            }
+        }
+    }
+
+    /// Skips messages until one of type `kind` arrives.
+    pub async fn until(&mut self, kind: &str) -> Value {
+        loop {
+            let m = self
+                .next()
+                .await
+                .unwrap_or_else(|r| panic!("closed ({r:?}) before a {kind}"));
+            if m["type"] == kind {
+                return m;
+            }
+        }
+    }
+
+    /// Sends a request and returns the answer echoing its id.
+    pub async fn ask(&mut self, mut request: Value) -> Value {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        request["id"] = Value::String(id.clone());
+        self.send(request).await;
+        loop {
+            let m = self
+                .next()
+                .await
+                .unwrap_or_else(|r| panic!("closed ({r:?}) before the answer"));
+            if m["id"] == id.as_str() {
+                return m;
+            }
+        }
+    }
+
+    /// Joins; returns the answer (`joined` or `error`).
+    pub async fn join(
+        &mut self,
+        access_code: &str,
+        security: Option<&str>,
+        pin: Option<&str>,
+        name: &str,
+    ) -> Value {
+        self.ask(serde_json::json!({
+            "type": "join", "access_code": access_code, "security_code": security, "moderator_pin": pin, "name": name,
+        }))
+        .await
+    }
+}

@@ -1,0 +1,450 @@
+//! One participant's WebSocket connection (`GET /ws`), on actix-ws (see
+//! docs/websocket.md). The first request must be `join`; its credentials go
+//! through the same `resolve()` as the REST join check, with the same
+//! throttling. Once seated, requests become room commands, the room's
+//! messages come through the participant's bounded queue, and a heartbeat
+//! closes idle connections. The task never awaits anything that could wait
+//! for it: the room only ever `try_send`s into the queue.
+
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use conclave_actors::registry::{OpenRoom, Registry};
+use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Room};
+use conclave_actors::room_state::{
+    Audience, Command, Durable, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
+};
+use conclave_actors::view::ToClient;
+use conclave_actors::{BlockId, DocumentId, MessageId, ParticipantId};
+use serde_json::json;
+
+use super::encode;
+use super::protocol::{
+    decode, AudienceName, ClientMessage, DecodeError, PermissionName, Request, MAX_FRAME_BYTES,
+};
+use crate::codes::{Credentials, Refusal};
+use crate::error::AppError;
+use crate::http::auth::client_address;
+use crate::services::Services;
+use crate::throttle::ThrottleKey;
+
+/// Messages a participant's queue holds before it counts as too slow.
+pub const QUEUE_CAPACITY: usize = 256;
+/// How long a new connection has to send `join`.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pings go out this often; a connection silent for `IDLE_TIMEOUT` is closed.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests per second a connection may send (a token bucket of this size).
+const RATE_PER_SEC: f64 = 20.0;
+const RATE_BURST: f64 = 40.0;
+
+/// The origins allowed to open a WebSocket (cross-site WebSocket hijacking).
+#[derive(Clone)]
+pub struct AllowedOrigins(pub Vec<String>);
+
+pub async fn endpoint(
+    req: HttpRequest,
+    body: web::Payload,
+    services: web::Data<Services>,
+    registry: web::Data<Addr<Registry>>,
+    origins: web::Data<AllowedOrigins>,
+) -> Result<HttpResponse, actix_web::Error> {
+    // Browsers always send Origin; a client that sends none is not a browser
+    // page and cannot be hijacked through one.
+    if let Some(origin) = req.headers().get("origin") {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| origins.0.iter().any(|a| a == o));
+        if !allowed {
+            return Err(AppError::Http {
+                status: actix_web::http::StatusCode::FORBIDDEN,
+                code: "origin_not_allowed",
+                title: "this origin may not open a WebSocket here".into(),
+            }
+            .into());
+        }
+    }
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
+    let client = client_address(&req);
+    actix_web::rt::spawn(async move {
+        let mut conn = Conn {
+            session,
+            stream,
+            services,
+            registry,
+            client,
+            last_seen: Instant::now(),
+            tokens: RATE_BURST,
+            refilled: Instant::now(),
+        };
+        let reason = conn.run().await;
+        let _ = conn.session.close(Some(reason)).await;
+    });
+    Ok(response)
+}
+
+struct Conn {
+    session: actix_ws::Session,
+    stream: actix_ws::AggregatedMessageStream,
+    services: web::Data<Services>,
+    registry: web::Data<Addr<Registry>>,
+    client: String,
+    last_seen: Instant,
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// A seated participant.
+struct Seated {
+    id: ParticipantId,
+    room: Addr<Room>,
+    queue: tokio::sync::mpsc::Receiver<ToClient>,
+    close: tokio::sync::oneshot::Receiver<conclave_actors::view::CloseReason>,
+}
+
+enum Incoming {
+    Request(Request),
+    /// Answered already (a user error); keep going.
+    Handled,
+    Closed(CloseReason),
+}
+
+fn close(code: CloseCode, reason: &str) -> CloseReason {
+    CloseReason {
+        code,
+        description: Some(reason.to_owned()),
+    }
+}
+
+impl Conn {
+    async fn run(&mut self) -> CloseReason {
+        let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+        let mut seated = loop {
+            let next = tokio::time::timeout_at(deadline, self.next_request()).await;
+            let request = match next {
+                Err(_) => return close(CloseCode::Policy, "join_timeout"),
+                Ok(Incoming::Closed(r)) => return r,
+                Ok(Incoming::Handled) => continue,
+                Ok(Incoming::Request(r)) => r,
+            };
+            match self.join(request).await {
+                Ok(Some(seated)) => break seated,
+                Ok(None) => continue,
+                Err(reason) => return reason,
+            }
+        };
+        let reason = self.serve(&mut seated).await;
+        seated.room.do_send(ConnectionLost { id: seated.id });
+        reason
+    }
+
+    /// The next request, after heartbeat, size, framing and rate checks.
+    async fn next_request(&mut self) -> Incoming {
+        loop {
+            let Some(frame) = self.stream.recv().await else {
+                return Incoming::Closed(close(CloseCode::Normal, "gone"));
+            };
+            self.last_seen = Instant::now();
+            match frame {
+                Ok(AggregatedMessage::Text(text)) => return self.request(&text).await,
+                Ok(AggregatedMessage::Ping(p)) => {
+                    let _ = self.session.pong(&p).await;
+                }
+                Ok(AggregatedMessage::Pong(_)) => {}
+                Ok(AggregatedMessage::Binary(_)) => {
+                    return Incoming::Closed(close(
+                        CloseCode::Unsupported,
+                        "binary_frames_not_supported",
+                    ))
+                }
+                Ok(AggregatedMessage::Close(_)) => {
+                    return Incoming::Closed(close(CloseCode::Normal, "bye"))
+                }
+                Err(_) => {
+                    return Incoming::Closed(close(
+                        CloseCode::Policy,
+                        "frame_too_large_or_malformed",
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn request(&mut self, text: &str) -> Incoming {
+        let now = Instant::now();
+        self.tokens = (self.tokens
+            + now.duration_since(self.refilled).as_secs_f64() * RATE_PER_SEC)
+            .min(RATE_BURST);
+        self.refilled = now;
+        match decode(text) {
+            Err(DecodeError::Violation(why)) => Incoming::Closed(close(CloseCode::Policy, why)),
+            Err(DecodeError::Invalid { id, code, detail }) => {
+                self.send(&encode::error(Some(&id), code, &detail)).await;
+                Incoming::Handled
+            }
+            Ok(r) if self.tokens < 1.0 => {
+                self.send(&encode::error(
+                    Some(&r.id),
+                    "rate_limited",
+                    "too many requests; slow down",
+                ))
+                .await;
+                Incoming::Handled
+            }
+            Ok(r) => {
+                self.tokens -= 1.0;
+                Incoming::Request(r)
+            }
+        }
+    }
+
+    async fn send(&mut self, value: &serde_json::Value) -> bool {
+        self.session.text(value.to_string()).await.is_ok()
+    }
+
+    /// Handles a request before joining: only `join` and `ping` are allowed.
+    async fn join(&mut self, r: Request) -> Result<Option<Seated>, CloseReason> {
+        let ClientMessage::Join {
+            access_code,
+            security_code,
+            moderator_pin,
+            name,
+            device_token,
+            resume_token: _,
+        } = r.body
+        else {
+            if let ClientMessage::Ping {} = r.body {
+                self.send(&json!({"type": "pong", "id": r.id})).await;
+            } else {
+                self.send(&encode::error(
+                    Some(&r.id),
+                    "join_first",
+                    "send join before anything else",
+                ))
+                .await;
+            }
+            return Ok(None);
+        };
+        let creds = Credentials {
+            access_code,
+            security_code,
+            moderator_pin,
+        };
+        let admission = match self
+            .services
+            .resolve(&creds, ThrottleKey::Address(self.client.clone()))
+            .await
+        {
+            Ok(a) => a,
+            Err(refusal) => {
+                self.send(&encode::error(
+                    Some(&r.id),
+                    refusal.code(),
+                    &refusal.to_string(),
+                ))
+                .await;
+                return match refusal {
+                    Refusal::Throttled { .. } => Err(close(CloseCode::Policy, "throttled")),
+                    _ => Ok(None),
+                };
+            }
+        };
+        // The device credential: kept by the client, presented at each join,
+        // known to the room only by its hash, so a block can bar the device.
+        let device_token = device_token
+            .filter(|t| {
+                t.len() == 43
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .unwrap_or_else(crate::crypto::new_token);
+        let device = hex::encode(crate::crypto::token_hash(&device_token));
+        let id = ParticipantId::new();
+        let newcomer = Newcomer {
+            id,
+            name,
+            role: admission.role,
+            owner: false,
+            endpoint: Endpoint::Web,
+            identities: vec![Identity::Device(device)],
+        };
+        let room = match self
+            .registry
+            .send(OpenRoom {
+                conference: admission.conference_id,
+                durable: Durable::default(),
+            })
+            .await
+        {
+            Ok(room) => room,
+            Err(_) => return Err(close(CloseCode::Error, "server_shutting_down")),
+        };
+        let (link, queue, close_rx) = Link::new(QUEUE_CAPACITY);
+        match room.send(Connect { newcomer, link }).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.send(&encode::error(Some(&r.id), e.code(), &e.to_string()))
+                    .await;
+                return Ok(None);
+            }
+            Err(_) => {
+                self.send(&encode::error(
+                    Some(&r.id),
+                    "unavailable",
+                    "the room is restarting; join again",
+                ))
+                .await;
+                return Ok(None);
+            }
+        }
+        tracing::info!(conference = %admission.conference_id, participant = %id, role = %admission.role, "joined");
+        self.send(&json!({
+            "type": "joined", "id": r.id, "participant": id.to_string(), "role": admission.role.as_str(),
+            "conference": admission.conference_id.0.to_string(), "title": admission.title, "device_token": device_token,
+        }))
+        .await;
+        Ok(Some(Seated {
+            id,
+            room,
+            queue,
+            close: close_rx,
+        }))
+    }
+
+    async fn serve(&mut self, seated: &mut Seated) -> CloseReason {
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                message = seated.queue.recv() => match message {
+                    Some(ToClient::Closed(reason)) => {
+                        self.send(&encode::to_client(&ToClient::Closed(reason))).await;
+                        return close(CloseCode::Normal, reason.as_str());
+                    }
+                    Some(m) => {
+                        if !self.send(&encode::to_client(&m)).await {
+                            return close(CloseCode::Normal, "gone");
+                        }
+                    }
+                    None => return close(CloseCode::Away, "room_closed"),
+                },
+                reason = &mut seated.close => {
+                    let reason = reason.map_or("room_closed", |r| r.as_str());
+                    return close(CloseCode::Policy, reason);
+                }
+                incoming = self.next_request() => match incoming {
+                    Incoming::Closed(r) => return r,
+                    Incoming::Handled => {}
+                    Incoming::Request(r) => {
+                        if let Some(reason) = self.command(seated, r).await {
+                            return reason;
+                        }
+                    }
+                },
+                _ = heartbeat.tick() => {
+                    if self.last_seen.elapsed() > IDLE_TIMEOUT {
+                        return close(CloseCode::Away, "idle_timeout");
+                    }
+                    let _ = self.session.ping(b"").await;
+                }
+            }
+        }
+    }
+
+    /// Carries out one request of a seated participant; `Some` closes.
+    async fn command(&mut self, seated: &Seated, r: Request) -> Option<CloseReason> {
+        let by = seated.id;
+        let command = match r.body {
+            ClientMessage::Ping {} => {
+                self.send(&json!({"type": "pong", "id": r.id})).await;
+                return None;
+            }
+            ClientMessage::Join { .. } => {
+                self.send(&encode::error(
+                    Some(&r.id),
+                    "already_joined",
+                    "this connection is already in a room",
+                ))
+                .await;
+                return None;
+            }
+            ClientMessage::Leave {} => Command::Leave { id: by },
+            ClientMessage::Lock {} => Command::Lock { by },
+            ClientMessage::Unlock {} => Command::Unlock { by },
+            ClientMessage::Remove { participant, block } => Command::Remove {
+                by,
+                target: ParticipantId(participant),
+                block,
+            },
+            ClientMessage::ListBlocks {} => Command::ListBlocks { by },
+            ClientMessage::Unblock { block } => Command::Unblock {
+                by,
+                block: BlockId(block),
+            },
+            ClientMessage::SetPermission {
+                permission,
+                audience,
+            } => Command::SetPermission {
+                by,
+                permission: match permission {
+                    PermissionName::Chat => Permission::Chat,
+                    PermissionName::Share => Permission::Share,
+                },
+                audience: match audience {
+                    AudienceName::Everyone => Audience::Everyone,
+                    AudienceName::Moderators => Audience::Moderators,
+                },
+            },
+            ClientMessage::Mute { participant, muted } => Command::Mute {
+                by,
+                target: ParticipantId(participant),
+                muted,
+            },
+            ClientMessage::Promote { participant } => Command::Promote {
+                by,
+                target: ParticipantId(participant),
+            },
+            ClientMessage::Demote { participant } => Command::Demote {
+                by,
+                target: ParticipantId(participant),
+            },
+            ClientMessage::NameCaller { participant, name } => Command::NameCaller {
+                by,
+                target: ParticipantId(participant),
+                name,
+            },
+            ClientMessage::Chat { text } => Command::Chat {
+                by,
+                id: MessageId::new(),
+                text,
+            },
+            ClientMessage::DeleteChat { message } => Command::DeleteChat {
+                by,
+                message: MessageId(message),
+            },
+            ClientMessage::RemoveDocument { document } => Command::RemoveDocument {
+                by,
+                document: DocumentId(document),
+            },
+            ClientMessage::StartRecording {} => Command::StartRecording { by },
+            ClientMessage::StopRecording {} => Command::StopRecording { by },
+        };
+        let leaving = matches!(command, Command::Leave { .. });
+        let answer = match seated.room.send(Apply(command)).await {
+            Ok(Ok(Reply::Ok)) => encode::ack(&r.id),
+            Ok(Ok(Reply::Blocks(blocks))) => {
+                json!({"type": "blocks", "id": r.id, "blocks": blocks.iter().map(encode::block).collect::<Vec<_>>()})
+            }
+            Ok(Err(e)) => encode::error(Some(&r.id), e.code(), &e.to_string()),
+            Err(_) => encode::error(Some(&r.id), RoomError::Internal.code(), "the room is gone"),
+        };
+        self.send(&answer).await;
+        leaving.then(|| close(CloseCode::Normal, "left"))
+    }
+}

@@ -1,0 +1,262 @@
+//! The room over a real WebSocket, on both stores: joining with each
+//! credential combination, the lock and the moderator PIN, removal and
+//! blocking, chat permission, and how bad frames are treated.
+
+mod common;
+
+use common::{Backend, TestServer, Ws};
+use serde_json::json;
+
+on_both_stores!(actix:
+    join_with_each_credential_combination,
+    lock_refuses_a_participant_but_admits_the_moderator_pin,
+    remove_and_block_close_the_target_and_bar_its_device,
+    chat_reaches_everyone_and_its_permission_is_enforced,
+    violations_close_user_errors_do_not,
+);
+
+/// An account with a default security code; returns (line code, PIN).
+async fn line_with_security(s: &TestServer) -> (String, String) {
+    let (token, body) = s.sign_up().await;
+    let (status, _) = s
+        .call(
+            "PUT",
+            "/api/v1/account/default-security-code",
+            Some(json!({"security_code": "2468"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 204);
+    (
+        body["line"]["access_code"].as_str().unwrap().to_owned(),
+        body["moderator_pin"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn join_with_each_credential_combination(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut ws = Ws::connect(&s).await;
+    // Refusals keep the connection: the client can try again.
+    for (security, pin_given, expected) in [
+        (None, None, "security_code_required"),
+        (Some("1111"), None, "invalid_credentials"),
+        (Some("2468"), Some("00000000"), "invalid_moderator_pin"),
+    ] {
+        let answer = ws.join(&code, security, pin_given, "Ada").await;
+        assert_eq!(
+            (answer["type"].as_str(), answer["code"].as_str()),
+            (Some("error"), Some(expected)),
+            "{answer}"
+        );
+    }
+    let unknown = ws.join("1234567890", Some("2468"), None, "Ada").await;
+    assert_eq!(
+        unknown["code"], "invalid_credentials",
+        "unknown code and wrong security code: one refusal"
+    );
+    let joined = ws.join(&code, Some("2468"), None, "Ada").await;
+    assert_eq!(
+        (joined["type"].as_str(), joined["role"].as_str()),
+        (Some("joined"), Some("participant")),
+        "{joined}"
+    );
+    let room = ws.until("room").await;
+    assert_eq!(room["you"], joined["participant"]);
+    assert_eq!(room["participants"].as_array().unwrap().len(), 1);
+    let again = ws
+        .ask(json!({"type": "join", "access_code": code, "name": "Ada"}))
+        .await;
+    assert_eq!(again["code"], "already_joined");
+
+    let mut chair = Ws::connect(&s).await;
+    let joined = chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    assert_eq!(joined["role"], "moderator", "{joined}");
+    let seen = ws.until("participant_joined").await;
+    assert_eq!(seen["participant"]["name"], "Chair");
+    assert_eq!(seen["participant"]["role"], "moderator");
+}
+
+async fn lock_refuses_a_participant_but_admits_the_moderator_pin(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    let chair_joined = chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    assert_eq!(chair_joined["role"], "moderator");
+    let mut guest = Ws::connect(&s).await;
+    assert_eq!(
+        guest.join(&code, Some("2468"), None, "Guest").await["type"],
+        "joined"
+    );
+    // A participant may not lock.
+    assert_eq!(
+        guest.ask(json!({"type": "lock"})).await["code"],
+        "forbidden"
+    );
+    assert_eq!(chair.ask(json!({"type": "lock"})).await["type"], "ack");
+    assert_eq!(
+        guest.until("locked").await["by"],
+        chair_joined["participant"]
+    );
+
+    let mut late = Ws::connect(&s).await;
+    let refused = late.join(&code, Some("2468"), None, "Late").await;
+    assert_eq!(refused["code"], "locked", "{refused}");
+    let admitted = late
+        .join(&code, Some("2468"), Some(&pin), "Second chair")
+        .await;
+    assert_eq!(
+        (admitted["type"].as_str(), admitted["role"].as_str()),
+        (Some("joined"), Some("moderator"))
+    );
+    assert_eq!(chair.ask(json!({"type": "unlock"})).await["type"], "ack");
+    let mut later = Ws::connect(&s).await;
+    assert_eq!(
+        later.join(&code, Some("2468"), None, "Later").await["type"],
+        "joined"
+    );
+}
+
+async fn remove_and_block_close_the_target_and_bar_its_device(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    // A removed participant may come back.
+    let mut guest = Ws::connect(&s).await;
+    let joined = guest.join(&code, Some("2468"), None, "Guest").await;
+    let guest_id = joined["participant"].clone();
+    assert_eq!(
+        chair
+            .ask(json!({"type": "remove", "participant": guest_id}))
+            .await["type"],
+        "ack"
+    );
+    assert_eq!(guest.until("closed").await["reason"], "removed");
+    assert!(guest.next().await.is_err(), "the server closes the socket");
+    let left = chair.until("participant_left").await;
+    assert_eq!(
+        (left["participant"].clone(), left["reason"].as_str()),
+        (guest_id, Some("removed"))
+    );
+    let mut back = Ws::connect(&s).await;
+    let joined = back.join(&code, Some("2468"), None, "Guest").await;
+    assert_eq!(joined["type"], "joined");
+    let device = joined["device_token"].as_str().unwrap().to_owned();
+
+    // Blocked: closed, and that device is refused from then on.
+    let back_id = joined["participant"].clone();
+    assert_eq!(
+        chair
+            .ask(json!({"type": "remove", "participant": back_id, "block": true}))
+            .await["type"],
+        "ack"
+    );
+    assert_eq!(back.until("closed").await["reason"], "blocked");
+    let blocked = chair.until("blocked").await;
+    assert_eq!(blocked["block"]["name"], "Guest");
+    let mut again = Ws::connect(&s).await;
+    let refused = again
+        .ask(json!({"type": "join", "access_code": code, "security_code": "2468", "moderator_pin": pin, "name": "G", "device_token": device}))
+        .await;
+    assert_eq!(
+        refused["code"], "blocked",
+        "a block beats even the moderator PIN: {refused}"
+    );
+    let blocks = chair.ask(json!({"type": "list_blocks"})).await;
+    let block_id = blocks["blocks"][0]["id"].clone();
+    assert_eq!(
+        chair
+            .ask(json!({"type": "unblock", "block": block_id}))
+            .await["type"],
+        "ack"
+    );
+    let readmitted = again
+        .ask(json!({"type": "join", "access_code": code, "security_code": "2468", "name": "G", "device_token": device}))
+        .await;
+    assert_eq!(readmitted["type"], "joined");
+}
+
+async fn chat_reaches_everyone_and_its_permission_is_enforced(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    let mut guest = Ws::connect(&s).await;
+    guest.join(&code, Some("2468"), None, "Guest").await;
+    assert_eq!(
+        guest.ask(json!({"type": "chat", "text": "hello"})).await["type"],
+        "ack"
+    );
+    let got = chair.until("chat").await;
+    assert_eq!(
+        (
+            got["message"]["text"].as_str(),
+            got["message"]["from_name"].as_str()
+        ),
+        (Some("hello"), Some("Guest"))
+    );
+    let set = chair
+        .ask(json!({"type": "set_permission", "permission": "chat", "audience": "moderators"}))
+        .await;
+    assert_eq!(set["type"], "ack");
+    assert_eq!(
+        guest.until("permission_changed").await["audience"],
+        "moderators"
+    );
+    assert_eq!(
+        guest.ask(json!({"type": "chat", "text": "may I?"})).await["code"],
+        "not_permitted"
+    );
+    assert_eq!(
+        chair
+            .ask(json!({"type": "chat", "text": "moderators only"}))
+            .await["type"],
+        "ack"
+    );
+    assert_eq!(
+        guest.until("chat").await["message"]["text"],
+        "moderators only"
+    );
+    // A late joiner gets the history.
+    let mut late = Ws::connect(&s).await;
+    late.join(&code, Some("2468"), None, "Late").await;
+    let room = late.until("room").await;
+    let texts: Vec<_> = room["chat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!("hello"), json!("moderators only")]);
+}
+
+async fn violations_close_user_errors_do_not(b: Backend) {
+    let s = TestServer::start(b).await;
+    let mut ws = Ws::connect(&s).await;
+    assert_eq!(ws.ask(json!({"type": "fly"})).await["code"], "unknown_type");
+    assert_eq!(
+        ws.ask(json!({"type": "chat", "text": "before joining"}))
+            .await["code"],
+        "join_first"
+    );
+    assert_eq!(
+        ws.ask(json!({"type": "ping"})).await["type"],
+        "pong",
+        "the connection stays"
+    );
+    ws.send_text("{not json").await;
+    let closed = ws.next().await.expect_err("a protocol violation closes");
+    let reason = closed.expect("with a reason");
+    assert_eq!(reason.code, awc::ws::CloseCode::Policy);
+    assert_eq!(reason.description.as_deref(), Some("malformed_json"));
+
+    // A foreign origin cannot open a socket at all.
+    let url = s.url("/ws").replacen("http", "ws", 1);
+    let refused = awc::Client::new()
+        .ws(url)
+        .origin("https://evil.example")
+        .connect()
+        .await;
+    assert!(refused.is_err(), "a foreign origin is refused");
+}
