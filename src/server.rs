@@ -63,6 +63,7 @@ pub async fn run_with_clock(
         .start(),
     );
     let origins = web::Data::new(AllowedOrigins(config.websocket_origins()));
+    let tickets = web::Data::new(crate::ws::resume::ResumeTickets::default());
     let addr = listener.local_addr()?;
     let workers = config
         .http_workers
@@ -72,6 +73,7 @@ pub async fn run_with_clock(
             .app_data(services.clone())
             .app_data(registry.clone())
             .app_data(origins.clone())
+            .app_data(tickets.clone())
             .wrap(crate::http::problem_bodies())
             .wrap_fn(|req, srv| {
                 let services = req.app_data::<web::Data<Services>>().cloned();

@@ -13,6 +13,7 @@ on_both_stores!(actix:
     remove_and_block_close_the_target_and_bar_its_device,
     chat_reaches_everyone_and_its_permission_is_enforced,
     violations_close_user_errors_do_not,
+    a_dropped_connection_resumes_its_seat_but_removed_and_blocked_never_do,
 );
 
 /// An account with a default security code; returns (line code, PIN).
@@ -259,4 +260,83 @@ async fn violations_close_user_errors_do_not(b: Backend) {
         .connect()
         .await;
     assert!(refused.is_err(), "a foreign origin is refused");
+}
+
+async fn a_dropped_connection_resumes_its_seat_but_removed_and_blocked_never_do(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    let mut guest = Ws::connect(&s).await;
+    let joined = guest.join(&code, Some("2468"), None, "Guest").await;
+    let (me, token) = (
+        joined["participant"].clone(),
+        joined["resume_token"].as_str().unwrap().to_owned(),
+    );
+    chair.until("participant_joined").await;
+    drop(guest); // the connection drops without a goodbye
+
+    let mut back = Ws::connect(&s).await;
+    let resumed = back
+        .ask(json!({"type": "join", "access_code": code, "name": "Guest", "resume_token": token}))
+        .await;
+    assert_eq!(
+        (
+            resumed["type"].as_str(),
+            &resumed["participant"],
+            resumed["resumed"].as_bool()
+        ),
+        (Some("joined"), &me, Some(true)),
+        "{resumed}"
+    );
+    let room = back.until("room").await;
+    assert_eq!(
+        room["participants"].as_array().unwrap().len(),
+        2,
+        "one seat each, no duplicate"
+    );
+    // The others saw neither a leave nor a second join.
+    assert_eq!(
+        chair
+            .ask(json!({"type": "chat", "text": "still here?"}))
+            .await["type"],
+        "ack"
+    );
+    loop {
+        let m = chair.next().await.expect("open");
+        assert_ne!(m["type"], "participant_left", "{m}");
+        assert_ne!(m["type"], "participant_joined", "{m}");
+        if m["type"] == "chat" {
+            break;
+        }
+    }
+    assert_eq!(back.until("chat").await["message"]["text"], "still here?");
+
+    // Removed: the seat is gone, the token is worthless.
+    assert_eq!(
+        chair
+            .ask(json!({"type": "remove", "participant": me}))
+            .await["type"],
+        "ack"
+    );
+    let mut again = Ws::connect(&s).await;
+    let refused = again
+        .ask(json!({"type": "join", "access_code": code, "name": "Guest", "resume_token": token}))
+        .await;
+    assert_eq!(refused["code"], "not_in_room", "{refused}");
+
+    // Blocked: likewise.
+    let mut other = Ws::connect(&s).await;
+    let joined = other.join(&code, Some("2468"), None, "Other").await;
+    let other_token = joined["resume_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        chair
+            .ask(json!({"type": "remove", "participant": joined["participant"], "block": true}))
+            .await["type"],
+        "ack"
+    );
+    let refused = again.ask(json!({"type": "join", "access_code": code, "name": "Other", "resume_token": other_token})).await;
+    assert_eq!(refused["code"], "not_in_room", "{refused}");
+    let forged = again.ask(json!({"type": "join", "access_code": code, "name": "X", "resume_token": "not-a-token"})).await;
+    assert_eq!(forged["code"], "invalid_resume_token");
 }

@@ -36,9 +36,10 @@ pub struct Connect {
     pub link: Link,
 }
 
-/// Takes a seat back within its grace, on a new connection.
+/// Takes a seat back within its grace, on a new connection; answers the
+/// seat's role as it is now.
 #[derive(Message)]
-#[rtype(result = "Result<(), RoomError>")]
+#[rtype(result = "Result<Role, RoomError>")]
 pub struct Reconnect {
     pub id: ParticipantId,
     pub identities: Vec<Identity>,
@@ -310,18 +311,31 @@ impl Handler<Connect> for Room {
 }
 
 impl Handler<Reconnect> for Room {
-    type Result = Result<(), RoomError>;
+    type Result = Result<Role, RoomError>;
 
-    fn handle(&mut self, msg: Reconnect, _: &mut Self::Context) -> Self::Result {
-        self.guarded(
+    fn handle(&mut self, msg: Reconnect, ctx: &mut Self::Context) -> Self::Result {
+        // The newest connection holding the seat's secret wins: an old one
+        // not yet noticed as dead is treated as lost first.
+        if let Some(old) = self.connections.remove(&msg.id) {
+            let _ = old.link.close.send(CloseReason::Replaced);
+            let _ = self.guarded(Command::Disconnect { id: msg.id }, false);
+        }
+        let resumed = self.guarded(
             Command::Resume {
                 id: msg.id,
                 identities: msg.identities,
             },
             false,
-        )?;
-        self.attach(msg.id, msg.link);
-        Ok(())
+        );
+        match resumed {
+            Ok(_) => self.attach(msg.id, msg.link),
+            Err(_) => self.stop_if_empty(ctx),
+        }
+        resumed.map(|_| {
+            self.state
+                .seat(msg.id)
+                .map_or(Role::Participant, |s| s.role)
+        })
     }
 }
 

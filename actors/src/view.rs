@@ -145,6 +145,8 @@ pub enum CloseReason {
     Blocked,
     /// Its outbound queue overflowed: it could not keep up.
     SlowConsumer,
+    /// The same seat was resumed on a newer connection.
+    Replaced,
     RoomClosed,
 }
 
@@ -154,6 +156,7 @@ impl CloseReason {
             CloseReason::Removed => "removed",
             CloseReason::Blocked => "blocked",
             CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Replaced => "replaced",
             CloseReason::RoomClosed => "room_closed",
         }
     }

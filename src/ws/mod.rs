@@ -4,4 +4,5 @@
 
 pub mod encode;
 pub mod protocol;
+pub mod resume;
 pub mod session;

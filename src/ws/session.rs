@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use conclave_actors::registry::{OpenRoom, Registry};
-use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Room};
+use conclave_actors::registry::{FindRoom, OpenRoom, Registry};
+use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Reconnect, Room};
 use conclave_actors::room_state::{
     Audience, Command, Durable, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
 };
-use conclave_actors::view::ToClient;
+use conclave_actors::view::{CloseReason as RoomCloseReason, ToClient};
 use conclave_actors::{BlockId, DocumentId, MessageId, ParticipantId};
 use serde_json::json;
 
@@ -24,6 +24,7 @@ use super::encode;
 use super::protocol::{
     decode, AudienceName, ClientMessage, DecodeError, PermissionName, Request, MAX_FRAME_BYTES,
 };
+use super::resume::ResumeTickets;
 use crate::codes::{Credentials, Refusal};
 use crate::error::AppError;
 use crate::http::auth::client_address;
@@ -51,6 +52,7 @@ pub async fn endpoint(
     services: web::Data<Services>,
     registry: web::Data<Addr<Registry>>,
     origins: web::Data<AllowedOrigins>,
+    tickets: web::Data<ResumeTickets>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // Browsers always send Origin; a client that sends none is not a browser
     // page and cannot be hijacked through one.
@@ -79,6 +81,7 @@ pub async fn endpoint(
             stream,
             services,
             registry,
+            tickets,
             client,
             last_seen: Instant::now(),
             tokens: RATE_BURST,
@@ -95,6 +98,7 @@ struct Conn {
     stream: actix_ws::AggregatedMessageStream,
     services: web::Data<Services>,
     registry: web::Data<Addr<Registry>>,
+    tickets: web::Data<ResumeTickets>,
     client: String,
     last_seen: Instant,
     tokens: f64,
@@ -217,7 +221,7 @@ impl Conn {
             moderator_pin,
             name,
             device_token,
-            resume_token: _,
+            resume_token,
         } = r.body
         else {
             if let ClientMessage::Ping {} = r.body {
@@ -232,6 +236,9 @@ impl Conn {
             }
             return Ok(None);
         };
+        if let Some(token) = resume_token {
+            return self.resume(&r.id, &token).await;
+        }
         let creds = Credentials {
             access_code,
             security_code,
@@ -275,6 +282,7 @@ impl Conn {
             endpoint: Endpoint::Web,
             identities: vec![Identity::Device(device)],
         };
+        let identities = newcomer.identities.clone();
         let room = match self
             .registry
             .send(OpenRoom {
@@ -305,9 +313,11 @@ impl Conn {
             }
         }
         tracing::info!(conference = %admission.conference_id, participant = %id, role = %admission.role, "joined");
+        let resume_token = self.tickets.issue(admission.conference_id, id, identities);
         self.send(&json!({
             "type": "joined", "id": r.id, "participant": id.to_string(), "role": admission.role.as_str(),
-            "conference": admission.conference_id.0.to_string(), "title": admission.title, "device_token": device_token,
+            "conference": admission.conference_id.0.to_string(), "title": admission.title,
+            "device_token": device_token, "resume_token": resume_token,
         }))
         .await;
         Ok(Some(Seated {
@@ -316,6 +326,71 @@ impl Conn {
             queue,
             close: close_rx,
         }))
+    }
+
+    /// Takes a seat back with a resume token. Codes are not checked again:
+    /// whoever was admitted stays admitted (a reset code only refuses new
+    /// joins), unless the room removed or blocked them meanwhile.
+    async fn resume(&mut self, request: &str, token: &str) -> Result<Option<Seated>, CloseReason> {
+        let refuse = |code: &str| {
+            encode::error(
+                Some(request),
+                code,
+                "that seat cannot be taken back; join again",
+            )
+        };
+        let Some(ticket) = self.tickets.find(token) else {
+            self.send(&refuse("invalid_resume_token")).await;
+            return Ok(None);
+        };
+        let room = match self
+            .registry
+            .send(FindRoom {
+                conference: ticket.conference,
+            })
+            .await
+        {
+            Ok(Some(room)) => room,
+            Ok(None) => {
+                self.send(&refuse("not_in_room")).await;
+                return Ok(None);
+            }
+            Err(_) => return Err(close(CloseCode::Error, "server_shutting_down")),
+        };
+        let (link, queue, close_rx) = Link::new(QUEUE_CAPACITY);
+        let id = ticket.participant;
+        match room
+            .send(Reconnect {
+                id,
+                identities: ticket.identities,
+                link,
+            })
+            .await
+        {
+            Ok(Ok(role)) => {
+                tracing::info!(conference = %ticket.conference, participant = %id, "resumed");
+                self.send(&json!({
+                    "type": "joined", "id": request, "participant": id.to_string(), "role": role.as_str(),
+                    "conference": ticket.conference.0.to_string(), "resumed": true, "resume_token": token,
+                }))
+                .await;
+                Ok(Some(Seated {
+                    id,
+                    room,
+                    queue,
+                    close: close_rx,
+                }))
+            }
+            Ok(Err(e)) => {
+                self.send(&encode::error(Some(request), e.code(), &e.to_string()))
+                    .await;
+                Ok(None)
+            }
+            Err(_) => {
+                self.send(&refuse("not_in_room")).await;
+                Ok(None)
+            }
+        }
     }
 
     async fn serve(&mut self, seated: &mut Seated) -> CloseReason {
@@ -335,8 +410,15 @@ impl Conn {
                     None => return close(CloseCode::Away, "room_closed"),
                 },
                 reason = &mut seated.close => {
-                    let reason = reason.map_or("room_closed", |r| r.as_str());
-                    return close(CloseCode::Policy, reason);
+                    let reason = reason.unwrap_or(RoomCloseReason::RoomClosed);
+                    // The room queues its last words before it signals; deliver
+                    // them, unless the queue is the problem (slow consumer).
+                    if reason != RoomCloseReason::SlowConsumer {
+                        while let Ok(m) = seated.queue.try_recv() {
+                            self.send(&encode::to_client(&m)).await;
+                        }
+                    }
+                    return close(CloseCode::Policy, reason.as_str());
                 }
                 incoming = self.next_request() => match incoming {
                     Incoming::Closed(r) => return r,
