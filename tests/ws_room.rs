@@ -14,6 +14,7 @@ on_both_stores!(actix:
     chat_reaches_everyone_and_its_permission_is_enforced,
     violations_close_user_errors_do_not,
     a_dropped_connection_resumes_its_seat_but_removed_and_blocked_never_do,
+
 );
 
 /// An account with a default security code; returns (line code, PIN).

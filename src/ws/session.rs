@@ -38,6 +38,8 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pings go out this often; a connection silent for `IDLE_TIMEOUT` is closed.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a single write may wait for the client's socket.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests per second a connection may send (a token bucket of this size).
 const RATE_PER_SEC: f64 = 20.0;
 const RATE_BURST: f64 = 40.0;
@@ -88,7 +90,7 @@ pub async fn endpoint(
             refilled: Instant::now(),
         };
         let reason = conn.run().await;
-        let _ = conn.session.close(Some(reason)).await;
+        let _ = tokio::time::timeout(SEND_TIMEOUT, conn.session.close(Some(reason))).await;
     });
     Ok(response)
 }
@@ -209,8 +211,11 @@ impl Conn {
         }
     }
 
+    /// Writes one message. A client whose socket accepts nothing for
+    /// `SEND_TIMEOUT` counts as gone, so a task can never hang on it.
     async fn send(&mut self, value: &serde_json::Value) -> bool {
-        self.session.text(value.to_string()).await.is_ok()
+        let write = self.session.text(value.to_string());
+        matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
     }
 
     /// Handles a request before joining: only `join` and `ping` are allowed.
