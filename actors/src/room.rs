@@ -143,6 +143,8 @@ impl Room {
     /// Applies `command`, surviving a panic inside the state machine.
     fn guarded(&mut self, command: Command, inject_panic: bool) -> Result<Reply, RoomError> {
         let now = (self.clock)();
+        // A disconnect changes a seat without an event anyone is told of.
+        let disconnect = matches!(command, Command::Disconnect { .. });
         let state = &mut self.state;
         let result = catch_unwind(AssertUnwindSafe(|| {
             if inject_panic {
@@ -152,7 +154,20 @@ impl Room {
         }));
         match result {
             Ok(outcome) => {
-                if !outcome.events.is_empty() {
+                // Only seat changes refresh the recovery copy: chat and the
+                // like must not cost O(seats) in a big room.
+                let seats_changed = disconnect
+                    || outcome.events.iter().any(|e| {
+                        matches!(
+                            e,
+                            Event::Joined(_)
+                                | Event::Left { .. }
+                                | Event::RoleChanged { .. }
+                                | Event::Muted { .. }
+                                | Event::CallerNamed { .. }
+                        )
+                    });
+                if seats_changed {
                     self.last_seats = self.state.seats().into_iter().cloned().collect();
                 }
                 self.carry_out(outcome.events, now);
