@@ -31,7 +31,7 @@ pub struct FindRoom {
     pub conference: ConferenceId,
 }
 
-/// How many rooms are live.
+/// How many rooms the registry holds (each stopping room removes itself).
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct LiveRooms;
@@ -97,7 +97,8 @@ impl Handler<LiveRooms> for Registry {
     type Result = usize;
 
     fn handle(&mut self, _: LiveRooms, _: &mut Self::Context) -> usize {
-        self.rooms.retain(|_, a| a.connected());
+        // What the registry holds, unpruned: a room that emptied must have
+        // been forgotten through `RoomEmpty`.
         self.rooms.len()
     }
 }
@@ -106,13 +107,9 @@ impl Handler<RoomEmpty> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: RoomEmpty, _: &mut Self::Context) {
-        // Only forget it once it has stopped: a newer room may have taken
-        // its place already.
-        if self
-            .rooms
-            .get(&msg.conference)
-            .is_some_and(|a| !a.connected())
-        {
+        // Forget it if it is still the room we know: a newer room may have
+        // taken its place already.
+        if self.rooms.get(&msg.conference) == Some(&msg.room) {
             self.rooms.remove(&msg.conference);
         }
         tracing::info!(conference = %msg.conference, "room closed");

@@ -64,11 +64,13 @@ pub struct ConnectionLost {
 #[rtype(result = "()")]
 pub struct InjectPanic;
 
-/// The room has nobody left; sent to whoever started it.
+/// The room has nobody left and is stopping; sent to whoever started it.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RoomEmpty {
     pub conference: ConferenceId,
+    /// Which room: a newer one may already serve the same conference.
+    pub room: Addr<Room>,
 }
 
 /// Where a room's events go to be persisted. Implementations must not
@@ -233,6 +235,7 @@ impl Room {
             if let Some(r) = &self.on_empty {
                 r.do_send(RoomEmpty {
                     conference: self.conference,
+                    room: ctx.address(),
                 });
             }
             ctx.stop();
