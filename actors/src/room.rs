@@ -85,7 +85,8 @@ pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 /// One participant connection's end of the room: a bounded queue of
 /// messages, and a one-shot that tells the connection why it is closed.
 pub struct Link {
-    pub queue: mpsc::Sender<ToClient>,
+    /// Messages are shared: one per role per event, not one per recipient.
+    pub queue: mpsc::Sender<Arc<ToClient>>,
     pub close: oneshot::Sender<CloseReason>,
 }
 
@@ -95,7 +96,7 @@ impl Link {
         capacity: usize,
     ) -> (
         Self,
-        mpsc::Receiver<ToClient>,
+        mpsc::Receiver<Arc<ToClient>>,
         oneshot::Receiver<CloseReason>,
     ) {
         let (queue, rx) = mpsc::channel(capacity);
@@ -206,7 +207,7 @@ impl Room {
                     };
                     if let Some(conn) = self.connections.remove(id) {
                         if let Some(reason) = close {
-                            let _ = conn.link.queue.try_send(ToClient::Closed(reason));
+                            let _ = conn.link.queue.try_send(Arc::new(ToClient::Closed(reason)));
                             let _ = conn.link.close.send(reason);
                         }
                     }
@@ -243,10 +244,19 @@ impl Room {
     }
 
     fn fan_out(&mut self, event: &Event) {
+        // Built once per role: in a big room the fan-out is the hot path.
+        let for_moderators = for_viewer(event, Role::Moderator).map(Arc::new);
+        let for_participants = for_viewer(event, Role::Participant).map(Arc::new);
         let mut slow = Vec::new();
         for (id, conn) in &self.connections {
-            if let Some(message) = for_viewer(event, conn.role) {
-                if let Err(mpsc::error::TrySendError::Full(_)) = conn.link.queue.try_send(message) {
+            let message = match conn.role {
+                Role::Moderator => &for_moderators,
+                Role::Participant => &for_participants,
+            };
+            if let Some(message) = message {
+                if let Err(mpsc::error::TrySendError::Full(_)) =
+                    conn.link.queue.try_send(message.clone())
+                {
                     slow.push(*id);
                 }
             }
@@ -264,7 +274,7 @@ impl Room {
         if let Err(mpsc::error::TrySendError::Full(_)) = conn
             .link
             .queue
-            .try_send(ToClient::Snapshot(Box::new(snapshot)))
+            .try_send(Arc::new(ToClient::Snapshot(Box::new(snapshot))))
         {
             self.drop_slow(id);
         }
@@ -305,7 +315,7 @@ impl Actor for Room {
             let _ = conn
                 .link
                 .queue
-                .try_send(ToClient::Closed(CloseReason::RoomClosed));
+                .try_send(Arc::new(ToClient::Closed(CloseReason::RoomClosed)));
             let _ = conn.link.close.send(CloseReason::RoomClosed);
         }
         Running::Stop

@@ -38,7 +38,7 @@ impl Handler<RoomEmpty> for Empties {
 
 struct Client {
     id: ParticipantId,
-    rx: mpsc::Receiver<ToClient>,
+    rx: mpsc::Receiver<Arc<ToClient>>,
     close: oneshot::Receiver<CloseReason>,
 }
 
@@ -49,7 +49,7 @@ impl Client {
         while let Ok(Some(m)) =
             tokio::time::timeout(Duration::from_millis(50), self.rx.recv()).await
         {
-            out.push(m);
+            out.push(Arc::unwrap_or_clone(m));
         }
         out
     }

@@ -111,7 +111,7 @@ struct Conn {
 struct Seated {
     id: ParticipantId,
     room: Addr<Room>,
-    queue: tokio::sync::mpsc::Receiver<ToClient>,
+    queue: tokio::sync::mpsc::Receiver<std::sync::Arc<ToClient>>,
     close: tokio::sync::oneshot::Receiver<conclave_actors::view::CloseReason>,
 }
 
@@ -402,13 +402,13 @@ impl Conn {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {
-                message = seated.queue.recv() => match message {
-                    Some(ToClient::Closed(reason)) => {
-                        self.send(&encode::to_client(&ToClient::Closed(reason))).await;
+                message = seated.queue.recv() => match message.as_deref() {
+                    Some(m @ ToClient::Closed(reason)) => {
+                        self.send(&encode::to_client(m)).await;
                         return close(CloseCode::Normal, reason.as_str());
                     }
                     Some(m) => {
-                        if !self.send(&encode::to_client(&m)).await {
+                        if !self.send(&encode::to_client(m)).await {
                             return close(CloseCode::Normal, "gone");
                         }
                     }
