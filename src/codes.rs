@@ -131,6 +131,7 @@ impl Services {
                 .map(|()| code)
         })
         .await?;
+        self.last_known.forget_all();
         tracing::info!(account = %account.id, conference = %line.id, "line access code reset");
         Ok(code)
     }
@@ -140,6 +141,7 @@ impl Services {
         let pin = crypto::random_digits(PIN_DIGITS);
         let hash = self.hasher.hash(pin.clone()).await?;
         self.store.set_moderator_pin(account.id, &hash).await?;
+        self.last_known.forget_all();
         tracing::info!(account = %account.id, "moderator PIN reset");
         Ok(pin)
     }
@@ -158,6 +160,7 @@ impl Services {
             None => None,
         };
         self.store.set_default_security(account.id, hash).await?;
+        self.last_known.forget_all();
         tracing::info!(account = %account.id, set = code.is_some(), "default security code changed");
         Ok(())
     }
@@ -231,7 +234,9 @@ impl Services {
             ));
         }
         let choice = self.security_choice(security)?;
-        Ok(self.store.set_conference_security(id, choice).await?)
+        let conference = self.store.set_conference_security(id, choice).await?;
+        self.last_known.forget_all();
+        Ok(conference)
     }
 
     fn security_choice(&self, request: SecurityRequest) -> Result<SecurityChoice, AppError> {
@@ -279,12 +284,21 @@ impl Services {
             && code.bytes().all(|b| b.is_ascii_digit());
         let found = if well_formed {
             match self.store.find_access_code(code).await {
-                Ok(m) => Some(m),
-                Err(StoreError::NotFound) => None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "resolve: store unavailable");
-                    return Err(Refusal::Unavailable);
+                Ok(m) => {
+                    self.last_known.remember(code, &m);
+                    Some(m)
                 }
+                Err(StoreError::NotFound) => None,
+                Err(e) => match self.last_known.recall(code) {
+                    Some(m) => {
+                        tracing::warn!(error = %e, "resolve: store unavailable; using the last known credentials");
+                        Some(m)
+                    }
+                    None => {
+                        tracing::warn!(error = %e, "resolve: store unavailable");
+                        return Err(Refusal::Unavailable);
+                    }
+                },
             }
         } else {
             None

@@ -93,6 +93,32 @@ pub struct Config {
     pub hmac_key: Option<SecretKey>,
     /// Key for encryption at rest (phone numbers); hex, 32 bytes.
     pub encryption_key: Option<SecretKey>,
+    /// Room history written asynchronously (docs/persistence.md).
+    pub persistence: PersistenceConfig,
+}
+
+/// How much room history may wait for the database, and how long a
+/// graceful shutdown waits for it to be written.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistenceConfig {
+    /// Events waiting to be written before rooms refuse new work.
+    pub max_pending_events: usize,
+    /// Seconds a graceful shutdown waits for unwritten events.
+    pub shutdown_flush_secs: u64,
+    /// Seconds an acknowledgement of a lock, permission or block change
+    /// waits for its commit before answering `durable: false`.
+    pub durable_ack_wait_secs: u64,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> Self {
+        Self {
+            max_pending_events: 50_000,
+            shutdown_flush_secs: 30,
+            durable_ack_wait_secs: 5,
+        }
+    }
 }
 
 impl Default for Config {
@@ -113,6 +139,7 @@ impl Default for Config {
             hashing: HashingConfig::default(),
             hmac_key: None,
             encryption_key: None,
+            persistence: PersistenceConfig::default(),
         }
     }
 }
@@ -223,6 +250,12 @@ impl Config {
                     "max_failures and window_secs must be positive",
                 ));
             }
+        }
+        if self.persistence.max_pending_events == 0 {
+            return Err(invalid(
+                "persistence.max_pending_events",
+                "must be positive",
+            ));
         }
         if self.hashing.workers == 0 {
             return Err(invalid("hashing.workers", "must be positive"));

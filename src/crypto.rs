@@ -46,6 +46,40 @@ pub fn keyed_hash(key: &SecretKey, domain: &[u8], data: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// Seals `plain` with the server's encryption key (XChaCha20-Poly1305, a
+/// random 24-byte nonce in front of the ciphertext), for phone numbers at rest.
+pub fn seal(key: &SecretKey, plain: &[u8]) -> Vec<u8> {
+    use chacha20poly1305::aead::{Aead, AeadCore, KeyInit};
+    use chacha20poly1305::XChaCha20Poly1305;
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut rand::rngs::OsRng);
+    let sealed = cipher
+        .encrypt(&nonce, plain)
+        .expect("encryption of a short message cannot fail");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    out
+}
+
+/// Opens what [`seal`] made; `None` when the key is wrong or the bytes were altered.
+pub fn open(key: &SecretKey, sealed: &[u8]) -> Option<Vec<u8>> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    if sealed.len() < 24 {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(24);
+    XChaCha20Poly1305::new(key.expose().into())
+        .decrypt(XNonce::from_slice(nonce), body)
+        .ok()
+}
+
+/// The keyed hash that indexes a phone number (blocks, contacts) without
+/// storing it.
+pub fn phone_index(key: &SecretKey, number: &str) -> String {
+    hex::encode(keyed_hash(key, b"conclave/phone/v1", number.as_bytes()))
+}
+
 /// Equality that takes the same time wherever the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
@@ -90,5 +124,21 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn sealed_numbers_open_only_with_their_key_and_never_repeat() {
+        let k1 = SecretKey::from_hex("k", &"11".repeat(32)).unwrap();
+        let k2 = SecretKey::from_hex("k", &"22".repeat(32)).unwrap();
+        let a = seal(&k1, b"+441234567890");
+        let b = seal(&k1, b"+441234567890");
+        assert_ne!(a, b, "a fresh nonce each time");
+        assert!(!a.windows(13).any(|w| w == b"+441234567890"));
+        assert_eq!(open(&k1, &a).as_deref(), Some(&b"+441234567890"[..]));
+        assert_eq!(open(&k2, &a), None);
+        let mut tampered = a.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(open(&k1, &tampered), None);
+        assert_eq!(open(&k1, &a[..10]), None);
     }
 }

@@ -3,11 +3,14 @@
 
 use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
 
+/// Cheap to clone: every counter is shared.
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     http: IntCounterVec,
     resolve: IntCounterVec,
     signin: IntCounterVec,
+    persist: IntCounterVec,
 }
 
 impl Metrics {
@@ -37,6 +40,11 @@ impl Metrics {
                 "Sign-in attempts by outcome.",
                 "outcome",
             ),
+            persist: counter(
+                "conclave_persisted_events_total",
+                "Room events by persistence outcome: written, rejected (dropped), or a retried batch.",
+                "outcome",
+            ),
             registry,
         }
     }
@@ -58,6 +66,20 @@ impl Metrics {
 
     pub fn signin(&self, outcome: &str) {
         self.signin.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn persisted(&self, events: usize) {
+        self.persist
+            .with_label_values(&["written"])
+            .inc_by(events as u64);
+    }
+
+    pub fn persist_rejected(&self) {
+        self.persist.with_label_values(&["rejected"]).inc();
+    }
+
+    pub fn persist_retry(&self) {
+        self.persist.with_label_values(&["retry"]).inc();
     }
 
     /// The text exposition format.

@@ -6,24 +6,23 @@
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Service;
 use actix_web::{web, App, HttpServer};
 use futures_util::FutureExt;
 
 use actix::Actor;
-use conclave_actors::registry::Registry;
-use conclave_actors::room::RoomSink;
-use conclave_actors::room_state::{Event, Millis, RoomSettings};
-use conclave_actors::ConferenceId;
+use conclave_actors::registry::{CloseAll, Registry};
+use conclave_actors::room_state::RoomSettings;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::persist::PersistSink;
 use crate::secrets::ServerSecrets;
 use crate::services::Services;
 use crate::store::{self, StoreError};
-use crate::ws::session::AllowedOrigins;
+use crate::ws::session::Rooms;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,17 +52,26 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()> + 'static,
 ) -> Result<(), RunError> {
     let services = web::Data::new(build_services(&config, clock.clone()).await?);
-    let room_clock = clock.clone();
-    let registry = web::Data::new(
-        Registry::new(
-            RoomSettings::default(),
-            Arc::new(LogSink),
-            Arc::new(move || room_clock.now().timestamp_millis()),
-        )
-        .start(),
+    let sink = PersistSink::start(
+        services.store.clone(),
+        services.secrets.encryption_key.clone(),
+        config.persistence.max_pending_events,
+        services.metrics.clone(),
     );
-    let origins = web::Data::new(AllowedOrigins(config.websocket_origins()));
-    let tickets = web::Data::new(crate::ws::resume::ResumeTickets::default());
+    let room_clock = clock.clone();
+    let rooms = Registry::new(
+        RoomSettings::default(),
+        sink.clone(),
+        Arc::new(move || room_clock.now().timestamp_millis()),
+    )
+    .start();
+    let ws_rooms = web::Data::new(Rooms {
+        registry: rooms.clone(),
+        origins: config.websocket_origins(),
+        tickets: crate::ws::resume::ResumeTickets::default(),
+        persistence: sink.clone(),
+        ack_wait: Duration::from_secs(config.persistence.durable_ack_wait_secs),
+    });
     let addr = listener.local_addr()?;
     let workers = config
         .http_workers
@@ -71,9 +79,7 @@ pub async fn run_with_clock(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(services.clone())
-            .app_data(registry.clone())
-            .app_data(origins.clone())
-            .app_data(tickets.clone())
+            .app_data(ws_rooms.clone())
             .wrap(crate::http::problem_bodies())
             .wrap_fn(|req, srv| {
                 let services = req.app_data::<web::Data<Services>>().cloned();
@@ -100,12 +106,20 @@ pub async fn run_with_clock(
     let handle = server.handle();
     actix_web::rt::spawn(async move {
         shutdown.await;
+        // Rooms first: each ends its seats' attendance and its session, and
+        // closes its connections, so the HTTP drain is not held by sockets.
+        tracing::info!("shutting down: closing rooms");
+        let _ = rooms.send(CloseAll).await;
         tracing::info!("shutting down: draining requests");
         handle.stop(true).await;
     });
     tracing::info!(%addr, "Conclave is serving");
-    server.await?;
-    tracing::info!("stopped");
+    let served = server.await;
+    let flushed = sink
+        .flush(Duration::from_secs(config.persistence.shutdown_flush_secs))
+        .await;
+    tracing::info!(flushed, "stopped");
+    served?;
     Ok(())
 }
 
@@ -134,17 +148,5 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
-    }
-}
-
-/// Where room events go until the persister lands: the debug log, by kind
-/// only (events can carry names and phone numbers).
-struct LogSink;
-
-impl RoomSink for LogSink {
-    fn record(&self, conference: ConferenceId, event: &Event, _: Millis) {
-        let kind = format!("{event:?}");
-        let kind = kind.split(['(', ' ', '{']).next().unwrap_or("event");
-        tracing::debug!(%conference, kind, "room event");
     }
 }

@@ -26,6 +26,8 @@ pub struct Services {
     pub session_ttl: Duration,
     pub scheduled_grace: Duration,
     pub metrics: Metrics,
+    /// Code lookups to fall back on while the store is unreachable.
+    pub last_known: crate::last_known::LastKnownCodes,
 }
 
 impl Services {
@@ -45,6 +47,7 @@ impl Services {
             session_ttl: Duration::hours(config.session_ttl_hours),
             scheduled_grace: Duration::minutes(config.scheduled_grace_minutes),
             metrics: Metrics::new(),
+            last_known: Default::default(),
         }
     }
 }

@@ -65,6 +65,8 @@ on_both_stores!(tokio:
     conferences_are_listed_line_first,
     unknown_things_are_not_found,
     migrations_are_idempotent,
+    history_records_written_twice_leave_the_same_rows,
+    a_rejected_record_fails_its_whole_batch,
 );
 
 async fn accounts_come_with_a_line(b: Backend) {
@@ -353,4 +355,191 @@ async fn migrations_are_idempotent(b: Backend) {
             assert_eq!(s2.migrate().await.unwrap(), 0);
         }
     }
+}
+
+/// A complete small session, as the persister would write it.
+fn session_records(conference: ConferenceId) -> (uuid::Uuid, Vec<store::Record>) {
+    use store::Record::*;
+    let (session, p, m, b) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let c = conference.0;
+    let records = vec![
+        SessionStarted {
+            session,
+            conference: c,
+            at: 1_000,
+        },
+        Joined {
+            participant: p,
+            session,
+            name: "Caller".into(),
+            endpoint: "phone",
+            phone_sealed: Some(vec![1, 2, 3]),
+            role: "participant",
+            at: 1_001,
+        },
+        ChatPosted {
+            id: m,
+            conference: c,
+            session,
+            sender: p,
+            sender_name: "Caller".into(),
+            text: "hi".into(),
+            at: 1_002,
+        },
+        ChatDeleted { id: m, at: 1_003 },
+        Audit {
+            id: uuid::Uuid::new_v4(),
+            conference: c,
+            session,
+            actor: p,
+            action: "lock",
+            target: None,
+            detail: None,
+            at: 1_004,
+        },
+        Locked {
+            conference: c,
+            locked: true,
+            at: 1_004,
+        },
+        Permission {
+            conference: c,
+            permission: "share",
+            audience: "moderators",
+            at: 1_005,
+        },
+        BlockAdded {
+            id: b,
+            conference: c,
+            name: "X".into(),
+            identities: r#"[{"kind":"device","value":"d"}]"#.into(),
+            by: p,
+            at: 1_006,
+        },
+        RoleChanged {
+            participant: p,
+            role: "moderator",
+        },
+        Renamed {
+            participant: p,
+            name: "Grace".into(),
+        },
+        Left {
+            participant: p,
+            reason: "left",
+            at: 1_007,
+        },
+        SessionEnded { session, at: 1_008 },
+    ];
+    (session, records)
+}
+
+async fn history_records_written_twice_leave_the_same_rows(b: Backend) {
+    let (s, _dir) = open(b).await;
+    let (_, line) = s
+        .create_account(new_account("h@example.org"))
+        .await
+        .unwrap();
+    let (session, records) = session_records(line.id);
+    s.write_records(&records).await.unwrap();
+    let snapshot = || async {
+        (
+            s.conference_sessions(line.id).await.unwrap(),
+            s.attendance(line.id).await.unwrap(),
+            s.audit_log(line.id).await.unwrap(),
+            s.chat_log(line.id).await.unwrap(),
+            s.room_state(line.id).await.unwrap(),
+        )
+    };
+    let once = snapshot().await;
+    // A commit whose answer was lost: the persister writes it again.
+    s.write_records(&records).await.unwrap();
+    assert_eq!(snapshot().await, once);
+    let (sessions, attendance, audit, chat, state) = once;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        (sessions[0].id, sessions[0].ended_at),
+        (session, Some(1_008))
+    );
+    assert_eq!(attendance.len(), 1);
+    let a = &attendance[0];
+    assert_eq!(
+        (
+            a.name.as_str(),
+            a.role.as_str(),
+            a.endpoint.as_str(),
+            a.phone_sealed.as_deref(),
+            a.left_at,
+            a.left_reason.as_deref()
+        ),
+        (
+            "Grace",
+            "moderator",
+            "phone",
+            Some(&[1u8, 2, 3][..]),
+            Some(1_007),
+            Some("left")
+        )
+    );
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (chat.len(), chat[0].text.as_deref(), chat[0].deleted_at),
+        (1, None, Some(1_003))
+    );
+    assert!(state.locked);
+    assert_eq!(
+        (state.chat.as_str(), state.share.as_str()),
+        ("everyone", "moderators")
+    );
+    assert_eq!(state.blocks.len(), 1);
+    // A lifted block is no longer in force.
+    s.write_records(&[store::Record::BlockLifted {
+        id: state.blocks[0].id,
+        at: 2_000,
+    }])
+    .await
+    .unwrap();
+    assert!(s.room_state(line.id).await.unwrap().blocks.is_empty());
+    // An untouched conference starts open.
+    let (_, other) = s
+        .create_account(new_account("h2@example.org"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.room_state(other.id).await.unwrap(),
+        store::RoomStateRow::fresh()
+    );
+}
+
+async fn a_rejected_record_fails_its_whole_batch(b: Backend) {
+    let (s, _dir) = open(b).await;
+    let (_, line) = s
+        .create_account(new_account("r@example.org"))
+        .await
+        .unwrap();
+    let (_, mut records) = session_records(line.id);
+    // Attendance for a session that does not exist: a foreign-key violation.
+    records.push(store::Record::Joined {
+        participant: uuid::Uuid::new_v4(),
+        session: uuid::Uuid::new_v4(),
+        name: "Ghost".into(),
+        endpoint: "web",
+        phone_sealed: None,
+        role: "participant",
+        at: 1,
+    });
+    let err = s.write_records(&records).await.unwrap_err();
+    assert!(
+        !matches!(err, StoreError::Unavailable(_)),
+        "not worth retrying: {err:?}"
+    );
+    assert!(
+        s.conference_sessions(line.id).await.unwrap().is_empty(),
+        "nothing of the batch"
+    );
 }

@@ -62,6 +62,10 @@ typed_id!(
     /// A document shared in a conference.
     DocumentId
 );
+typed_id!(
+    /// One live session of a conference: from its room's start to its end.
+    SessionId
+);
 
 #[cfg(test)]
 mod tests {

@@ -26,5 +26,5 @@ pub mod room;
 pub mod room_state;
 pub mod view;
 
-pub use ids::{AccountId, BlockId, ConferenceId, DocumentId, MessageId, ParticipantId};
+pub use ids::{AccountId, BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, SessionId};
 pub use role::Role;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::ids::ConferenceId;
-use crate::room::{Clock, Room, RoomEmpty, RoomSink};
+use crate::room::{Clock, Close, Room, RoomEmpty, RoomSink};
 use crate::room_state::{Durable, RoomSettings};
 
 /// The live room of a conference, started from `durable` if there is none.
@@ -35,6 +35,12 @@ pub struct FindRoom {
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct LiveRooms;
+
+/// Server shutdown: closes every room (each ends its seats' attendance and
+/// its session) and answers once all have stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll;
 
 pub struct Registry {
     rooms: HashMap<ConferenceId, Addr<Room>>,
@@ -113,5 +119,20 @@ impl Handler<RoomEmpty> for Registry {
             self.rooms.remove(&msg.conference);
         }
         tracing::info!(conference = %msg.conference, "room closed");
+    }
+}
+
+impl Handler<CloseAll> for Registry {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: CloseAll, _: &mut Self::Context) -> Self::Result {
+        let rooms: Vec<_> = self.rooms.drain().map(|(_, room)| room).collect();
+        tracing::info!(rooms = rooms.len(), "closing every room");
+        Box::pin(async move {
+            // A room never awaits the registry, so waiting on rooms is safe.
+            for room in rooms {
+                let _ = room.send(Close).await;
+            }
+        })
     }
 }

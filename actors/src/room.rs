@@ -20,7 +20,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ids::{ConferenceId, ParticipantId};
+use crate::ids::{ConferenceId, ParticipantId, SessionId};
 use crate::role::Role;
 use crate::room_state::{
     Command, Durable, Event, Identity, LeaveReason, Millis, Newcomer, Reply, RoomError,
@@ -48,8 +48,31 @@ pub struct Reconnect {
 
 /// Any other command; the sender is named inside it.
 #[derive(Message)]
-#[rtype(result = "Result<Reply, RoomError>")]
+#[rtype(result = "Result<Applied, RoomError>")]
 pub struct Apply(pub Command);
+
+/// What an applied command answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub reply: Reply,
+    /// When the command changed durable state (lock, permissions, blocks):
+    /// the sink's sequence number to wait for before calling it committed.
+    pub commit: Option<u64>,
+}
+
+impl From<Reply> for Applied {
+    fn from(reply: Reply) -> Self {
+        Self {
+            reply,
+            commit: None,
+        }
+    }
+}
+
+/// Server shutdown: every seat leaves with `room_closed`, then the room stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Close;
 
 /// The participant's connection ended without a goodbye.
 #[derive(Message)]
@@ -74,9 +97,25 @@ pub struct RoomEmpty {
 }
 
 /// Where a room's events go to be persisted. Implementations must not
-/// block: the room calls this inline, for every event.
+/// block: the room calls these inline, for every event.
 pub trait RoomSink: Send + Sync + 'static {
-    fn record(&self, conference: ConferenceId, event: &Event, at: Millis);
+    /// A live session of the conference began (its room started).
+    fn opened(&self, conference: ConferenceId, session: SessionId, at: Millis);
+    /// Hands one event over; answers its place in the sink's write order.
+    fn record(
+        &self,
+        conference: ConferenceId,
+        session: SessionId,
+        event: &Event,
+        at: Millis,
+    ) -> u64;
+    /// The session ended (its room stopped).
+    fn closed(&self, conference: ConferenceId, session: SessionId, at: Millis);
+    /// So much waits to be written that the room should take no new work
+    /// that adds more (departures are always taken).
+    fn backlogged(&self) -> bool {
+        false
+    }
 }
 
 /// The time source, injected so tests control it.
@@ -112,6 +151,7 @@ struct Connection {
 
 pub struct Room {
     conference: ConferenceId,
+    session: SessionId,
     state: RoomState,
     /// The seats as of the last command, for recovery after a panic.
     last_seats: Vec<Seat>,
@@ -120,6 +160,8 @@ pub struct Room {
     clock: Clock,
     on_empty: Option<Recipient<RoomEmpty>>,
     stopping: bool,
+    /// The session's end is recorded.
+    ended: bool,
 }
 
 impl Room {
@@ -133,6 +175,7 @@ impl Room {
     ) -> Self {
         Self {
             conference,
+            session: SessionId::new(),
             state: RoomState::restore(settings, durable),
             last_seats: Vec::new(),
             connections: HashMap::new(),
@@ -140,12 +183,16 @@ impl Room {
             clock,
             on_empty,
             stopping: false,
+            ended: false,
         }
     }
 
     /// Applies `command`, surviving a panic inside the state machine.
-    fn guarded(&mut self, command: Command, inject_panic: bool) -> Result<Reply, RoomError> {
+    fn guarded(&mut self, command: Command, inject_panic: bool) -> Result<Applied, RoomError> {
         let now = (self.clock)();
+        if self.sink.backlogged() && adds_work(&command) {
+            return Err(RoomError::Backlogged);
+        }
         // A disconnect changes a seat without an event anyone is told of.
         let disconnect = matches!(command, Command::Disconnect { .. });
         let state = &mut self.state;
@@ -173,8 +220,8 @@ impl Room {
                 if seats_changed {
                     self.last_seats = self.state.seats().into_iter().cloned().collect();
                 }
-                self.carry_out(outcome.events, now);
-                outcome.reply
+                let commit = self.carry_out(outcome.events, now);
+                outcome.reply.map(|reply| Applied { reply, commit })
             }
             Err(_) => {
                 self.recover();
@@ -195,9 +242,14 @@ impl Room {
         }
     }
 
-    fn carry_out(&mut self, events: Vec<Event>, now: Millis) {
+    /// Answers the sequence number of the last durable-state event, if any.
+    fn carry_out(&mut self, events: Vec<Event>, now: Millis) -> Option<u64> {
+        let mut commit = None;
         for event in &events {
-            self.sink.record(self.conference, event, now);
+            let seq = self.sink.record(self.conference, self.session, event, now);
+            if event.is_durable_state() {
+                commit = Some(seq);
+            }
             match event {
                 Event::Left { id, reason } => {
                     let close = match reason {
@@ -225,6 +277,7 @@ impl Room {
                 self.send_snapshot(*target);
             }
         }
+        commit
     }
 
     /// An empty room stops itself (and says so), after every handler, so
@@ -288,8 +341,23 @@ impl Room {
             let _ = conn.link.close.send(CloseReason::SlowConsumer);
             let now = (self.clock)();
             let outcome = self.state.apply(Command::Disconnect { id }, now);
-            self.carry_out(outcome.events, now);
+            let _ = self.carry_out(outcome.events, now);
         }
+    }
+
+    /// Ends the seats still held (server shutdown) and then the session,
+    /// once, before the room stops.
+    fn end_session(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        let now = (self.clock)();
+        let outcome = self.state.apply(Command::Close, now);
+        for event in &outcome.events {
+            self.sink.record(self.conference, self.session, event, now);
+        }
+        self.sink.closed(self.conference, self.session, now);
     }
 
     fn attach(&mut self, id: ParticipantId, link: Link) {
@@ -303,6 +371,8 @@ impl Actor for Room {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.sink
+            .opened(self.conference, self.session, (self.clock)());
         // Drops seats whose resume grace ran out.
         ctx.run_interval(Duration::from_secs(1), |room, ctx| {
             let _ = room.guarded(Command::Tick, false);
@@ -311,6 +381,7 @@ impl Actor for Room {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.end_session();
         for (_, conn) in self.connections.drain() {
             let _ = conn
                 .link
@@ -368,7 +439,7 @@ impl Handler<Reconnect> for Room {
 }
 
 impl Handler<Apply> for Room {
-    type Result = Result<Reply, RoomError>;
+    type Result = Result<Applied, RoomError>;
 
     fn handle(&mut self, msg: Apply, ctx: &mut Self::Context) -> Self::Result {
         let reply = self.guarded(msg.0, false);
@@ -388,10 +459,37 @@ impl Handler<ConnectionLost> for Room {
     }
 }
 
+impl Handler<Close> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: Close, ctx: &mut Self::Context) {
+        // Done here rather than in `stopping`, so that whoever awaits this
+        // knows every record is handed to the sink.
+        self.end_session();
+        ctx.stop();
+    }
+}
+
 impl Handler<InjectPanic> for Room {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
         let _ = self.guarded(Command::Tick, true);
     }
+}
+
+/// Whether a command would add events while the sink is backlogged:
+/// departures, reads and housekeeping are always taken.
+fn adds_work(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Leave { .. }
+            | Command::Disconnect { .. }
+            | Command::Tick
+            | Command::Close
+            | Command::Resume { .. }
+            | Command::ListBlocks { .. }
+            | Command::CheckDownload { .. }
+            | Command::CheckShare { .. }
+    )
 }

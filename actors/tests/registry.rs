@@ -10,11 +10,15 @@ use conclave_actors::room::{Apply, Connect, Link, RoomSink};
 use conclave_actors::room_state::{
     Block, Command, Durable, Endpoint, Event, Identity, Millis, Newcomer, RoomError, RoomSettings,
 };
-use conclave_actors::{BlockId, ConferenceId, ParticipantId, Role};
+use conclave_actors::{BlockId, ConferenceId, ParticipantId, Role, SessionId};
 
 struct NoSink;
 impl RoomSink for NoSink {
-    fn record(&self, _: ConferenceId, _: &Event, _: Millis) {}
+    fn opened(&self, _: ConferenceId, _: SessionId, _: Millis) {}
+    fn record(&self, _: ConferenceId, _: SessionId, _: &Event, _: Millis) -> u64 {
+        0
+    }
+    fn closed(&self, _: ConferenceId, _: SessionId, _: Millis) {}
 }
 
 fn registry() -> Addr<Registry> {

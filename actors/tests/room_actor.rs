@@ -6,22 +6,38 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use conclave_actors::room::{
-    Apply, Connect, ConnectionLost, InjectPanic, Link, Room, RoomEmpty, RoomSink,
+    Applied, Apply, Close, Connect, ConnectionLost, InjectPanic, Link, Room, RoomEmpty, RoomSink,
 };
 use conclave_actors::room_state::{
     Command, Durable, Endpoint, Event, Identity, LeaveReason, Millis, Newcomer, Reply, RoomError,
     RoomSettings,
 };
 use conclave_actors::view::{CloseReason, ToClient};
-use conclave_actors::{AccountId, ConferenceId, MessageId, ParticipantId, Role};
+use conclave_actors::{AccountId, ConferenceId, MessageId, ParticipantId, Role, SessionId};
 use tokio::sync::{mpsc, oneshot};
 
+/// Everything a room hands its sink, in order; `backlogged` is settable.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
+struct Recorder {
+    events: Mutex<Vec<Event>>,
+    sessions: Mutex<Vec<(&'static str, SessionId)>>,
+    backlogged: std::sync::atomic::AtomicBool,
+}
 
 impl RoomSink for Recorder {
-    fn record(&self, _: ConferenceId, event: &Event, _: Millis) {
-        self.0.lock().unwrap().push(event.clone());
+    fn opened(&self, _: ConferenceId, session: SessionId, _: Millis) {
+        self.sessions.lock().unwrap().push(("opened", session));
+    }
+    fn record(&self, _: ConferenceId, _: SessionId, event: &Event, _: Millis) -> u64 {
+        let mut events = self.events.lock().unwrap();
+        events.push(event.clone());
+        events.len() as u64
+    }
+    fn closed(&self, _: ConferenceId, session: SessionId, _: Millis) {
+        self.sessions.lock().unwrap().push(("closed", session));
+    }
+    fn backlogged(&self) -> bool {
+        self.backlogged.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -116,7 +132,7 @@ async fn events_fan_out_masked_per_recipient() {
     );
     // Every event went to the sink.
     assert_eq!(
-        sink.0
+        sink.events
             .lock()
             .unwrap()
             .iter()
@@ -139,8 +155,13 @@ async fn remove_closes_the_target_and_tells_the_others() {
             block: true,
         }))
         .await
+        .unwrap()
         .unwrap();
-    assert_eq!(out, Ok(Reply::Ok));
+    assert_eq!(out.reply, Reply::Ok);
+    assert!(
+        out.commit.is_some(),
+        "a block is durable state: its ack waits for the commit"
+    );
     assert!(guest
         .drain()
         .await
@@ -184,7 +205,7 @@ async fn a_slow_consumer_is_disconnected_and_the_others_carry_on() {
             }))
             .await
             .unwrap();
-        assert_eq!(r, Ok(Reply::Ok));
+        assert_eq!(r, Ok(Reply::Ok.into()));
     }
     assert_eq!(slow.close.await, Ok(CloseReason::SlowConsumer));
     let got = chair.drain().await;
@@ -204,7 +225,7 @@ async fn a_slow_consumer_is_disconnected_and_the_others_carry_on() {
         }))
         .await
         .unwrap();
-    assert_eq!(r, Ok(Reply::Ok), "still seated during its grace");
+    assert_eq!(r, Ok(Reply::Ok.into()), "still seated during its grace");
 }
 
 #[actix_rt::test]
@@ -270,7 +291,7 @@ async fn a_panic_restarts_the_room_with_lock_blocks_and_permissions_and_resyncs(
         .send(Apply(Command::ListBlocks { by: chair.id }))
         .await
         .unwrap();
-    assert!(matches!(blocks, Ok(Reply::Blocks(b)) if b.len() == 1));
+    assert!(matches!(blocks, Ok(Applied { reply: Reply::Blocks(b), .. }) if b.len() == 1));
     // The lock still refuses participants.
     let (link, _rx, _close) = Link::new(8);
     assert_eq!(
@@ -313,4 +334,96 @@ async fn the_room_says_when_it_is_empty() {
     room.send(Apply(Command::Tick)).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(*seen.lock().unwrap(), vec![conference]);
+}
+
+#[actix_rt::test]
+async fn closing_ends_every_seat_then_the_session() {
+    let sink = Arc::new(Recorder::default());
+    let room = start(sink.clone());
+    let mut chair = connect(&room, web("chair", Role::Moderator), 64).await;
+    let away = connect(&room, web("away", Role::Participant), 64).await;
+    // One seat waits for a resume: it is ended too.
+    room.send(ConnectionLost { id: away.id }).await.unwrap();
+    room.send(Close).await.unwrap();
+    let left: Vec<(ParticipantId, LeaveReason)> = sink
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Left { id, reason } => Some((*id, *reason)),
+            _ => None,
+        })
+        .collect();
+    let mut expected = vec![
+        (chair.id, LeaveReason::RoomClosed),
+        (away.id, LeaveReason::RoomClosed),
+    ];
+    expected.sort();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, expected);
+    let sessions = sink.sessions.lock().unwrap().clone();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!((sessions[0].0, sessions[1].0), ("opened", "closed"));
+    assert_eq!(
+        sessions[0].1, sessions[1].1,
+        "one session, opened and closed"
+    );
+    let last = chair.drain().await;
+    assert!(matches!(
+        last.last(),
+        Some(ToClient::Closed(CloseReason::RoomClosed))
+    ));
+}
+
+#[actix_rt::test]
+async fn a_backlogged_sink_refuses_new_work_but_takes_departures() {
+    let sink = Arc::new(Recorder::default());
+    let room = start(sink.clone());
+    let chair = connect(&room, web("chair", Role::Moderator), 64).await;
+    let guest = connect(&room, web("guest", Role::Participant), 64).await;
+    sink.backlogged
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = sink.events.lock().unwrap().len();
+    let chat = room
+        .send(Apply(Command::Chat {
+            by: guest.id,
+            id: MessageId::new(),
+            text: "hello".into(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(chat, Err(RoomError::Backlogged));
+    let lock = room
+        .send(Apply(Command::Lock { by: chair.id }))
+        .await
+        .unwrap();
+    assert_eq!(lock, Err(RoomError::Backlogged));
+    let (link, _rx, _close) = Link::new(8);
+    let join = room
+        .send(Connect {
+            newcomer: web("late", Role::Participant),
+            link,
+        })
+        .await
+        .unwrap();
+    assert_eq!(join, Err(RoomError::Backlogged));
+    assert_eq!(sink.events.lock().unwrap().len(), before, "nothing added");
+    let leave = room
+        .send(Apply(Command::Leave { id: guest.id }))
+        .await
+        .unwrap();
+    assert_eq!(leave, Ok(Reply::Ok.into()), "a departure is always taken");
+    sink.backlogged
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let lock = room
+        .send(Apply(Command::Lock { by: chair.id }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        lock.commit.is_some(),
+        "a lock waits for its commit: {lock:?}"
+    );
 }

@@ -7,6 +7,7 @@ mod accounts;
 pub(crate) mod auth;
 mod conferences;
 mod health;
+mod history;
 mod join;
 pub mod openapi;
 
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(accounts::configure)
             .configure(conferences::configure)
+            .configure(history::configure)
             .configure(join::configure)
             .configure(openapi::configure),
     );

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, conferences, health, join};
+use super::{accounts, conferences, health, history, join};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use super::{accounts, conferences, health, join};
         conferences::line, conferences::reset_access_code, conferences::reset_moderator_pin,
         conferences::set_default_security_code, conferences::clear_default_security_code,
         conferences::schedule, conferences::list, conferences::get, conferences::set_security_code,
+        history::sessions, history::audit, history::chat,
         join::check,
     ),
     components(schemas(crate::error::Problem)),

@@ -17,8 +17,10 @@ macro_rules! migrations {
     };
 }
 
-pub const POSTGRES: &[Migration] = migrations!("postgres": "0001_accounts_and_conferences");
-pub const SQLITE: &[Migration] = migrations!("sqlite": "0001_accounts_and_conferences");
+pub const POSTGRES: &[Migration] =
+    migrations!("postgres": "0001_accounts_and_conferences", "0002_rooms_and_history");
+pub const SQLITE: &[Migration] =
+    migrations!("sqlite": "0001_accounts_and_conferences", "0002_rooms_and_history");
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,13 @@
 //! value, so a failing database can never pass for an empty one.
 
 pub mod migrations;
+mod pg_history;
 pub mod postgres;
+pub mod records;
 pub mod sqlite;
+mod sqlite_history;
+
+pub use records::*;
 
 use std::sync::Arc;
 
@@ -229,6 +234,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The conference an active access code admits to.
     async fn find_access_code(&self, code: &str) -> StoreResult<CodeMatch>;
+
+    /// Writes the persister's records in order, in one transaction. Writing
+    /// the same records again changes nothing.
+    async fn write_records(&self, records: &[Record]) -> StoreResult<()>;
+    /// The conference's lock, permissions and blocks in force.
+    async fn room_state(&self, conference: ConferenceId) -> StoreResult<RoomStateRow>;
+    /// The conference's live sessions, oldest first.
+    async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>>;
+    /// Attendance over every session of the conference, by join time.
+    async fn attendance(&self, conference: ConferenceId) -> StoreResult<Vec<AttendanceRow>>;
+    /// The moderator audit log, oldest first.
+    async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>>;
+    /// Every chat message, tombstones included, oldest first.
+    async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>>;
 }
 
 /// The store in use, shared by every request.

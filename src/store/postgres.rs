@@ -104,7 +104,7 @@ impl PgStore {
         Ok(applied)
     }
 
-    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+    pub(super) async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         self.pool
             .get()
             .await
@@ -122,7 +122,7 @@ impl PgStore {
     }
 }
 
-fn map_err(e: tokio_postgres::Error) -> StoreError {
+pub(super) fn map_err(e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         if *db.code() == SqlState::UNIQUE_VIOLATION {
             return StoreError::Conflict(match db.constraint() {
@@ -133,6 +133,12 @@ fn map_err(e: tokio_postgres::Error) -> StoreError {
         }
         if *db.code() == SqlState::FOREIGN_KEY_VIOLATION {
             return StoreError::NotFound;
+        }
+        // Connection trouble, resource limits, shutdown and restarts,
+        // serialization failures: the same statement may succeed later.
+        let class = &db.code().code()[..2];
+        if matches!(class, "08" | "40" | "53" | "57" | "58") {
+            return StoreError::Unavailable(format!("PostgreSQL: {}", db.message()));
         }
         return StoreError::Other(format!("PostgreSQL: {}", db.message()));
     }
@@ -475,5 +481,29 @@ impl Store for PgStore {
             conference: conference_from_row(&row)?,
             moderator_pin_hash: row.try_get(10).map_err(map_err)?,
         })
+    }
+
+    async fn write_records(&self, records: &[Record]) -> StoreResult<()> {
+        self.write_records_pg(records).await
+    }
+
+    async fn room_state(&self, conference: ConferenceId) -> StoreResult<RoomStateRow> {
+        self.room_state_pg(conference).await
+    }
+
+    async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>> {
+        self.conference_sessions_pg(conference).await
+    }
+
+    async fn attendance(&self, conference: ConferenceId) -> StoreResult<Vec<AttendanceRow>> {
+        self.attendance_pg(conference).await
+    }
+
+    async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>> {
+        self.audit_log_pg(conference).await
+    }
+
+    async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {
+        self.chat_log_pg(conference).await
     }
 }

@@ -81,7 +81,7 @@ impl SqliteStore {
         .await
     }
 
-    async fn call<R: Send + 'static>(
+    pub(super) async fn call<R: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> StoreResult<R> + Send + 'static,
     ) -> StoreResult<R> {
@@ -105,14 +105,14 @@ fn from_ms(v: i64) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(v).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, v))
 }
 
-fn uuid_col(r: &Row, i: usize) -> rusqlite::Result<uuid::Uuid> {
+pub(super) fn uuid_col(r: &Row, i: usize) -> rusqlite::Result<uuid::Uuid> {
     let text: String = r.get(i)?;
     uuid::Uuid::parse_str(&text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 
-fn map_err(e: rusqlite::Error) -> StoreError {
+pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
         rusqlite::Error::SqliteFailure(f, msg) => match f.code {
@@ -478,5 +478,29 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn write_records(&self, records: &[Record]) -> StoreResult<()> {
+        self.write_records_sqlite(records).await
+    }
+
+    async fn room_state(&self, conference: ConferenceId) -> StoreResult<RoomStateRow> {
+        self.room_state_sqlite(conference).await
+    }
+
+    async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>> {
+        self.conference_sessions_sqlite(conference).await
+    }
+
+    async fn attendance(&self, conference: ConferenceId) -> StoreResult<Vec<AttendanceRow>> {
+        self.attendance_sqlite(conference).await
+    }
+
+    async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>> {
+        self.audit_log_sqlite(conference).await
+    }
+
+    async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {
+        self.chat_log_sqlite(conference).await
     }
 }

@@ -12,12 +12,13 @@ use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use conclave_actors::registry::{FindRoom, OpenRoom, Registry};
-use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Reconnect, Room};
+use conclave_actors::room::{Applied, Apply, Connect, ConnectionLost, Link, Reconnect, Room};
 use conclave_actors::room_state::{
-    Audience, Command, Durable, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
+    Audience, Block, Command, Durable, Endpoint, Identity, Newcomer, Permission, Permissions,
+    Reply, RoomError,
 };
 use conclave_actors::view::{CloseReason as RoomCloseReason, ToClient};
-use conclave_actors::{BlockId, DocumentId, MessageId, ParticipantId};
+use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId};
 use serde_json::json;
 
 use super::encode;
@@ -28,6 +29,7 @@ use super::resume::ResumeTickets;
 use crate::codes::{Credentials, Refusal};
 use crate::error::AppError;
 use crate::http::auth::client_address;
+use crate::persist::PersistSink;
 use crate::services::Services;
 use crate::throttle::ThrottleKey;
 
@@ -44,24 +46,31 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const RATE_PER_SEC: f64 = 20.0;
 const RATE_BURST: f64 = 40.0;
 
-/// The origins allowed to open a WebSocket (cross-site WebSocket hijacking).
-#[derive(Clone)]
-pub struct AllowedOrigins(pub Vec<String>);
+/// What every connection shares besides [`Services`]: the rooms, the
+/// resume tickets, persistence, and the endpoint's settings.
+pub struct Rooms {
+    pub registry: Addr<Registry>,
+    /// The origins allowed to open a WebSocket (cross-site WebSocket hijacking).
+    pub origins: Vec<String>,
+    pub tickets: ResumeTickets,
+    pub persistence: std::sync::Arc<PersistSink>,
+    /// How long an acknowledgement of a lock, permission or block change
+    /// waits for its commit before it answers `durable: false`.
+    pub ack_wait: Duration,
+}
 
 pub async fn endpoint(
     req: HttpRequest,
     body: web::Payload,
     services: web::Data<Services>,
-    registry: web::Data<Addr<Registry>>,
-    origins: web::Data<AllowedOrigins>,
-    tickets: web::Data<ResumeTickets>,
+    rooms: web::Data<Rooms>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // Browsers always send Origin; a client that sends none is not a browser
     // page and cannot be hijacked through one.
     if let Some(origin) = req.headers().get("origin") {
         let allowed = origin
             .to_str()
-            .is_ok_and(|o| origins.0.iter().any(|a| a == o));
+            .is_ok_and(|o| rooms.origins.iter().any(|a| a == o));
         if !allowed {
             return Err(AppError::Http {
                 status: actix_web::http::StatusCode::FORBIDDEN,
@@ -82,8 +91,7 @@ pub async fn endpoint(
             session,
             stream,
             services,
-            registry,
-            tickets,
+            rooms,
             client,
             last_seen: Instant::now(),
             tokens: RATE_BURST,
@@ -99,8 +107,7 @@ struct Conn {
     session: actix_ws::Session,
     stream: actix_ws::AggregatedMessageStream,
     services: web::Data<Services>,
-    registry: web::Data<Addr<Registry>>,
-    tickets: web::Data<ResumeTickets>,
+    rooms: web::Data<Rooms>,
     client: String,
     last_seen: Instant,
     tokens: f64,
@@ -288,16 +295,18 @@ impl Conn {
             identities: vec![Identity::Device(device)],
         };
         let identities = newcomer.identities.clone();
-        let room = match self
-            .registry
-            .send(OpenRoom {
-                conference: admission.conference_id,
-                durable: Durable::default(),
-            })
-            .await
-        {
+        let room = match self.open_room(admission.conference_id).await {
             Ok(room) => room,
-            Err(_) => return Err(close(CloseCode::Error, "server_shutting_down")),
+            Err(Some(reason)) => return Err(reason),
+            Err(None) => {
+                self.send(&encode::error(
+                    Some(&r.id),
+                    "unavailable",
+                    "the conference cannot be opened right now; try again shortly",
+                ))
+                .await;
+                return Ok(None);
+            }
         };
         let (link, queue, close_rx) = Link::new(QUEUE_CAPACITY);
         match room.send(Connect { newcomer, link }).await {
@@ -318,7 +327,10 @@ impl Conn {
             }
         }
         tracing::info!(conference = %admission.conference_id, participant = %id, role = %admission.role, "joined");
-        let resume_token = self.tickets.issue(admission.conference_id, id, identities);
+        let resume_token = self
+            .rooms
+            .tickets
+            .issue(admission.conference_id, id, identities);
         self.send(&json!({
             "type": "joined", "id": r.id, "participant": id.to_string(), "role": admission.role.as_str(),
             "conference": admission.conference_id.0.to_string(), "title": admission.title,
@@ -333,6 +345,33 @@ impl Conn {
         }))
     }
 
+    /// The conference's live room, started from its persisted lock,
+    /// permissions and blocks when there is none. `Err(None)` when those
+    /// cannot be read: a room never opens without its blocks.
+    async fn open_room(&self, conference: ConferenceId) -> Result<Addr<Room>, Option<CloseReason>> {
+        let shutting_down = || Some(close(CloseCode::Error, "server_shutting_down"));
+        match self.rooms.registry.send(FindRoom { conference }).await {
+            Ok(Some(room)) => return Ok(room),
+            Ok(None) => {}
+            Err(_) => return Err(shutting_down()),
+        }
+        let durable = match self.services.store.room_state(conference).await {
+            Ok(row) => durable_from(row),
+            Err(e) => {
+                tracing::warn!(%conference, error = %e, "cannot read the room's durable state");
+                return Err(None);
+            }
+        };
+        self.rooms
+            .registry
+            .send(OpenRoom {
+                conference,
+                durable,
+            })
+            .await
+            .map_err(|_| shutting_down())
+    }
+
     /// Takes a seat back with a resume token. Codes are not checked again:
     /// whoever was admitted stays admitted (a reset code only refuses new
     /// joins), unless the room removed or blocked them meanwhile.
@@ -344,11 +383,12 @@ impl Conn {
                 "that seat cannot be taken back; join again",
             )
         };
-        let Some(ticket) = self.tickets.find(token) else {
+        let Some(ticket) = self.rooms.tickets.find(token) else {
             self.send(&refuse("invalid_resume_token")).await;
             return Ok(None);
         };
         let room = match self
+            .rooms
             .registry
             .send(FindRoom {
                 conference: ticket.conference,
@@ -524,8 +564,35 @@ impl Conn {
         };
         let leaving = matches!(command, Command::Leave { .. });
         let answer = match seated.room.send(Apply(command)).await {
-            Ok(Ok(Reply::Ok)) => encode::ack(&r.id),
-            Ok(Ok(Reply::Blocks(blocks))) => {
+            Ok(Ok(Applied {
+                reply: Reply::Ok,
+                commit: Some(seq),
+            })) => {
+                // Durable state: acknowledged once committed (or once the
+                // wait runs out, saying so). Awaited aside, so the room's
+                // messages keep flowing meanwhile.
+                let (session, persistence, wait) = (
+                    self.session.clone(),
+                    self.rooms.persistence.clone(),
+                    self.rooms.ack_wait,
+                );
+                actix_web::rt::spawn(async move {
+                    let durable = persistence.committed(seq, wait).await;
+                    let mut ack = encode::ack(&r.id);
+                    ack["durable"] = json!(durable);
+                    let _ =
+                        tokio::time::timeout(SEND_TIMEOUT, session.clone().text(ack.to_string()))
+                            .await;
+                });
+                return leaving.then(|| close(CloseCode::Normal, "left"));
+            }
+            Ok(Ok(Applied {
+                reply: Reply::Ok, ..
+            })) => encode::ack(&r.id),
+            Ok(Ok(Applied {
+                reply: Reply::Blocks(blocks),
+                ..
+            })) => {
                 json!({"type": "blocks", "id": r.id, "blocks": blocks.iter().map(encode::block).collect::<Vec<_>>()})
             }
             Ok(Err(e)) => encode::error(Some(&r.id), e.code(), &e.to_string()),
@@ -533,5 +600,31 @@ impl Conn {
         };
         self.send(&answer).await;
         leaving.then(|| close(CloseCode::Normal, "left"))
+    }
+}
+
+/// The room's starting state from what the store holds.
+fn durable_from(row: crate::store::RoomStateRow) -> Durable {
+    let audience = |s: &str| match s {
+        "moderators" => Audience::Moderators,
+        _ => Audience::Everyone,
+    };
+    Durable {
+        locked: row.locked,
+        permissions: Permissions {
+            chat: audience(&row.chat),
+            share: audience(&row.share),
+        },
+        blocks: row
+            .blocks
+            .into_iter()
+            .map(|b| Block {
+                id: BlockId(b.id),
+                identities: crate::persist::convert::parse_identities(&b.identities),
+                name: b.name,
+                by: ParticipantId(b.by),
+                at: b.at,
+            })
+            .collect(),
     }
 }

@@ -59,7 +59,12 @@ pub struct TestServer {
     pub base: String,
     pub backend: Backend,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    /// Resolves once `run` has returned (rooms closed, history flushed).
+    stopped: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// What it was started with, to start it again on the same data.
+    config: Config,
+    clock: Arc<dyn Clock>,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -75,24 +80,70 @@ impl TestServer {
     ) -> Self {
         let (mut config, dir) = config(backend);
         tweak(&mut config);
+        Self::launch(backend, config, clock, Arc::new(dir)).await
+    }
+
+    async fn launch(
+        backend: Backend,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        dir: Arc<tempfile::TempDir>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let run_config = config.clone();
+        let run_clock = clock.clone();
         actix_web::rt::spawn(async move {
-            conclave::run_with_clock(listener, config, clock, async {
+            conclave::run_with_clock(listener, run_config, run_clock, async {
                 let _ = rx.await;
             })
             .await
             .expect("the test server runs");
+            let _ = done_tx.send(());
         });
         let server = Self {
             base,
             backend,
             stop: Some(tx),
+            stopped: Some(done_rx),
+            config,
+            clock,
             _dir: dir,
         };
         server.wait_ready().await;
         server
+    }
+
+    /// Stops gracefully (as on SIGTERM) and waits until it has stopped.
+    pub async fn shut_down(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(done) = self.stopped.take() {
+            tokio::time::timeout(Duration::from_secs(60), done)
+                .await
+                .expect("the server stops within 60 s")
+                .expect("the server task ends");
+        }
+    }
+
+    /// Stops gracefully, then starts a new server on the same data.
+    pub async fn restart(mut self) -> Self {
+        self.shut_down().await;
+        Self::launch(
+            self.backend,
+            self.config.clone(),
+            self.clock.clone(),
+            self._dir.clone(),
+        )
+        .await
+    }
+
+    /// The data directory (SQLite file, keys, uploads).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
     }
 
     async fn wait_ready(&self) {
@@ -234,17 +285,34 @@ macro_rules! on_both_stores {
 /// A real WebSocket client of `/ws`.
 pub struct Ws {
     framed: actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,
+    /// Messages `ask` passed over while waiting for its answer, kept for
+    /// `next` and `until` (an answer may come after the events it caused).
+    skipped: std::collections::VecDeque<Value>,
+}
+
+/// A server the test did not start in-process (the real binary).
+pub struct TestServerAddr {
+    pub base: String,
+    pub backend: Backend,
 }
 
 impl Ws {
     pub async fn connect(server: &TestServer) -> Self {
-        let url = server.url("/ws").replacen("http", "ws", 1);
+        Self::connect_to(&server.base).await
+    }
+
+    /// Connects to `/ws` of the server at `base` (`http://host:port`).
+    pub async fn connect_to(base: &str) -> Self {
+        let url = format!("{base}/ws").replacen("http", "ws", 1);
         let (_, framed) = awc::Client::new()
             .ws(url)
             .connect()
             .await
             .expect("the WebSocket opens");
-        Self { framed }
+        Self {
+            framed,
+            skipped: Default::default(),
+        }
     }
 
     pub async fn send(&mut self, value: Value) {
@@ -262,6 +330,13 @@ impl Ws {
     /// The next JSON message (pings answered, other control frames skipped);
     /// `Err(close reason)` when the server closed the connection.
     pub async fn next(&mut self) -> Result<Value, Option<awc::ws::CloseReason>> {
+        if let Some(m) = self.skipped.pop_front() {
+            return Ok(m);
+        }
+        self.next_frame().await
+    }
+
+    async fn next_frame(&mut self) -> Result<Value, Option<awc::ws::CloseReason>> {
         use futures_util::{SinkExt, StreamExt};
         loop {
             let frame = tokio::time::timeout(Duration::from_secs(10), self.framed.next())
@@ -301,12 +376,13 @@ impl Ws {
         self.send(request).await;
         loop {
             let m = self
-                .next()
+                .next_frame()
                 .await
                 .unwrap_or_else(|r| panic!("closed ({r:?}) before the answer"));
             if m["id"] == id.as_str() {
                 return m;
             }
+            self.skipped.push_back(m);
         }
     }
 
@@ -323,4 +399,138 @@ impl Ws {
         }))
         .await
     }
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can take down: down, it
+/// cuts every open connection and refuses new ones, which is what the
+/// server sees when PostgreSQL is stopped; up, it forwards again.
+pub struct TcpProxy {
+    pub port: u16,
+    /// Added to every chunk forwarded in either direction.
+    delay: Arc<std::sync::atomic::AtomicU64>,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a proxy port");
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+        let delay = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (accept_up, accept_links, accept_delay) = (up.clone(), links.clone(), delay.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if !accept_up.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let delay = accept_delay.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(server) = tokio::net::TcpStream::connect(target).await {
+                        let (c_read, c_write) = client.into_split();
+                        let (s_read, s_write) = server.into_split();
+                        tokio::join!(
+                            pipe(c_read, s_write, delay.clone()),
+                            pipe(s_read, c_write, delay)
+                        );
+                    }
+                });
+                accept_links.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        Self {
+            port,
+            delay,
+            up,
+            links,
+        }
+    }
+
+    /// Every chunk waits this long before it is passed on.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay.store(
+            delay.as_millis() as u64,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// `url` (a PostgreSQL URL on 127.0.0.1 or localhost) through this proxy.
+    pub fn url_for(&self, url: &str) -> String {
+        let after_at = url.find('@').map_or(url.find("//").unwrap() + 2, |i| i + 1);
+        let rest = &url[after_at..];
+        let path = rest.find('/').map_or("", |i| &rest[i..]);
+        format!("{}127.0.0.1:{}{}", &url[..after_at], self.port, path)
+    }
+
+    pub fn down(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Where `url` (a PostgreSQL URL) points, resolved.
+pub fn postgres_addr(url: &str) -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let after_at = url.find('@').map_or(url.find("//").unwrap() + 2, |i| i + 1);
+    let rest = &url[after_at..];
+    let host_port = rest.split(['/', '?']).next().unwrap();
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    host_port
+        .to_socket_addrs()
+        .expect("a resolvable PostgreSQL host")
+        .next()
+        .expect("an address")
+}
+
+/// Polls `probe` every 100 ms until it answers `Some`, for up to `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let ms = delay.load(std::sync::atomic::Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

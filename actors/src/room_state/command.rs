@@ -35,6 +35,8 @@ pub enum Command {
     },
     /// Time passed: seats whose grace ran out are dropped.
     Tick,
+    /// The room is closing (server shutdown): every seat leaves.
+    Close,
     Lock {
         by: ParticipantId,
     },

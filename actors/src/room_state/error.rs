@@ -30,6 +30,10 @@ pub enum RoomError {
     InvalidText,
     #[error("that seat is already connected")]
     AlreadyConnected,
+    /// Too many events wait to be written (the database is away): the
+    /// room takes no new work that would add more until they are.
+    #[error("the server cannot record this right now; try again shortly")]
+    Backlogged,
     /// The room failed while applying the command and was restarted.
     #[error("the room restarted; your state was resent")]
     Internal,
@@ -51,6 +55,7 @@ impl RoomError {
             RoomError::InvalidTarget => "invalid_target",
             RoomError::InvalidText => "invalid_text",
             RoomError::AlreadyConnected => "already_connected",
+            RoomError::Backlogged => "unavailable",
             RoomError::Internal => "internal",
         }
     }

@@ -17,6 +17,13 @@ pub enum Event {
         id: ParticipantId,
         reason: LeaveReason,
     },
+    /// A moderator removed someone (followed by their `Left`); says who
+    /// did it, for the audit log.
+    Removed {
+        target: ParticipantId,
+        by: ParticipantId,
+        block: bool,
+    },
     Locked {
         by: ParticipantId,
     },
@@ -63,6 +70,21 @@ pub enum Event {
         on: bool,
         by: ParticipantId,
     },
+}
+
+impl Event {
+    /// Changes what must survive a restart (lock, permissions, blocks): an
+    /// acknowledgement of one says whether it is committed yet.
+    pub fn is_durable_state(&self) -> bool {
+        matches!(
+            self,
+            Event::Locked { .. }
+                | Event::Unlocked { .. }
+                | Event::Blocked(_)
+                | Event::Unblocked { .. }
+                | Event::PermissionChanged { .. }
+        )
+    }
 }
 
 /// The answer to the sender, beyond the events everyone gets.

@@ -199,6 +199,18 @@ impl RoomState {
                     .collect();
                 ok(events)
             }
+            Close => {
+                let seats = std::mem::take(&mut self.seats);
+                let mut seats: Vec<_> = seats.into_values().collect();
+                seats.sort_by_key(|s| (s.joined_at, s.id));
+                ok(seats
+                    .into_iter()
+                    .map(|s| Event::Left {
+                        id: s.id,
+                        reason: LeaveReason::RoomClosed,
+                    })
+                    .collect())
+            }
             Lock { by } => {
                 self.moderator(by)?;
                 ok(self.set_locked(true, by))
@@ -368,11 +380,15 @@ impl RoomState {
             return Err(RoomError::InvalidTarget);
         }
         let seat = self.seats.remove(&target).expect("checked above");
+        let removed = Event::Removed { target, by, block };
         if !block {
-            return Ok(vec![Event::Left {
-                id: target,
-                reason: LeaveReason::Removed,
-            }]);
+            return Ok(vec![
+                removed,
+                Event::Left {
+                    id: target,
+                    reason: LeaveReason::Removed,
+                },
+            ]);
         }
         let block = Block {
             id: BlockId::new(),
@@ -383,6 +399,7 @@ impl RoomState {
         };
         self.durable.blocks.push(block.clone());
         Ok(vec![
+            removed,
             Event::Blocked(block),
             Event::Left {
                 id: target,

@@ -95,7 +95,7 @@ pub enum Endpoint {
 }
 
 /// Why a participant left. Each has one wire name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LeaveReason {
     Left,
     Removed,

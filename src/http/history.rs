@@ -1,0 +1,190 @@
+//! What live rooms left behind, for the conference's owner: its sessions
+//! with their attendance, the moderator audit log, and the chat (deleted
+//! messages as tombstones). Phone numbers are opened here, for the owner
+//! alone; they are sealed at rest.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use conclave_actors::ConferenceId;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::Authed;
+use crate::error::AppError;
+use crate::services::Services;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/conferences/{id}/sessions").route(web::get().to(sessions)))
+        .service(web::resource("/conferences/{id}/audit").route(web::get().to(audit)))
+        .service(web::resource("/conferences/{id}/chat").route(web::get().to(chat)));
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// One live session (a room from its first join until it emptied or the
+/// server stopped), with who attended.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    id: uuid::Uuid,
+    started_at: DateTime<Utc>,
+    /// `null` while the session is live.
+    ended_at: Option<DateTime<Utc>>,
+    attendance: Vec<AttendanceView>,
+}
+
+/// One seat's interval. A connection that dropped and resumed within the
+/// grace period keeps its interval.
+#[derive(Serialize, ToSchema)]
+pub struct AttendanceView {
+    participant: uuid::Uuid,
+    name: String,
+    /// `web` or `phone`.
+    endpoint: String,
+    /// The caller's number, for phone participants.
+    phone_number: Option<String>,
+    /// The role when the seat was last changed: `moderator` or `participant`.
+    role: String,
+    joined_at: DateTime<Utc>,
+    left_at: Option<DateTime<Utc>>,
+    /// `left`, `removed`, `blocked`, `dropped` or `room_closed`.
+    left_reason: Option<String>,
+}
+
+/// One moderator action.
+#[derive(Serialize, ToSchema)]
+pub struct AuditView {
+    id: uuid::Uuid,
+    session: uuid::Uuid,
+    /// The participant who acted.
+    actor: uuid::Uuid,
+    #[schema(example = "remove_and_block")]
+    action: String,
+    /// A participant, block, message or document id, depending on the action.
+    target: Option<String>,
+    /// For `set_permission`: `chat=moderators` and the like.
+    detail: Option<String>,
+    at: DateTime<Utc>,
+}
+
+/// One chat message; a deleted one has `text: null` and `deleted_at`.
+#[derive(Serialize, ToSchema)]
+pub struct ChatView {
+    id: uuid::Uuid,
+    session: uuid::Uuid,
+    sender: uuid::Uuid,
+    sender_name: String,
+    text: Option<String>,
+    posted_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The conference's sessions, oldest first, each with its attendance.
+#[utoipa::path(get, path = "/api/v1/conferences/{id}/sessions", tag = "history", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Conference id")), responses(
+    (status = 200, body = [SessionView]),
+    (status = 404, description = "`not_found` (also for someone else's conference)", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn sessions(
+    services: web::Data<Services>,
+    authed: Authed,
+    id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let conference = services
+        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .await?;
+    let sessions = services.store.conference_sessions(conference.id).await?;
+    let mut by_session: std::collections::HashMap<_, Vec<_>> = Default::default();
+    for a in services.store.attendance(conference.id).await? {
+        by_session.entry(a.session).or_default().push(a);
+    }
+    let key = &services.secrets.encryption_key;
+    let views: Vec<_> = sessions
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id,
+            started_at: time(s.started_at),
+            ended_at: s.ended_at.map(time),
+            attendance: by_session
+                .remove(&s.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| AttendanceView {
+                    participant: a.participant,
+                    name: a.name,
+                    endpoint: a.endpoint,
+                    phone_number: a
+                        .phone_sealed
+                        .and_then(|sealed| crate::crypto::open(key, &sealed))
+                        .and_then(|n| String::from_utf8(n).ok()),
+                    role: a.role,
+                    joined_at: time(a.joined_at),
+                    left_at: a.left_at.map(time),
+                    left_reason: a.left_reason,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// The conference's moderator actions, oldest first.
+#[utoipa::path(get, path = "/api/v1/conferences/{id}/audit", tag = "history", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Conference id")), responses(
+    (status = 200, body = [AuditView]),
+    (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn audit(
+    services: web::Data<Services>,
+    authed: Authed,
+    id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let conference = services
+        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .await?;
+    let rows = services.store.audit_log(conference.id).await?;
+    let views: Vec<_> = rows
+        .into_iter()
+        .map(|r| AuditView {
+            id: r.id,
+            session: r.session,
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+            at: time(r.at),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// The conference's chat over every session, oldest first.
+#[utoipa::path(get, path = "/api/v1/conferences/{id}/chat", tag = "history", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Conference id")), responses(
+    (status = 200, body = [ChatView]),
+    (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn chat(
+    services: web::Data<Services>,
+    authed: Authed,
+    id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let conference = services
+        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .await?;
+    let rows = services.store.chat_log(conference.id).await?;
+    let views: Vec<_> = rows
+        .into_iter()
+        .map(|r| ChatView {
+            id: r.id,
+            session: r.session,
+            sender: r.sender,
+            sender_name: r.sender_name,
+            text: r.text,
+            posted_at: time(r.posted_at),
+            deleted_at: r.deleted_at.map(time),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}

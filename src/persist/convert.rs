@@ -1,0 +1,336 @@
+//! Room events to the rows they change. Pure: the tests below drive it
+//! directly. Phone numbers are sealed before they leave this function, so
+//! no record in the persister's buffer holds one in the clear.
+
+use conclave_actors::room_state::{Endpoint, Event, Identity, Millis, Permission};
+use conclave_actors::{ConferenceId, SessionId};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::store::Record;
+
+/// Where an event happened.
+#[derive(Clone, Copy, Debug)]
+pub struct Place {
+    pub conference: ConferenceId,
+    pub session: SessionId,
+}
+
+/// The records `event` writes. `seal` encrypts a phone number.
+pub fn records(
+    place: Place,
+    event: &Event,
+    at: Millis,
+    seal: &dyn Fn(&str) -> Vec<u8>,
+) -> Vec<Record> {
+    let conference = place.conference.0;
+    let session = place.session.0;
+    let audit =
+        |actor: Uuid, action: &'static str, target: Option<String>, detail: Option<String>| {
+            Record::Audit {
+                id: Uuid::new_v4(),
+                conference,
+                session,
+                actor,
+                action,
+                target,
+                detail,
+                at,
+            }
+        };
+    match event {
+        Event::Joined(seat) => {
+            let (endpoint, phone_sealed) = match &seat.endpoint {
+                Endpoint::Web => ("web", None),
+                Endpoint::Phone { number, .. } => ("phone", Some(seal(number))),
+            };
+            vec![Record::Joined {
+                participant: seat.id.0,
+                session,
+                name: seat.name.clone(),
+                endpoint,
+                phone_sealed,
+                role: seat.role.as_str(),
+                at,
+            }]
+        }
+        // A resumed seat is the same seat: its attendance interval goes on.
+        Event::Resumed { .. } => vec![],
+        Event::Left { id, reason } => vec![Record::Left {
+            participant: id.0,
+            reason: reason.as_str(),
+            at,
+        }],
+        Event::Removed { target, by, block } => vec![audit(
+            by.0,
+            if *block { "remove_and_block" } else { "remove" },
+            Some(target.to_string()),
+            None,
+        )],
+        Event::Locked { by } => vec![
+            Record::Locked {
+                conference,
+                locked: true,
+                at,
+            },
+            audit(by.0, "lock", None, None),
+        ],
+        Event::Unlocked { by } => vec![
+            Record::Locked {
+                conference,
+                locked: false,
+                at,
+            },
+            audit(by.0, "unlock", None, None),
+        ],
+        Event::Blocked(block) => vec![Record::BlockAdded {
+            id: block.id.0,
+            conference,
+            name: block.name.clone(),
+            identities: identities_json(&block.identities),
+            by: block.by.0,
+            at: block.at,
+        }],
+        Event::Unblocked { block, by } => vec![
+            Record::BlockLifted { id: block.id.0, at },
+            audit(by.0, "unblock", Some(block.id.to_string()), None),
+        ],
+        Event::PermissionChanged {
+            permission,
+            audience,
+            by,
+        } => {
+            let permission = match permission {
+                Permission::Chat => "chat",
+                Permission::Share => "share",
+            };
+            vec![
+                Record::Permission {
+                    conference,
+                    permission,
+                    audience: audience.as_str(),
+                    at,
+                },
+                audit(
+                    by.0,
+                    "set_permission",
+                    None,
+                    Some(format!("{permission}={}", audience.as_str())),
+                ),
+            ]
+        }
+        Event::Muted { target, muted, by } => vec![audit(
+            by.0,
+            if *muted { "mute" } else { "unmute" },
+            Some(target.to_string()),
+            None,
+        )],
+        Event::RoleChanged { target, role, by } => vec![
+            Record::RoleChanged {
+                participant: target.0,
+                role: role.as_str(),
+            },
+            audit(
+                by.0,
+                if *role == conclave_actors::Role::Moderator {
+                    "promote"
+                } else {
+                    "demote"
+                },
+                Some(target.to_string()),
+                None,
+            ),
+        ],
+        Event::CallerNamed { target, name, by } => vec![
+            Record::Renamed {
+                participant: target.0,
+                name: name.clone(),
+            },
+            audit(by.0, "name_caller", Some(target.to_string()), None),
+        ],
+        Event::ChatPosted(m) => vec![Record::ChatPosted {
+            id: m.id.0,
+            conference,
+            session,
+            sender: m.from.0,
+            sender_name: m.from_name.clone(),
+            text: m.text.clone().unwrap_or_default(),
+            at: m.at,
+        }],
+        Event::ChatDeleted { message, by } => vec![
+            Record::ChatDeleted { id: message.0, at },
+            audit(by.0, "delete_chat", Some(message.to_string()), None),
+        ],
+        Event::DocumentAdded(d) => vec![Record::DocumentAdded {
+            id: d.id.0,
+            conference,
+            session,
+            name: d.name.clone(),
+            content_type: d.content_type.clone(),
+            size: i64::try_from(d.size).unwrap_or(i64::MAX),
+            by: d.by.0,
+            at: d.at,
+        }],
+        Event::DocumentRemoved { document, by } => vec![
+            Record::DocumentRemoved { id: document.0, at },
+            audit(by.0, "remove_document", Some(document.to_string()), None),
+        ],
+        Event::RecordingChanged { on, by } => vec![audit(
+            by.0,
+            if *on {
+                "start_recording"
+            } else {
+                "stop_recording"
+            },
+            None,
+            None,
+        )],
+    }
+}
+
+/// A block's identities as stored: `[{"kind": ..., "value": ...}]`.
+pub fn identities_json(identities: &[Identity]) -> String {
+    let list: Vec<_> = identities
+        .iter()
+        .map(|i| match i {
+            Identity::Account(a) => json!({"kind": "account", "value": a.to_string()}),
+            Identity::Device(d) => json!({"kind": "device", "value": d}),
+            Identity::Phone(p) => json!({"kind": "phone", "value": p}),
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// Reads what [`identities_json`] wrote; an entry it cannot read is skipped
+/// (and logged), never turned into a broader block.
+pub fn parse_identities(text: &str) -> Vec<Identity> {
+    let Ok(serde_json::Value::Array(list)) = serde_json::from_str(text) else {
+        tracing::error!("a stored block has unreadable identities");
+        return vec![];
+    };
+    list.iter()
+        .filter_map(|v| {
+            let value = v["value"].as_str()?;
+            match v["kind"].as_str()? {
+                "account" => value.parse().ok().map(Identity::Account),
+                "device" => Some(Identity::Device(value.to_owned())),
+                "phone" => Some(Identity::Phone(value.to_owned())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conclave_actors::room_state::{Block, LeaveReason, Seat};
+    use conclave_actors::{AccountId, BlockId, ParticipantId, Role};
+
+    fn place() -> Place {
+        Place {
+            conference: ConferenceId::new(),
+            session: SessionId::new(),
+        }
+    }
+
+    fn seal(n: &str) -> Vec<u8> {
+        n.bytes().rev().collect()
+    }
+
+    #[test]
+    fn a_phone_join_is_sealed_and_a_resume_writes_nothing() {
+        let p = place();
+        let seat = Seat {
+            id: ParticipantId::new(),
+            name: "Caller".into(),
+            role: Role::Participant,
+            owner: false,
+            endpoint: Endpoint::Phone {
+                number: "+441234567890".into(),
+                masked: "+44 ••• ••890".into(),
+            },
+            identities: vec![],
+            muted: false,
+            joined_at: 5,
+            disconnected_at: None,
+        };
+        let out = records(p, &Event::Joined(seat.clone()), 5, &seal);
+        let text = format!("{out:?}");
+        assert!(!text.contains("+441234567890"), "{text}");
+        assert!(
+            matches!(&out[..], [Record::Joined { endpoint: "phone", phone_sealed: Some(s), .. }] if *s == seal("+441234567890"))
+        );
+        assert!(records(p, &Event::Resumed { id: seat.id }, 6, &seal).is_empty());
+        let left = records(
+            p,
+            &Event::Left {
+                id: seat.id,
+                reason: LeaveReason::Dropped,
+            },
+            7,
+            &seal,
+        );
+        assert_eq!(
+            left,
+            vec![Record::Left {
+                participant: seat.id.0,
+                reason: "dropped",
+                at: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn moderator_actions_are_audited_with_actor_and_target() {
+        let p = place();
+        let (by, target) = (ParticipantId::new(), ParticipantId::new());
+        let out = records(
+            p,
+            &Event::Removed {
+                target,
+                by,
+                block: true,
+            },
+            9,
+            &seal,
+        );
+        assert!(
+            matches!(&out[..], [Record::Audit { actor, action: "remove_and_block", target: Some(t), at: 9, .. }] if *actor == by.0 && *t == target.to_string())
+        );
+        let lock = records(p, &Event::Locked { by }, 10, &seal);
+        assert!(matches!(
+            &lock[..],
+            [
+                Record::Locked { locked: true, .. },
+                Record::Audit { action: "lock", .. }
+            ]
+        ));
+    }
+
+    #[test]
+    fn block_identities_round_trip() {
+        let ids = vec![
+            Identity::Account(AccountId::new()),
+            Identity::Device("abc".into()),
+            Identity::Phone("f00d".into()),
+        ];
+        let block = Block {
+            id: BlockId::new(),
+            identities: ids.clone(),
+            name: "x".into(),
+            by: ParticipantId::new(),
+            at: 1,
+        };
+        let out = records(place(), &Event::Blocked(block), 1, &seal);
+        let Record::BlockAdded { identities, .. } = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(parse_identities(identities), ids);
+        assert!(parse_identities("not json").is_empty());
+        assert_eq!(
+            parse_identities(r#"[{"kind":"mystery","value":"x"},{"kind":"device","value":"d"}]"#),
+            vec![Identity::Device("d".into())]
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The rooms' side of persistence: turns each event into records (phone
+//! numbers sealed), numbers it, and hands it to the [`Persister`] without
+//! waiting. It also answers the two questions the rest of the server asks:
+//! is an event committed yet (for acknowledgements of durable state), and
+//! is too much waiting (the room then refuses new work, see docs/persistence.md).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use conclave_actors::room::RoomSink;
+use conclave_actors::room_state::{Event, Millis};
+use conclave_actors::{ConferenceId, SessionId};
+use tokio::sync::watch;
+
+use super::convert::{records, Place};
+use super::persister::{Persist, Persister};
+use crate::secrets::SecretKey;
+use crate::store::{Record, SharedStore};
+
+pub struct PersistSink {
+    persister: Addr<Persister>,
+    /// The last sequence number handed out. Held while sending, so the
+    /// persister receives events in sequence order from every room.
+    last: Mutex<u64>,
+    pending: Arc<AtomicUsize>,
+    bound: usize,
+    committed: watch::Receiver<u64>,
+    key: SecretKey,
+}
+
+impl PersistSink {
+    /// Starts the persister on the current arbiter. `bound` is how many
+    /// events may wait before rooms refuse new work.
+    pub fn start(
+        store: SharedStore,
+        key: SecretKey,
+        bound: usize,
+        metrics: crate::metrics::Metrics,
+    ) -> Arc<Self> {
+        let (tx, rx) = watch::channel(0);
+        let pending = Arc::new(AtomicUsize::new(0));
+        let persister = Persister::new(store, tx, pending.clone(), metrics).start();
+        Arc::new(Self {
+            persister,
+            last: Mutex::new(0),
+            pending,
+            bound,
+            committed: rx,
+            key,
+        })
+    }
+
+    fn hand_over(&self, records: Vec<Record>) -> u64 {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if records.is_empty() {
+            return *last;
+        }
+        *last += 1;
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.persister.do_send(Persist {
+            seq: *last,
+            records,
+        });
+        *last
+    }
+
+    /// Events handed over and not yet written.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Waits until event `seq` is written; false when `within` ran out first.
+    pub async fn committed(&self, seq: u64, within: Duration) -> bool {
+        let mut rx = self.committed.clone();
+        let wait = tokio::time::timeout(within, rx.wait_for(|c| *c >= seq)).await;
+        matches!(wait, Ok(Ok(_)))
+    }
+
+    /// Waits until everything handed over so far is written (graceful
+    /// shutdown); false, with the count logged, when `within` ran out.
+    pub async fn flush(&self, within: Duration) -> bool {
+        let target = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let done = self.committed(target, within).await;
+        if !done {
+            tracing::error!(
+                unwritten = self.pending(),
+                "shutting down with room history not yet written"
+            );
+        }
+        done
+    }
+}
+
+impl RoomSink for PersistSink {
+    fn opened(&self, conference: ConferenceId, session: SessionId, at: Millis) {
+        self.hand_over(vec![Record::SessionStarted {
+            session: session.0,
+            conference: conference.0,
+            at,
+        }]);
+    }
+
+    fn record(
+        &self,
+        conference: ConferenceId,
+        session: SessionId,
+        event: &Event,
+        at: Millis,
+    ) -> u64 {
+        let seal = |number: &str| crate::crypto::seal(&self.key, number.as_bytes());
+        self.hand_over(records(
+            Place {
+                conference,
+                session,
+            },
+            event,
+            at,
+            &seal,
+        ))
+    }
+
+    fn closed(&self, _: ConferenceId, session: SessionId, at: Millis) {
+        self.hand_over(vec![Record::SessionEnded {
+            session: session.0,
+            at,
+        }]);
+    }
+
+    fn backlogged(&self) -> bool {
+        self.pending() >= self.bound
+    }
+}

@@ -1,0 +1,274 @@
+//! The PostgreSQL half of room history: writing the persister's records in
+//! one transaction, and reading sessions, attendance, audit, chat and the
+//! durable room state back.
+
+use chrono::{DateTime, Utc};
+use conclave_actors::room_state::Millis;
+use conclave_actors::ConferenceId;
+use deadpool_postgres::GenericClient;
+
+use super::postgres::{map_err, PgStore};
+use super::records::*;
+use super::StoreResult;
+
+fn t(ms: Millis) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn ms(t: DateTime<Utc>) -> Millis {
+    t.timestamp_millis()
+}
+
+impl PgStore {
+    pub(super) async fn write_records_pg(&self, records: &[Record]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        for r in records {
+            // Prepared once per connection, then reused by every batch.
+            let (sql, params): (&str, Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>) =
+                match r.clone() {
+                    Record::SessionStarted { session, conference, at } => (
+                        "INSERT INTO conference_sessions (id, conference_id, started_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        vec![Box::new(session), Box::new(conference), Box::new(t(at))],
+                    ),
+                    Record::SessionEnded { session, at } => (
+                        "UPDATE conference_sessions SET ended_at = $2 WHERE id = $1",
+                        vec![Box::new(session), Box::new(t(at))],
+                    ),
+                    Record::Joined { participant, session, name, endpoint, phone_sealed, role, at } => (
+                        "INSERT INTO attendance (participant_id, session_id, name, endpoint, phone_sealed, role, joined_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                        vec![Box::new(participant), Box::new(session), Box::new(name), Box::new(endpoint), Box::new(phone_sealed), Box::new(role), Box::new(t(at))],
+                    ),
+                    Record::Left { participant, reason, at } => (
+                        "UPDATE attendance SET left_at = $2, left_reason = $3 WHERE participant_id = $1 AND left_at IS NULL",
+                        vec![Box::new(participant), Box::new(t(at)), Box::new(reason)],
+                    ),
+                    Record::RoleChanged { participant, role } => (
+                        "UPDATE attendance SET role = $2 WHERE participant_id = $1",
+                        vec![Box::new(participant), Box::new(role)],
+                    ),
+                    Record::Renamed { participant, name } => (
+                        "UPDATE attendance SET name = $2 WHERE participant_id = $1",
+                        vec![Box::new(participant), Box::new(name)],
+                    ),
+                    Record::Audit { id, conference, session, actor, action, target, detail, at } => (
+                        "INSERT INTO audit_log (id, conference_id, session_id, actor, action, target, detail, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                        vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(actor), Box::new(action), Box::new(target), Box::new(detail), Box::new(t(at))],
+                    ),
+                    Record::ChatPosted { id, conference, session, sender, sender_name, text, at } => (
+                        "INSERT INTO chat_messages (id, conference_id, session_id, sender, sender_name, text, posted_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                        vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(sender), Box::new(sender_name), Box::new(text), Box::new(t(at))],
+                    ),
+                    Record::ChatDeleted { id, at } => (
+                        "UPDATE chat_messages SET text = NULL, deleted_at = COALESCE(deleted_at, $2) WHERE id = $1",
+                        vec![Box::new(id), Box::new(t(at))],
+                    ),
+                    Record::DocumentAdded { id, conference, session, name, content_type, size, by, at } => (
+                        "INSERT INTO documents (id, conference_id, session_id, name, content_type, size, uploaded_by, uploaded_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                        vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(name), Box::new(content_type), Box::new(size), Box::new(by), Box::new(t(at))],
+                    ),
+                    Record::DocumentRemoved { id, at } => (
+                        "UPDATE documents SET removed_at = COALESCE(removed_at, $2) WHERE id = $1",
+                        vec![Box::new(id), Box::new(t(at))],
+                    ),
+                    Record::Locked { conference, locked, at } => (
+                        "INSERT INTO room_state (conference_id, locked, updated_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (conference_id) DO UPDATE SET locked = EXCLUDED.locked, updated_at = EXCLUDED.updated_at",
+                        vec![Box::new(conference), Box::new(locked), Box::new(t(at))],
+                    ),
+                    Record::Permission { conference, permission, audience, at } => (
+                        match permission {
+                            "chat" => "INSERT INTO room_state (conference_id, chat, updated_at) VALUES ($1, $2, $3) \
+                                       ON CONFLICT (conference_id) DO UPDATE SET chat = EXCLUDED.chat, updated_at = EXCLUDED.updated_at",
+                            _ => "INSERT INTO room_state (conference_id, share, updated_at) VALUES ($1, $2, $3) \
+                                  ON CONFLICT (conference_id) DO UPDATE SET share = EXCLUDED.share, updated_at = EXCLUDED.updated_at",
+                        },
+                        vec![Box::new(conference), Box::new(audience), Box::new(t(at))],
+                    ),
+                    Record::BlockAdded { id, conference, name, identities, by, at } => (
+                        "INSERT INTO room_blocks (id, conference_id, name, identities, blocked_by, blocked_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                        vec![Box::new(id), Box::new(conference), Box::new(name), Box::new(identities), Box::new(by), Box::new(t(at))],
+                    ),
+                    Record::BlockLifted { id, at } => (
+                        "UPDATE room_blocks SET lifted_at = COALESCE(lifted_at, $2) WHERE id = $1",
+                        vec![Box::new(id), Box::new(t(at))],
+                    ),
+                };
+            let statement = tx.prepare_cached(sql).await.map_err(map_err)?;
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            tx.execute(&statement, &refs).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    pub(super) async fn room_state_pg(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<RoomStateRow> {
+        let client = self.client().await?;
+        let mut state = match client
+            .query_opt(
+                "SELECT locked, chat, share FROM room_state WHERE conference_id = $1",
+                &[&conference.0],
+            )
+            .await
+            .map_err(map_err)?
+        {
+            Some(r) => RoomStateRow {
+                locked: r.try_get(0).map_err(map_err)?,
+                chat: r.try_get(1).map_err(map_err)?,
+                share: r.try_get(2).map_err(map_err)?,
+                blocks: Vec::new(),
+            },
+            None => RoomStateRow::fresh(),
+        };
+        for r in client
+            .query(
+                "SELECT id, name, identities, blocked_by, blocked_at FROM room_blocks \
+                 WHERE conference_id = $1 AND lifted_at IS NULL ORDER BY blocked_at, id",
+                &[&conference.0],
+            )
+            .await
+            .map_err(map_err)?
+        {
+            state.blocks.push(BlockRow {
+                id: r.try_get(0).map_err(map_err)?,
+                name: r.try_get(1).map_err(map_err)?,
+                identities: r.try_get(2).map_err(map_err)?,
+                by: r.try_get(3).map_err(map_err)?,
+                at: ms(r.try_get(4).map_err(map_err)?),
+            });
+        }
+        Ok(state)
+    }
+
+    pub(super) async fn conference_sessions_pg(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<Vec<SessionRow>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, started_at, ended_at FROM conference_sessions \
+                 WHERE conference_id = $1 ORDER BY started_at, id",
+                &[&conference.0],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionRow {
+                    id: r.try_get(0).map_err(map_err)?,
+                    started_at: ms(r.try_get(1).map_err(map_err)?),
+                    ended_at: r
+                        .try_get::<_, Option<DateTime<Utc>>>(2)
+                        .map_err(map_err)?
+                        .map(ms),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn attendance_pg(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<Vec<AttendanceRow>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT a.participant_id, a.session_id, a.name, a.endpoint, a.phone_sealed, a.role, \
+                        a.joined_at, a.left_at, a.left_reason \
+                 FROM attendance a JOIN conference_sessions s ON s.id = a.session_id \
+                 WHERE s.conference_id = $1 ORDER BY a.joined_at, a.participant_id",
+                &[&conference.0],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttendanceRow {
+                    participant: r.try_get(0).map_err(map_err)?,
+                    session: r.try_get(1).map_err(map_err)?,
+                    name: r.try_get(2).map_err(map_err)?,
+                    endpoint: r.try_get(3).map_err(map_err)?,
+                    phone_sealed: r.try_get(4).map_err(map_err)?,
+                    role: r.try_get(5).map_err(map_err)?,
+                    joined_at: ms(r.try_get(6).map_err(map_err)?),
+                    left_at: r
+                        .try_get::<_, Option<DateTime<Utc>>>(7)
+                        .map_err(map_err)?
+                        .map(ms),
+                    left_reason: r.try_get(8).map_err(map_err)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn audit_log_pg(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, session_id, actor, action, target, detail, at FROM audit_log \
+                 WHERE conference_id = $1 ORDER BY n",
+                &[&conference.0],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    id: r.try_get(0).map_err(map_err)?,
+                    session: r.try_get(1).map_err(map_err)?,
+                    actor: r.try_get(2).map_err(map_err)?,
+                    action: r.try_get(3).map_err(map_err)?,
+                    target: r.try_get(4).map_err(map_err)?,
+                    detail: r.try_get(5).map_err(map_err)?,
+                    at: ms(r.try_get(6).map_err(map_err)?),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn chat_log_pg(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, session_id, sender, sender_name, text, posted_at, deleted_at \
+                 FROM chat_messages WHERE conference_id = $1 ORDER BY n",
+                &[&conference.0],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChatRow {
+                    id: r.try_get(0).map_err(map_err)?,
+                    session: r.try_get(1).map_err(map_err)?,
+                    sender: r.try_get(2).map_err(map_err)?,
+                    sender_name: r.try_get(3).map_err(map_err)?,
+                    text: r.try_get(4).map_err(map_err)?,
+                    posted_at: ms(r.try_get(5).map_err(map_err)?),
+                    deleted_at: r
+                        .try_get::<_, Option<DateTime<Utc>>>(6)
+                        .map_err(map_err)?
+                        .map(ms),
+                })
+            })
+            .collect()
+    }
+}

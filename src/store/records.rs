@@ -1,0 +1,213 @@
+//! What the persister writes (one [`Record`] per row change) and what the
+//! history queries read back. Every insert carries an id minted before the
+//! write, and every update sets values rather than adding to them, so a
+//! batch written twice (a commit whose answer was lost in an outage) leaves
+//! the same rows as a batch written once.
+
+use conclave_actors::room_state::Millis;
+use uuid::Uuid;
+
+/// One row change. Times are milliseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    SessionStarted {
+        session: Uuid,
+        conference: Uuid,
+        at: Millis,
+    },
+    SessionEnded {
+        session: Uuid,
+        at: Millis,
+    },
+    /// A seat was taken: its attendance interval starts.
+    Joined {
+        participant: Uuid,
+        session: Uuid,
+        name: String,
+        /// `web` or `phone`.
+        endpoint: &'static str,
+        /// The phone number sealed with the server's encryption key.
+        phone_sealed: Option<Vec<u8>>,
+        role: &'static str,
+        at: Millis,
+    },
+    /// The seat was given up: its attendance interval ends.
+    Left {
+        participant: Uuid,
+        reason: &'static str,
+        at: Millis,
+    },
+    RoleChanged {
+        participant: Uuid,
+        role: &'static str,
+    },
+    Renamed {
+        participant: Uuid,
+        name: String,
+    },
+    Audit {
+        id: Uuid,
+        conference: Uuid,
+        session: Uuid,
+        actor: Uuid,
+        action: &'static str,
+        target: Option<String>,
+        detail: Option<String>,
+        at: Millis,
+    },
+    ChatPosted {
+        id: Uuid,
+        conference: Uuid,
+        session: Uuid,
+        sender: Uuid,
+        sender_name: String,
+        text: String,
+        at: Millis,
+    },
+    /// The text is dropped; the row stays as a tombstone.
+    ChatDeleted {
+        id: Uuid,
+        at: Millis,
+    },
+    DocumentAdded {
+        id: Uuid,
+        conference: Uuid,
+        session: Uuid,
+        name: String,
+        content_type: String,
+        size: i64,
+        by: Uuid,
+        at: Millis,
+    },
+    DocumentRemoved {
+        id: Uuid,
+        at: Millis,
+    },
+    Locked {
+        conference: Uuid,
+        locked: bool,
+        at: Millis,
+    },
+    Permission {
+        conference: Uuid,
+        /// `chat` or `share`.
+        permission: &'static str,
+        /// `everyone` or `moderators`.
+        audience: &'static str,
+        at: Millis,
+    },
+    BlockAdded {
+        id: Uuid,
+        conference: Uuid,
+        name: String,
+        /// JSON array of `{"kind", "value"}`; phone values are keyed hashes.
+        identities: String,
+        by: Uuid,
+        at: Millis,
+    },
+    BlockLifted {
+        id: Uuid,
+        at: Millis,
+    },
+}
+
+impl Record {
+    /// The record's kind, for logs (records carry names and numbers).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::SessionStarted { .. } => "session_started",
+            Record::SessionEnded { .. } => "session_ended",
+            Record::Joined { .. } => "joined",
+            Record::Left { .. } => "left",
+            Record::RoleChanged { .. } => "role_changed",
+            Record::Renamed { .. } => "renamed",
+            Record::Audit { .. } => "audit",
+            Record::ChatPosted { .. } => "chat_posted",
+            Record::ChatDeleted { .. } => "chat_deleted",
+            Record::DocumentAdded { .. } => "document_added",
+            Record::DocumentRemoved { .. } => "document_removed",
+            Record::Locked { .. } => "locked",
+            Record::Permission { .. } => "permission",
+            Record::BlockAdded { .. } => "block_added",
+            Record::BlockLifted { .. } => "block_lifted",
+        }
+    }
+}
+
+/// One live session of a conference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+}
+
+/// One attendance interval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttendanceRow {
+    pub participant: Uuid,
+    pub session: Uuid,
+    pub name: String,
+    pub endpoint: String,
+    pub phone_sealed: Option<Vec<u8>>,
+    pub role: String,
+    pub joined_at: Millis,
+    pub left_at: Option<Millis>,
+    pub left_reason: Option<String>,
+}
+
+/// One moderator action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: Uuid,
+    pub session: Uuid,
+    pub actor: Uuid,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+    pub at: Millis,
+}
+
+/// One chat message; `text` is `None` once deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatRow {
+    pub id: Uuid,
+    pub session: Uuid,
+    pub sender: Uuid,
+    pub sender_name: String,
+    pub text: Option<String>,
+    pub posted_at: Millis,
+    pub deleted_at: Option<Millis>,
+}
+
+/// A conference's persisted room state, as stored (the server turns it
+/// into the room's `Durable`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomStateRow {
+    pub locked: bool,
+    pub chat: String,
+    pub share: String,
+    pub blocks: Vec<BlockRow>,
+}
+
+impl RoomStateRow {
+    /// A conference no room has changed yet: open, everyone may do everything.
+    pub fn fresh() -> Self {
+        Self {
+            locked: false,
+            chat: "everyone".into(),
+            share: "everyone".into(),
+            blocks: Vec::new(),
+        }
+    }
+}
+
+/// A block in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRow {
+    pub id: Uuid,
+    pub name: String,
+    pub identities: String,
+    pub by: Uuid,
+    pub at: Millis,
+}

@@ -1,0 +1,278 @@
+//! The SQLite half of room history: the same records and queries as
+//! `pg_history.rs`, with UUIDs as text and times as milliseconds.
+
+use conclave_actors::ConferenceId;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension, Row, TransactionBehavior};
+use uuid::Uuid;
+
+use super::records::*;
+use super::sqlite::{map_err, uuid_col, SqliteStore};
+use super::StoreResult;
+
+fn id(u: Uuid) -> Value {
+    Value::Text(u.to_string())
+}
+
+fn text(s: impl Into<String>) -> Value {
+    Value::Text(s.into())
+}
+
+fn opt_text(s: Option<String>) -> Value {
+    s.map_or(Value::Null, Value::Text)
+}
+
+/// The statement and values that write one record.
+fn statement(r: Record) -> (&'static str, Vec<Value>) {
+    use Value::Integer as I;
+    match r {
+        Record::SessionStarted { session, conference, at } => (
+            "INSERT INTO conference_sessions (id, conference_id, started_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            vec![id(session), id(conference), I(at)],
+        ),
+        Record::SessionEnded { session, at } => (
+            "UPDATE conference_sessions SET ended_at = ?2 WHERE id = ?1",
+            vec![id(session), I(at)],
+        ),
+        Record::Joined { participant, session, name, endpoint, phone_sealed, role, at } => (
+            "INSERT INTO attendance (participant_id, session_id, name, endpoint, phone_sealed, role, joined_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            vec![id(participant), id(session), text(name), text(endpoint), phone_sealed.map_or(Value::Null, Value::Blob), text(role), I(at)],
+        ),
+        Record::Left { participant, reason, at } => (
+            "UPDATE attendance SET left_at = ?2, left_reason = ?3 WHERE participant_id = ?1 AND left_at IS NULL",
+            vec![id(participant), I(at), text(reason)],
+        ),
+        Record::RoleChanged { participant, role } => (
+            "UPDATE attendance SET role = ?2 WHERE participant_id = ?1",
+            vec![id(participant), text(role)],
+        ),
+        Record::Renamed { participant, name } => (
+            "UPDATE attendance SET name = ?2 WHERE participant_id = ?1",
+            vec![id(participant), text(name)],
+        ),
+        Record::Audit { id: audit, conference, session, actor, action, target, detail, at } => (
+            "INSERT INTO audit_log (id, conference_id, session_id, actor, action, target, detail, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            vec![id(audit), id(conference), id(session), id(actor), text(action), opt_text(target), opt_text(detail), I(at)],
+        ),
+        Record::ChatPosted { id: message, conference, session, sender, sender_name, text: body, at } => (
+            "INSERT INTO chat_messages (id, conference_id, session_id, sender, sender_name, text, posted_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            vec![id(message), id(conference), id(session), id(sender), text(sender_name), text(body), I(at)],
+        ),
+        Record::ChatDeleted { id: message, at } => (
+            "UPDATE chat_messages SET text = NULL, deleted_at = COALESCE(deleted_at, ?2) WHERE id = ?1",
+            vec![id(message), I(at)],
+        ),
+        Record::DocumentAdded { id: document, conference, session, name, content_type, size, by, at } => (
+            "INSERT INTO documents (id, conference_id, session_id, name, content_type, size, uploaded_by, uploaded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            vec![id(document), id(conference), id(session), text(name), text(content_type), I(size), id(by), I(at)],
+        ),
+        Record::DocumentRemoved { id: document, at } => (
+            "UPDATE documents SET removed_at = COALESCE(removed_at, ?2) WHERE id = ?1",
+            vec![id(document), I(at)],
+        ),
+        Record::Locked { conference, locked, at } => (
+            "INSERT INTO room_state (conference_id, locked, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (conference_id) DO UPDATE SET locked = excluded.locked, updated_at = excluded.updated_at",
+            vec![id(conference), I(i64::from(locked)), I(at)],
+        ),
+        Record::Permission { conference, permission, audience, at } => (
+            match permission {
+                "chat" => "INSERT INTO room_state (conference_id, chat, updated_at) VALUES (?1, ?2, ?3) \
+                           ON CONFLICT (conference_id) DO UPDATE SET chat = excluded.chat, updated_at = excluded.updated_at",
+                _ => "INSERT INTO room_state (conference_id, share, updated_at) VALUES (?1, ?2, ?3) \
+                      ON CONFLICT (conference_id) DO UPDATE SET share = excluded.share, updated_at = excluded.updated_at",
+            },
+            vec![id(conference), text(audience), I(at)],
+        ),
+        Record::BlockAdded { id: block, conference, name, identities, by, at } => (
+            "INSERT INTO room_blocks (id, conference_id, name, identities, blocked_by, blocked_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            vec![id(block), id(conference), text(name), text(identities), id(by), I(at)],
+        ),
+        Record::BlockLifted { id: block, at } => (
+            "UPDATE room_blocks SET lifted_at = COALESCE(lifted_at, ?2) WHERE id = ?1",
+            vec![id(block), I(at)],
+        ),
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn write_records_sqlite(&self, records: &[Record]) -> StoreResult<()> {
+        let records = records.to_vec();
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            for r in records {
+                let (sql, values) = statement(r);
+                tx.prepare_cached(sql)
+                    .map_err(map_err)?
+                    .execute(params_from_iter(values))
+                    .map_err(map_err)?;
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    pub(super) async fn room_state_sqlite(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<RoomStateRow> {
+        self.call(move |c| {
+            let key = conference.to_string();
+            let mut state = c
+                .query_row(
+                    "SELECT locked, chat, share FROM room_state WHERE conference_id = ?1",
+                    [&key],
+                    |r| {
+                        Ok(RoomStateRow {
+                            locked: r.get::<_, i64>(0)? != 0,
+                            chat: r.get(1)?,
+                            share: r.get(2)?,
+                            blocks: Vec::new(),
+                        })
+                    },
+                )
+                .optional()
+                .map_err(map_err)?
+                .unwrap_or_else(RoomStateRow::fresh);
+            let mut q = c
+                .prepare_cached(
+                    "SELECT id, name, identities, blocked_by, blocked_at FROM room_blocks \
+                     WHERE conference_id = ?1 AND lifted_at IS NULL ORDER BY blocked_at, id",
+                )
+                .map_err(map_err)?;
+            state.blocks = q
+                .query_map([&key], |r| {
+                    Ok(BlockRow {
+                        id: uuid_col(r, 0)?,
+                        name: r.get(1)?,
+                        identities: r.get(2)?,
+                        by: uuid_col(r, 3)?,
+                        at: r.get(4)?,
+                    })
+                })
+                .map_err(map_err)?
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?;
+            Ok(state)
+        })
+        .await
+    }
+
+    /// Runs a query keyed by the conference and decodes each row.
+    async fn rows<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        conference: ConferenceId,
+        decode: fn(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.call(move |c| {
+            let mut q = c.prepare_cached(sql).map_err(map_err)?;
+            let rows = q
+                .query_map(params![conference.to_string()], decode)
+                .map_err(map_err)?
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    pub(super) async fn conference_sessions_sqlite(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<Vec<SessionRow>> {
+        self.rows(
+            "SELECT id, started_at, ended_at FROM conference_sessions \
+             WHERE conference_id = ?1 ORDER BY started_at, id",
+            conference,
+            |r| {
+                Ok(SessionRow {
+                    id: uuid_col(r, 0)?,
+                    started_at: r.get(1)?,
+                    ended_at: r.get(2)?,
+                })
+            },
+        )
+        .await
+    }
+
+    pub(super) async fn attendance_sqlite(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<Vec<AttendanceRow>> {
+        self.rows(
+            "SELECT a.participant_id, a.session_id, a.name, a.endpoint, a.phone_sealed, a.role, \
+                    a.joined_at, a.left_at, a.left_reason \
+             FROM attendance a JOIN conference_sessions s ON s.id = a.session_id \
+             WHERE s.conference_id = ?1 ORDER BY a.joined_at, a.participant_id",
+            conference,
+            |r| {
+                Ok(AttendanceRow {
+                    participant: uuid_col(r, 0)?,
+                    session: uuid_col(r, 1)?,
+                    name: r.get(2)?,
+                    endpoint: r.get(3)?,
+                    phone_sealed: r.get(4)?,
+                    role: r.get(5)?,
+                    joined_at: r.get(6)?,
+                    left_at: r.get(7)?,
+                    left_reason: r.get(8)?,
+                })
+            },
+        )
+        .await
+    }
+
+    pub(super) async fn audit_log_sqlite(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<Vec<AuditRow>> {
+        self.rows(
+            "SELECT id, session_id, actor, action, target, detail, at FROM audit_log \
+             WHERE conference_id = ?1 ORDER BY rowid",
+            conference,
+            |r| {
+                Ok(AuditRow {
+                    id: uuid_col(r, 0)?,
+                    session: uuid_col(r, 1)?,
+                    actor: uuid_col(r, 2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    detail: r.get(5)?,
+                    at: r.get(6)?,
+                })
+            },
+        )
+        .await
+    }
+
+    pub(super) async fn chat_log_sqlite(
+        &self,
+        conference: ConferenceId,
+    ) -> StoreResult<Vec<ChatRow>> {
+        self.rows(
+            "SELECT id, session_id, sender, sender_name, text, posted_at, deleted_at \
+             FROM chat_messages WHERE conference_id = ?1 ORDER BY rowid",
+            conference,
+            |r| {
+                Ok(ChatRow {
+                    id: uuid_col(r, 0)?,
+                    session: uuid_col(r, 1)?,
+                    sender: uuid_col(r, 2)?,
+                    sender_name: r.get(3)?,
+                    text: r.get(4)?,
+                    posted_at: r.get(5)?,
+                    deleted_at: r.get(6)?,
+                })
+            },
+        )
+        .await
+    }
+}
