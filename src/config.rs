@@ -79,6 +79,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// HTTP worker threads; the number of cores when unset.
     pub http_workers: Option<usize>,
+    /// Kernel send buffer per client connection, in bytes; the kernel
+    /// tunes it (up to several MiB) when unset. A small one bounds the
+    /// memory a client that stops reading can hold and lets the server
+    /// notice it sooner (docs/websocket.md).
+    pub tcp_send_buffer_bytes: Option<usize>,
     /// How long a sign-in token stays valid, in hours.
     pub session_ttl_hours: i64,
     /// How long after its end a scheduled conference's code still admits, in minutes.
@@ -132,6 +137,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             log_format: LogFormat::Human,
             http_workers: None,
+            tcp_send_buffer_bytes: None,
             session_ttl_hours: 24 * 30,
             scheduled_grace_minutes: 30,
             signin_throttle: ThrottleConfig::default(),

@@ -73,6 +73,7 @@ pub async fn run_with_clock(
         ack_wait: Duration::from_secs(config.persistence.durable_ack_wait_secs),
     });
     let addr = listener.local_addr()?;
+    let send_buffer = config.tcp_send_buffer_bytes;
     let workers = config
         .http_workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -99,6 +100,13 @@ pub async fn run_with_clock(
             .default_service(web::to(crate::http::not_found))
     })
     .workers(workers)
+    .on_connect(move |io, _| {
+        if let (Some(bytes), Some(tcp)) = (send_buffer, io.downcast_ref::<actix_web::rt::net::TcpStream>()) {
+            if let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(bytes) {
+                tracing::warn!(error = %e, "cannot set the connection's send buffer");
+            }
+        }
+    })
     .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)?
