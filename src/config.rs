@@ -84,6 +84,8 @@ pub struct Config {
     /// memory a client that stops reading can hold and lets the server
     /// notice it sooner (docs/websocket.md).
     pub tcp_send_buffer_bytes: Option<usize>,
+    /// Largest document a participant may share, in bytes (25 MiB).
+    pub max_document_bytes: u64,
     /// How long a sign-in token stays valid, in hours.
     pub session_ttl_hours: i64,
     /// How long after its end a scheduled conference's code still admits, in minutes.
@@ -138,6 +140,7 @@ impl Default for Config {
             log_format: LogFormat::Human,
             http_workers: None,
             tcp_send_buffer_bytes: None,
+            max_document_bytes: 25 * 1024 * 1024,
             session_ttl_hours: 24 * 30,
             scheduled_grace_minutes: 30,
             signin_throttle: ThrottleConfig::default(),
@@ -256,6 +259,9 @@ impl Config {
                     "max_failures and window_secs must be positive",
                 ));
             }
+        }
+        if self.max_document_bytes == 0 {
+            return Err(invalid("max_document_bytes", "must be positive"));
         }
         if self.persistence.max_pending_events == 0 {
             return Err(invalid(

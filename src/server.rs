@@ -18,7 +18,9 @@ use conclave_actors::room_state::RoomSettings;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::documents::DocumentFiles;
 use crate::persist::PersistSink;
+use crate::room_sink::ServerSink;
 use crate::secrets::ServerSecrets;
 use crate::services::Services;
 use crate::store::{self, StoreError};
@@ -58,10 +60,15 @@ pub async fn run_with_clock(
         config.persistence.max_pending_events,
         services.metrics.clone(),
     );
+    let files = Arc::new(DocumentFiles::new(
+        &config.data_dir,
+        config.max_document_bytes,
+    ));
+    let room_sink = Arc::new(ServerSink::new(sink.clone(), files.clone()));
     let room_clock = clock.clone();
     let rooms = Registry::new(
         RoomSettings::default(),
-        sink.clone(),
+        room_sink,
         Arc::new(move || room_clock.now().timestamp_millis()),
     )
     .start();
@@ -71,6 +78,7 @@ pub async fn run_with_clock(
         tickets: crate::ws::resume::ResumeTickets::default(),
         persistence: sink.clone(),
         ack_wait: Duration::from_secs(config.persistence.durable_ack_wait_secs),
+        files,
     });
     let addr = listener.local_addr()?;
     let send_buffer = config.tcp_send_buffer_bytes;

@@ -6,6 +6,7 @@
 mod accounts;
 pub(crate) mod auth;
 mod conferences;
+mod documents;
 mod health;
 mod history;
 mod join;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(accounts::configure)
             .configure(conferences::configure)
             .configure(history::configure)
+            .configure(documents::configure)
             .configure(join::configure)
             .configure(openapi::configure),
     );

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, conferences, health, history, join};
+use super::{accounts, conferences, documents, health, history, join};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::{accounts, conferences, health, history, join};
         conferences::set_default_security_code, conferences::clear_default_security_code,
         conferences::schedule, conferences::list, conferences::get, conferences::set_security_code,
         history::sessions, history::audit, history::chat,
+        documents::upload, documents::download,
         join::check,
     ),
     components(schemas(crate::error::Problem)),

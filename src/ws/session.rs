@@ -57,6 +57,8 @@ pub struct Rooms {
     /// How long an acknowledgement of a lock, permission or block change
     /// waits for its commit before it answers `durable: false`.
     pub ack_wait: Duration,
+    /// Where shared documents' bytes live.
+    pub files: std::sync::Arc<crate::documents::DocumentFiles>,
 }
 
 pub async fn endpoint(
@@ -587,7 +589,8 @@ impl Conn {
                 return leaving.then(|| close(CloseCode::Normal, "left"));
             }
             Ok(Ok(Applied {
-                reply: Reply::Ok, ..
+                reply: Reply::Ok | Reply::Document(_),
+                ..
             })) => encode::ack(&r.id),
             Ok(Ok(Applied {
                 reply: Reply::Blocks(blocks),

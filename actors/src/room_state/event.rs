@@ -92,6 +92,8 @@ impl Event {
 pub enum Reply {
     Ok,
     Blocks(Vec<Block>),
+    /// A document the sender may download.
+    Document(Document),
 }
 
 /// The result of one command.

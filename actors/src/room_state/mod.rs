@@ -328,8 +328,8 @@ impl RoomState {
             }
             CheckDownload { by, document } => {
                 self.sender(by)?;
-                self.document(document).ok_or(RoomError::UnknownDocument)?;
-                ok(vec![])
+                let d = self.document(document).ok_or(RoomError::UnknownDocument)?;
+                Ok((Reply::Document(d.clone()), vec![]))
             }
             StartRecording { by } => ok(self.set_recording(true, by)?),
             StopRecording { by } => ok(self.set_recording(false, by)?),
