@@ -96,6 +96,16 @@ pub struct Cli {
         hide = true
     )]
     pub encryption_key: Option<String>,
+
+    /// Secret the telephony gateway presents on /gateway [default: the gateway endpoint is off].
+    #[arg(
+        long,
+        global = true,
+        env = "CONCLAVE_GATEWAY_SECRET",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub gateway_secret: Option<String>,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +128,7 @@ impl Cli {
             log_format: self.log_format,
             hmac_key: self.hmac_key.clone(),
             encryption_key: self.encryption_key.clone(),
+            gateway_secret: self.gateway_secret.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::secrets::SecretKey;
+use crate::secrets::{GatewaySecret, SecretKey};
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -100,6 +100,9 @@ pub struct Config {
     pub hmac_key: Option<SecretKey>,
     /// Key for encryption at rest (phone numbers); hex, 32 bytes.
     pub encryption_key: Option<SecretKey>,
+    /// The secret a telephony gateway presents on `/gateway`; the gateway
+    /// endpoint is off when unset. At least 16 characters.
+    pub gateway_secret: Option<GatewaySecret>,
     /// Room history written asynchronously (docs/persistence.md).
     pub persistence: PersistenceConfig,
 }
@@ -149,6 +152,7 @@ impl Default for Config {
             hmac_key: None,
             encryption_key: None,
             persistence: PersistenceConfig::default(),
+            gateway_secret: None,
         }
     }
 }
@@ -180,6 +184,7 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     pub hmac_key: Option<String>,
     pub encryption_key: Option<String>,
+    pub gateway_secret: Option<String>,
 }
 
 impl Config {
@@ -235,6 +240,9 @@ impl Config {
         if let Some(v) = o.encryption_key {
             self.encryption_key = Some(SecretKey::from_hex("CONCLAVE_ENCRYPTION_KEY", &v)?);
         }
+        if let Some(v) = o.gateway_secret.filter(|v| !v.is_empty()) {
+            self.gateway_secret = Some(GatewaySecret::new(v)?);
+        }
         Ok(())
     }
 
@@ -259,6 +267,9 @@ impl Config {
                     "max_failures and window_secs must be positive",
                 ));
             }
+        }
+        if self.gateway_secret.as_ref().is_some_and(|g| g.len() < 16) {
+            return Err(invalid("gateway_secret", "must be at least 16 characters"));
         }
         if self.max_document_bytes == 0 {
             return Err(invalid("max_document_bytes", "must be positive"));

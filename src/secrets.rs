@@ -54,6 +54,48 @@ impl<'de> Deserialize<'de> for SecretKey {
     }
 }
 
+/// The shared secret a telephony gateway presents (`Authorization: Bearer`).
+/// `Debug` prints a placeholder; comparison takes the same time wherever the
+/// inputs differ.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct GatewaySecret(String);
+
+impl GatewaySecret {
+    /// At least 16 characters; the error names the setting, never the value.
+    pub fn new(value: String) -> Result<Self, ConfigError> {
+        if value.chars().count() < 16 {
+            return Err(ConfigError::Invalid {
+                name: "gateway_secret",
+                message: "must be at least 16 characters".into(),
+            });
+        }
+        Ok(Self(value))
+    }
+
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        crate::crypto::constant_time_eq(
+            &Sha256::digest(self.0.as_bytes()),
+            &Sha256::digest(presented.as_bytes()),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for GatewaySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GatewaySecret(<redacted>)")
+    }
+}
+
 /// The secrets the running server uses.
 #[derive(Clone, Debug)]
 pub struct ServerSecrets {

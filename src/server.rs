@@ -21,10 +21,10 @@ use crate::config::Config;
 use crate::documents::DocumentFiles;
 use crate::persist::PersistSink;
 use crate::room_sink::ServerSink;
+use crate::rooms::Rooms;
 use crate::secrets::ServerSecrets;
 use crate::services::Services;
 use crate::store::{self, StoreError};
-use crate::ws::session::Rooms;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +79,7 @@ pub async fn run_with_clock(
         persistence: sink.clone(),
         ack_wait: Duration::from_secs(config.persistence.durable_ack_wait_secs),
         files,
+        gateway_secret: config.gateway_secret.clone(),
     });
     let addr = listener.local_addr()?;
     let send_buffer = config.tcp_send_buffer_bytes;
@@ -105,6 +106,7 @@ pub async fn run_with_clock(
             })
             .configure(crate::http::configure)
             .service(web::resource("/ws").route(web::get().to(crate::ws::session::endpoint)))
+            .service(web::resource("/gateway").route(web::get().to(crate::phone::gateway::endpoint)))
             .default_service(web::to(crate::http::not_found))
     })
     .workers(workers)

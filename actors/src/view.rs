@@ -200,7 +200,9 @@ pub fn for_viewer(event: &Event, viewer: Role) -> Option<ToClient> {
             role: *role,
             by: *by,
         },
-        Event::CallerNamed { target, name, by } => ToClient::CallerNamed {
+        Event::CallerNamed {
+            target, name, by, ..
+        } => ToClient::CallerNamed {
             target: *target,
             name: name.clone(),
             by: *by,

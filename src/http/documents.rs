@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::documents::{clean_content_type, clean_filename};
 use crate::error::AppError;
-use crate::ws::session::Rooms;
+use crate::rooms::Rooms;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/room/documents").route(web::post().to(upload)))

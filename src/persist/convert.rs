@@ -141,13 +141,31 @@ pub fn records(
                 None,
             ),
         ],
-        Event::CallerNamed { target, name, by } => vec![
-            Record::Renamed {
-                participant: target.0,
-                name: name.clone(),
-            },
-            audit(by.0, "name_caller", Some(target.to_string()), None),
-        ],
+        Event::CallerNamed {
+            target,
+            name,
+            by,
+            number,
+            index,
+        } => {
+            let mut records = vec![
+                Record::Renamed {
+                    participant: target.0,
+                    name: name.clone(),
+                },
+                audit(by.0, "name_caller", Some(target.to_string()), None),
+            ];
+            if let Some(index) = index {
+                records.push(Record::ContactSaved {
+                    conference,
+                    number_index: index.clone(),
+                    number_sealed: seal(number),
+                    name: name.clone(),
+                    at,
+                });
+            }
+            records
+        }
         Event::ChatPosted(m) => vec![Record::ChatPosted {
             id: m.id.0,
             conference,

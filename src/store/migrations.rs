@@ -17,10 +17,8 @@ macro_rules! migrations {
     };
 }
 
-pub const POSTGRES: &[Migration] =
-    migrations!("postgres": "0001_accounts_and_conferences", "0002_rooms_and_history");
-pub const SQLITE: &[Migration] =
-    migrations!("sqlite": "0001_accounts_and_conferences", "0002_rooms_and_history");
+pub const POSTGRES: &[Migration] = migrations!("postgres": "0001_accounts_and_conferences", "0002_rooms_and_history", "0003_contacts");
+pub const SQLITE: &[Migration] = migrations!("sqlite": "0001_accounts_and_conferences", "0002_rooms_and_history", "0003_contacts");
 
 #[cfg(test)]
 mod tests {

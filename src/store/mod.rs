@@ -248,6 +248,13 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>>;
     /// Every chat message, tombstones included, oldest first.
     async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>>;
+    /// The name the conference owner's address book gives a number (by its
+    /// keyed hash), if any.
+    async fn contact_name(
+        &self,
+        conference: ConferenceId,
+        number_index: &str,
+    ) -> StoreResult<Option<String>>;
 }
 
 /// The store in use, shared by every request.

@@ -94,6 +94,13 @@ impl PgStore {
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                         vec![Box::new(id), Box::new(conference), Box::new(name), Box::new(identities), Box::new(by), Box::new(t(at))],
                     ),
+                    Record::ContactSaved { conference, number_index, number_sealed, name, at } => (
+                        "INSERT INTO contacts (account_id, number_index, number_sealed, name, updated_at) \
+                         SELECT account_id, $2, $3, $4, $5 FROM conferences WHERE id = $1 \
+                         ON CONFLICT (account_id, number_index) DO UPDATE SET \
+                         number_sealed = EXCLUDED.number_sealed, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at",
+                        vec![Box::new(conference), Box::new(number_index), Box::new(number_sealed), Box::new(name), Box::new(t(at))],
+                    ),
                     Record::BlockLifted { id, at } => (
                         "UPDATE room_blocks SET lifted_at = COALESCE(lifted_at, $2) WHERE id = $1",
                         vec![Box::new(id), Box::new(t(at))],
@@ -241,6 +248,24 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+
+    pub(super) async fn contact_name_pg(
+        &self,
+        conference: ConferenceId,
+        number_index: &str,
+    ) -> StoreResult<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT k.name FROM contacts k JOIN conferences c ON c.account_id = k.account_id \
+                 WHERE c.id = $1 AND k.number_index = $2",
+                &[&conference.0, &number_index],
+            )
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.try_get(0).map_err(map_err)).transpose()
     }
 
     pub(super) async fn chat_log_pg(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {

@@ -506,4 +506,12 @@ impl Store for PgStore {
     async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {
         self.chat_log_pg(conference).await
     }
+
+    async fn contact_name(
+        &self,
+        conference: ConferenceId,
+        number_index: &str,
+    ) -> StoreResult<Option<String>> {
+        self.contact_name_pg(conference, number_index).await
+    }
 }

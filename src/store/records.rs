@@ -109,6 +109,15 @@ pub enum Record {
         id: Uuid,
         at: Millis,
     },
+    /// A caller's name in the conference owner's address book.
+    ContactSaved {
+        conference: Uuid,
+        /// Keyed hash of the number: how a later call finds the name.
+        number_index: String,
+        number_sealed: Vec<u8>,
+        name: String,
+        at: Millis,
+    },
 }
 
 impl Record {
@@ -130,6 +139,7 @@ impl Record {
             Record::Permission { .. } => "permission",
             Record::BlockAdded { .. } => "block_added",
             Record::BlockLifted { .. } => "block_lifted",
+            Record::ContactSaved { .. } => "contact_saved",
         }
     }
 }

@@ -503,4 +503,12 @@ impl Store for SqliteStore {
     async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {
         self.chat_log_sqlite(conference).await
     }
+
+    async fn contact_name(
+        &self,
+        conference: ConferenceId,
+        number_index: &str,
+    ) -> StoreResult<Option<String>> {
+        self.contact_name_sqlite(conference, number_index).await
+    }
 }

@@ -93,6 +93,13 @@ fn statement(r: Record) -> (&'static str, Vec<Value>) {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
             vec![id(block), id(conference), text(name), text(identities), id(by), I(at)],
         ),
+        Record::ContactSaved { conference, number_index, number_sealed, name, at } => (
+            "INSERT INTO contacts (account_id, number_index, number_sealed, name, updated_at) \
+             SELECT account_id, ?2, ?3, ?4, ?5 FROM conferences WHERE id = ?1 \
+             ON CONFLICT (account_id, number_index) DO UPDATE SET \
+             number_sealed = excluded.number_sealed, name = excluded.name, updated_at = excluded.updated_at",
+            vec![id(conference), text(number_index), Value::Blob(number_sealed), text(name), I(at)],
+        ),
         Record::BlockLifted { id: block, at } => (
             "UPDATE room_blocks SET lifted_at = COALESCE(lifted_at, ?2) WHERE id = ?1",
             vec![id(block), I(at)],
@@ -250,6 +257,25 @@ impl SqliteStore {
                 })
             },
         )
+        .await
+    }
+
+    pub(super) async fn contact_name_sqlite(
+        &self,
+        conference: ConferenceId,
+        number_index: &str,
+    ) -> StoreResult<Option<String>> {
+        let number_index = number_index.to_owned();
+        self.call(move |c| {
+            c.query_row(
+                "SELECT k.name FROM contacts k JOIN conferences c ON c.account_id = k.account_id \
+                 WHERE c.id = ?1 AND k.number_index = ?2",
+                params![conference.to_string(), number_index],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)
+        })
         .await
     }
 

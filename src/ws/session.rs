@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use conclave_actors::registry::{FindRoom, OpenRoom, Registry};
+use conclave_actors::registry::FindRoom;
 use conclave_actors::room::{Applied, Apply, Connect, ConnectionLost, Link, Reconnect, Room};
 use conclave_actors::room_state::{
-    Audience, Block, Command, Durable, Endpoint, Identity, Newcomer, Permission, Permissions,
-    Reply, RoomError,
+    Audience, Command, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
 };
 use conclave_actors::view::{CloseReason as RoomCloseReason, ToClient};
 use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId};
@@ -25,11 +24,10 @@ use super::encode;
 use super::protocol::{
     decode, AudienceName, ClientMessage, DecodeError, PermissionName, Request, MAX_FRAME_BYTES,
 };
-use super::resume::ResumeTickets;
 use crate::codes::{Credentials, Refusal};
 use crate::error::AppError;
 use crate::http::auth::client_address;
-use crate::persist::PersistSink;
+use crate::rooms::{OpenError, Rooms};
 use crate::services::Services;
 use crate::throttle::ThrottleKey;
 
@@ -45,21 +43,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests per second a connection may send (a token bucket of this size).
 const RATE_PER_SEC: f64 = 20.0;
 const RATE_BURST: f64 = 40.0;
-
-/// What every connection shares besides [`Services`]: the rooms, the
-/// resume tickets, persistence, and the endpoint's settings.
-pub struct Rooms {
-    pub registry: Addr<Registry>,
-    /// The origins allowed to open a WebSocket (cross-site WebSocket hijacking).
-    pub origins: Vec<String>,
-    pub tickets: ResumeTickets,
-    pub persistence: std::sync::Arc<PersistSink>,
-    /// How long an acknowledgement of a lock, permission or block change
-    /// waits for its commit before it answers `durable: false`.
-    pub ack_wait: Duration,
-    /// Where shared documents' bytes live.
-    pub files: std::sync::Arc<crate::documents::DocumentFiles>,
-}
 
 pub async fn endpoint(
     req: HttpRequest,
@@ -347,31 +330,16 @@ impl Conn {
         }))
     }
 
-    /// The conference's live room, started from its persisted lock,
-    /// permissions and blocks when there is none. `Err(None)` when those
-    /// cannot be read: a room never opens without its blocks.
+    /// The conference's live room; `Err(None)` when it cannot be opened
+    /// now (its durable state is unreadable).
     async fn open_room(&self, conference: ConferenceId) -> Result<Addr<Room>, Option<CloseReason>> {
-        let shutting_down = || Some(close(CloseCode::Error, "server_shutting_down"));
-        match self.rooms.registry.send(FindRoom { conference }).await {
-            Ok(Some(room)) => return Ok(room),
-            Ok(None) => {}
-            Err(_) => return Err(shutting_down()),
-        }
-        let durable = match self.services.store.room_state(conference).await {
-            Ok(row) => durable_from(row),
-            Err(e) => {
-                tracing::warn!(%conference, error = %e, "cannot read the room's durable state");
-                return Err(None);
-            }
-        };
         self.rooms
-            .registry
-            .send(OpenRoom {
-                conference,
-                durable,
-            })
+            .open(&*self.services.store, conference)
             .await
-            .map_err(|_| shutting_down())
+            .map_err(|e| match e {
+                OpenError::ShuttingDown => Some(close(CloseCode::Error, "server_shutting_down")),
+                OpenError::Unavailable => None,
+            })
     }
 
     /// Takes a seat back with a resume token. Codes are not checked again:
@@ -603,31 +571,5 @@ impl Conn {
         };
         self.send(&answer).await;
         leaving.then(|| close(CloseCode::Normal, "left"))
-    }
-}
-
-/// The room's starting state from what the store holds.
-fn durable_from(row: crate::store::RoomStateRow) -> Durable {
-    let audience = |s: &str| match s {
-        "moderators" => Audience::Moderators,
-        _ => Audience::Everyone,
-    };
-    Durable {
-        locked: row.locked,
-        permissions: Permissions {
-            chat: audience(&row.chat),
-            share: audience(&row.share),
-        },
-        blocks: row
-            .blocks
-            .into_iter()
-            .map(|b| Block {
-                id: BlockId(b.id),
-                identities: crate::persist::convert::parse_identities(&b.identities),
-                name: b.name,
-                by: ParticipantId(b.by),
-                at: b.at,
-            })
-            .collect(),
     }
 }

@@ -288,6 +288,9 @@ pub struct Ws {
     /// Messages `ask` passed over while waiting for its answer, kept for
     /// `next` and `until` (an answer may come after the events it caused).
     skipped: std::collections::VecDeque<Value>,
+    /// Every text frame received, verbatim, for tests that inspect what a
+    /// client was ever sent.
+    pub captured: Vec<String>,
 }
 
 /// A server the test did not start in-process (the real binary).
@@ -312,6 +315,26 @@ impl Ws {
         Self {
             framed,
             skipped: Default::default(),
+            captured: Vec::new(),
+        }
+    }
+
+    /// Opens the telephony gateway's `/gateway` with a bearer secret.
+    pub async fn gateway(server: &TestServer, secret: &str) -> Result<Self, u16> {
+        let url = server.url("/gateway").replacen("http", "ws", 1);
+        match awc::Client::new()
+            .ws(url)
+            .bearer_auth(secret)
+            .connect()
+            .await
+        {
+            Ok((_, framed)) => Ok(Self {
+                framed,
+                skipped: Default::default(),
+                captured: Vec::new(),
+            }),
+            Err(awc::error::WsClientError::InvalidResponseStatus(status)) => Err(status.as_u16()),
+            Err(e) => panic!("the gateway socket: {e}"),
         }
     }
 
@@ -344,7 +367,9 @@ impl Ws {
                 .expect("a frame within 10 s");
             match frame {
                 Some(Ok(awc::ws::Frame::Text(bytes))) => {
-                    return Ok(serde_json::from_slice(&bytes).expect("JSON text"))
+                    self.captured
+                        .push(String::from_utf8_lossy(&bytes).into_owned());
+                    return Ok(serde_json::from_slice(&bytes).expect("JSON text"));
                 }
                 Some(Ok(awc::ws::Frame::Ping(p))) => {
                     let _ = self.framed.send(awc::ws::Message::Pong(p)).await;

@@ -50,10 +50,14 @@ pub enum Event {
         role: Role,
         by: ParticipantId,
     },
+    /// Saved as a contact in the owner's address book, so the event holds
+    /// the full number and its keyed hash: never shown as is (see view.rs).
     CallerNamed {
         target: ParticipantId,
         name: String,
         by: ParticipantId,
+        number: String,
+        index: Option<String>,
     },
     ChatPosted(ChatMessage),
     ChatDeleted {
@@ -73,8 +77,9 @@ pub enum Event {
 }
 
 impl Event {
-    /// Changes what must survive a restart (lock, permissions, blocks): an
-    /// acknowledgement of one says whether it is committed yet.
+    /// Changes what must survive a restart (lock, permissions, blocks, the
+    /// owner's contacts): an acknowledgement of one says whether it is
+    /// committed yet.
     pub fn is_durable_state(&self) -> bool {
         matches!(
             self,
@@ -83,6 +88,7 @@ impl Event {
                 | Event::Blocked(_)
                 | Event::Unblocked { .. }
                 | Event::PermissionChanged { .. }
+                | Event::CallerNamed { .. }
         )
     }
 }

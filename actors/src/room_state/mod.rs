@@ -261,11 +261,22 @@ impl RoomState {
                 self.moderator(by)?;
                 let name = self.clean_name(&name)?;
                 let seat = self.target_mut(target)?;
-                if !matches!(seat.endpoint, Endpoint::Phone { .. }) {
+                let Endpoint::Phone { number, .. } = &seat.endpoint else {
                     return Err(RoomError::InvalidTarget);
-                }
+                };
+                let number = number.clone();
+                let index = seat.identities.iter().find_map(|i| match i {
+                    Identity::Phone(index) => Some(index.clone()),
+                    _ => None,
+                });
                 seat.name = name.clone();
-                ok(vec![Event::CallerNamed { target, name, by }])
+                ok(vec![Event::CallerNamed {
+                    target,
+                    name,
+                    by,
+                    number,
+                    index,
+                }])
             }
             Chat { by, id, text } => {
                 let seat = self.sender(by)?;
