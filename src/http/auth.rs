@@ -25,13 +25,7 @@ impl FromRequest for Authed {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let services = req.app_data::<web::Data<Services>>().cloned();
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty() && t.len() <= 128);
+        let token = bearer(req).map(str::to_owned);
         Box::pin(async move {
             let services = services.ok_or(AppError::Internal)?;
             let token = token.ok_or(AppError::Unauthorized)?;
@@ -39,6 +33,17 @@ impl FromRequest for Authed {
             Ok(Authed { account, token })
         })
     }
+}
+
+/// The `Authorization: Bearer` credential, when present and of a sane
+/// length (1 to 128 characters).
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 128)
 }
 
 /// The client address failures are counted against.

@@ -47,14 +47,7 @@ async fn seat(
     req: &HttpRequest,
     rooms: &Rooms,
 ) -> Result<(ConferenceId, ParticipantId, actix::Addr<Room>), AppError> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 128)
-        .ok_or(AppError::Unauthorized)?;
+    let token = super::auth::bearer(req).ok_or(AppError::Unauthorized)?;
     let ticket = rooms.tickets.find(token).ok_or(AppError::Unauthorized)?;
     let room = rooms
         .registry

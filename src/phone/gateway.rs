@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Room};
@@ -102,13 +102,7 @@ pub async fn endpoint(
         }
         .into());
     };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
+    let presented = crate::http::auth::bearer(&req).unwrap_or("");
     if !secret.matches(presented) {
         return Err(AppError::Unauthorized.into());
     }
