@@ -14,6 +14,8 @@ on_both_stores!(actix:
     chat_reaches_everyone_and_its_permission_is_enforced,
     violations_close_user_errors_do_not,
     a_dropped_connection_resumes_its_seat_but_removed_and_blocked_never_do,
+    the_signed_in_owner_chairs_and_promotes_and_cannot_be_removed,
+    a_block_bars_the_signed_in_account_on_any_device,
 
 );
 
@@ -340,4 +342,126 @@ async fn a_dropped_connection_resumes_its_seat_but_removed_and_blocked_never_do(
     assert_eq!(refused["code"], "not_in_room", "{refused}");
     let forged = again.ask(json!({"type": "join", "access_code": code, "name": "X", "resume_token": "not-a-token"})).await;
     assert_eq!(forged["code"], "invalid_resume_token");
+}
+
+async fn the_signed_in_owner_chairs_and_promotes_and_cannot_be_removed(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (token, body) = s.sign_up().await;
+    let code = body["line"]["access_code"].as_str().unwrap().to_owned();
+    let pin = body["moderator_pin"].as_str().unwrap().to_owned();
+    // The owner, signed in, needs no PIN.
+    let mut owner = Ws::connect(&s).await;
+    let joined = owner
+        .ask(json!({"type": "join", "access_code": code, "name": "Owner", "account_token": token}))
+        .await;
+    assert_eq!(
+        (joined["role"].as_str(), joined["owner"].as_bool()),
+        (Some("moderator"), Some(true)),
+        "{joined}"
+    );
+    let owner_id = joined["participant"].clone();
+    // A bad account token is refused, and the connection stays.
+    let mut bad = Ws::connect(&s).await;
+    let refused = bad
+        .ask(json!({"type": "join", "access_code": code, "name": "X", "account_token": "nope"}))
+        .await;
+    assert_eq!(refused["code"], "unauthorized");
+    // Someone else's account is just a participant.
+    let (other_token, _) = s.sign_up().await;
+    let joined = bad
+        .ask(json!({"type": "join", "access_code": code, "name": "Guest", "account_token": other_token}))
+        .await;
+    assert_eq!(
+        (joined["role"].as_str(), joined["owner"].as_bool()),
+        (Some("participant"), Some(false))
+    );
+    let guest_id = joined["participant"].clone();
+    let mut guest = bad;
+    let mut deputy = Ws::connect(&s).await;
+    let deputy_id = deputy.join(&code, None, Some(&pin), "Deputy").await["participant"].clone();
+
+    // The owner promotes the guest: everyone is told, the guest gets a fresh view.
+    let promoted = owner
+        .ask(json!({"type": "promote", "participant": guest_id}))
+        .await;
+    assert_eq!(promoted["type"], "ack");
+    let changed = deputy.until("role_changed").await;
+    assert_eq!(
+        (&changed["participant"], changed["role"].as_str()),
+        (&guest_id, Some("moderator"))
+    );
+    room_with_role(&mut guest, "moderator").await;
+    // A moderator may act now: lock.
+    assert_eq!(guest.ask(json!({"type": "lock"})).await["type"], "ack");
+    // The owner is protected from other moderators.
+    for action in ["remove", "demote"] {
+        let refused = deputy
+            .ask(json!({"type": action, "participant": owner_id}))
+            .await;
+        assert_eq!(refused["code"], "invalid_target", "{action}: {refused}");
+    }
+    let room = deputy.ask(json!({"type": "ping"})).await;
+    assert_eq!(room["type"], "pong");
+    // Demoted by a moderator, the guest loses what moderators may do.
+    assert_eq!(
+        deputy
+            .ask(json!({"type": "demote", "participant": guest_id}))
+            .await["type"],
+        "ack"
+    );
+    room_with_role(&mut guest, "participant").await;
+    assert_eq!(
+        guest.ask(json!({"type": "unlock"})).await["code"],
+        "forbidden"
+    );
+    // The owner's seat is marked for everyone.
+    let mut late = Ws::connect(&s).await;
+    late.join(&code, None, Some(&pin), "Late").await;
+    let snapshot = late.until("room").await;
+    let owner_seat = snapshot["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == owner_id)
+        .cloned()
+        .unwrap();
+    assert_eq!(owner_seat["owner"], true);
+    let _ = deputy_id;
+}
+
+async fn a_block_bars_the_signed_in_account_on_any_device(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, body) = s.sign_up().await;
+    let code = body["line"]["access_code"].as_str().unwrap().to_owned();
+    let pin = body["moderator_pin"].as_str().unwrap().to_owned();
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, None, Some(&pin), "Chair").await;
+    let (troll_token, _) = s.sign_up().await;
+    let mut troll = Ws::connect(&s).await;
+    let joined = troll
+        .ask(json!({"type": "join", "access_code": code, "name": "Troll", "account_token": troll_token}))
+        .await;
+    let troll_id = joined["participant"].clone();
+    let blocked = chair
+        .ask(json!({"type": "remove", "participant": troll_id, "block": true}))
+        .await;
+    assert_eq!(blocked["type"], "ack");
+    // A new device (no device token), same account: refused.
+    let mut again = Ws::connect(&s).await;
+    let refused = again
+        .ask(json!({"type": "join", "access_code": code, "name": "Not a troll", "account_token": troll_token}))
+        .await;
+    assert_eq!(refused["code"], "blocked", "{refused}");
+    // Without signing in, on a new device, the server cannot tell: admitted.
+    let anonymous = again.join(&code, None, None, "Anonymous").await;
+    assert_eq!(anonymous["type"], "joined");
+}
+
+/// Skips to the next `room` snapshot that gives this client `role`.
+async fn room_with_role(ws: &mut Ws, role: &str) {
+    loop {
+        if ws.until("room").await["role"] == role {
+            return;
+        }
+    }
 }

@@ -20,6 +20,8 @@ pub struct ParticipantView {
     /// `None` for web participants.
     pub number: Option<String>,
     pub muted: bool,
+    /// The conference's owner (signed in): cannot be removed or demoted.
+    pub owner: bool,
 }
 
 impl ParticipantView {
@@ -39,6 +41,7 @@ impl ParticipantView {
             phone: number.is_some(),
             number,
             muted: seat.muted,
+            owner: seat.owner,
         }
     }
 }

@@ -21,7 +21,7 @@ fn audience(a: Audience) -> &'static str {
 fn participant(p: &ParticipantView) -> Value {
     json!({
         "id": p.id.to_string(), "name": p.name, "role": p.role.as_str(),
-        "phone": p.phone, "number": p.number, "muted": p.muted,
+        "phone": p.phone, "number": p.number, "muted": p.muted, "owner": p.owner,
     })
 }
 

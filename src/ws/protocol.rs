@@ -36,6 +36,10 @@ pub enum ClientMessage {
         /// The device credential this server issued to the client earlier.
         device_token: Option<String>,
         resume_token: Option<String>,
+        /// A signed-in user's API token: the account becomes one of the
+        /// participant's identities, and the conference's owner joins as
+        /// its owner (a moderator nobody can remove).
+        account_token: Option<String>,
     },
     Leave {},
     Ping {},

@@ -17,7 +17,7 @@ use conclave_actors::room_state::{
     Audience, Command, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
 };
 use conclave_actors::view::{CloseReason as RoomCloseReason, ToClient};
-use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId};
+use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, Role};
 use serde_json::json;
 
 use super::encode;
@@ -219,6 +219,7 @@ impl Conn {
             name,
             device_token,
             resume_token,
+            account_token,
         } = r.body
         else {
             if let ClientMessage::Ping {} = r.body {
@@ -236,6 +237,23 @@ impl Conn {
         if let Some(token) = resume_token {
             return self.resume(&r.id, &token).await;
         }
+        // Signed in: who it is, before any code is checked (a bad token is
+        // refused without spending a credential attempt).
+        let account = match account_token {
+            Some(token) => match self.services.authenticate(&token).await {
+                Ok(account) => Some(account),
+                Err(e) => {
+                    self.send(&encode::error(
+                        Some(&r.id),
+                        e.code(),
+                        "sign in again: the account token is not valid",
+                    ))
+                    .await;
+                    return Ok(None);
+                }
+            },
+            None => None,
+        };
         let creds = Credentials {
             access_code,
             security_code,
@@ -271,13 +289,26 @@ impl Conn {
             .unwrap_or_else(crate::crypto::new_token);
         let device = hex::encode(crate::crypto::token_hash(&device_token));
         let id = ParticipantId::new();
+        let owner = account
+            .as_ref()
+            .is_some_and(|a| a.id == admission.account_id);
+        let mut identities = vec![Identity::Device(device)];
+        if let Some(a) = &account {
+            identities.push(Identity::Account(a.id));
+        }
+        // The owner needs no PIN: their conference, their chair.
+        let role = if owner {
+            Role::Moderator
+        } else {
+            admission.role
+        };
         let newcomer = Newcomer {
             id,
             name,
-            role: admission.role,
-            owner: false,
+            role,
+            owner,
             endpoint: Endpoint::Web,
-            identities: vec![Identity::Device(device)],
+            identities,
         };
         let identities = newcomer.identities.clone();
         let room = match self.open_room(admission.conference_id).await {
@@ -311,13 +342,13 @@ impl Conn {
                 return Ok(None);
             }
         }
-        tracing::info!(conference = %admission.conference_id, participant = %id, role = %admission.role, "joined");
+        tracing::info!(conference = %admission.conference_id, participant = %id, %role, owner, "joined");
         let resume_token = self
             .rooms
             .tickets
             .issue(admission.conference_id, id, identities);
         self.send(&json!({
-            "type": "joined", "id": r.id, "participant": id.to_string(), "role": admission.role.as_str(),
+            "type": "joined", "id": r.id, "participant": id.to_string(), "role": role.as_str(), "owner": owner,
             "conference": admission.conference_id.0.to_string(), "title": admission.title,
             "device_token": device_token, "resume_token": resume_token,
         }))
