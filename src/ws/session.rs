@@ -1,29 +1,26 @@
-//! One participant's WebSocket connection (`GET /ws`), on actix-ws (see
-//! docs/websocket.md). The first request must be `join`; its credentials go
-//! through the same `resolve()` as the REST join check, with the same
-//! throttling. Once seated, requests become room commands, the room's
-//! messages come through the participant's bounded queue, and a heartbeat
-//! closes idle connections. The task never awaits anything that could wait
-//! for it: the room only ever `try_send`s into the queue.
+//! The WebSocket endpoint (`GET /ws`, on actix-ws: see docs/websocket.md)
+//! and what answering a request takes. The endpoint checks the origin and
+//! starts a [`Participant`](super::participant::Participant) actor per
+//! connection. The first request must be `join`; its credentials go through
+//! the same `resolve()` as the REST join check, with the same throttling.
+//! Once seated, requests become room commands ([`Gate::command`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use actix_ws::{CloseCode, CloseReason};
 use conclave_actors::registry::FindRoom;
-use conclave_actors::room::{Applied, Apply, Connect, ConnectionLost, Link, Reconnect, Room};
+use conclave_actors::room::{Applied, Apply, Connect, Link, Reconnect, Room};
 use conclave_actors::room_state::{
     Audience, Command, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
 };
-use conclave_actors::view::{CloseReason as RoomCloseReason, ToClient};
+use conclave_actors::view::ToClient;
 use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, Role};
 use serde_json::json;
 
 use super::encode;
-use super::protocol::{
-    decode, AudienceName, ClientMessage, DecodeError, PermissionName, Request, MAX_FRAME_BYTES,
-};
+use super::protocol::{AudienceName, ClientMessage, PermissionName, Request, MAX_FRAME_BYTES};
 use crate::codes::{Credentials, Refusal};
 use crate::error::AppError;
 use crate::http::auth::client_address;
@@ -34,15 +31,15 @@ use crate::throttle::ThrottleKey;
 /// Messages a participant's queue holds before it counts as too slow.
 pub const QUEUE_CAPACITY: usize = 256;
 /// How long a new connection has to send `join`.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pings go out this often; a connection silent for `IDLE_TIMEOUT` is closed.
-const HEARTBEAT: Duration = Duration::from_secs(10);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(10);
+pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a single write may wait for the client's socket.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests per second a connection may send (a token bucket of this size).
-const RATE_PER_SEC: f64 = 20.0;
-const RATE_BURST: f64 = 40.0;
+pub(super) const RATE_PER_SEC: f64 = 20.0;
+pub(super) const RATE_BURST: f64 = 40.0;
 
 pub async fn endpoint(
     req: HttpRequest,
@@ -70,148 +67,53 @@ pub async fn endpoint(
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
-    let client = client_address(&req);
-    actix_web::rt::spawn(async move {
-        let mut conn = Conn {
-            session,
-            stream,
-            services,
-            rooms,
-            client,
-            last_seen: Instant::now(),
-            tokens: RATE_BURST,
-            refilled: Instant::now(),
-        };
-        let reason = conn.run().await;
-        let _ = tokio::time::timeout(SEND_TIMEOUT, conn.session.close(Some(reason))).await;
-    });
+    let gate = Gate {
+        session,
+        services,
+        rooms,
+        client: client_address(&req),
+    };
+    super::participant::Participant::start_with(gate, stream);
     Ok(response)
 }
 
-struct Conn {
-    session: actix_ws::Session,
-    stream: actix_ws::AggregatedMessageStream,
+/// What a connection's requests need, cheap to clone into the futures that
+/// answer them: the socket's writing half, the services and the rooms. The
+/// [`Participant`](super::participant::Participant) actor runs one such
+/// future at a time, so answers leave in request order.
+#[derive(Clone)]
+pub(super) struct Gate {
+    pub(super) session: actix_ws::Session,
     services: web::Data<Services>,
     rooms: web::Data<Rooms>,
     client: String,
-    last_seen: Instant,
-    tokens: f64,
-    refilled: Instant,
 }
 
-/// A seated participant.
-struct Seated {
-    id: ParticipantId,
-    room: Addr<Room>,
-    queue: tokio::sync::mpsc::Receiver<std::sync::Arc<ToClient>>,
-    close: tokio::sync::oneshot::Receiver<conclave_actors::view::CloseReason>,
+/// A seat just taken: the room, and the participant's ends of its link.
+pub(super) struct Seated {
+    pub(super) id: ParticipantId,
+    pub(super) room: Addr<Room>,
+    pub(super) queue: tokio::sync::mpsc::Receiver<std::sync::Arc<ToClient>>,
+    pub(super) close: tokio::sync::oneshot::Receiver<conclave_actors::view::CloseReason>,
 }
 
-enum Incoming {
-    Request(Request),
-    /// Answered already (a user error); keep going.
-    Handled,
-    Closed(CloseReason),
-}
-
-fn close(code: CloseCode, reason: &str) -> CloseReason {
+pub(super) fn close(code: CloseCode, reason: &str) -> CloseReason {
     CloseReason {
         code,
         description: Some(reason.to_owned()),
     }
 }
 
-impl Conn {
-    async fn run(&mut self) -> CloseReason {
-        let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
-        let mut seated = loop {
-            let next = tokio::time::timeout_at(deadline, self.next_request()).await;
-            let request = match next {
-                Err(_) => return close(CloseCode::Policy, "join_timeout"),
-                Ok(Incoming::Closed(r)) => return r,
-                Ok(Incoming::Handled) => continue,
-                Ok(Incoming::Request(r)) => r,
-            };
-            match self.join(request).await {
-                Ok(Some(seated)) => break seated,
-                Ok(None) => continue,
-                Err(reason) => return reason,
-            }
-        };
-        let reason = self.serve(&mut seated).await;
-        seated.room.do_send(ConnectionLost { id: seated.id });
-        reason
-    }
-
-    /// The next request, after heartbeat, size, framing and rate checks.
-    async fn next_request(&mut self) -> Incoming {
-        loop {
-            let Some(frame) = self.stream.recv().await else {
-                return Incoming::Closed(close(CloseCode::Normal, "gone"));
-            };
-            self.last_seen = Instant::now();
-            match frame {
-                Ok(AggregatedMessage::Text(text)) => return self.request(&text).await,
-                Ok(AggregatedMessage::Ping(p)) => {
-                    let _ = self.session.pong(&p).await;
-                }
-                Ok(AggregatedMessage::Pong(_)) => {}
-                Ok(AggregatedMessage::Binary(_)) => {
-                    return Incoming::Closed(close(
-                        CloseCode::Unsupported,
-                        "binary_frames_not_supported",
-                    ))
-                }
-                Ok(AggregatedMessage::Close(_)) => {
-                    return Incoming::Closed(close(CloseCode::Normal, "bye"))
-                }
-                Err(_) => {
-                    return Incoming::Closed(close(
-                        CloseCode::Policy,
-                        "frame_too_large_or_malformed",
-                    ))
-                }
-            }
-        }
-    }
-
-    async fn request(&mut self, text: &str) -> Incoming {
-        let now = Instant::now();
-        self.tokens = (self.tokens
-            + now.duration_since(self.refilled).as_secs_f64() * RATE_PER_SEC)
-            .min(RATE_BURST);
-        self.refilled = now;
-        match decode(text) {
-            Err(DecodeError::Violation(why)) => Incoming::Closed(close(CloseCode::Policy, why)),
-            Err(DecodeError::Invalid { id, code, detail }) => {
-                self.send(&encode::error(Some(&id), code, &detail)).await;
-                Incoming::Handled
-            }
-            Ok(r) if self.tokens < 1.0 => {
-                self.send(&encode::error(
-                    Some(&r.id),
-                    "rate_limited",
-                    "too many requests; slow down",
-                ))
-                .await;
-                Incoming::Handled
-            }
-            Ok(r) => {
-                self.tokens -= 1.0;
-                Incoming::Request(r)
-            }
-        }
-    }
-
+impl Gate {
     /// Writes one message. A client whose socket accepts nothing for
     /// `SEND_TIMEOUT` counts as gone, so a task can never hang on it.
-    async fn send(&mut self, value: &serde_json::Value) -> bool {
+    pub(super) async fn send(&mut self, value: &serde_json::Value) -> bool {
         let write = self.session.text(value.to_string());
         matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
     }
 
     /// Handles a request before joining: only `join` and `ping` are allowed.
-    async fn join(&mut self, r: Request) -> Result<Option<Seated>, CloseReason> {
+    pub(super) async fn join(&mut self, r: Request) -> Result<Option<Seated>, CloseReason> {
         let ClientMessage::Join {
             access_code,
             security_code,
@@ -439,55 +341,13 @@ impl Conn {
         }
     }
 
-    async fn serve(&mut self, seated: &mut Seated) -> CloseReason {
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        loop {
-            tokio::select! {
-                message = seated.queue.recv() => match message.as_deref() {
-                    Some(m @ ToClient::Closed(reason)) => {
-                        self.send(&encode::to_client(m)).await;
-                        return close(CloseCode::Normal, reason.as_str());
-                    }
-                    Some(m) => {
-                        if !self.send(&encode::to_client(m)).await {
-                            return close(CloseCode::Normal, "gone");
-                        }
-                    }
-                    None => return close(CloseCode::Away, "room_closed"),
-                },
-                reason = &mut seated.close => {
-                    let reason = reason.unwrap_or(RoomCloseReason::RoomClosed);
-                    // The room queues its last words before it signals; deliver
-                    // them, unless the queue is the problem (slow consumer).
-                    if reason != RoomCloseReason::SlowConsumer {
-                        while let Ok(m) = seated.queue.try_recv() {
-                            self.send(&encode::to_client(&m)).await;
-                        }
-                    }
-                    return close(CloseCode::Policy, reason.as_str());
-                }
-                incoming = self.next_request() => match incoming {
-                    Incoming::Closed(r) => return r,
-                    Incoming::Handled => {}
-                    Incoming::Request(r) => {
-                        if let Some(reason) = self.command(seated, r).await {
-                            return reason;
-                        }
-                    }
-                },
-                _ = heartbeat.tick() => {
-                    if self.last_seen.elapsed() > IDLE_TIMEOUT {
-                        return close(CloseCode::Away, "idle_timeout");
-                    }
-                    let _ = self.session.ping(b"").await;
-                }
-            }
-        }
-    }
-
     /// Carries out one request of a seated participant; `Some` closes.
-    async fn command(&mut self, seated: &Seated, r: Request) -> Option<CloseReason> {
-        let by = seated.id;
+    pub(super) async fn command(
+        &mut self,
+        by: ParticipantId,
+        room: Addr<Room>,
+        r: Request,
+    ) -> Option<CloseReason> {
         let command = match r.body {
             ClientMessage::Ping {} => {
                 self.send(&json!({"type": "pong", "id": r.id})).await;
@@ -564,7 +424,7 @@ impl Conn {
             ClientMessage::StopRecording {} => Command::StopRecording { by },
         };
         let leaving = matches!(command, Command::Leave { .. });
-        let answer = match seated.room.send(Apply(command)).await {
+        let answer = match room.send(Apply(command)).await {
             Ok(Ok(Applied {
                 reply: Reply::Ok,
                 commit: Some(seq),
