@@ -7,33 +7,25 @@
 //! endpoint, masked number for non-moderators, the name the owner's address
 //! book holds for the number. The protocol is in docs/protocol.md.
 //!
-//! Credential checks (argon2 for PINs) and joins run aside and report back
-//! through the connection's own channel, so one call never holds up another.
+//! Each call is a [`PhoneLeg`] actor; this connection task only routes the
+//! gateway's frames to the legs and writes what they send out, so one
+//! call never holds up another.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::Addr;
+use actix::{Actor, Addr};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Room};
-use conclave_actors::room_state::{Command, Endpoint, Identity, Newcomer, RoomError};
-use conclave_actors::view::ToClient;
-use conclave_actors::{ConferenceId, ParticipantId, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::ivr::{Action, Checked, Entry, Input, Ivr, JoinOutcome, Prompt};
-use super::mask_number;
-use crate::codes::{Credentials, Refusal};
+use super::leg::{CallerHungUp, GatewayLost, Keys, Outbound, PhoneLeg};
 use crate::error::AppError;
 use crate::rooms::Rooms;
 use crate::services::Services;
-use crate::throttle::ThrottleKey;
 
 /// Calls one gateway connection may carry at once.
 const MAX_CALLS: usize = 1000;
@@ -41,8 +33,8 @@ const MAX_FRAME_BYTES: usize = 16 * 1024;
 const HEARTBEAT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// A seated call's room queue; a phone leg only acts on a few messages.
-const QUEUE_CAPACITY: usize = 256;
+/// Frames the legs may have waiting for this connection to write.
+const OUTBOUND_CAPACITY: usize = 4096;
 
 /// What the gateway sends.
 #[derive(Debug, Deserialize)]
@@ -51,41 +43,6 @@ enum GatewayMessage {
     Call { call: String, from: String },
     Dtmf { call: String, digits: String },
     Hangup { call: String },
-}
-
-/// What finished aside, for the connection to act on.
-enum Aside {
-    Checked {
-        call: String,
-        checked: Checked,
-    },
-    Joined {
-        call: String,
-        outcome: Result<(ParticipantId, Addr<Room>, Role), JoinOutcome>,
-    },
-    /// The room closed the seat (removed, blocked, room closed, replaced...).
-    Closed {
-        call: String,
-        reason: &'static str,
-    },
-    RoleChanged {
-        call: String,
-        role: Role,
-    },
-    Prompt {
-        call: String,
-        prompt: Prompt,
-    },
-}
-
-struct Call {
-    ivr: Ivr,
-    number: String,
-    /// Keyed hash of the number: the identity blocks and contacts use.
-    index: String,
-    seat: Option<(ParticipantId, Addr<Room>)>,
-    /// Kept current from the room's messages, for `*5`.
-    locked: Arc<AtomicBool>,
 }
 
 pub async fn endpoint(
@@ -112,16 +69,18 @@ pub async fn endpoint(
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
     actix_web::rt::spawn(async move {
-        let (aside_tx, aside_rx) = mpsc::channel(1024);
+        let (out_tx, out_rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let mut gateway = Gateway {
             session,
             services,
             rooms,
             calls: HashMap::new(),
-            aside_tx,
+            out_tx,
         };
-        let reason = gateway.run(stream, aside_rx).await;
-        gateway.drop_all();
+        let reason = gateway.run(stream, out_rx).await;
+        for (_, leg) in gateway.calls.drain() {
+            leg.do_send(GatewayLost);
+        }
         let _ = tokio::time::timeout(SEND_TIMEOUT, gateway.session.close(Some(reason))).await;
     });
     Ok(response)
@@ -131,8 +90,8 @@ struct Gateway {
     session: actix_ws::Session,
     services: web::Data<Services>,
     rooms: web::Data<Rooms>,
-    calls: HashMap<String, Call>,
-    aside_tx: mpsc::Sender<Aside>,
+    calls: HashMap<String, Addr<PhoneLeg>>,
+    out_tx: mpsc::Sender<Outbound>,
 }
 
 fn close(code: CloseCode, reason: &str) -> CloseReason {
@@ -146,7 +105,7 @@ impl Gateway {
     async fn run(
         &mut self,
         mut stream: actix_ws::AggregatedMessageStream,
-        mut aside: mpsc::Receiver<Aside>,
+        mut out: mpsc::Receiver<Outbound>,
     ) -> CloseReason {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut last_seen = Instant::now();
@@ -173,7 +132,12 @@ impl Gateway {
                         Some(Err(_)) => return close(CloseCode::Policy, "frame_too_large_or_malformed"),
                     }
                 }
-                Some(done) = aside.recv() => self.aside(done).await,
+                Some(outbound) = out.recv() => match outbound {
+                    Outbound::Frame(value) => self.send(value).await,
+                    Outbound::Ended(call) => {
+                        self.calls.remove(&call);
+                    }
+                },
                 _ = heartbeat.tick() => {
                     if last_seen.elapsed() > IDLE_TIMEOUT {
                         return close(CloseCode::Away, "idle_timeout");
@@ -199,31 +163,44 @@ impl Gateway {
             return Some(close(CloseCode::Policy, "malformed_json"));
         };
         let call_id = value.get("call").and_then(Value::as_str).map(str::to_owned);
-        let message = match serde_json::from_value::<GatewayMessage>(value) {
-            Ok(m) => m,
-            Err(_) => {
-                self.error(
-                    call_id.as_deref(),
-                    "bad_request",
-                    "unknown type, or a missing, extra or mistyped field",
-                )
-                .await;
-                return None;
-            }
+        let Ok(message) = serde_json::from_value::<GatewayMessage>(value) else {
+            self.error(
+                call_id.as_deref(),
+                "bad_request",
+                "unknown type, or a missing, extra or mistyped field",
+            )
+            .await;
+            return None;
         };
         match message {
             GatewayMessage::Call { call, from } => self.call(call, from).await,
-            GatewayMessage::Dtmf { call, digits } => self.dtmf(call, digits).await,
-            GatewayMessage::Hangup { call } => {
-                if let Some(c) = self.calls.remove(&call) {
-                    if let Some((id, room)) = c.seat {
-                        room.do_send(Apply(Command::Leave { id }));
-                    }
+            GatewayMessage::Dtmf { call, digits } => {
+                let valid = !digits.is_empty()
+                    && digits.len() <= 64
+                    && digits
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
+                if !valid {
+                    self.error(
+                        Some(&call),
+                        "bad_request",
+                        "digits must be 1 to 64 of 0-9, * and #",
+                    )
+                    .await;
+                } else if let Some(leg) = self.calls.get(&call) {
+                    leg.do_send(Keys(digits));
                 } else {
                     self.error(Some(&call), "unknown_call", "no such call")
                         .await;
                 }
             }
+            GatewayMessage::Hangup { call } => match self.calls.remove(&call) {
+                Some(leg) => leg.do_send(CallerHungUp),
+                None => {
+                    self.error(Some(&call), "unknown_call", "no such call")
+                        .await
+                }
+            },
         }
         None
     }
@@ -257,280 +234,14 @@ impl Gateway {
             .await;
             return;
         }
-        let ivr = Ivr::new();
-        let start = ivr.start();
-        let index = crate::crypto::phone_index(&self.services.secrets.hmac_key, &from);
-        self.calls.insert(
+        let leg = PhoneLeg::new(
             call.clone(),
-            Call {
-                ivr,
-                number: from,
-                index,
-                seat: None,
-                locked: Arc::default(),
-            },
-        );
-        self.act(&call, start).await;
-    }
-
-    async fn dtmf(&mut self, call: String, digits: String) {
-        let valid = !digits.is_empty()
-            && digits.len() <= 64
-            && digits
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
-        if !valid {
-            self.error(
-                Some(&call),
-                "bad_request",
-                "digits must be 1 to 64 of 0-9, * and #",
-            )
-            .await;
-            return;
-        }
-        let Some(c) = self.calls.get_mut(&call) else {
-            self.error(Some(&call), "unknown_call", "no such call")
-                .await;
-            return;
-        };
-        let mut actions = Vec::new();
-        for key in digits.chars() {
-            actions.extend(c.ivr.handle(Input::Key(key)));
-        }
-        self.act(&call, actions).await;
-    }
-
-    async fn aside(&mut self, done: Aside) {
-        let (call, input) = match done {
-            Aside::Checked { call, checked } => (call, Input::Checked(checked)),
-            Aside::Joined { call, outcome } => {
-                let outcome = match outcome {
-                    Ok((id, room, _)) => {
-                        match self.calls.get_mut(&call) {
-                            Some(c) => c.seat = Some((id, room)),
-                            // Hung up while joining: give the seat back.
-                            None => room.do_send(Apply(Command::Leave { id })),
-                        }
-                        JoinOutcome::Seated
-                    }
-                    Err(outcome) => outcome,
-                };
-                (call, Input::Joined(outcome))
-            }
-            Aside::RoleChanged { call, role } => (call, Input::RoleChanged(role)),
-            Aside::Prompt { call, prompt } => {
-                if self.calls.contains_key(&call) {
-                    self.send(json!({"type": "prompt", "call": call, "prompt": prompt.as_str()}))
-                        .await;
-                }
-                return;
-            }
-            Aside::Closed { call, reason } => {
-                if self.calls.remove(&call).is_some() {
-                    self.send(json!({"type": "hangup", "call": call, "reason": reason}))
-                        .await;
-                }
-                return;
-            }
-        };
-        let Some(c) = self.calls.get_mut(&call) else {
-            return;
-        };
-        let actions = c.ivr.handle(input);
-        self.act(&call, actions).await;
-    }
-
-    /// Carries out what the IVR asked for.
-    async fn act(&mut self, call: &str, actions: Vec<Action>) {
-        for action in actions {
-            match action {
-                Action::Play(prompt) => {
-                    self.send(json!({"type": "prompt", "call": call, "prompt": prompt.as_str()}))
-                        .await;
-                }
-                Action::Check(entry) => self.check(call, entry),
-                Action::Join { conference, role } => self.join(call, conference, role),
-                Action::ToggleLock => self.toggle_lock(call),
-                Action::HangUp => {
-                    if let Some(c) = self.calls.remove(call) {
-                        if let Some((id, room)) = c.seat {
-                            room.do_send(Apply(Command::Leave { id }));
-                        }
-                        let reason = if c.ivr.ended() { "ivr" } else { "hangup" };
-                        self.send(json!({"type": "hangup", "call": call, "reason": reason}))
-                            .await;
-                    }
-                }
-            }
-        }
-    }
-
-    fn check(&self, call: &str, entry: Entry) {
-        let Some(c) = self.calls.get(call) else {
-            return;
-        };
-        let (services, tx, call, key) = (
-            self.services.clone(),
-            self.aside_tx.clone(),
-            call.to_owned(),
-            ThrottleKey::Caller(c.index.clone()),
-        );
-        actix_web::rt::spawn(async move {
-            let creds = Credentials {
-                access_code: entry.access_code,
-                security_code: entry.security_code,
-                moderator_pin: entry.moderator_pin,
-            };
-            let checked = match services.resolve(&creds, key).await {
-                Ok(a) => Checked::Admitted {
-                    conference: a.conference_id,
-                    role: a.role,
-                },
-                Err(Refusal::InvalidCredentials) => Checked::InvalidCredentials,
-                Err(Refusal::SecurityCodeRequired) => Checked::SecurityCodeRequired,
-                Err(Refusal::InvalidModeratorPin) => Checked::InvalidModeratorPin,
-                Err(Refusal::Throttled { .. } | Refusal::Busy | Refusal::Unavailable) => {
-                    Checked::TryLater
-                }
-            };
-            let _ = tx.send(Aside::Checked { call, checked }).await;
-        });
-    }
-
-    fn join(&self, call: &str, conference: ConferenceId, role: Role) {
-        let Some(c) = self.calls.get(call) else {
-            return;
-        };
-        let (services, rooms, tx, call) = (
+            from,
             self.services.clone(),
             self.rooms.clone(),
-            self.aside_tx.clone(),
-            call.to_owned(),
-        );
-        let (number, index, locked) = (c.number.clone(), c.index.clone(), c.locked.clone());
-        actix_web::rt::spawn(async move {
-            let outcome = seat_caller(
-                &services, &rooms, &tx, &call, conference, role, number, index, locked,
-            )
-            .await;
-            let _ = tx.send(Aside::Joined { call, outcome }).await;
-        });
-    }
-
-    fn toggle_lock(&self, call: &str) {
-        let Some(c) = self.calls.get(call) else {
-            return;
-        };
-        let Some((by, room)) = c.seat.clone() else {
-            return;
-        };
-        let lock = !c.locked.load(Ordering::SeqCst);
-        let (tx, call) = (self.aside_tx.clone(), call.to_owned());
-        actix_web::rt::spawn(async move {
-            let command = if lock {
-                Command::Lock { by }
-            } else {
-                Command::Unlock { by }
-            };
-            let prompt = match room.send(Apply(command)).await {
-                Ok(Ok(_)) if lock => Prompt::Locked,
-                Ok(Ok(_)) => Prompt::Unlocked,
-                Ok(Err(RoomError::Forbidden)) => Prompt::NotAllowed,
-                _ => Prompt::TryLater,
-            };
-            let _ = tx.send(Aside::Prompt { call, prompt }).await;
-        });
-    }
-
-    /// The gateway connection ended: every seated call is a lost
-    /// connection (its seat leaves with `dropped` after the grace).
-    fn drop_all(&mut self) {
-        for (_, c) in self.calls.drain() {
-            if let Some((id, room)) = c.seat {
-                room.do_send(ConnectionLost { id });
-            }
-        }
-    }
-}
-
-/// Takes a seat for a caller, and starts relaying what the room tells it.
-#[allow(clippy::too_many_arguments)]
-async fn seat_caller(
-    services: &Services,
-    rooms: &Rooms,
-    tx: &mpsc::Sender<Aside>,
-    call: &str,
-    conference: ConferenceId,
-    role: Role,
-    number: String,
-    index: String,
-    locked: Arc<AtomicBool>,
-) -> Result<(ParticipantId, Addr<Room>, Role), JoinOutcome> {
-    let room = rooms
-        .open(&*services.store, conference)
-        .await
-        .map_err(|_| JoinOutcome::Failed)?;
-    let masked = mask_number(&number);
-    let name = match services.store.contact_name(conference, &index).await {
-        Ok(Some(name)) => name,
-        _ => masked.clone(),
-    };
-    let id = ParticipantId::new();
-    let (link, queue, close) = Link::new(QUEUE_CAPACITY);
-    let newcomer = Newcomer {
-        id,
-        name,
-        role,
-        owner: false,
-        endpoint: Endpoint::Phone { number, masked },
-        identities: vec![Identity::Phone(index)],
-    };
-    match room.send(Connect { newcomer, link }).await {
-        Ok(Ok(())) => {}
-        Ok(Err(RoomError::Locked)) => return Err(JoinOutcome::Locked),
-        Ok(Err(RoomError::Blocked)) => return Err(JoinOutcome::Blocked),
-        Ok(Err(RoomError::RoomFull)) => return Err(JoinOutcome::Full),
-        _ => return Err(JoinOutcome::Failed),
-    }
-    tracing::info!(%conference, participant = %id, role = %role, "caller joined");
-    actix_web::rt::spawn(relay(id, call.to_owned(), queue, close, tx.clone(), locked));
-    Ok((id, room, role))
-}
-
-/// Follows the room for one seated caller: keeps the lock state for `*5`,
-/// passes role changes to the IVR, and hangs up when the room closes the seat.
-async fn relay(
-    me: ParticipantId,
-    call: String,
-    mut queue: mpsc::Receiver<Arc<ToClient>>,
-    mut close: tokio::sync::oneshot::Receiver<conclave_actors::view::CloseReason>,
-    tx: mpsc::Sender<Aside>,
-    locked: Arc<AtomicBool>,
-) {
-    loop {
-        tokio::select! {
-            message = queue.recv() => match message.as_deref() {
-                Some(ToClient::Snapshot(s)) => locked.store(s.locked, Ordering::SeqCst),
-                Some(ToClient::Locked { .. }) => locked.store(true, Ordering::SeqCst),
-                Some(ToClient::Unlocked { .. }) => locked.store(false, Ordering::SeqCst),
-                Some(ToClient::RoleChanged { target, role, .. }) if *target == me => {
-                    let _ = tx.send(Aside::RoleChanged { call: call.clone(), role: *role }).await;
-                }
-                Some(ToClient::Closed(reason)) => {
-                    let _ = tx.send(Aside::Closed { call, reason: reason.as_str() }).await;
-                    return;
-                }
-                Some(_) => {}
-                None => {
-                    let _ = tx.send(Aside::Closed { call, reason: "room_closed" }).await;
-                    return;
-                }
-            },
-            reason = &mut close => {
-                let reason = reason.map_or("room_closed", |r| r.as_str());
-                let _ = tx.send(Aside::Closed { call, reason }).await;
-                return;
-            }
-        }
+            self.out_tx.clone(),
+        )
+        .start();
+        self.calls.insert(call, leg);
     }
 }

@@ -205,11 +205,16 @@ impl Ivr {
         self.state = next;
         // Keys typed during a check that just answered are played now, in
         // order, unless a new check went out (they wait for that one).
-        if let State::Entering { .. } | State::InRoom { .. } = self.state {
-            let ahead = std::mem::take(&mut self.ahead);
-            for key in ahead.chars() {
-                actions.extend(self.handle(Input::Key(key)));
+        match self.state {
+            State::Entering { .. } => {
+                let ahead = std::mem::take(&mut self.ahead);
+                for key in ahead.chars() {
+                    actions.extend(self.handle(Input::Key(key)));
+                }
             }
+            // Keys typed ahead of the last entry are not commands for the
+            // room: a caller's `*5` counts only once they are in it.
+            _ => self.ahead.clear(),
         }
         actions
     }
@@ -570,7 +575,8 @@ mod tests {
                 role: Role::Moderator
             }]
         );
-        // Keys typed while joining are dropped (nothing to enter then).
+        // Keys typed while joining are dropped (nothing to enter then), as
+        // are keys typed ahead of the last entry.
         assert_eq!(keys(&mut ivr, "*5"), vec![]);
         assert_eq!(
             ivr.handle(Input::Joined(JoinOutcome::Seated)),

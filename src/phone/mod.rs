@@ -1,9 +1,11 @@
 //! Phone participants: the IVR a caller goes through ([`ivr`]), the number
-//! masking everyone but moderators sees ([`mask_number`]), and the gateway
-//! endpoint a SIP bridge connects to ([`gateway`]).
+//! masking everyone but moderators sees ([`mask_number`]), the gateway
+//! endpoint a SIP bridge connects to ([`gateway`]), and the actor that
+//! carries each call ([`leg`]).
 
 pub mod gateway;
 pub mod ivr;
+pub mod leg;
 
 /// What non-moderators see of a phone number: the `+` and the first two
 /// digits (usually the country), then bullets, then the last three digits.

@@ -1,0 +1,324 @@
+//! The `PhoneLeg` actor: one per call the gateway carries. It runs the
+//! call's [`Ivr`], checks credentials and takes the caller's seat through
+//! futures whose results it feeds back to the IVR, and follows the room
+//! through its bounded queue (the lock state for `*5`, role changes, being
+//! removed). What the gateway must play or do leaves through the gateway
+//! connection's outbound channel; the leg never waits on it.
+//!
+//! Talks to: the gateway connection (keys and hang-ups in, frames out), its
+//! room (join, lock, leave), the services (credential checks, contacts).
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web::web;
+use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Room};
+use conclave_actors::room_state::{Command, Endpoint, Identity, Newcomer, RoomError};
+use conclave_actors::view::ToClient;
+use conclave_actors::{ConferenceId, ParticipantId, Role};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::ivr::{Action, Checked, Entry, Input, Ivr, JoinOutcome, Prompt};
+use super::mask_number;
+use crate::codes::{Credentials, Refusal};
+use crate::rooms::Rooms;
+use crate::services::Services;
+use crate::throttle::ThrottleKey;
+
+/// A seated caller's room queue; a phone leg acts on few messages.
+const QUEUE_CAPACITY: usize = 256;
+
+/// What a leg hands the gateway connection.
+pub enum Outbound {
+    Frame(Value),
+    /// The call is over; forget it.
+    Ended(String),
+}
+
+/// Keys the caller pressed, in order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Keys(pub String);
+
+/// The caller hung up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CallerHungUp;
+
+/// The gateway connection is gone: the seat waits for its grace, as for
+/// any lost connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GatewayLost;
+
+struct FromRoom(Arc<ToClient>);
+
+pub struct PhoneLeg {
+    call: String,
+    number: String,
+    /// Keyed hash of the number: the identity blocks and contacts use.
+    index: String,
+    ivr: Ivr,
+    seat: Option<(ParticipantId, Addr<Room>)>,
+    locked: bool,
+    services: web::Data<Services>,
+    rooms: web::Data<Rooms>,
+    out: mpsc::Sender<Outbound>,
+    ended: bool,
+}
+
+impl PhoneLeg {
+    pub fn new(
+        call: String,
+        number: String,
+        services: web::Data<Services>,
+        rooms: web::Data<Rooms>,
+        out: mpsc::Sender<Outbound>,
+    ) -> Self {
+        let index = crate::crypto::phone_index(&services.secrets.hmac_key, &number);
+        Self {
+            call,
+            number,
+            index,
+            ivr: Ivr::new(),
+            seat: None,
+            locked: false,
+            services,
+            rooms,
+            out,
+            ended: false,
+        }
+    }
+
+    fn frame(&mut self, value: Value, ctx: &mut Context<Self>) {
+        // The gateway reads its channel all the time; one that cannot keep
+        // up with prompts has lost this call.
+        if self.out.try_send(Outbound::Frame(value)).is_err() {
+            tracing::warn!("gateway outbound channel full; ending the call");
+            self.end(None, ctx);
+        }
+    }
+
+    fn prompt(&mut self, prompt: Prompt, ctx: &mut Context<Self>) {
+        let call = self.call.clone();
+        self.frame(
+            json!({"type": "prompt", "call": call, "prompt": prompt.as_str()}),
+            ctx,
+        );
+    }
+
+    /// Ends the call: leaves the seat, tells the gateway to hang up (unless
+    /// it told us), and stops.
+    fn end(&mut self, reason: Option<&str>, ctx: &mut Context<Self>) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if let Some((id, room)) = self.seat.take() {
+            room.do_send(Apply(Command::Leave { id }));
+        }
+        // Forgotten first, so that anything the gateway sends after it saw
+        // the hang-up is answered `unknown_call`.
+        let _ = self.out.try_send(Outbound::Ended(self.call.clone()));
+        if let Some(reason) = reason {
+            let _ = self.out.try_send(Outbound::Frame(
+                json!({"type": "hangup", "call": self.call, "reason": reason}),
+            ));
+        }
+        ctx.stop();
+    }
+
+    fn input(&mut self, input: Input, ctx: &mut Context<Self>) {
+        let actions = self.ivr.handle(input);
+        self.act(actions, ctx);
+    }
+
+    fn act(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
+        for action in actions {
+            if self.ended {
+                return;
+            }
+            match action {
+                Action::Play(prompt) => self.prompt(prompt, ctx),
+                Action::Check(entry) => self.check(entry, ctx),
+                Action::Join { conference, role } => self.join(conference, role, ctx),
+                Action::ToggleLock => self.toggle_lock(ctx),
+                Action::HangUp => self.end(Some("ivr"), ctx),
+            }
+        }
+    }
+
+    fn check(&mut self, entry: Entry, ctx: &mut Context<Self>) {
+        let services = self.services.clone();
+        let key = ThrottleKey::Caller(self.index.clone());
+        let work = async move {
+            let creds = Credentials {
+                access_code: entry.access_code,
+                security_code: entry.security_code,
+                moderator_pin: entry.moderator_pin,
+            };
+            match services.resolve(&creds, key).await {
+                Ok(a) => Checked::Admitted {
+                    conference: a.conference_id,
+                    role: a.role,
+                },
+                Err(Refusal::InvalidCredentials) => Checked::InvalidCredentials,
+                Err(Refusal::SecurityCodeRequired) => Checked::SecurityCodeRequired,
+                Err(Refusal::InvalidModeratorPin) => Checked::InvalidModeratorPin,
+                Err(Refusal::Throttled { .. } | Refusal::Busy | Refusal::Unavailable) => {
+                    Checked::TryLater
+                }
+            }
+        };
+        ctx.spawn(
+            work.into_actor(self)
+                .map(|checked, act, ctx| act.input(Input::Checked(checked), ctx)),
+        );
+    }
+
+    fn join(&mut self, conference: ConferenceId, role: Role, ctx: &mut Context<Self>) {
+        let (services, rooms) = (self.services.clone(), self.rooms.clone());
+        let (number, index) = (self.number.clone(), self.index.clone());
+        let work = async move {
+            let room = rooms
+                .open(&*services.store, conference)
+                .await
+                .map_err(|_| JoinOutcome::Failed)?;
+            let masked = mask_number(&number);
+            // The owner's address book names the number, if a moderator did.
+            let name = match services.store.contact_name(conference, &index).await {
+                Ok(Some(name)) => name,
+                _ => masked.clone(),
+            };
+            let id = ParticipantId::new();
+            let (link, queue, close) = Link::new(QUEUE_CAPACITY);
+            let newcomer = Newcomer {
+                id,
+                name,
+                role,
+                owner: false,
+                endpoint: Endpoint::Phone { number, masked },
+                identities: vec![Identity::Phone(index)],
+            };
+            match room.send(Connect { newcomer, link }).await {
+                Ok(Ok(())) => Ok((id, room, queue, close)),
+                Ok(Err(RoomError::Locked)) => Err(JoinOutcome::Locked),
+                Ok(Err(RoomError::Blocked)) => Err(JoinOutcome::Blocked),
+                Ok(Err(RoomError::RoomFull)) => Err(JoinOutcome::Full),
+                _ => Err(JoinOutcome::Failed),
+            }
+        };
+        ctx.spawn(work.into_actor(self).map(move |joined, act, ctx| {
+            let outcome = match joined {
+                Ok((id, room, queue, close)) => {
+                    tracing::info!(%conference, participant = %id, %role, "caller joined");
+                    act.seat = Some((id, room));
+                    ctx.add_stream(futures_util::stream::unfold(queue, |mut rx| async move {
+                        rx.recv().await.map(|m| (FromRoom(m), rx))
+                    }));
+                    ctx.spawn(close.into_actor(act).map(|reason, act, ctx| {
+                        let reason = reason.map_or("room_closed", |r| r.as_str());
+                        act.seat = None;
+                        act.end(Some(reason), ctx);
+                    }));
+                    JoinOutcome::Seated
+                }
+                Err(outcome) => outcome,
+            };
+            act.input(Input::Joined(outcome), ctx);
+        }));
+    }
+
+    fn toggle_lock(&mut self, ctx: &mut Context<Self>) {
+        let Some((by, room)) = self.seat.clone() else {
+            return;
+        };
+        let lock = !self.locked;
+        let command = if lock {
+            Command::Lock { by }
+        } else {
+            Command::Unlock { by }
+        };
+        ctx.spawn(
+            async move { room.send(Apply(command)).await }
+                .into_actor(self)
+                .map(move |answer, act, ctx| {
+                    let prompt = match answer {
+                        Ok(Ok(_)) if lock => Prompt::Locked,
+                        Ok(Ok(_)) => Prompt::Unlocked,
+                        Ok(Err(RoomError::Forbidden)) => Prompt::NotAllowed,
+                        _ => Prompt::TryLater,
+                    };
+                    act.prompt(prompt, ctx);
+                }),
+        );
+    }
+}
+
+impl Actor for PhoneLeg {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let start = self.ivr.start();
+        self.act(start, ctx);
+    }
+}
+
+impl Handler<Keys> for PhoneLeg {
+    type Result = ();
+
+    fn handle(&mut self, Keys(keys): Keys, ctx: &mut Self::Context) {
+        for key in keys.chars() {
+            if self.ended {
+                return;
+            }
+            self.input(Input::Key(key), ctx);
+        }
+    }
+}
+
+impl Handler<CallerHungUp> for PhoneLeg {
+    type Result = ();
+
+    fn handle(&mut self, _: CallerHungUp, ctx: &mut Self::Context) {
+        self.end(None, ctx);
+    }
+}
+
+impl Handler<GatewayLost> for PhoneLeg {
+    type Result = ();
+
+    fn handle(&mut self, _: GatewayLost, ctx: &mut Self::Context) {
+        if let Some((id, room)) = self.seat.take() {
+            room.do_send(ConnectionLost { id });
+        }
+        self.ended = true;
+        ctx.stop();
+    }
+}
+
+impl StreamHandler<FromRoom> for PhoneLeg {
+    fn handle(&mut self, FromRoom(message): FromRoom, ctx: &mut Self::Context) {
+        let me = self.seat.as_ref().map(|(id, _)| *id);
+        match &*message {
+            ToClient::Snapshot(s) => self.locked = s.locked,
+            ToClient::Locked { .. } => self.locked = true,
+            ToClient::Unlocked { .. } => self.locked = false,
+            ToClient::RoleChanged { target, role, .. } if Some(*target) == me => {
+                self.input(Input::RoleChanged(*role), ctx)
+            }
+            ToClient::Closed(reason) => {
+                self.seat = None;
+                self.end(Some(reason.as_str()), ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        if self.seat.take().is_some() {
+            self.end(Some("room_closed"), ctx);
+        }
+    }
+}
