@@ -1,7 +1,6 @@
 //! Conclave's room engine: the `Registry` that maps live conferences to rooms,
-//! one `Room` actor per live conference, one `Participant` actor per
-//! connection (browser WebSocket or phone leg), their messages, and the pure
-//! room state machine (`state + command -> events`) the actors carry out.
+//! one `Room` actor per live conference, their messages, and the pure room
+//! state machine (`state + command -> events`) the actors carry out.
 //!
 //! This crate knows nothing of HTTP, SQL or WebRTC: the server (`src/`) wires
 //! persistence and media in through messages and small traits, so the room's
@@ -17,7 +16,10 @@
 //! - [`room`]: the `Room` actor, which applies commands and fans out events.
 //! - [`registry`]: the `Registry` actor, live conferences to rooms.
 //!
-//! The WebSocket participant (in the server crate) comes next.
+//! The participants are actors of the server crate, which knows sockets:
+//! `conclave::ws::participant::Participant` (a browser connection) and
+//! `conclave::phone::leg::PhoneLeg` (a call through the telephony gateway).
+//! They reach a room only through its messages and [`room::Link`]s.
 
 pub mod ids;
 pub mod registry;
