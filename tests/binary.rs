@@ -1,6 +1,8 @@
 //! The `conclave` binary as an operator runs it: `--help`, `migrate`,
 //! serving until SIGTERM, and logs that never carry a secret.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,6 +100,7 @@ fn serves_until_sigterm_and_logs_no_secret() {
     let mut child = conclave(&dir.path().join("data"))
         .env("CONCLAVE_BIND", format!("127.0.0.1:{port}"))
         .env("CONCLAVE_LOG", "debug")
+        .env("CONCLAVE_GATEWAY_SECRET", "gateway-secret-for-the-log-test")
         .env("CONCLAVE_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -133,7 +136,31 @@ fn serves_until_sigterm_and_logs_no_secret() {
             .send_json(&serde_json::json!({"security_code": "97531"}))
             .await
             .unwrap();
-        vec![password.to_owned(), token, pin, new_pin, "97531".to_owned()]
+        // A caller dials in through the gateway and joins the line.
+        let code = body["line"]["access_code"].as_str().unwrap().to_owned();
+        let mut gw = common::Ws::gateway_at(&base, "gateway-secret-for-the-log-test")
+            .await
+            .expect("the gateway is admitted");
+        gw.send(serde_json::json!({"type": "call", "call": "c", "from": "+441234567890"}))
+            .await;
+        gw.send(serde_json::json!({"type": "dtmf", "call": "c", "digits": format!("{code}#97531##")}))
+            .await;
+        loop {
+            let m = gw.next().await.expect("the gateway stays connected");
+            if m["prompt"] == "joined" {
+                break;
+            }
+        }
+        vec![
+            password.to_owned(),
+            token,
+            pin,
+            new_pin,
+            "97531".to_owned(),
+            "+441234567890".to_owned(),
+            "1234567890".to_owned(),
+            "gateway-secret-for-the-log-test".to_owned(),
+        ]
     });
     let hmac_key = std::fs::read_to_string(dir.path().join("data/hmac.key")).unwrap();
     let encryption_key = std::fs::read_to_string(dir.path().join("data/encryption.key")).unwrap();

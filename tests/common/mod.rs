@@ -321,7 +321,12 @@ impl Ws {
 
     /// Opens the telephony gateway's `/gateway` with a bearer secret.
     pub async fn gateway(server: &TestServer, secret: &str) -> Result<Self, u16> {
-        let url = server.url("/gateway").replacen("http", "ws", 1);
+        Self::gateway_at(&server.base, secret).await
+    }
+
+    /// Opens `/gateway` of the server at `base` (`http://host:port`).
+    pub async fn gateway_at(base: &str, secret: &str) -> Result<Self, u16> {
+        let url = format!("{base}/gateway").replacen("http", "ws", 1);
         match awc::Client::new()
             .ws(url)
             .bearer_auth(secret)
