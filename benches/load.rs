@@ -1,0 +1,570 @@
+//! The load tool: real WebSocket clients against a release server on
+//! loopback. `cargo bench --bench load -- SCENARIO [options]` starts the
+//! server it measures (the `conclave` binary of this build, on SQLite in a
+//! temporary directory) unless `--url` names one, shows progress, prints a
+//! summary and writes a JSON result; `--compare OLD.json` prints the ratios
+//! against an earlier run. Latencies go into hdrhistograms.
+//!
+//! Scenarios (docs/performance.md has the commands and the figures):
+//! - `churn`: R rooms × P participants join, hold, and leave. Joins/s, join
+//!   latency p50/p99, server RSS per participant and CPU.
+//! - `big-room`: one room of N participants; a moderator locks and unlocks
+//!   (action-to-last-delivery p50/p99/max), then talkers flood chat
+//!   (messages delivered per second).
+//!
+//! Persistence and media scenarios are not built yet.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix_codec::Framed;
+use awc::ws::{Codec, Frame, Message};
+use awc::BoxedSocket;
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+#[derive(Parser, Debug)]
+#[command(about = "Conclave's load tool")]
+struct Args {
+    /// `churn` or `big-room`.
+    scenario: String,
+    /// Measure a running server instead of starting one (no RSS/CPU then).
+    #[arg(long)]
+    url: Option<String>,
+    /// churn: rooms.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// churn: participants per room.
+    #[arg(long, default_value_t = 10)]
+    participants: usize,
+    /// churn: joins in flight at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// big-room: people in the room, the moderator who acts included.
+    #[arg(long, default_value_t = 1000)]
+    size: usize,
+    /// big-room: lock/unlock actions to time.
+    #[arg(long, default_value_t = 100)]
+    actions: usize,
+    /// big-room: participants who chat.
+    #[arg(long, default_value_t = 10)]
+    talkers: usize,
+    /// big-room: messages each talker sends (within the 40-request burst).
+    #[arg(long, default_value_t = 20)]
+    chats: usize,
+    /// Where to write the JSON result [default: target/load/SCENARIO-TIME.json].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// An earlier JSON result to compare with.
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+type Ws = Framed<BoxedSocket, Codec>;
+
+/// The server under test.
+struct Server {
+    base: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    async fn start(url: Option<String>) -> Self {
+        if let Some(base) = url {
+            return Self {
+                base,
+                child: None,
+                _dir: None,
+            };
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_conclave"))
+            .env_remove("DATABASE_URL")
+            .env("CONCLAVE_DATA_DIR", dir.path().join("data"))
+            .env("CONCLAVE_BIND", format!("127.0.0.1:{port}"))
+            .env("CONCLAVE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the conclave binary starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(awc::Client::default().get(format!("{base}/readyz")).send().await, Ok(r) if r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "the server never became ready");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            base,
+            child: Some(child),
+            _dir: Some(dir),
+        }
+    }
+
+    /// (RSS in KiB, CPU seconds used so far), when the tool started it.
+    fn usage(&self) -> Option<(u64, f64)> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let rss = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some((rss, ticks / 100.0))
+    }
+
+    /// A new account's line: (access code, moderator PIN).
+    async fn line(&self) -> (String, String) {
+        let email = format!("load-{}@example.org", uuid::Uuid::new_v4().simple());
+        let mut res = awc::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .finish()
+            .post(format!("{}/api/v1/accounts", self.base))
+            .send_json(
+                &json!({"email": email, "password": "load test password", "display_name": "Load"}),
+            )
+            .await
+            .expect("sign-up answers");
+        let body: Value = res.json().await.expect("sign-up JSON");
+        (
+            body["line"]["access_code"]
+                .as_str()
+                .expect("a line")
+                .to_owned(),
+            body["moderator_pin"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn connect(&self) -> Ws {
+        let url = format!("{}/ws", self.base).replacen("http", "ws", 1);
+        let (_, ws) = awc::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .finish()
+            .ws(url)
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+            .expect("the WebSocket opens");
+        ws
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The next JSON message (pings answered).
+async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        match ws.next().await? {
+            Ok(Frame::Text(b)) => return serde_json::from_slice(&b).ok(),
+            Ok(Frame::Ping(p)) => {
+                let _ = ws.send(Message::Pong(p)).await;
+            }
+            Ok(Frame::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("a frame is sent");
+}
+
+/// Joins; returns the latency to `joined`.
+async fn join(ws: &mut Ws, code: &str, pin: Option<&str>, name: &str) -> Duration {
+    let started = Instant::now();
+    send(
+        ws,
+        json!({"type": "join", "id": "j", "access_code": code, "moderator_pin": pin, "name": name}),
+    )
+    .await;
+    loop {
+        let m = next(ws).await.expect("an answer to join");
+        if m["id"] == "j" {
+            assert_eq!(m["type"], "joined", "{m}");
+            return started.elapsed();
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()
+}
+
+fn quantiles_ms(h: &Histogram<u64>) -> Value {
+    let ms = |us: u64| us as f64 / 1000.0;
+    json!({
+        "p50_ms": ms(h.value_at_quantile(0.5)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "max_ms": ms(h.max()),
+        "count": h.len(),
+    })
+}
+
+fn bar(len: usize, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {per_sec}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
+async fn churn(server: &Server, args: &Args) -> Value {
+    let setup = bar(args.rooms, "accounts");
+    let mut lines = Vec::new();
+    for _ in 0..args.rooms {
+        lines.push(server.line().await);
+        setup.inc(1);
+    }
+    setup.finish();
+    let base_usage = server.usage();
+    let total = args.rooms * args.participants;
+    let progress = bar(total, "joins");
+    let latencies = Rc::new(RefCell::new(histogram()));
+    let held: Rc<RefCell<Vec<Ws>>> = Rc::default();
+    let permits = Rc::new(tokio::sync::Semaphore::new(args.concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..args.participants {
+        for (code, _) in &lines {
+            let (code, latencies, held, permits, progress) = (
+                code.clone(),
+                latencies.clone(),
+                held.clone(),
+                permits.clone(),
+                progress.clone(),
+            );
+            let base = server.base.clone();
+            tasks.push(actix_web::rt::spawn(async move {
+                let _permit = permits.acquire().await.unwrap();
+                let server = Server {
+                    base,
+                    child: None,
+                    _dir: None,
+                };
+                let mut ws = server.connect().await;
+                let took = join(&mut ws, &code, None, &format!("P{p}")).await;
+                latencies
+                    .borrow_mut()
+                    .record(took.as_micros().max(1) as u64)
+                    .unwrap();
+                held.borrow_mut().push(ws);
+                progress.inc(1);
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let join_secs = started.elapsed().as_secs_f64();
+    progress.finish();
+    let full_usage = server.usage();
+    // Everyone leaves.
+    let mut held = std::mem::take(&mut *held.borrow_mut());
+    let leaving = Instant::now();
+    for ws in &mut held {
+        send(ws, json!({"type": "leave", "id": "l"})).await;
+    }
+    for ws in &mut held {
+        while let Some(m) = next(ws).await {
+            if m["id"] == "l" {
+                break;
+            }
+        }
+    }
+    let leave_secs = leaving.elapsed().as_secs_f64();
+    drop(held);
+    let h = latencies.borrow();
+    let mut result = json!({
+        "participants": total,
+        "joins_per_sec": total as f64 / join_secs,
+        "join_latency": quantiles_ms(&h),
+        "leaves_per_sec": total as f64 / leave_secs,
+    });
+    if let (Some((rss0, cpu0)), Some((rss1, cpu1))) = (base_usage, full_usage) {
+        result["server_rss_mib"] = json!(rss1 as f64 / 1024.0);
+        result["rss_per_participant_kib"] =
+            json!((rss1.saturating_sub(rss0)) as f64 / total as f64);
+        result["server_cpu_during_joins"] = json!((cpu1 - cpu0) / join_secs);
+    }
+    result
+}
+
+/// What the big room's members saw: when each action reached each of
+/// them, and how many chat messages arrived, when the last did.
+#[derive(Default)]
+struct Seen {
+    actions: Vec<Vec<Instant>>,
+    chats: usize,
+    last_chat: Option<Instant>,
+}
+
+type Tx = Rc<tokio::sync::Mutex<futures_util::stream::SplitSink<Ws, Message>>>;
+
+/// Reads one member's socket for as long as it lives: answers pings,
+/// timestamps actions, counts chat. Every member reads all the time, as a
+/// healthy client does, so none becomes a slow consumer.
+fn read_all(ws: Ws, seen: Rc<RefCell<Seen>>) -> Tx {
+    let (tx, mut rx) = ws.split();
+    let tx: Tx = Rc::new(tokio::sync::Mutex::new(tx));
+    let pong = tx.clone();
+    actix_web::rt::spawn(async move {
+        let mut action = 0;
+        while let Some(frame) = rx.next().await {
+            let now = Instant::now();
+            let m: Value = match frame {
+                Ok(Frame::Text(b)) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+                Ok(Frame::Ping(p)) => {
+                    let _ = pong.lock().await.send(Message::Pong(p)).await;
+                    continue;
+                }
+                Ok(Frame::Close(_)) | Err(_) => break,
+                Ok(_) => continue,
+            };
+            match m["type"].as_str() {
+                Some("locked" | "unlocked") => {
+                    let mut s = seen.borrow_mut();
+                    if let Some(list) = s.actions.get_mut(action) {
+                        list.push(now);
+                    }
+                    action += 1;
+                }
+                Some("chat") => {
+                    let mut s = seen.borrow_mut();
+                    s.chats += 1;
+                    s.last_chat = Some(now);
+                }
+                _ => {}
+            }
+        }
+    });
+    tx
+}
+
+async fn big_room(server: &Server, args: &Args) -> Value {
+    let (code, pin) = server.line().await;
+    let mut chair = server.connect().await;
+    join(&mut chair, &code, Some(&pin), "Chair").await;
+    // The chair's own deliveries are not counted: it gets a throwaway tally.
+    let chair = read_all(chair, Rc::default());
+    let members = args.size.saturating_sub(1);
+    let talkers_n = args.talkers.min(members);
+    let seen = Rc::new(RefCell::new(Seen {
+        actions: vec![Vec::new(); args.actions],
+        ..Seen::default()
+    }));
+    let progress = bar(members, "joins");
+    let mut talkers = Vec::new();
+    for i in 0..members {
+        let mut ws = server.connect().await;
+        join(&mut ws, &code, None, &format!("M{i}")).await;
+        progress.inc(1);
+        if i < talkers_n {
+            talkers.push(read_all(ws, Rc::default()));
+        } else {
+            read_all(ws, seen.clone());
+        }
+    }
+    progress.finish();
+    let readers_n = members - talkers_n;
+    // Let the join fan-out drain before timing.
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+    let mut to_last = histogram();
+    let mut every = histogram();
+    let acting = bar(args.actions, "actions");
+    for a in 0..args.actions {
+        let kind = if a % 2 == 0 { "lock" } else { "unlock" };
+        let request = Message::Text(
+            json!({"type": kind, "id": format!("a{a}")})
+                .to_string()
+                .into(),
+        );
+        let sent = Instant::now();
+        chair
+            .lock()
+            .await
+            .send(request)
+            .await
+            .expect("the chair's frame is sent");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.borrow().actions[a].len() < readers_n && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_micros(200)).await;
+        }
+        {
+            let s = seen.borrow();
+            for t in &s.actions[a] {
+                every
+                    .record(t.duration_since(sent).as_micros().max(1) as u64)
+                    .unwrap();
+            }
+            if let Some(last) = s.actions[a].iter().max() {
+                to_last
+                    .record(last.duration_since(sent).as_micros().max(1) as u64)
+                    .unwrap();
+            }
+        }
+        acting.inc(1);
+        // A connection may send 20 requests per second: stay under it.
+        let next_at = sent + Duration::from_millis(60);
+        actix_web::rt::time::sleep(next_at.saturating_duration_since(Instant::now())).await;
+    }
+    acting.finish();
+    let missed: usize = seen
+        .borrow()
+        .actions
+        .iter()
+        .map(|d| readers_n - d.len().min(readers_n))
+        .sum();
+    // Chat flood: every talker sends its messages at once. The total per
+    // member stays under its queue (256): the tool reads 1,000 sockets on
+    // one thread, and a member it cannot read fast enough would rightly be
+    // disconnected as a slow consumer.
+    let flood_started = Instant::now();
+    for t in &talkers {
+        let mut t = t.lock().await;
+        for c in 0..args.chats {
+            let m = json!({"type": "chat", "id": format!("c{c}"), "text": "load test message"});
+            t.send(Message::Text(m.to_string().into()))
+                .await
+                .expect("a chat is sent");
+        }
+    }
+    let expected = talkers_n * args.chats * readers_n;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let flood = bar(expected, "deliveries");
+    loop {
+        let got = seen.borrow().chats;
+        flood.set_position(got as u64);
+        if got >= expected || Instant::now() > deadline {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    flood.finish();
+    let s = seen.borrow();
+    let flood_secs = s
+        .last_chat
+        .map_or(0.0, |t| t.duration_since(flood_started).as_secs_f64());
+    json!({
+        "members": args.size,
+        "action_to_last_delivery": quantiles_ms(&to_last),
+        "action_to_each_delivery": quantiles_ms(&every),
+        "action_deliveries_missed": missed,
+        "chat_deliveries": s.chats,
+        "chat_deliveries_expected": expected,
+        "messages_delivered_per_sec": s.chats as f64 / flood_secs.max(1e-9),
+        "server_rss_mib": server.usage().map(|(rss, _)| rss as f64 / 1024.0),
+    })
+}
+
+/// Numeric leaves of a JSON value, by dotted path.
+fn leaves(v: &Value, prefix: String, out: &mut Vec<(String, f64)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(v, p, out);
+            }
+        }
+        Value::Number(n) => out.push((prefix, n.as_f64().unwrap_or(0.0))),
+        _ => {}
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    actix_web::rt::System::new().block_on(async {
+        let server = Server::start(args.url.clone()).await;
+        let figures = match args.scenario.as_str() {
+            "churn" => churn(&server, &args).await,
+            "big-room" => big_room(&server, &args).await,
+            other => {
+                eprintln!("unknown scenario {other:?}: churn or big-room");
+                std::process::exit(2);
+            }
+        };
+        let result = json!({
+            "scenario": args.scenario,
+            "at": chrono::Utc::now().to_rfc3339(),
+            "machine": {
+                "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+                "os": std::env::consts::OS,
+            },
+            "args": format!("{args:?}"),
+            "figures": figures,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result["figures"]).unwrap()
+        );
+        let out = args.out.clone().unwrap_or_else(|| {
+            PathBuf::from("target/load").join(format!(
+                "{}-{}.json",
+                args.scenario,
+                chrono::Utc::now().format("%Y%m%dT%H%M%S")
+            ))
+        });
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&out, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+        println!("written to {}", out.display());
+        if let Some(old) = &args.compare {
+            let old: Value = serde_json::from_str(&std::fs::read_to_string(old).unwrap()).unwrap();
+            let (mut new_leaves, mut old_leaves) = (Vec::new(), Vec::new());
+            leaves(&result["figures"], String::new(), &mut new_leaves);
+            leaves(&old["figures"], String::new(), &mut old_leaves);
+            println!(
+                "{:<45} {:>12} {:>12} {:>8}",
+                "figure", "before", "now", "ratio"
+            );
+            for (k, now) in new_leaves {
+                if let Some((_, before)) = old_leaves.iter().find(|(o, _)| *o == k) {
+                    let ratio = if *before == 0.0 {
+                        f64::NAN
+                    } else {
+                        now / before
+                    };
+                    println!("{k:<45} {before:>12.3} {now:>12.3} {ratio:>8.2}");
+                }
+            }
+        }
+    });
+}
