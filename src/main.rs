@@ -11,6 +11,7 @@ use conclave::config::Config;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    release_large_blocks();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref(), cli.overrides()) {
         Ok(c) => c,
@@ -50,3 +51,20 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
 }
+
+/// Every argon2 check allocates 19 MiB. glibc raises its mmap threshold
+/// after such a block is freed, and from then on keeps blocks of that size
+/// in its per-thread arenas instead of returning them, which left hundreds
+/// of MiB resident after a burst of sign-ins (docs/performance.md). A fixed
+/// threshold keeps large blocks mmapped, so they go back when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_large_blocks() {
+    // SAFETY: mallopt only changes allocator settings; it is called once,
+    // at start-up, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_large_blocks() {}
