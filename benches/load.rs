@@ -31,8 +31,9 @@ use serde_json::{json, Value};
 #[derive(Parser, Debug)]
 #[command(about = "Conclave's load tool")]
 struct Args {
-    /// `churn` or `big-room`.
-    scenario: String,
+    /// `churn` or `big-room`. Without one (as under `cargo test`), a small
+    /// smoke run of both checks that the tool works.
+    scenario: Option<String>,
     /// Measure a running server instead of starting one (no RSS/CPU then).
     #[arg(long)]
     url: Option<String>,
@@ -66,6 +67,9 @@ struct Args {
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
+    /// Passed by some `cargo test` runs; ignored.
+    #[arg(long, hide = true)]
+    test: bool,
 }
 
 type Ws = Framed<BoxedSocket, Codec>;
@@ -510,9 +514,12 @@ fn leaves(v: &Value, prefix: String, out: &mut Vec<(String, f64)>) {
 
 fn main() {
     let args = Args::parse();
+    let Some(scenario) = args.scenario.clone() else {
+        return smoke(args);
+    };
     actix_web::rt::System::new().block_on(async {
         let server = Server::start(args.url.clone()).await;
-        let figures = match args.scenario.as_str() {
+        let figures = match scenario.as_str() {
             "churn" => churn(&server, &args).await,
             "big-room" => big_room(&server, &args).await,
             other => {
@@ -521,7 +528,7 @@ fn main() {
             }
         };
         let result = json!({
-            "scenario": args.scenario,
+            "scenario": scenario,
             "at": chrono::Utc::now().to_rfc3339(),
             "machine": {
                 "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -537,7 +544,7 @@ fn main() {
         let out = args.out.clone().unwrap_or_else(|| {
             PathBuf::from("target/load").join(format!(
                 "{}-{}.json",
-                args.scenario,
+                scenario,
                 chrono::Utc::now().format("%Y%m%dT%H%M%S")
             ))
         });
@@ -566,5 +573,29 @@ fn main() {
                 }
             }
         }
+    });
+}
+
+/// Both scenarios at a tiny size, checked for complete deliveries: what
+/// `cargo test --all-targets` runs, so the tool cannot rot unnoticed.
+fn smoke(mut args: Args) {
+    args.rooms = 2;
+    args.participants = 3;
+    args.size = 6;
+    args.actions = 4;
+    args.talkers = 2;
+    args.chats = 3;
+    actix_web::rt::System::new().block_on(async {
+        let server = Server::start(args.url.clone()).await;
+        let churned = churn(&server, &args).await;
+        assert_eq!(churned["participants"], 6, "{churned}");
+        assert_eq!(churned["join_latency"]["count"], 6, "{churned}");
+        let big = big_room(&server, &args).await;
+        assert_eq!(big["action_deliveries_missed"], 0, "{big}");
+        assert_eq!(
+            big["chat_deliveries"], big["chat_deliveries_expected"],
+            "{big}"
+        );
+        println!("load tool smoke run: ok");
     });
 }
