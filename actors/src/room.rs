@@ -26,7 +26,7 @@ use crate::room_state::{
     Command, Durable, Event, Identity, LeaveReason, Millis, Newcomer, Reply, RoomError,
     RoomSettings, RoomState, Seat,
 };
-use crate::view::{for_viewer, CloseReason, Snapshot, ToClient};
+use crate::view::{for_viewer, CloseReason, Outgoing, Snapshot, ToClient};
 
 /// Seats a connection: join, then receive a snapshot and every event.
 #[derive(Message)]
@@ -125,7 +125,7 @@ pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 /// messages, and a one-shot that tells the connection why it is closed.
 pub struct Link {
     /// Messages are shared: one per role per event, not one per recipient.
-    pub queue: mpsc::Sender<Arc<ToClient>>,
+    pub queue: mpsc::Sender<Arc<Outgoing>>,
     pub close: oneshot::Sender<CloseReason>,
 }
 
@@ -135,7 +135,7 @@ impl Link {
         capacity: usize,
     ) -> (
         Self,
-        mpsc::Receiver<Arc<ToClient>>,
+        mpsc::Receiver<Arc<Outgoing>>,
         oneshot::Receiver<CloseReason>,
     ) {
         let (queue, rx) = mpsc::channel(capacity);
@@ -259,7 +259,10 @@ impl Room {
                     };
                     if let Some(conn) = self.connections.remove(id) {
                         if let Some(reason) = close {
-                            let _ = conn.link.queue.try_send(Arc::new(ToClient::Closed(reason)));
+                            let _ = conn
+                                .link
+                                .queue
+                                .try_send(Arc::new(Outgoing::new(ToClient::Closed(reason))));
                             let _ = conn.link.close.send(reason);
                         }
                     }
@@ -298,8 +301,9 @@ impl Room {
 
     fn fan_out(&mut self, event: &Event) {
         // Built once per role: in a big room the fan-out is the hot path.
-        let for_moderators = for_viewer(event, Role::Moderator).map(Arc::new);
-        let for_participants = for_viewer(event, Role::Participant).map(Arc::new);
+        let shared = |m| Arc::new(Outgoing::new(m));
+        let for_moderators = for_viewer(event, Role::Moderator).map(shared);
+        let for_participants = for_viewer(event, Role::Participant).map(shared);
         let mut slow = Vec::new();
         for (id, conn) in &self.connections {
             let message = match conn.role {
@@ -324,10 +328,12 @@ impl Room {
             return;
         };
         let snapshot = Snapshot::of(&self.state, id, conn.role);
-        if let Err(mpsc::error::TrySendError::Full(_)) = conn
-            .link
-            .queue
-            .try_send(Arc::new(ToClient::Snapshot(Box::new(snapshot))))
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            conn.link
+                .queue
+                .try_send(Arc::new(Outgoing::new(ToClient::Snapshot(Box::new(
+                    snapshot,
+                )))))
         {
             self.drop_slow(id);
         }
@@ -386,7 +392,9 @@ impl Actor for Room {
             let _ = conn
                 .link
                 .queue
-                .try_send(Arc::new(ToClient::Closed(CloseReason::RoomClosed)));
+                .try_send(Arc::new(Outgoing::new(ToClient::Closed(
+                    CloseReason::RoomClosed,
+                ))));
             let _ = conn.link.close.send(CloseReason::RoomClosed);
         }
         Running::Stop

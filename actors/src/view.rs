@@ -165,6 +165,25 @@ impl CloseReason {
     }
 }
 
+/// One message in participants' queues, shared by every recipient of the
+/// same role. The first recipient's connection spells it (as JSON, in the
+/// server crate) and keeps the text here, so a room of 1,000 encodes an
+/// event once per role, not once per person.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub message: ToClient,
+    pub text: std::sync::OnceLock<String>,
+}
+
+impl Outgoing {
+    pub fn new(message: ToClient) -> Self {
+        Self {
+            message,
+            text: std::sync::OnceLock::new(),
+        }
+    }
+}
+
 /// What `event` becomes for a recipient with `viewer` role; `None` when it
 /// is not theirs to see.
 pub fn for_viewer(event: &Event, viewer: Role) -> Option<ToClient> {

@@ -12,7 +12,7 @@ use conclave_actors::room_state::{
     Command, Durable, Endpoint, Event, Identity, LeaveReason, Millis, Newcomer, Reply, RoomError,
     RoomSettings,
 };
-use conclave_actors::view::{CloseReason, ToClient};
+use conclave_actors::view::{CloseReason, Outgoing, ToClient};
 use conclave_actors::{AccountId, ConferenceId, MessageId, ParticipantId, Role, SessionId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,7 +54,7 @@ impl Handler<RoomEmpty> for Empties {
 
 struct Client {
     id: ParticipantId,
-    rx: mpsc::Receiver<Arc<ToClient>>,
+    rx: mpsc::Receiver<Arc<Outgoing>>,
     close: oneshot::Receiver<CloseReason>,
 }
 
@@ -65,7 +65,7 @@ impl Client {
         while let Ok(Some(m)) =
             tokio::time::timeout(Duration::from_millis(50), self.rx.recv()).await
         {
-            out.push(Arc::unwrap_or_clone(m));
+            out.push(m.message.clone());
         }
         out
     }

@@ -14,7 +14,7 @@ use actix::prelude::*;
 use actix_web::web;
 use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Room};
 use conclave_actors::room_state::{Command, Endpoint, Identity, Newcomer, RoomError};
-use conclave_actors::view::ToClient;
+use conclave_actors::view::{Outgoing, ToClient};
 use conclave_actors::{ConferenceId, ParticipantId, Role};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -52,7 +52,7 @@ pub struct CallerHungUp;
 #[rtype(result = "()")]
 pub struct GatewayLost;
 
-struct FromRoom(Arc<ToClient>);
+struct FromRoom(Arc<Outgoing>);
 
 pub struct PhoneLeg {
     call: String,
@@ -301,7 +301,7 @@ impl Handler<GatewayLost> for PhoneLeg {
 impl StreamHandler<FromRoom> for PhoneLeg {
     fn handle(&mut self, FromRoom(message): FromRoom, ctx: &mut Self::Context) {
         let me = self.seat.as_ref().map(|(id, _)| *id);
-        match &*message {
+        match &message.message {
             ToClient::Snapshot(s) => self.locked = s.locked,
             ToClient::Locked { .. } => self.locked = true,
             ToClient::Unlocked { .. } => self.locked = false,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use conclave_actors::room::{ConnectionLost, Room};
-use conclave_actors::view::{CloseReason as RoomCloseReason, ToClient};
+use conclave_actors::view::{CloseReason as RoomCloseReason, Outgoing, ToClient};
 use conclave_actors::ParticipantId;
 use serde_json::Value;
 
@@ -34,11 +34,13 @@ use super::session::{
 const LAST_WORDS: Duration = Duration::from_secs(2);
 
 /// One message from the room's queue.
-struct FromRoom(Arc<ToClient>);
+struct FromRoom(Arc<Outgoing>);
 
 /// One thing to do, in order.
 enum Job {
     Write(Value),
+    /// A room message, spelled once per role and shared by its recipients.
+    Relay(Arc<Outgoing>),
     Ping,
     Pong(bytes::Bytes),
     /// Answer a request (join, or a room command once seated).
@@ -124,6 +126,17 @@ impl Participant {
             match job {
                 Job::Write(value) => {
                     if gate.send(&value).await {
+                        Done::Nothing
+                    } else {
+                        Done::Close(close(CloseCode::Normal, "gone"))
+                    }
+                }
+                Job::Relay(out) => {
+                    let text = out
+                        .text
+                        .get_or_init(|| encode::to_client(&out.message).to_string())
+                        .clone();
+                    if gate.send_text(text).await {
                         Done::Nothing
                     } else {
                         Done::Close(close(CloseCode::Normal, "gone"))
@@ -292,8 +305,12 @@ impl StreamHandler<FromRoom> for Participant {
         if self.closing {
             return;
         }
-        self.write(encode::to_client(&message), ctx);
-        if let ToClient::Closed(reason) = &*message {
+        let closed = match &message.message {
+            ToClient::Closed(reason) => Some(*reason),
+            _ => None,
+        };
+        self.job(Job::Relay(message), ctx);
+        if let Some(reason) = closed {
             self.seat = None;
             self.close(close(CloseCode::Normal, reason.as_str()), ctx);
         }

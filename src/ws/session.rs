@@ -15,7 +15,7 @@ use conclave_actors::room::{Applied, Apply, Connect, Link, Reconnect, Room};
 use conclave_actors::room_state::{
     Audience, Command, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
 };
-use conclave_actors::view::ToClient;
+use conclave_actors::view::Outgoing;
 use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, Role};
 use serde_json::json;
 
@@ -93,7 +93,7 @@ pub(super) struct Gate {
 pub(super) struct Seated {
     pub(super) id: ParticipantId,
     pub(super) room: Addr<Room>,
-    pub(super) queue: tokio::sync::mpsc::Receiver<std::sync::Arc<ToClient>>,
+    pub(super) queue: tokio::sync::mpsc::Receiver<std::sync::Arc<Outgoing>>,
     pub(super) close: tokio::sync::oneshot::Receiver<conclave_actors::view::CloseReason>,
 }
 
@@ -108,7 +108,11 @@ impl Gate {
     /// Writes one message. A client whose socket accepts nothing for
     /// `SEND_TIMEOUT` counts as gone, so a task can never hang on it.
     pub(super) async fn send(&mut self, value: &serde_json::Value) -> bool {
-        let write = self.session.text(value.to_string());
+        self.send_text(value.to_string()).await
+    }
+
+    pub(super) async fn send_text(&mut self, text: String) -> bool {
+        let write = self.session.text(text);
         matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
     }
 
