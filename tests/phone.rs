@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Backend, TestServer, Ws};
+use common::{line_with_security, Backend, TestServer, Ws};
 use serde_json::{json, Value};
 
 on_both_stores!(actix:
@@ -29,24 +29,6 @@ async fn server(b: Backend, max_failures: u32) -> TestServer {
         std::sync::Arc::new(conclave::clock::SystemClock),
     )
     .await
-}
-
-/// An account with a default security code; returns (code, PIN).
-async fn line(s: &TestServer) -> (String, String) {
-    let (token, body) = s.sign_up().await;
-    let (status, _) = s
-        .call(
-            "PUT",
-            "/api/v1/account/default-security-code",
-            Some(json!({"security_code": "2468"})),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(status, 204);
-    (
-        body["line"]["access_code"].as_str().unwrap().to_owned(),
-        body["moderator_pin"].as_str().unwrap().to_owned(),
-    )
 }
 
 /// The next message for `call` (other calls' messages are kept aside).
@@ -88,7 +70,7 @@ async fn dial_in(gw: &mut Ws, call: &str, from: &str, code: &str, pin: Option<&s
 
 async fn callers_join_through_the_ivr_and_star5_is_for_moderators(b: Backend) {
     let s = server(b, 10).await;
-    let (code, pin) = line(&s).await;
+    let (code, pin) = line_with_security(&s).await;
     let mut chair = Ws::connect(&s).await;
     chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
     let mut guest = Ws::connect(&s).await;
@@ -178,7 +160,7 @@ async fn callers_join_through_the_ivr_and_star5_is_for_moderators(b: Backend) {
 
 async fn three_wrong_codes_hang_up_and_callers_are_throttled_by_number(b: Backend) {
     let s = server(b, 4).await;
-    let (code, _) = line(&s).await;
+    let (code, _) = line_with_security(&s).await;
     let mut gw = Ws::gateway(&s, SECRET).await.unwrap();
     gw.send(json!({"type": "call", "call": "a", "from": NUMBER}))
         .await;
@@ -242,7 +224,7 @@ async fn three_wrong_codes_hang_up_and_callers_are_throttled_by_number(b: Backen
 
 async fn a_blocked_number_is_refused_when_it_calls_again(b: Backend) {
     let s = server(b, 10).await;
-    let (code, pin) = line(&s).await;
+    let (code, pin) = line_with_security(&s).await;
     let mut chair = Ws::connect(&s).await;
     chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
     let mut gw = Ws::gateway(&s, SECRET).await.unwrap();

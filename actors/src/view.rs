@@ -190,7 +190,9 @@ pub fn for_viewer(event: &Event, viewer: Role) -> Option<ToClient> {
     Some(match event {
         Event::Joined(seat) => ToClient::Joined(ParticipantView::of(seat, viewer)),
         // The target's `Left` says it to everyone; who did it is for the audit.
-        Event::Resumed { .. } | Event::Removed { .. } => return None,
+        Event::Resumed { .. } | Event::Removed { .. } | Event::DocumentExpired { .. } => {
+            return None
+        }
         Event::Left { id, reason } => ToClient::Left {
             id: *id,
             reason: *reason,

@@ -189,6 +189,7 @@ pub fn records(
             by: d.by.0,
             at: d.at,
         }],
+        Event::DocumentExpired { document } => vec![Record::DocumentRemoved { id: document.0, at }],
         Event::DocumentRemoved { document, by } => vec![
             Record::DocumentRemoved { id: document.0, at },
             audit(by.0, "remove_document", Some(document.to_string()), None),

@@ -66,11 +66,6 @@ impl PersistSink {
         *last
     }
 
-    /// A document whose session ended: its bytes are gone.
-    pub fn document_expired(&self, document: conclave_actors::DocumentId, at: Millis) {
-        self.hand_over(vec![Record::DocumentRemoved { id: document.0, at }]);
-    }
-
     /// Events handed over and not yet written.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)

@@ -282,6 +282,25 @@ macro_rules! on_both_stores {
     };
 }
 
+/// A fresh account whose default security code is `2468`; returns its
+/// line's (access code, moderator PIN).
+pub async fn line_with_security(s: &TestServer) -> (String, String) {
+    let (token, body) = s.sign_up().await;
+    let (status, _) = s
+        .call(
+            "PUT",
+            "/api/v1/account/default-security-code",
+            Some(serde_json::json!({"security_code": "2468"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 204);
+    (
+        body["line"]["access_code"].as_str().unwrap().to_owned(),
+        body["moderator_pin"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// A real WebSocket client of `/ws`.
 pub struct Ws {
     framed: actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,

@@ -70,6 +70,11 @@ pub enum Event {
         document: DocumentId,
         by: ParticipantId,
     },
+    /// The session ended with the document still shared: its bytes must be
+    /// deleted (nobody is left to tell).
+    DocumentExpired {
+        document: DocumentId,
+    },
     RecordingChanged {
         on: bool,
         by: ParticipantId,

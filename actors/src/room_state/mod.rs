@@ -203,13 +203,15 @@ impl RoomState {
                 let seats = std::mem::take(&mut self.seats);
                 let mut seats: Vec<_> = seats.into_values().collect();
                 seats.sort_by_key(|s| (s.joined_at, s.id));
-                ok(seats
+                let left = seats.into_iter().map(|s| Event::Left {
+                    id: s.id,
+                    reason: LeaveReason::RoomClosed,
+                });
+                // A session's documents end with it.
+                let expired = std::mem::take(&mut self.documents)
                     .into_iter()
-                    .map(|s| Event::Left {
-                        id: s.id,
-                        reason: LeaveReason::RoomClosed,
-                    })
-                    .collect())
+                    .map(|d| Event::DocumentExpired { document: d.id });
+                ok(left.chain(expired).collect())
             }
             Lock { by } => {
                 self.moderator(by)?;

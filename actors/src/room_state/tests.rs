@@ -830,3 +830,34 @@ fn lock_permissions_and_blocks_survive_a_restore() {
         Err(RoomError::Blocked)
     );
 }
+
+#[test]
+fn closing_ends_every_seat_then_the_sessions_documents() {
+    let mut f = fixture();
+    let seats = f.room.seats().len();
+    let out = f.room.apply(Command::Close, T0 + 5);
+    assert_eq!(out.reply, Ok(Reply::Ok));
+    let left = out
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Left {
+                    reason: LeaveReason::RoomClosed,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(left, seats);
+    assert_eq!(
+        out.events.last(),
+        Some(&Event::DocumentExpired {
+            document: f.document
+        }),
+        "documents end after the seats: {out:?}"
+    );
+    assert!(f.room.is_empty());
+    assert!(f.room.documents().is_empty());
+}
