@@ -105,6 +105,47 @@ pub struct Config {
     pub gateway_secret: Option<GatewaySecret>,
     /// Room history written asynchronously (docs/persistence.md).
     pub persistence: PersistenceConfig,
+    /// WebRTC media: ports, the announced address, ICE servers for
+    /// clients (docs/media.md).
+    pub media: MediaSettings,
+}
+
+/// The media plane's network settings (docs/media.md has the firewall
+/// rules they imply).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Off: rooms carry signalling and chat only.
+    pub enabled: bool,
+    /// The address media sockets bind; `0.0.0.0` means every non-loopback
+    /// interface.
+    pub bind_ip: std::net::IpAddr,
+    /// Inclusive UDP port range, one port per peer connection.
+    pub port_min: u16,
+    pub port_max: u16,
+    /// Behind a 1:1 NAT: the public address announced in candidates.
+    pub public_ip: Option<std::net::IpAddr>,
+    /// STUN/TURN servers handed to clients in the `joined` reply.
+    pub ice_servers: Vec<conclave_media::IceServer>,
+    /// Threads of the media runtime.
+    pub threads: usize,
+    /// Two web participants alone talk end to end (unless recording).
+    pub peer_to_peer: bool,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind_ip: std::net::IpAddr::from([0, 0, 0, 0]),
+            port_min: 40000,
+            port_max: 49999,
+            public_ip: None,
+            ice_servers: Vec::new(),
+            threads: 2,
+            peer_to_peer: true,
+        }
+    }
 }
 
 /// How much room history may wait for the database, and how long a
@@ -153,6 +194,7 @@ impl Default for Config {
             encryption_key: None,
             persistence: PersistenceConfig::default(),
             gateway_secret: None,
+            media: MediaSettings::default(),
         }
     }
 }
@@ -279,6 +321,15 @@ impl Config {
                 "persistence.max_pending_events",
                 "must be positive",
             ));
+        }
+        if self.media.port_min == 0 || self.media.port_min > self.media.port_max {
+            return Err(invalid(
+                "media.port_min",
+                "ports must be 1 to 65535 with port_min <= port_max",
+            ));
+        }
+        if self.media.threads == 0 {
+            return Err(invalid("media.threads", "must be positive"));
         }
         if self.hashing.workers == 0 {
             return Err(invalid("hashing.workers", "must be positive"));

@@ -1,7 +1,9 @@
 //! Prometheus metrics, served at `/metrics`. One registry per server (no
 //! globals), so tests that start several servers do not share counters.
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use std::sync::{Arc, OnceLock};
+
+use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Cheap to clone: every counter is shared.
 #[derive(Clone)]
@@ -11,6 +13,9 @@ pub struct Metrics {
     resolve: IntCounterVec,
     signin: IntCounterVec,
     persist: IntCounterVec,
+    /// Read from the media plane's counters at each scrape.
+    media: IntGaugeVec,
+    media_source: Arc<OnceLock<Arc<conclave_media::published::Counters>>>,
 }
 
 impl Metrics {
@@ -45,8 +50,28 @@ impl Metrics {
                 "Room events by persistence outcome: written, rejected (dropped), or a retried batch.",
                 "outcome",
             ),
+            media: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "conclave_media_packets",
+                        "RTP packets since start: received from publishers, forwarded (copies to subscribers), duplicate (dropped repeats), gated (held back by mute, removal or the share permission).",
+                    ),
+                    &["outcome"],
+                )
+                .expect("constant metric definitions are valid");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("each metric is registered once");
+                g
+            },
+            media_source: Arc::default(),
             registry,
         }
+    }
+
+    /// Where the media figures come from (once, at start-up).
+    pub fn media_from(&self, counters: Arc<conclave_media::published::Counters>) {
+        let _ = self.media_source.set(counters);
     }
 
     pub fn http(&self, status: u16) {
@@ -84,6 +109,19 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        if let Some(c) = self.media_source.get() {
+            use std::sync::atomic::Ordering::Relaxed;
+            for (label, v) in [
+                ("received", &c.received),
+                ("forwarded", &c.forwarded),
+                ("duplicate", &c.duplicates),
+                ("gated", &c.gated),
+            ] {
+                self.media
+                    .with_label_values(&[label])
+                    .set(v.load(Relaxed) as i64);
+            }
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

@@ -31,6 +31,8 @@ pub struct Rooms {
     pub files: std::sync::Arc<crate::documents::DocumentFiles>,
     /// What the telephony gateway must present; `None` turns it off.
     pub gateway_secret: Option<crate::secrets::GatewaySecret>,
+    /// The media plane, when media is on.
+    pub media: Option<conclave_media::MediaPlane>,
 }
 
 /// Why a room could not be opened.

@@ -66,12 +66,35 @@ pub async fn run_with_clock(
     ));
     let room_sink = Arc::new(ServerSink::new(sink.clone(), files.clone()));
     let room_clock = clock.clone();
-    let rooms = Registry::new(
-        RoomSettings::default(),
+    let media = if config.media.enabled {
+        let m = &config.media;
+        Some(conclave_media::MediaPlane::new(
+            conclave_media::MediaConfig {
+                bind_ip: m.bind_ip,
+                port_min: m.port_min,
+                port_max: m.port_max,
+                public_ip: m.public_ip,
+                ice_servers: m.ice_servers.clone(),
+                threads: m.threads,
+                recordings_dir: config.data_dir.join("recordings"),
+            },
+        )?)
+    } else {
+        None
+    };
+    let mut registry = Registry::new(
+        RoomSettings {
+            peer_to_peer: config.media.peer_to_peer,
+            ..RoomSettings::default()
+        },
         room_sink,
         Arc::new(move || room_clock.now().timestamp_millis()),
-    )
-    .start();
+    );
+    if let Some(plane) = &media {
+        registry = registry.with_media(Arc::new(plane.clone()));
+        services.metrics.media_from(plane.counters());
+    }
+    let rooms = registry.start();
     let ws_rooms = web::Data::new(Rooms {
         registry: rooms.clone(),
         origins: config.websocket_origins(),
@@ -80,6 +103,7 @@ pub async fn run_with_clock(
         ack_wait: Duration::from_secs(config.persistence.durable_ack_wait_secs),
         files,
         gateway_secret: config.gateway_secret.clone(),
+        media,
     });
     let addr = listener.local_addr()?;
     let send_buffer = config.tcp_send_buffer_bytes;

@@ -13,6 +13,8 @@
 //!   (`apply(command, now) -> outcome`) driven by table tests.
 //! - [`view`]: what one recipient is shown (phone numbers masked for
 //!   non-moderators), and the messages of a participant's outbound queue.
+//! - [`media`]: the room's port to its media plane (implemented by
+//!   `conclave-media`), and the signalling types.
 //! - [`room`]: the `Room` actor, which applies commands and fans out events.
 //! - [`registry`]: the `Registry` actor, live conferences to rooms.
 //!
@@ -22,6 +24,7 @@
 //! They reach a room only through its messages and [`room::Link`]s.
 
 pub mod ids;
+pub mod media;
 pub mod registry;
 pub mod role;
 pub mod room;

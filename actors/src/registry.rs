@@ -13,6 +13,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::ids::ConferenceId;
+use crate::media::{no_media, MediaFactory};
 use crate::room::{Clock, Close, Room, RoomEmpty, RoomSink};
 use crate::room_state::{Durable, RoomSettings};
 
@@ -47,6 +48,7 @@ pub struct Registry {
     settings: RoomSettings,
     sink: Arc<dyn RoomSink>,
     clock: Clock,
+    media: Arc<dyn MediaFactory>,
 }
 
 impl Registry {
@@ -56,7 +58,14 @@ impl Registry {
             settings,
             sink,
             clock,
+            media: no_media(),
         }
+    }
+
+    /// Rooms start their media planes from `media`.
+    pub fn with_media(mut self, media: Arc<dyn MediaFactory>) -> Self {
+        self.media = media;
+        self
     }
 
     /// A room that stopped (it emptied) is as good as none.
@@ -84,6 +93,7 @@ impl Handler<OpenRoom> for Registry {
             self.clock.clone(),
             Some(ctx.address().recipient()),
         )
+        .with_media(self.media.clone())
         .start();
         tracing::info!(conference = %msg.conference, "room started");
         self.rooms.insert(msg.conference, room.clone());

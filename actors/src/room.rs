@@ -21,12 +21,16 @@ use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ids::{ConferenceId, ParticipantId, SessionId};
+use crate::media::{
+    no_media, ClientSignal, FromMedia, MediaEvent, MediaFactory, MediaPort, NoMedia, PcKind,
+    ServerSignal,
+};
 use crate::role::Role;
 use crate::room_state::{
     Command, Durable, Event, Identity, LeaveReason, Millis, Newcomer, Reply, RoomError,
     RoomSettings, RoomState, Seat,
 };
-use crate::view::{for_viewer, CloseReason, Outgoing, Snapshot, ToClient};
+use crate::view::{for_viewer, CloseReason, MediaState, Outgoing, Snapshot, ToClient};
 
 /// Seats a connection: join, then receive a snapshot and every event.
 #[derive(Message)]
@@ -67,6 +71,15 @@ impl From<Reply> for Applied {
             commit: None,
         }
     }
+}
+
+/// A participant's media signalling; answered once the room routed it (to
+/// the media plane, or to the peer in peer-to-peer mode).
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct Signal {
+    pub by: ParticipantId,
+    pub signal: ClientSignal,
 }
 
 /// Server shutdown: every seat leaves with `room_closed`, then the room stops.
@@ -162,6 +175,11 @@ pub struct Room {
     stopping: bool,
     /// The session's end is recorded.
     ended: bool,
+    media_factory: Arc<dyn MediaFactory>,
+    /// Started with the room; closed with it.
+    media: Box<dyn MediaPort>,
+    /// The mode each web participant was last told.
+    media_told: HashMap<ParticipantId, MediaState>,
 }
 
 impl Room {
@@ -184,7 +202,16 @@ impl Room {
             on_empty,
             stopping: false,
             ended: false,
+            media_factory: no_media(),
+            media: Box::new(NoMedia),
+            media_told: HashMap::new(),
         }
+    }
+
+    /// The room starts its media plane from `factory`.
+    pub fn with_media(mut self, factory: Arc<dyn MediaFactory>) -> Self {
+        self.media_factory = factory;
+        self
     }
 
     /// Applies `command`, surviving a panic inside the state machine.
@@ -274,13 +301,90 @@ impl Room {
                 }
                 _ => {}
             }
+            self.tell_media(event);
             self.fan_out(event);
             if let Event::RoleChanged { target, .. } = event {
                 // What they may see changed (full phone numbers): start them afresh.
                 self.send_snapshot(*target);
             }
         }
+        if !events.is_empty() {
+            self.announce_media_mode();
+        }
         commit
+    }
+
+    /// What the media plane must enforce, before anyone is told: a removal
+    /// is acknowledged only after nothing more of the target is forwarded.
+    fn tell_media(&mut self, event: &Event) {
+        use crate::room_state::{Endpoint, Permission};
+        match event {
+            Event::Joined(seat) if seat.endpoint == Endpoint::Web => {
+                let may = self.state.may_present(seat.id);
+                self.media.attach(seat.id, may);
+            }
+            Event::Left { id, .. } => {
+                self.media.detach(*id);
+                self.media_told.remove(id);
+            }
+            Event::Muted { target, muted, .. } => self.media.mute(*target, *muted),
+            Event::RoleChanged { target, .. } => {
+                let may = self.state.may_present(*target);
+                self.media.allow_screen(*target, may);
+            }
+            Event::PermissionChanged {
+                permission: Permission::Share,
+                ..
+            } => {
+                let seats: Vec<_> = self.state.seats().iter().map(|s| s.id).collect();
+                for id in seats {
+                    let may = self.state.may_present(id);
+                    self.media.allow_screen(id, may);
+                }
+            }
+            Event::RecordingChanged { on, .. } => self.media.record(*on),
+            _ => {}
+        }
+    }
+
+    /// Tells each web participant whose media mode changed. Moving from
+    /// end to end to forwarded keeps the call: clients publish to the server
+    /// and then drop their direct connection.
+    fn announce_media_mode(&mut self) {
+        let ids: Vec<_> = self.connections.keys().copied().collect();
+        for id in ids {
+            let is_web = self
+                .state
+                .seat(id)
+                .is_some_and(|s| s.endpoint == crate::room_state::Endpoint::Web);
+            if !is_web {
+                continue;
+            }
+            let now = MediaState::of(&self.state, id);
+            if self.media_told.get(&id) == Some(&now) {
+                continue;
+            }
+            if now.mode == crate::media::MediaMode::PeerToPeer {
+                // End to end: the server's connections for them close.
+                let may = self.state.may_present(id);
+                self.media.detach(id);
+                self.media.attach(id, may);
+            }
+            self.media_told.insert(id, now);
+            self.send_to(id, ToClient::Media(now));
+        }
+    }
+
+    /// One message for one participant.
+    fn send_to(&mut self, id: ParticipantId, message: ToClient) {
+        let Some(conn) = self.connections.get(&id) else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            conn.link.queue.try_send(Arc::new(Outgoing::new(message)))
+        {
+            self.drop_slow(id);
+        }
     }
 
     /// An empty room stops itself (and says so), after every handler, so
@@ -328,6 +432,7 @@ impl Room {
             return;
         };
         let snapshot = Snapshot::of(&self.state, id, conn.role);
+        self.media_told.insert(id, snapshot.media);
         if let Err(mpsc::error::TrySendError::Full(_)) =
             conn.link
                 .queue
@@ -379,6 +484,9 @@ impl Actor for Room {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.sink
             .opened(self.conference, self.session, (self.clock)());
+        self.media =
+            self.media_factory
+                .start(self.conference, self.session, ctx.address().recipient());
         // Drops seats whose resume grace ran out.
         ctx.run_interval(Duration::from_secs(1), |room, ctx| {
             let _ = room.guarded(Command::Tick, false);
@@ -388,6 +496,7 @@ impl Actor for Room {
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.end_session();
+        self.media.close();
         for (_, conn) in self.connections.drain() {
             let _ = conn
                 .link
@@ -453,6 +562,69 @@ impl Handler<Apply> for Room {
         let reply = self.guarded(msg.0, false);
         self.stop_if_empty(ctx);
         reply
+    }
+}
+
+impl Handler<Signal> for Room {
+    type Result = Result<(), RoomError>;
+
+    fn handle(&mut self, msg: Signal, _: &mut Self::Context) -> Self::Result {
+        match self.state.check_signal(msg.by, &msg.signal)? {
+            Some(peer) => {
+                let signal = match msg.signal {
+                    ClientSignal::Offer { sdp, .. } => ServerSignal::Offer {
+                        pc: PcKind::Peer,
+                        sdp,
+                    },
+                    ClientSignal::Answer { sdp, .. } => ServerSignal::Answer {
+                        pc: PcKind::Peer,
+                        sdp,
+                    },
+                    ClientSignal::Candidate { candidate, .. } => ServerSignal::Candidate {
+                        pc: PcKind::Peer,
+                        candidate,
+                    },
+                };
+                self.send_to(
+                    peer,
+                    ToClient::Signal {
+                        from: Some(msg.by),
+                        signal,
+                    },
+                );
+            }
+            None => self.media.signal(msg.by, msg.signal),
+        }
+        Ok(())
+    }
+}
+
+impl Handler<FromMedia> for Room {
+    type Result = ();
+
+    fn handle(&mut self, FromMedia(event): FromMedia, _: &mut Self::Context) {
+        match event {
+            MediaEvent::Signal { to, signal } => {
+                self.send_to(to, ToClient::Signal { from: None, signal })
+            }
+            MediaEvent::ActiveSpeaker(who) => {
+                let message = Arc::new(Outgoing::new(ToClient::ActiveSpeaker(who)));
+                let mut slow = Vec::new();
+                for (id, conn) in &self.connections {
+                    if let Err(mpsc::error::TrySendError::Full(_)) =
+                        conn.link.queue.try_send(message.clone())
+                    {
+                        slow.push(*id);
+                    }
+                }
+                for id in slow {
+                    self.drop_slow(id);
+                }
+            }
+            MediaEvent::Recorded(file) => {
+                tracing::info!(conference = %self.conference, file = %file.file, bytes = file.bytes, "recording file written");
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! decides who sees a full phone number: moderators do, nobody else does.
 
 use crate::ids::ParticipantId;
+use crate::media::{MediaMode, ServerSignal};
 use crate::role::Role;
 use crate::room_state::{
     Audience, Block, ChatMessage, Document, Endpoint, Event, LeaveReason, Permission, RoomState,
@@ -58,6 +59,32 @@ pub struct Snapshot {
     pub participants: Vec<ParticipantView>,
     pub messages: Vec<ChatMessage>,
     pub documents: Vec<Document>,
+    pub media: MediaState,
+}
+
+/// How this recipient's media flows: through the server, or end to end
+/// with `peer` (the first of the two to join makes the offer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MediaState {
+    pub mode: MediaMode,
+    pub peer: Option<ParticipantId>,
+    pub offerer: bool,
+}
+
+impl MediaState {
+    pub fn of(room: &RoomState, you: ParticipantId) -> Self {
+        let (mode, pair) = room.media_mode();
+        let (peer, offerer) = match pair {
+            Some((a, b)) if a == you => (Some(b), true),
+            Some((a, b)) if b == you => (Some(a), false),
+            _ => (None, false),
+        };
+        Self {
+            mode,
+            peer,
+            offerer,
+        }
+    }
 }
 
 impl Snapshot {
@@ -77,6 +104,7 @@ impl Snapshot {
                 .collect(),
             messages: room.chat().cloned().collect(),
             documents: room.documents().to_vec(),
+            media: MediaState::of(room, you),
         }
     }
 }
@@ -137,6 +165,16 @@ pub enum ToClient {
         on: bool,
         by: ParticipantId,
     },
+    /// The media mode changed for this recipient.
+    Media(MediaState),
+    /// Media signalling: from the server (`from: None`), or relayed from
+    /// the peer in peer-to-peer mode.
+    Signal {
+        from: Option<ParticipantId>,
+        signal: ServerSignal,
+    },
+    /// Who is speaking now, by the audio levels the server sees.
+    ActiveSpeaker(Option<ParticipantId>),
     /// The last message: the connection is closed for this reason.
     Closed(CloseReason),
 }

@@ -1,36 +1,38 @@
 //! Conclave's media plane: one media-forwarding actor per room that
-//! terminates each participant's WebRTC peer connection (DTLS-SRTP), forwards
-//! RTP between participants (an SFU), relays signalling for two-person
-//! peer-to-peer calls, and writes recordings (Ogg/Opus, IVF/VP8) off the media
-//! threads.
+//! terminates each participant's WebRTC peer connections (DTLS-SRTP),
+//! forwards RTP between participants (an SFU), and writes recordings
+//! (Ogg/Opus, IVF/VP8) off the media threads.
 //!
-//! Rooms talk to it only through messages behind a narrow interface (attach,
-//! detach, publish, subscribe, mute, close), so the data plane can change
-//! without touching the room engine.
+//! Rooms reach it only through [`conclave_actors::media::MediaPort`], a
+//! narrow interface (attach, detach, signal: publish and subscribe, mute,
+//! record, close), so the data plane can change without touching the room
+//! engine. Everything here runs on the media plane's own threads (a tokio
+//! runtime named `conclave-media`), never on actix arbiters or HTTP workers.
 //!
 //! # Layout
-//! - [`MediaMode`]: how a room's media currently flows; told to clients so a
-//!   UI can show "end-to-end encrypted".
-//!
-//! The forwarding actor, peer handling and recording writers arrive with the
-//! media issue.
+//! - [`config`]: UDP ports, the announced address, ICE servers for clients.
+//! - [`plane`]: the media runtime and the factory rooms start from.
+//! - [`forwarder`]: the per-room forwarding actor and its handle (the port).
+//! - [`peer`]: building the server's peer connections.
+//! - [`published`]: one published track and the loop that forwards it.
+//! - [`gates`]: what may flow, checked on every packet.
+//! - [`dedup`], [`speaker`], [`sdp`], [`keyframes`]: small pure parts.
+//! - [`recording`]: the writers, on their own thread.
 
-/// How a room's media flows at the moment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MediaMode {
-    /// Two web participants, media end to end between them; the server only
-    /// relays signalling.
-    PeerToPeer,
-    /// Every participant sends to the server, which forwards (and may record).
-    Forwarded,
-}
+pub mod config;
+pub mod dedup;
+pub mod forwarder;
+pub mod gates;
+pub mod keyframes;
+pub mod peer;
+pub mod plane;
+pub mod published;
+pub mod recording;
+pub mod sdp;
+pub mod speaker;
 
-impl MediaMode {
-    /// The one wire name of the mode.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaMode::PeerToPeer => "p2p",
-            MediaMode::Forwarded => "sfu",
-        }
-    }
-}
+pub use config::{IceServer, MediaConfig};
+pub use plane::MediaPlane;
+/// The WebRTC stack the plane is built on, for clients of the same
+/// version (tests, the load tool).
+pub use {rtc, webrtc};

@@ -3,8 +3,9 @@
 //! numbers are already masked per recipient by the room's view; this file
 //! only spells the wire names.
 
+use conclave_actors::media::ServerSignal;
 use conclave_actors::room_state::{Audience, Block, ChatMessage, Document, Permission};
-use conclave_actors::view::{ParticipantView, Snapshot, ToClient};
+use conclave_actors::view::{MediaState, ParticipantView, Snapshot, ToClient};
 use serde_json::{json, Value};
 
 fn permission(p: Permission) -> &'static str {
@@ -37,6 +38,28 @@ pub fn block(b: &Block) -> Value {
     json!({"id": b.id.to_string(), "name": b.name, "by": b.by.to_string(), "at": b.at})
 }
 
+fn media(m: &MediaState) -> Value {
+    json!({"mode": m.mode.as_str(), "peer": m.peer.map(|p| p.to_string()), "offerer": m.offerer})
+}
+
+fn signal(from: Option<conclave_actors::ParticipantId>, s: &ServerSignal) -> Value {
+    let from = from.map(|p| p.to_string());
+    match s {
+        ServerSignal::Offer { pc, sdp } => {
+            json!({"type": "media_offer", "pc": pc.as_str(), "from": from, "sdp": sdp})
+        }
+        ServerSignal::Answer { pc, sdp } => {
+            json!({"type": "media_answer", "pc": pc.as_str(), "from": from, "sdp": sdp})
+        }
+        ServerSignal::Candidate { pc, candidate } => {
+            // Kept as the client's object, as it came (or as webrtc spelled it).
+            let candidate: Value =
+                serde_json::from_str(candidate).unwrap_or(Value::String(candidate.clone()));
+            json!({"type": "media_candidate", "pc": pc.as_str(), "from": from, "candidate": candidate})
+        }
+    }
+}
+
 fn snapshot(s: &Snapshot) -> Value {
     json!({
         "type": "room",
@@ -48,6 +71,7 @@ fn snapshot(s: &Snapshot) -> Value {
         "participants": s.participants.iter().map(participant).collect::<Vec<_>>(),
         "chat": s.messages.iter().map(message).collect::<Vec<_>>(),
         "documents": s.documents.iter().map(document).collect::<Vec<_>>(),
+        "media": media(&s.media),
     })
 }
 
@@ -91,6 +115,15 @@ pub fn to_client(m: &ToClient) -> Value {
         }
         ToClient::RecordingChanged { on, by } => {
             json!({"type": "recording", "on": on, "by": by.to_string()})
+        }
+        ToClient::Media(m) => {
+            let mut v = media(m);
+            v["type"] = json!("media_mode");
+            v
+        }
+        ToClient::Signal { from, signal: s } => signal(*from, s),
+        ToClient::ActiveSpeaker(who) => {
+            json!({"type": "active_speaker", "participant": who.map(|p| p.to_string())})
         }
         ToClient::Closed(reason) => json!({"type": "closed", "reason": reason.as_str()}),
     }

@@ -83,6 +83,39 @@ pub enum ClientMessage {
     },
     StartRecording {},
     StopRecording {},
+    /// An SDP offer: on the publish connection (to the server) or to the
+    /// peer; `tracks` maps each sent track id to what it is.
+    MediaOffer {
+        pc: PcName,
+        sdp: String,
+        #[serde(default)]
+        tracks: std::collections::BTreeMap<String, SourceName>,
+    },
+    MediaAnswer {
+        pc: PcName,
+        sdp: String,
+    },
+    /// A trickled candidate, as the browser's `RTCIceCandidateInit` object.
+    MediaCandidate {
+        pc: PcName,
+        candidate: serde_json::Value,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PcName {
+    Publish,
+    Subscribe,
+    Peer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceName {
+    Microphone,
+    Camera,
+    Screen,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -10,8 +10,9 @@ use std::time::Duration;
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason};
+use conclave_actors::media::{ClientSignal, PcKind, TrackSource};
 use conclave_actors::registry::FindRoom;
-use conclave_actors::room::{Applied, Apply, Connect, Link, Reconnect, Room};
+use conclave_actors::room::{Applied, Apply, Connect, Link, Reconnect, Room, Signal};
 use conclave_actors::room_state::{
     Audience, Command, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
 };
@@ -20,7 +21,9 @@ use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantI
 use serde_json::json;
 
 use super::encode;
-use super::protocol::{AudienceName, ClientMessage, PermissionName, Request, MAX_FRAME_BYTES};
+use super::protocol::{
+    AudienceName, ClientMessage, PcName, PermissionName, Request, SourceName, MAX_FRAME_BYTES,
+};
 use crate::codes::{Credentials, Refusal};
 use crate::error::AppError;
 use crate::http::auth::client_address;
@@ -105,6 +108,17 @@ pub(super) fn close(code: CloseCode, reason: &str) -> CloseReason {
 }
 
 impl Gate {
+    /// The STUN/TURN servers clients should gather with.
+    fn ice_servers(&self) -> serde_json::Value {
+        let servers = self
+            .rooms
+            .media
+            .as_ref()
+            .map(|m| m.config().ice_servers.clone())
+            .unwrap_or_default();
+        serde_json::to_value(servers).unwrap_or_default()
+    }
+
     /// Writes one message. A client whose socket accepts nothing for
     /// `SEND_TIMEOUT` counts as gone, so a task can never hang on it.
     pub(super) async fn send(&mut self, value: &serde_json::Value) -> bool {
@@ -257,6 +271,7 @@ impl Gate {
             "type": "joined", "id": r.id, "participant": id.to_string(), "role": role.as_str(), "owner": owner,
             "conference": admission.conference_id.0.to_string(), "title": admission.title,
             "device_token": device_token, "resume_token": resume_token,
+            "ice_servers": self.ice_servers(),
         }))
         .await;
         Ok(Some(Seated {
@@ -324,6 +339,7 @@ impl Gate {
                 self.send(&json!({
                     "type": "joined", "id": request, "participant": id.to_string(), "role": role.as_str(),
                     "conference": ticket.conference.0.to_string(), "resumed": true, "resume_token": token,
+                    "ice_servers": self.ice_servers(),
                 }))
                 .await;
                 Ok(Some(Seated {
@@ -426,6 +442,29 @@ impl Gate {
             },
             ClientMessage::StartRecording {} => Command::StartRecording { by },
             ClientMessage::StopRecording {} => Command::StopRecording { by },
+            ClientMessage::MediaOffer { pc, sdp, tracks } => {
+                let tracks = tracks.into_iter().map(|(id, s)| (id, source(s))).collect();
+                let signal = ClientSignal::Offer {
+                    pc: pc_kind(pc),
+                    sdp,
+                    tracks,
+                };
+                return self.signal(by, room, &r.id, signal).await;
+            }
+            ClientMessage::MediaAnswer { pc, sdp } => {
+                let signal = ClientSignal::Answer {
+                    pc: pc_kind(pc),
+                    sdp,
+                };
+                return self.signal(by, room, &r.id, signal).await;
+            }
+            ClientMessage::MediaCandidate { pc, candidate } => {
+                let signal = ClientSignal::Candidate {
+                    pc: pc_kind(pc),
+                    candidate: candidate.to_string(),
+                };
+                return self.signal(by, room, &r.id, signal).await;
+            }
         };
         let leaving = matches!(command, Command::Leave { .. });
         let answer = match room.send(Apply(command)).await {
@@ -466,5 +505,52 @@ impl Gate {
         };
         self.send(&answer).await;
         leaving.then(|| close(CloseCode::Normal, "left"))
+    }
+
+    /// Media signalling: the room checks and routes it; acknowledged once
+    /// routed (answers and candidates follow as their own messages).
+    async fn signal(
+        &mut self,
+        by: ParticipantId,
+        room: Addr<Room>,
+        request: &str,
+        signal: ClientSignal,
+    ) -> Option<CloseReason> {
+        if self.rooms.media.is_none() && signal.pc() != PcKind::Peer {
+            self.send(&encode::error(
+                Some(request),
+                "media_disabled",
+                "this server carries no media",
+            ))
+            .await;
+            return None;
+        }
+        let answer = match room.send(Signal { by, signal }).await {
+            Ok(Ok(())) => encode::ack(request),
+            Ok(Err(e)) => encode::error(Some(request), e.code(), &e.to_string()),
+            Err(_) => encode::error(
+                Some(request),
+                RoomError::Internal.code(),
+                "the room is gone",
+            ),
+        };
+        self.send(&answer).await;
+        None
+    }
+}
+
+fn pc_kind(pc: PcName) -> PcKind {
+    match pc {
+        PcName::Publish => PcKind::Publish,
+        PcName::Subscribe => PcKind::Subscribe,
+        PcName::Peer => PcKind::Peer,
+    }
+}
+
+fn source(s: SourceName) -> TrackSource {
+    match s {
+        SourceName::Microphone => TrackSource::Microphone,
+        SourceName::Camera => TrackSource::Camera,
+        SourceName::Screen => TrackSource::Screen,
     }
 }

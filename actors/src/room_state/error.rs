@@ -30,6 +30,10 @@ pub enum RoomError {
     InvalidText,
     #[error("that seat is already connected")]
     AlreadyConnected,
+    /// Signalling for the other media mode (peer-to-peer vs forwarded), or
+    /// from a phone leg.
+    #[error("that signalling does not fit the room's media mode")]
+    WrongMediaMode,
     /// Too many events wait to be written (the database is away): the
     /// room takes no new work that would add more until they are.
     #[error("the server cannot record this right now; try again shortly")]
@@ -55,6 +59,7 @@ impl RoomError {
             RoomError::InvalidTarget => "invalid_target",
             RoomError::InvalidText => "invalid_text",
             RoomError::AlreadyConnected => "already_connected",
+            RoomError::WrongMediaMode => "wrong_media_mode",
             RoomError::Backlogged => "unavailable",
             RoomError::Internal => "internal",
         }

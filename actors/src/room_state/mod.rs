@@ -21,6 +21,7 @@ pub use event::{Event, Outcome, Reply};
 pub use types::*;
 
 use crate::ids::{BlockId, ParticipantId};
+use crate::media::{ClientSignal, MediaMode, PcKind};
 use crate::role::Role;
 
 /// Limits of one room.
@@ -37,6 +38,9 @@ pub struct RoomSettings {
     pub max_chat_chars: usize,
     /// Longest display name, in characters.
     pub max_name_chars: usize,
+    /// Two web participants alone send media end to end, not through the
+    /// server (unless recording).
+    pub peer_to_peer: bool,
 }
 
 impl Default for RoomSettings {
@@ -47,6 +51,7 @@ impl Default for RoomSettings {
             chat_history: 200,
             max_chat_chars: 4000,
             max_name_chars: 100,
+            peer_to_peer: true,
         }
     }
 }
@@ -133,6 +138,63 @@ impl RoomState {
     }
     pub fn document(&self, id: crate::ids::DocumentId) -> Option<&Document> {
         self.documents.iter().find(|d| d.id == id)
+    }
+
+    /// How media flows now: end to end when the room allows it, exactly two
+    /// people are in it, both on the web, and nobody records; through the
+    /// server otherwise. For peer-to-peer, the pair in the order they joined
+    /// (the first makes the offer).
+    pub fn media_mode(&self) -> (MediaMode, Option<(ParticipantId, ParticipantId)>) {
+        let seats = self.seats();
+        let web = |s: &&Seat| s.endpoint == Endpoint::Web;
+        if self.settings.peer_to_peer
+            && !self.recording
+            && seats.len() == 2
+            && seats.iter().all(web)
+        {
+            return (MediaMode::PeerToPeer, Some((seats[0].id, seats[1].id)));
+        }
+        (MediaMode::Forwarded, None)
+    }
+
+    /// Whether `by` may send this signalling now: a seated web participant,
+    /// in the media mode it is meant for, and a screen only with the
+    /// `share` permission. Answers the peer to relay to, in peer-to-peer.
+    pub fn check_signal(
+        &self,
+        by: ParticipantId,
+        signal: &ClientSignal,
+    ) -> Result<Option<ParticipantId>, RoomError> {
+        let seat = self.sender(by)?;
+        if seat.endpoint != Endpoint::Web {
+            return Err(RoomError::WrongMediaMode);
+        }
+        // The server's connections may outlive a switch to end to end (a
+        // client may keep them for the way back), so only the direct one is
+        // tied to the mode.
+        let peer = match (signal.pc(), self.media_mode()) {
+            (PcKind::Peer, (MediaMode::PeerToPeer, Some((a, b)))) => {
+                Some(if a == by { b } else { a })
+            }
+            (PcKind::Peer, _) => return Err(RoomError::WrongMediaMode),
+            (PcKind::Publish | PcKind::Subscribe, _) => None,
+        };
+        if let ClientSignal::Offer { tracks, .. } = signal {
+            let screen = tracks
+                .iter()
+                .any(|(_, s)| *s == crate::media::TrackSource::Screen);
+            if screen && !self.durable.permissions.share.admits(seat.role) {
+                return Err(RoomError::NotPermitted);
+            }
+        }
+        Ok(peer)
+    }
+
+    /// Whether the participant may send a screen now.
+    pub fn may_present(&self, id: ParticipantId) -> bool {
+        self.seats
+            .get(&id)
+            .is_some_and(|s| self.durable.permissions.share.admits(s.role))
     }
 
     /// Applies one command at time `now`.

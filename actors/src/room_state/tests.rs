@@ -861,3 +861,97 @@ fn closing_ends_every_seat_then_the_sessions_documents() {
     assert!(f.room.is_empty());
     assert!(f.room.documents().is_empty());
 }
+
+mod media {
+    use super::*;
+    use crate::media::{ClientSignal, MediaMode, PcKind, TrackSource};
+
+    fn offer(pc: PcKind, tracks: &[TrackSource]) -> ClientSignal {
+        ClientSignal::Offer {
+            pc,
+            sdp: "v=0".into(),
+            tracks: tracks
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("t{i}"), *s))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn two_web_participants_alone_go_end_to_end_until_a_third_or_a_recording() {
+        let mut room = RoomState::new(RoomSettings::default());
+        let a = join(&mut room, web("a", Role::Moderator, false));
+        assert_eq!(room.media_mode(), (MediaMode::Forwarded, None), "alone");
+        let b = join(&mut room, web("b", Role::Participant, false));
+        assert_eq!(room.media_mode(), (MediaMode::PeerToPeer, Some((a, b))));
+        room.apply(Command::StartRecording { by: a }, T0);
+        assert_eq!(room.media_mode().0, MediaMode::Forwarded, "recording");
+        room.apply(Command::StopRecording { by: a }, T0);
+        assert_eq!(room.media_mode().0, MediaMode::PeerToPeer);
+        let c = join(&mut room, web("c", Role::Participant, false));
+        assert_eq!(room.media_mode().0, MediaMode::Forwarded, "three");
+        room.apply(Command::Leave { id: c }, T0);
+        assert_eq!(room.media_mode().0, MediaMode::PeerToPeer, "back to two");
+        let phone = join(&mut room, caller("h", Role::Participant));
+        room.apply(Command::Leave { id: b }, T0);
+        assert_eq!(
+            room.media_mode().0,
+            MediaMode::Forwarded,
+            "a phone needs the server"
+        );
+        let _ = phone;
+        let mut off = RoomState::new(RoomSettings {
+            peer_to_peer: false,
+            ..RoomSettings::default()
+        });
+        join(&mut off, web("a", Role::Moderator, false));
+        join(&mut off, web("b", Role::Participant, false));
+        assert_eq!(off.media_mode().0, MediaMode::Forwarded, "the setting");
+    }
+
+    #[test]
+    fn signalling_is_checked_for_seat_mode_and_the_share_permission() {
+        let mut room = RoomState::new(RoomSettings::default());
+        let a = join(&mut room, web("a", Role::Moderator, false));
+        let b = join(&mut room, web("b", Role::Participant, false));
+        let stranger = ParticipantId::new();
+        let peer = offer(PcKind::Peer, &[TrackSource::Microphone]);
+        assert_eq!(room.check_signal(a, &peer), Ok(Some(b)), "relayed to b");
+        assert_eq!(room.check_signal(b, &peer), Ok(Some(a)));
+        assert_eq!(
+            room.check_signal(stranger, &peer),
+            Err(RoomError::NotInRoom)
+        );
+        let c = join(&mut room, web("c", Role::Participant, false));
+        assert_eq!(
+            room.check_signal(a, &peer),
+            Err(RoomError::WrongMediaMode),
+            "no direct calls among three"
+        );
+        let screen = offer(
+            PcKind::Publish,
+            &[TrackSource::Microphone, TrackSource::Screen],
+        );
+        assert_eq!(room.check_signal(c, &screen), Ok(None));
+        room.apply(
+            Command::SetPermission {
+                by: a,
+                permission: Permission::Share,
+                audience: Audience::Moderators,
+            },
+            T0,
+        );
+        assert_eq!(room.check_signal(c, &screen), Err(RoomError::NotPermitted));
+        assert!(!room.may_present(c) && room.may_present(a));
+        assert_eq!(room.check_signal(a, &screen), Ok(None));
+        let camera = offer(PcKind::Publish, &[TrackSource::Camera]);
+        assert_eq!(room.check_signal(c, &camera), Ok(None));
+        let phone = join(&mut room, caller("h", Role::Participant));
+        assert_eq!(
+            room.check_signal(phone, &camera),
+            Err(RoomError::WrongMediaMode),
+            "a phone leg has no WebRTC"
+        );
+    }
+}

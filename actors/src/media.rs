@@ -1,0 +1,199 @@
+//! The room's port to its media plane. The room engine knows nothing of
+//! WebRTC: it tells a [`MediaPort`] who is attached, what they may send and
+//! what they signal, and hears back through [`FromMedia`] messages. The
+//! `conclave-media` crate implements the port; the server wires it in.
+//!
+//! The port's methods never block: the room calls them inline. What must
+//! hold before the room acknowledges a moderator (removal, mute) takes
+//! effect inside the call, before it returns: the media plane checks
+//! those gates on every packet.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::ids::{ConferenceId, ParticipantId, SessionId};
+
+/// Which of a participant's peer connections a signal is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PcKind {
+    /// Client to server: the client offers, the server answers.
+    Publish,
+    /// Server to client: the server offers, the client answers.
+    Subscribe,
+    /// Client to client, end to end (peer-to-peer mode); the room relays.
+    Peer,
+}
+
+impl PcKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PcKind::Publish => "publish",
+            PcKind::Subscribe => "subscribe",
+            PcKind::Peer => "peer",
+        }
+    }
+}
+
+/// What a published track carries, as the client declared it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrackSource {
+    Microphone,
+    Camera,
+    /// A screen share: needs the `share` permission.
+    Screen,
+}
+
+impl TrackSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackSource::Microphone => "microphone",
+            TrackSource::Camera => "camera",
+            TrackSource::Screen => "screen",
+        }
+    }
+
+    pub fn is_audio(self) -> bool {
+        self == TrackSource::Microphone
+    }
+}
+
+/// How a room's media flows at the moment; told to clients so a UI can
+/// show "end-to-end encrypted".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaMode {
+    /// Two web participants, media end to end between them; the server
+    /// only relays their signalling.
+    PeerToPeer,
+    /// Every participant sends to the server, which forwards (and may record).
+    Forwarded,
+}
+
+impl MediaMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaMode::PeerToPeer => "p2p",
+            MediaMode::Forwarded => "sfu",
+        }
+    }
+}
+
+/// Signalling from a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientSignal {
+    /// An offer: on the publish connection (to the server), or to the peer.
+    Offer {
+        pc: PcKind,
+        sdp: String,
+        /// The client's track ids (the `msid` track part) and what each is.
+        tracks: Vec<(String, TrackSource)>,
+    },
+    /// An answer to the server's subscribe offer, or to the peer's offer.
+    Answer { pc: PcKind, sdp: String },
+    /// A trickled ICE candidate, as the client's `RTCIceCandidateInit` JSON.
+    Candidate { pc: PcKind, candidate: String },
+}
+
+impl ClientSignal {
+    pub fn pc(&self) -> PcKind {
+        match self {
+            ClientSignal::Offer { pc, .. }
+            | ClientSignal::Answer { pc, .. }
+            | ClientSignal::Candidate { pc, .. } => *pc,
+        }
+    }
+}
+
+/// Signalling to a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerSignal {
+    Offer { pc: PcKind, sdp: String },
+    Answer { pc: PcKind, sdp: String },
+    Candidate { pc: PcKind, candidate: String },
+}
+
+/// What the media plane tells its room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// Signalling for one participant.
+    Signal {
+        to: ParticipantId,
+        signal: ServerSignal,
+    },
+    /// The loudest speaker changed (`None`: nobody is speaking).
+    ActiveSpeaker(Option<ParticipantId>),
+    /// A recording file is complete.
+    Recorded(RecordingFile),
+}
+
+/// One finished recording file, for the conference summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingFile {
+    /// The file name inside the session's recording folder.
+    pub file: String,
+    pub participant: ParticipantId,
+    pub source: TrackSource,
+    pub bytes: u64,
+    pub started_at_ms: i64,
+    pub ended_at_ms: i64,
+}
+
+/// A media event for the room actor.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct FromMedia(pub MediaEvent);
+
+/// One room's media plane, as the room sees it. Every call returns at once.
+pub trait MediaPort: Send + 'static {
+    /// A web participant is seated; `may_share` says whether it may send a
+    /// screen.
+    fn attach(&mut self, id: ParticipantId, may_share: bool);
+    /// The participant left or was removed: nothing of theirs is forwarded
+    /// from the moment this returns, and their connections close.
+    fn detach(&mut self, id: ParticipantId);
+    /// A client's signalling, already checked by the room.
+    fn signal(&mut self, id: ParticipantId, signal: ClientSignal);
+    /// A moderator (un)muted the participant: its audio is (not) forwarded.
+    fn mute(&mut self, id: ParticipantId, muted: bool);
+    /// Whether the participant may send a screen now.
+    fn allow_screen(&mut self, id: ParticipantId, allowed: bool);
+    /// Recording starts or stops.
+    fn record(&mut self, on: bool);
+    /// The room is closing: every connection ends.
+    fn close(&mut self);
+}
+
+/// Starts one room's media plane.
+pub trait MediaFactory: Send + Sync + 'static {
+    fn start(
+        &self,
+        conference: ConferenceId,
+        session: SessionId,
+        events: Recipient<FromMedia>,
+    ) -> Box<dyn MediaPort>;
+}
+
+/// A media plane that carries nothing: rooms without media (tests of the
+/// room rules, the phone-only paths).
+pub struct NoMedia;
+
+impl MediaPort for NoMedia {
+    fn attach(&mut self, _: ParticipantId, _: bool) {}
+    fn detach(&mut self, _: ParticipantId) {}
+    fn signal(&mut self, _: ParticipantId, _: ClientSignal) {}
+    fn mute(&mut self, _: ParticipantId, _: bool) {}
+    fn allow_screen(&mut self, _: ParticipantId, _: bool) {}
+    fn record(&mut self, _: bool) {}
+    fn close(&mut self) {}
+}
+
+impl MediaFactory for NoMedia {
+    fn start(&self, _: ConferenceId, _: SessionId, _: Recipient<FromMedia>) -> Box<dyn MediaPort> {
+        Box::new(NoMedia)
+    }
+}
+
+/// The factory a server without media uses.
+pub fn no_media() -> Arc<dyn MediaFactory> {
+    Arc::new(NoMedia)
+}

@@ -1,0 +1,49 @@
+//! How the media plane meets the network: see docs/media.md for the
+//! firewall rules these imply.
+
+use std::net::IpAddr;
+
+/// An ICE server handed to clients (STUN, or TURN with credentials). The
+/// server itself runs none.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MediaConfig {
+    /// The address media sockets bind: one interface, or `0.0.0.0` for
+    /// every non-loopback interface.
+    pub bind_ip: IpAddr,
+    /// Inclusive UDP port range for peer connections (one port each).
+    pub port_min: u16,
+    pub port_max: u16,
+    /// Behind a 1:1 NAT: the public address announced instead of the
+    /// private one.
+    pub public_ip: Option<IpAddr>,
+    /// Passed to clients for their own gathering (TURN for restrictive
+    /// networks).
+    pub ice_servers: Vec<IceServer>,
+    /// Threads of the media runtime.
+    pub threads: usize,
+    /// Where recordings are written (`<dir>/<conference>/<session>/`).
+    pub recordings_dir: std::path::PathBuf,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            bind_ip: IpAddr::from([0, 0, 0, 0]),
+            port_min: 40000,
+            port_max: 49999,
+            public_ip: None,
+            ice_servers: Vec::new(),
+            threads: 2,
+            recordings_dir: std::path::PathBuf::from("recordings"),
+        }
+    }
+}

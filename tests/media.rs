@@ -1,0 +1,936 @@
+//! Media through a running server, with in-process WebRTC peers (the
+//! webrtc crate as the client) on loopback: forwarding between three,
+//! removal and mute enforced in the forwarder, screen sharing refused under
+//! `share: moderators`, peer-to-peer for two and the handover to the server
+//! when a third joins, and recording files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{line_with_security, Backend, TestServer, Ws};
+use conclave_media::rtc;
+use conclave_media::webrtc;
+use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::Track;
+use webrtc::peer_connection::{
+    register_default_interceptors, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
+    RTCSessionDescription, Registry, SettingEngineBuilder,
+};
+
+use conclave_media::peer::{media_engine, rtp_track, OPUS_PT, VP8_PT};
+
+/// Packets a client received, per (publisher participant id, source).
+type Counts = Arc<Mutex<HashMap<(String, String), u64>>>;
+
+/// The tracks a client sends on, with their source and the connection
+/// they belong to (a track is bound to one connection).
+type Outputs = Arc<Mutex<Vec<(Arc<TrackLocalStaticRTP>, &'static str, &'static str)>>>;
+
+fn count(counts: &Counts, publisher: &str, source: &str) -> u64 {
+    counts
+        .lock()
+        .unwrap()
+        .get(&(publisher.to_owned(), source.to_owned()))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// What a client's WebSocket task hands the peer connections.
+enum Pc {
+    Publish,
+    Subscribe,
+    Peer,
+}
+
+impl Pc {
+    fn name(&self) -> &'static str {
+        match self {
+            Pc::Publish => "publish",
+            Pc::Subscribe => "subscribe",
+            Pc::Peer => "peer",
+        }
+    }
+}
+
+struct Candidates {
+    pc: &'static str,
+    out: mpsc::UnboundedSender<Value>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Candidates {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.out.send(json!({
+                "type": "media_candidate", "pc": self.pc, "candidate": serde_json::to_value(init).unwrap(),
+            }));
+        }
+    }
+}
+
+/// A receiving connection's handler: counts packets per publisher and source.
+struct Receiver {
+    candidates: Candidates,
+    counts: Counts,
+    /// For the peer connection: whose packets these are.
+    peer: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Receiver {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        self.candidates.on_ice_candidate(event).await;
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let publisher = match &self.peer {
+            Some(p) => p.clone(),
+            None => track.stream_id().await,
+        };
+        let label = track.track_id().await;
+        // "microphone-3" from the server; "mic"/"cam" from a peer.
+        let source = match label.split('-').next().unwrap_or_default() {
+            "mic" => "microphone".to_owned(),
+            "cam" => "camera".to_owned(),
+            s => s.to_owned(),
+        };
+        let counts = self.counts.clone();
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                    *counts
+                        .lock()
+                        .unwrap()
+                        .entry((publisher.clone(), source.clone()))
+                        .or_default() += 1;
+                }
+            }
+        });
+    }
+}
+
+async fn new_pc(handler: Arc<dyn PeerConnectionEventHandler>) -> Arc<dyn PeerConnection> {
+    let mut engine = media_engine().unwrap();
+    let registry = register_default_interceptors(Registry::new(), &mut engine).unwrap();
+    let pc = PeerConnectionBuilder::new()
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(
+            SettingEngineBuilder::new()
+                .with_include_loopback_candidate(true)
+                .build(),
+        )
+        .with_handler(handler)
+        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+        .build()
+        .await
+        .unwrap();
+    Arc::new(pc)
+}
+
+fn local_track(kind: RtpCodecKind, id: &str, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    rtp_track("local".to_owned(), id.to_owned(), kind, ssrc)
+}
+
+/// A meeting client: its WebSocket runs in a task that answers the
+/// server's (and the peer's) media signalling itself; requests and the
+/// room's other messages go through channels.
+struct Client {
+    id: String,
+    conference: String,
+    requests: mpsc::UnboundedSender<(Value, oneshot::Sender<Value>)>,
+    events: mpsc::UnboundedReceiver<Value>,
+    /// Received packets, per publisher and source.
+    counts: Counts,
+    outputs: Outputs,
+    /// Audio packets and video frames sent, per source.
+    sent: Arc<Mutex<HashMap<&'static str, u64>>>,
+    /// How loud this client's audio is (RFC 6464 level: 0 loud, 127 silent).
+    level: u8,
+}
+
+/// The shared state of a client's signalling task.
+struct Signalling {
+    ws: Ws,
+    out: mpsc::UnboundedSender<Value>,
+    out_rx: mpsc::UnboundedReceiver<Value>,
+    subscribe: Option<Arc<dyn PeerConnection>>,
+    publish: Option<Arc<dyn PeerConnection>>,
+    peer: Option<Arc<dyn PeerConnection>>,
+    counts: Counts,
+    /// What to send: (track id, source).
+    specs: Vec<(&'static str, &'static str)>,
+    outputs: Outputs,
+    /// Whether to open the server connections when told the mode is `sfu`.
+    auto: bool,
+    mode: String,
+    me: String,
+}
+
+impl Signalling {
+    /// Fresh tracks for connection `tag`; answers the declared sources.
+    async fn add_tracks(
+        &self,
+        pc: &Arc<dyn PeerConnection>,
+        tag: &'static str,
+    ) -> serde_json::Map<String, Value> {
+        let mut declared = serde_json::Map::new();
+        for (id, source) in &self.specs {
+            let kind = if *source == "microphone" {
+                RtpCodecKind::Audio
+            } else {
+                RtpCodecKind::Video
+            };
+            let track = local_track(kind, id, rand::random::<u32>().max(1));
+            pc.add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .unwrap();
+            self.outputs.lock().unwrap().push((track, source, tag));
+            declared.insert((*id).to_owned(), json!(source));
+        }
+        declared
+    }
+
+    async fn drop_pc(&mut self, tag: &'static str) {
+        self.outputs.lock().unwrap().retain(|o| o.2 != tag);
+        let pcs = match tag {
+            "peer" => vec![self.peer.take()],
+            _ => vec![self.publish.take(), self.subscribe.take()],
+        };
+        for pc in pcs.into_iter().flatten() {
+            let _ = pc.close().await;
+        }
+    }
+
+    async fn publish_to_server(&mut self) {
+        let pc = new_pc(Arc::new(Candidates {
+            pc: "publish",
+            out: self.out.clone(),
+        }))
+        .await;
+        let declared = self.add_tracks(&pc, "server").await;
+        let offer = pc.create_offer(None).await.unwrap();
+        let sdp = offer.sdp.clone();
+        pc.set_local_description(offer).await.unwrap();
+        self.publish = Some(pc);
+        let _ = self.out.send(json!({
+            "type": "media_offer", "pc": "publish", "sdp": sdp, "tracks": declared,
+        }));
+    }
+
+    async fn call_peer(&mut self, peer: String, offerer: bool) {
+        let pc = new_pc(Arc::new(Receiver {
+            candidates: Candidates {
+                pc: "peer",
+                out: self.out.clone(),
+            },
+            counts: self.counts.clone(),
+            peer: Some(peer),
+        }))
+        .await;
+        self.add_tracks(&pc, "peer").await;
+        self.peer = Some(pc.clone());
+        if offerer {
+            let offer = pc.create_offer(None).await.unwrap();
+            let sdp = offer.sdp.clone();
+            pc.set_local_description(offer).await.unwrap();
+            let _ = self
+                .out
+                .send(json!({"type": "media_offer", "pc": "peer", "sdp": sdp}));
+        }
+    }
+
+    /// Handles a media message; false when it is not one.
+    async fn media(&mut self, m: &Value) -> bool {
+        let kind = m["type"].as_str().unwrap_or_default();
+        let pc = match m["pc"].as_str() {
+            Some("publish") => Pc::Publish,
+            Some("subscribe") => Pc::Subscribe,
+            Some("peer") => Pc::Peer,
+            _ => Pc::Publish,
+        };
+        match kind {
+            "media_mode" | "room" => {
+                let media = if kind == "room" { &m["media"] } else { m };
+                let mode = media["mode"].as_str().unwrap_or_default().to_owned();
+                if mode == self.mode {
+                    return false;
+                }
+                self.mode = mode.clone();
+                if self.auto && mode == "sfu" && self.publish.is_none() {
+                    self.publish_to_server().await;
+                    // The handover: once the server carries the call, the
+                    // direct connection goes.
+                    self.drop_pc("peer").await;
+                }
+                if self.auto && mode == "p2p" && self.peer.is_none() {
+                    // End to end: nothing goes through the server.
+                    self.drop_pc("server").await;
+                    let peer = media["peer"].as_str().unwrap().to_owned();
+                    let offerer = media["offerer"].as_bool().unwrap();
+                    self.call_peer(peer, offerer).await;
+                }
+                // The test sees mode changes too.
+                false
+            }
+            "media_offer" => {
+                let sdp = m["sdp"].as_str().unwrap().to_owned();
+                let target = match pc {
+                    Pc::Subscribe => {
+                        if self.subscribe.is_none() {
+                            self.subscribe = Some(
+                                new_pc(Arc::new(Receiver {
+                                    candidates: Candidates {
+                                        pc: "subscribe",
+                                        out: self.out.clone(),
+                                    },
+                                    counts: self.counts.clone(),
+                                    peer: None,
+                                }))
+                                .await,
+                            );
+                        }
+                        self.subscribe.clone().unwrap()
+                    }
+                    Pc::Peer => {
+                        if self.peer.is_none() {
+                            let from = m["from"].as_str().unwrap().to_owned();
+                            self.call_peer(from, false).await;
+                        }
+                        self.peer.clone().unwrap()
+                    }
+                    Pc::Publish => panic!("the server never offers on publish"),
+                };
+                target
+                    .set_remote_description(RTCSessionDescription::offer(sdp).unwrap())
+                    .await
+                    .unwrap();
+                let answer = target.create_answer(None).await.unwrap();
+                let sdp = answer.sdp.clone();
+                target.set_local_description(answer).await.unwrap();
+                let _ = self
+                    .out
+                    .send(json!({"type": "media_answer", "pc": pc.name(), "sdp": sdp}));
+                true
+            }
+            "media_answer" => {
+                let sdp = m["sdp"].as_str().unwrap().to_owned();
+                let target = match pc {
+                    Pc::Publish => self.publish.clone(),
+                    Pc::Peer => self.peer.clone(),
+                    Pc::Subscribe => None,
+                };
+                // None: the connection was dropped since (a mode change).
+                if let Some(target) = target {
+                    target
+                        .set_remote_description(RTCSessionDescription::answer(sdp).unwrap())
+                        .await
+                        .unwrap();
+                }
+                true
+            }
+            "media_candidate" => {
+                let target = match pc {
+                    Pc::Publish => self.publish.clone(),
+                    Pc::Subscribe => self.subscribe.clone(),
+                    Pc::Peer => self.peer.clone(),
+                };
+                let init: RTCIceCandidateInit =
+                    serde_json::from_value(m["candidate"].clone()).unwrap();
+                if let Some(t) = target {
+                    let _ = t.add_ice_candidate(init).await;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Client {
+    /// Joins with `tracks` ("mic", "cam", "screen") to send; `auto` opens
+    /// media as the mode says.
+    async fn join(
+        server: &TestServer,
+        code: &str,
+        pin: Option<&str>,
+        security: &str,
+        name: &str,
+        tracks: &[&str],
+        auto: bool,
+    ) -> Self {
+        let mut ws = Ws::connect(server).await;
+        let joined = ws.join(code, Some(security), pin, name).await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        let me = joined["participant"].as_str().unwrap().to_owned();
+        let counts: Counts = Default::default();
+        let specs: Vec<(&'static str, &'static str)> = tracks
+            .iter()
+            .map(|t| match *t {
+                "mic" => ("mic", "microphone"),
+                "cam" => ("cam", "camera"),
+                "screen" => ("screen", "screen"),
+                other => panic!("{other}"),
+            })
+            .collect();
+        let outputs: Outputs = Default::default();
+        let (req_tx, mut req_rx) = mpsc::unbounded_channel::<(Value, oneshot::Sender<Value>)>();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let mut s = Signalling {
+            ws,
+            out,
+            out_rx,
+            subscribe: None,
+            publish: None,
+            peer: None,
+            counts: counts.clone(),
+            specs,
+            outputs: outputs.clone(),
+            auto,
+            mode: String::new(),
+            me: me.clone(),
+        };
+        actix_web::rt::spawn(async move {
+            let mut pending: HashMap<String, oneshot::Sender<Value>> = HashMap::new();
+            let mut n = 0u64;
+            loop {
+                tokio::select! {
+                    m = s.ws.next() => {
+                        let Ok(m) = m else {
+                            let _ = ev_tx.send(json!({"type": "closed_socket"}));
+                            break;
+                        };
+                        if let Some(tx) = m["id"].as_str().and_then(|id| pending.remove(id)) {
+                            let _ = tx.send(m);
+                            continue;
+                        }
+                        let handled = s.media(&m).await;
+                        if !handled {
+                            let _ = ev_tx.send(m);
+                        }
+                    }
+                    Some(v) = s.out_rx.recv() => {
+                        n += 1;
+                        let mut v = v;
+                        v["id"] = json!(format!("{}-s{n}", &s.me[..8]));
+                        s.ws.send(v).await;
+                    }
+                    Some((mut v, tx)) = req_rx.recv() => {
+                        if v["type"] == "_publish" {
+                            s.publish_to_server().await;
+                            let _ = tx.send(json!({}));
+                            continue;
+                        }
+                        n += 1;
+                        let id = format!("r{n}");
+                        v["id"] = json!(id);
+                        pending.insert(id, tx);
+                        s.ws.send(v).await;
+                    }
+                }
+            }
+        });
+        Self {
+            id: me,
+            conference: joined["conference"].as_str().unwrap().to_owned(),
+            requests: req_tx,
+            events: ev_rx,
+            counts,
+            outputs,
+            sent: Default::default(),
+            level: 127,
+        }
+    }
+
+    async fn ask(&self, request: Value) -> Value {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send((request, tx)).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .expect("an answer within 10 s")
+            .expect("the client task runs")
+    }
+
+    /// The next room message of `kind`.
+    async fn until(&mut self, kind: &str) -> Value {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} within 10 s"))
+                .expect("the client task runs");
+            if m["type"] == kind {
+                return m;
+            }
+        }
+    }
+
+    fn received(&self, publisher: &Client, source: &str) -> u64 {
+        count(&self.counts, &publisher.id, source)
+    }
+}
+
+/// Sends every client's tracks in real time (audio 50 packets/s, video 30
+/// frames/s) until `stop` fires; answers packets sent per client.
+fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::JoinHandle<()> {
+    let senders: Vec<_> = clients
+        .iter()
+        .map(|c| (c.outputs.clone(), c.level, c.sent.clone()))
+        .collect();
+    tokio::task::spawn_local(async move {
+        let mut stop = stop;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut n: u32 = 0;
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {}
+            }
+            n += 1;
+            for (outputs, level, sent) in &senders {
+                let tracks: Vec<_> = outputs.lock().unwrap().clone();
+                for (track, source, _) in &tracks {
+                    let audio = *source == "microphone";
+                    // Video at 30 fps on a 50 Hz tick: send 3 of every 5.
+                    if !audio && n % 5 >= 3 {
+                        continue;
+                    }
+                    *sent.lock().unwrap().entry(source).or_default() += 1;
+                    let seq = n as u16;
+                    let mut header = rtc::rtp::header::Header {
+                        version: 2,
+                        marker: !audio,
+                        payload_type: if audio { OPUS_PT } else { VP8_PT },
+                        sequence_number: seq,
+                        timestamp: if audio { n * 960 } else { n * 1800 },
+                        ssrc: track.codings().await[0].rtp_coding_parameters.ssrc.unwrap(),
+                        ..Default::default()
+                    };
+                    header.extension = false;
+                    // A VP8 payload descriptor (start of partition) and a
+                    // keyframe header, or an Opus frame.
+                    let payload: Vec<u8> = if audio {
+                        vec![0xfc; 80]
+                    } else {
+                        let mut p = vec![
+                            0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01,
+                        ];
+                        p.resize(600, 0x55);
+                        p
+                    };
+                    let packet = rtc::rtp::Packet {
+                        header,
+                        payload: payload.into(),
+                    };
+                    if audio {
+                        let _ = track
+                            .write_rtp_with_extensions(
+                                packet,
+                                &[rtc::rtp::extension::HeaderExtension::AudioLevel(
+                                    AudioLevelExtension {
+                                        level: *level,
+                                        voice: *level < 60,
+                                    },
+                                )],
+                            )
+                            .await;
+                    } else {
+                        let _ = track.write_rtp(packet).await;
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn settle(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Waits until `probe` holds, up to 15 s.
+async fn wait_for(what: &str, mut probe: impl FnMut() -> bool) {
+    for _ in 0..150 {
+        if probe() {
+            return;
+        }
+        settle(100).await;
+    }
+    panic!("{what} did not happen within 15 s");
+}
+
+async fn media_server() -> TestServer {
+    media_server_with(true).await
+}
+
+async fn media_server_with(peer_to_peer: bool) -> TestServer {
+    TestServer::start_with(
+        Backend::Sqlite,
+        |c| {
+            c.media.peer_to_peer = peer_to_peer;
+            c.media.bind_ip = std::net::IpAddr::from([127, 0, 0, 1]);
+            c.media.port_min = 41000;
+            c.media.port_max = 47999;
+        },
+        Arc::new(conclave::clock::SystemClock),
+    )
+    .await
+}
+
+impl Client {
+    async fn publish(&self) {
+        self.ask(json!({"type": "_publish"})).await;
+    }
+
+    async fn ok(&self, request: Value) {
+        let answer = self.ask(request.clone()).await;
+        assert_eq!(answer["type"], "ack", "{request} -> {answer}");
+    }
+}
+
+/// What `counts` reaches over `ms`: (before, after).
+async fn over<const N: usize>(ms: u64, probes: [&dyn Fn() -> u64; N]) -> [(u64, u64); N] {
+    let before: Vec<u64> = probes.iter().map(|p| p()).collect();
+    settle(ms).await;
+    let mut out = [(0, 0); N];
+    for (i, p) in probes.iter().enumerate() {
+        out[i] = (before[i], p());
+    }
+    out
+}
+
+async fn metric(server: &TestServer, outcome: &str) -> u64 {
+    let body = awc::Client::new()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let needle = format!("conclave_media_packets{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// Three in a room, each sending audio and video through the server.
+async fn three(server: &TestServer, tracks: [&[&str]; 3]) -> (Client, Client, Client) {
+    let (code, pin) = line_with_security(server).await;
+    let m = Client::join(server, &code, Some(&pin), "2468", "Mod", tracks[0], false).await;
+    let b = Client::join(server, &code, None, "2468", "Bea", tracks[1], false).await;
+    let c = Client::join(server, &code, None, "2468", "Cal", tracks[2], false).await;
+    for x in [&m, &b, &c] {
+        x.publish().await;
+    }
+    (m, b, c)
+}
+
+#[actix_web::test]
+async fn three_peers_exchange_audio_and_video_through_the_server() {
+    let server = media_server().await;
+    let (mut m, mut b, c) = three(&server, [&["mic", "cam"]; 3]).await;
+    m.level = 15;
+    b.level = 100;
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&m, &b, &c], stop_rx);
+    for (rx, tx) in [(&m, &b), (&m, &c), (&b, &m), (&b, &c), (&c, &m), (&c, &b)] {
+        for source in ["microphone", "camera"] {
+            wait_for(&format!("{source} of {} at {}", tx.id, rx.id), || {
+                rx.received(tx, source) >= 25
+            })
+            .await;
+        }
+    }
+    // Loudest is the moderator: everyone is told.
+    loop {
+        let s = b.until("active_speaker").await;
+        if s["participant"] == m.id.as_str() {
+            break;
+        }
+    }
+    assert!(metric(&server, "forwarded").await >= 300);
+    assert_eq!(metric(&server, "duplicate").await, 0);
+    let _ = stop.send(());
+    let _ = sender.await;
+    let _ = &mut m;
+}
+
+#[actix_web::test]
+async fn removal_and_mute_stop_the_flow_once_acknowledged() {
+    // Two left after the removal would move to end to end: this room
+    // stays on the server.
+    let server = media_server_with(false).await;
+    let (m, b, c) = three(&server, [&["mic", "cam"]; 3]).await;
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&m, &b, &c], stop_rx);
+    for (rx, tx) in [(&b, &c), (&b, &m), (&m, &b)] {
+        wait_for("media flows", || {
+            rx.received(tx, "microphone") >= 25 && rx.received(tx, "camera") >= 15
+        })
+        .await;
+    }
+
+    // Mute: Bea's audio stops reaching the moderator, her video does not.
+    m.ok(json!({"type": "mute", "participant": b.id, "muted": true}))
+        .await;
+    let [mic, cam] = over(
+        1000,
+        [&|| m.received(&b, "microphone"), &|| {
+            m.received(&b, "camera")
+        }],
+    )
+    .await;
+    assert!(mic.1 - mic.0 <= 2, "muted audio still forwarded: {mic:?}");
+    assert!(cam.1 - cam.0 >= 15, "video stopped too: {cam:?}");
+    m.ok(json!({"type": "mute", "participant": b.id, "muted": false}))
+        .await;
+    let [mic] = over(1000, [&|| m.received(&b, "microphone")]).await;
+    assert!(mic.1 - mic.0 >= 25, "unmuted audio flows again: {mic:?}");
+
+    // Removal: nothing of Cal's reaches Bea once the moderator has the ack;
+    // the moderator's own media keeps flowing to her.
+    m.ok(json!({"type": "remove", "participant": c.id})).await;
+    let [cal_mic, cal_cam, mod_mic] = over(
+        1000,
+        [
+            &|| b.received(&c, "microphone"),
+            &|| b.received(&c, "camera"),
+            &|| b.received(&m, "microphone"),
+        ],
+    )
+    .await;
+    assert!(
+        cal_mic.1 - cal_mic.0 <= 2 && cal_cam.1 - cal_cam.0 <= 2,
+        "a removed participant's media still forwarded: {cal_mic:?} {cal_cam:?}"
+    );
+    assert!(mod_mic.1 - mod_mic.0 >= 25, "{mod_mic:?}");
+    assert!(metric(&server, "gated").await > 0);
+    let _ = stop.send(());
+    let _ = sender.await;
+}
+
+#[actix_web::test]
+async fn a_screen_is_refused_and_stopped_under_share_moderators() {
+    let server = media_server().await;
+    let (m, p, s) = three(&server, [&["mic"], &["mic", "screen"], &["mic"]]).await;
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&m, &p, &s], stop_rx);
+    wait_for("the screen is forwarded while everyone may share", || {
+        s.received(&p, "screen") >= 15
+    })
+    .await;
+
+    m.ok(json!({"type": "set_permission", "permission": "share", "audience": "moderators"}))
+        .await;
+    let [screen, mic] = over(
+        1000,
+        [&|| s.received(&p, "screen"), &|| {
+            s.received(&p, "microphone")
+        }],
+    )
+    .await;
+    assert!(
+        screen.1 - screen.0 <= 2,
+        "screen still forwarded: {screen:?}"
+    );
+    assert!(mic.1 - mic.0 >= 25, "{mic:?}");
+
+    // A new offer with a screen is refused outright, before any SDP is read.
+    let refused = p
+        .ask(json!({"type": "media_offer", "pc": "publish", "sdp": "v=0", "tracks": {"screen": "screen"}}))
+        .await;
+    assert_eq!(refused["code"], "not_permitted", "{refused}");
+    // The moderator may still present.
+    let fine = m
+        .ask(json!({"type": "media_offer", "pc": "publish", "sdp": "not sdp", "tracks": {"x": "screen"}}))
+        .await;
+    assert_eq!(fine["type"], "ack", "{fine}");
+    let _ = stop.send(());
+    let _ = sender.await;
+}
+
+#[actix_web::test]
+async fn two_talk_end_to_end_and_move_to_the_server_when_a_third_joins() {
+    let server = media_server().await;
+    let (code, pin) = line_with_security(&server).await;
+    let mut a = Client::join(
+        &server,
+        &code,
+        Some(&pin),
+        "2468",
+        "Ann",
+        &["mic", "cam"],
+        true,
+    )
+    .await;
+    let mut b = Client::join(&server, &code, None, "2468", "Ben", &["mic", "cam"], true).await;
+    let room = b.until("room").await;
+    assert_eq!(room["media"]["mode"], "p2p", "{room}");
+    assert_eq!(room["media"]["peer"], a.id.as_str());
+    let mode = a.until("media_mode").await;
+    assert_eq!(
+        (mode["mode"].as_str(), mode["offerer"].as_bool()),
+        (Some("p2p"), Some(true))
+    );
+
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&a, &b], stop_rx);
+    wait_for("media end to end", || {
+        b.received(&a, "microphone") >= 25 && a.received(&b, "camera") >= 15
+    })
+    .await;
+    assert_eq!(
+        metric(&server, "received").await,
+        0,
+        "end to end: the server carries no media"
+    );
+
+    // A third joins: both move to the server without ending the call.
+    let mut c = Client::join(&server, &code, None, "2468", "Cy", &["mic", "cam"], true).await;
+    let room = c.until("room").await;
+    assert_eq!(room["media"]["mode"], "sfu");
+    for x in [&mut a, &mut b] {
+        let m = x.until("media_mode").await;
+        assert_eq!(m["mode"], "sfu", "{m}");
+    }
+    let sender2 = {
+        let (stop2, rx2) = oneshot::channel::<()>();
+        let h = stream(&[&c], rx2);
+        (stop2, h)
+    };
+    for (rx, tx) in [(&c, &a), (&c, &b), (&a, &c), (&b, &a)] {
+        let before = rx.received(tx, "microphone");
+        wait_for("media through the server", || {
+            rx.received(tx, "microphone") >= before + 25
+        })
+        .await;
+    }
+    assert!(metric(&server, "forwarded").await > 0);
+    let _ = stop.send(());
+    let _ = sender.await;
+    let _ = sender2.0.send(());
+    let _ = sender2.1.await;
+}
+
+/// The last granule position of an Ogg stream: its length in samples.
+fn ogg_samples(bytes: &[u8]) -> u64 {
+    let mut at = 0;
+    let mut granule = 0;
+    while at + 27 <= bytes.len() && &bytes[at..at + 4] == b"OggS" {
+        granule = u64::from_le_bytes(bytes[at + 6..at + 14].try_into().unwrap());
+        let segments = bytes[at + 26] as usize;
+        let body: usize = bytes[at + 27..at + 27 + segments]
+            .iter()
+            .map(|&b| b as usize)
+            .sum();
+        at += 27 + segments + body;
+    }
+    granule
+}
+
+/// The frames of an IVF file.
+fn ivf_frames(bytes: &[u8]) -> u64 {
+    let mut at = 32;
+    let mut frames = 0;
+    while at + 12 <= bytes.len() {
+        let size = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 12 + size;
+        frames += 1;
+    }
+    frames
+}
+
+#[actix_web::test]
+async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
+    let server = media_server().await;
+    let (m, mut b, c) = three(&server, [&["mic", "cam"], &["mic"], &["cam"]]).await;
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&m, &b, &c], stop_rx);
+    wait_for("media flows", || {
+        m.received(&b, "microphone") >= 10 && m.received(&c, "camera") >= 10
+    })
+    .await;
+
+    let refused = b.ask(json!({"type": "start_recording"})).await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+    let sent = |c: &Client| c.sent.lock().unwrap().clone();
+    let before = [sent(&m), sent(&b), sent(&c)];
+    m.ok(json!({"type": "start_recording"})).await;
+    let told = b.until("recording").await;
+    assert_eq!(told["on"], true, "{told}");
+    settle(3000).await;
+    m.ok(json!({"type": "stop_recording"})).await;
+    let after = [sent(&m), sent(&b), sent(&c)];
+    // What was sent while recording, in seconds of media, per participant
+    // and source: 20 ms per audio packet, 30 video frames a second.
+    let sent_seconds = |who: &str, source: &str| {
+        let i = [&m.id, &b.id, &c.id]
+            .iter()
+            .position(|id| id.as_str() == who)
+            .unwrap();
+        let key: &str = if source == "microphone" {
+            "microphone"
+        } else {
+            "camera"
+        };
+        let n = after[i].get(key).copied().unwrap_or(0) - before[i].get(key).copied().unwrap_or(0);
+        if source == "microphone" {
+            n as f64 * 0.02
+        } else {
+            n as f64 / 30.0
+        }
+    };
+    let _ = stop.send(());
+    let _ = sender.await;
+
+    let folder = server.data_dir().join("recordings").join(&m.conference);
+    let manifest = {
+        let folder = folder.clone();
+        common::eventually(10, "the recording manifest", move || {
+            let folder = folder.clone();
+            async move {
+                let session = std::fs::read_dir(&folder).ok()?.next()?.ok()?.path();
+                let text = std::fs::read_to_string(session.join("manifest.json")).ok()?;
+                Some((session, serde_json::from_str::<Value>(&text).unwrap()))
+            }
+        })
+        .await
+    };
+    let (session, manifest) = manifest;
+    let tracks = manifest["tracks"].as_array().unwrap();
+    assert_eq!(tracks.len(), 4, "mic+cam, mic, cam: {manifest}");
+    for t in tracks {
+        let bytes = std::fs::read(session.join(t["file"].as_str().unwrap())).unwrap();
+        let recorded = if t["codec"] == "opus" {
+            assert_eq!(&bytes[..4], b"OggS", "{t}");
+            ogg_samples(&bytes) as f64 / 48_000.0
+        } else {
+            assert_eq!(&bytes[..4], b"DKIF", "{t}");
+            assert_eq!(&bytes[8..12], b"VP80", "{t}");
+            ivf_frames(&bytes) as f64 / 30.0
+        };
+        assert!(bytes.len() > 1000, "{t}");
+        let seconds = sent_seconds(
+            t["participant"].as_str().unwrap(),
+            t["source"].as_str().unwrap(),
+        );
+        assert!(seconds > 2.0, "{t}: {seconds}");
+        assert!(
+            (recorded - seconds).abs() <= seconds * 0.1,
+            "{t}: {recorded:.2} s recorded of {seconds:.2} s sent"
+        );
+        let manifest_s = t["duration_ms"].as_u64().unwrap() as f64 / 1000.0;
+        assert!((manifest_s - seconds).abs() <= seconds * 0.1, "{t}");
+    }
+}
