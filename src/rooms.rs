@@ -33,6 +33,8 @@ pub struct Rooms {
     pub gateway_secret: Option<crate::secrets::GatewaySecret>,
     /// The media plane, when media is on.
     pub media: Option<conclave_media::MediaPlane>,
+    /// Where the media plane writes recordings.
+    pub recordings: std::path::PathBuf,
 }
 
 /// Why a room could not be opened.

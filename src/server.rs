@@ -104,6 +104,7 @@ pub async fn run_with_clock(
         files,
         gateway_secret: config.gateway_secret.clone(),
         media,
+        recordings: config.data_dir.join("recordings"),
     });
     let addr = listener.local_addr()?;
     let send_buffer = config.tcp_send_buffer_bytes;

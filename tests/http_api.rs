@@ -261,6 +261,8 @@ async fn health_readiness_metrics_and_openapi(b: Backend) {
         "/api/v1/conferences/{id}",
         "/api/v1/conferences/{id}/security-code",
         "/api/v1/join/check",
+        "/api/v1/conferences/{id}/recordings",
+        "/api/v1/conferences/{id}/recordings/{recording}/{file}",
         "/healthz",
         "/readyz",
         "/metrics",

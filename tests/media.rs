@@ -608,6 +608,17 @@ async fn over<const N: usize>(ms: u64, probes: [&dyn Fn() -> u64; N]) -> [(u64, 
     out
 }
 
+async fn get_bytes(server: &TestServer, path: &str, token: &str) -> (u16, Vec<u8>) {
+    let mut res = awc::Client::new()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let body = res.body().limit(64 << 20).await.unwrap();
+    (res.status().as_u16(), body.to_vec())
+}
+
 async fn metric(server: &TestServer, outcome: &str) -> u64 {
     let body = awc::Client::new()
         .get(server.url("/metrics"))
@@ -626,14 +637,22 @@ async fn metric(server: &TestServer, outcome: &str) -> u64 {
 
 /// Three in a room, each sending audio and video through the server.
 async fn three(server: &TestServer, tracks: [&[&str]; 3]) -> (Client, Client, Client) {
-    let (code, pin) = line_with_security(server).await;
+    three_owned(server, tracks).await.1
+}
+
+/// As [`three`], with the conference owner's API token.
+async fn three_owned(
+    server: &TestServer,
+    tracks: [&[&str]; 3],
+) -> (String, (Client, Client, Client)) {
+    let (token, code, pin) = common::owned_line_with_security(server).await;
     let m = Client::join(server, &code, Some(&pin), "2468", "Mod", tracks[0], false).await;
     let b = Client::join(server, &code, None, "2468", "Bea", tracks[1], false).await;
     let c = Client::join(server, &code, None, "2468", "Cal", tracks[2], false).await;
     for x in [&m, &b, &c] {
         x.publish().await;
     }
-    (m, b, c)
+    (token, (m, b, c))
 }
 
 #[actix_web::test]
@@ -854,7 +873,7 @@ fn ivf_frames(bytes: &[u8]) -> u64 {
 #[actix_web::test]
 async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     let server = media_server().await;
-    let (m, mut b, c) = three(&server, [&["mic", "cam"], &["mic"], &["cam"]]).await;
+    let (owner, (m, mut b, c)) = three_owned(&server, [&["mic", "cam"], &["mic"], &["cam"]]).await;
     let (stop, stop_rx) = oneshot::channel();
     let sender = stream(&[&m, &b, &c], stop_rx);
     wait_for("media flows", || {
@@ -933,4 +952,47 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
         let manifest_s = t["duration_ms"].as_u64().unwrap() as f64 / 1000.0;
         assert!((manifest_s - seconds).abs() <= seconds * 0.1, "{t}");
     }
+
+    // The owner lists, downloads and deletes them over the API.
+    let base = format!("/api/v1/conferences/{}/recordings", m.conference);
+    let (status, list) = server.call("GET", &base, None, Some(&owner)).await;
+    assert_eq!(status, 200, "{list}");
+    let rec = &list[0];
+    let id = rec["id"].as_str().unwrap();
+    assert_eq!(rec["files"].as_array().unwrap().len(), 4, "{list}");
+    let first = rec["files"][0]["file"].as_str().unwrap().to_owned();
+    let (status, bytes) = get_bytes(&server, &format!("{base}/{id}/{first}"), &owner).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, std::fs::read(session.join(&first)).unwrap());
+    let (stranger, _) = server.sign_up().await;
+    let (status, _) = server.call("GET", &base, None, Some(&stranger)).await;
+    assert_eq!(status, 404, "someone else's conference");
+    for hostile in [
+        "..%2F..%2Fhmac.key",
+        "manifest.json",
+        "..",
+        "%2Fetc%2Fpasswd",
+    ] {
+        let (status, _) = get_bytes(&server, &format!("{base}/{id}/{hostile}"), &owner).await;
+        assert_eq!(status, 404, "{hostile}");
+    }
+    let (status, _) = server
+        .call(
+            "DELETE",
+            &format!("{base}/{id}/{first}"),
+            None,
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(!session.join(&first).exists(), "the bytes are gone");
+    let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
+    assert_eq!(list[0]["files"].as_array().unwrap().len(), 3);
+    let (status, _) = server
+        .call("DELETE", &format!("{base}/{id}"), None, Some(&owner))
+        .await;
+    assert_eq!(status, 204);
+    assert!(!session.exists(), "the recording's folder is gone");
+    let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
+    assert_eq!(list, json!([]));
 }

@@ -201,19 +201,7 @@ pub async fn download(
     let file = tokio::fs::File::open(rooms.files.path(conference, document))
         .await
         .map_err(|_| room_error(RoomError::UnknownDocument))?;
-    // Streamed in 64 KiB chunks: a 25 MiB document is never held in memory.
-    let chunks = futures_util::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 64 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    });
+    let chunks = chunks(file);
     let encoded: String = url_encode(&meta.name);
     Ok(HttpResponse::Ok()
         .content_type(meta.content_type.as_str())
@@ -224,6 +212,25 @@ pub async fn download(
         .insert_header(("x-content-type-options", "nosniff"))
         .insert_header(("content-security-policy", "sandbox; default-src 'none'"))
         .body(actix_web::body::SizedStream::new(meta.size, chunks)))
+}
+
+/// A file as a stream of 64 KiB chunks: a 25 MiB document (or an hour of
+/// video) is never held in memory.
+pub(crate) fn chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    })
 }
 
 /// RFC 5987 percent-encoding of a file name.

@@ -11,6 +11,7 @@ mod health;
 mod history;
 mod join;
 pub mod openapi;
+mod recordings;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(conferences::configure)
             .configure(history::configure)
             .configure(documents::configure)
+            .configure(recordings::configure)
             .configure(join::configure)
             .configure(openapi::configure),
     );

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, conferences, documents, health, history, join};
+use super::{accounts, conferences, documents, health, history, join, recordings};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use super::{accounts, conferences, documents, health, history, join};
         conferences::schedule, conferences::list, conferences::get, conferences::set_security_code,
         history::sessions, history::audit, history::chat,
         documents::upload, documents::download,
+        recordings::list, recordings::download, recordings::delete_file, recordings::delete_recording,
         join::check,
     ),
     components(schemas(crate::error::Problem)),

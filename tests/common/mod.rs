@@ -285,6 +285,12 @@ macro_rules! on_both_stores {
 /// A fresh account whose default security code is `2468`; returns its
 /// line's (access code, moderator PIN).
 pub async fn line_with_security(s: &TestServer) -> (String, String) {
+    let (_, code, pin) = owned_line_with_security(s).await;
+    (code, pin)
+}
+
+/// As [`line_with_security`], with the owner's API token first.
+pub async fn owned_line_with_security(s: &TestServer) -> (String, String, String) {
     let (token, body) = s.sign_up().await;
     let (status, _) = s
         .call(
@@ -296,6 +302,7 @@ pub async fn line_with_security(s: &TestServer) -> (String, String) {
         .await;
     assert_eq!(status, 204);
     (
+        token,
         body["line"]["access_code"].as_str().unwrap().to_owned(),
         body["moderator_pin"].as_str().unwrap().to_owned(),
     )
