@@ -12,7 +12,11 @@
 //!   (action-to-last-delivery p50/p99/max), then talkers flood chat
 //!   (messages delivered per second).
 //!
-//! Persistence and media scenarios are not built yet.
+//! - `media`: P publishers and S subscribers with WebRTC peers in one room
+//!   (`load/media.rs`). Forwarded packets/s, server CPU per forwarded packet
+//!   and per stream, loss, server memory per peer connection.
+//!
+//! The persistence scenario is not built yet.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -28,10 +32,13 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+#[path = "load/media.rs"]
+mod media;
+
 #[derive(Parser, Debug)]
 #[command(about = "Conclave's load tool")]
 struct Args {
-    /// `churn` or `big-room`. Without one (as under `cargo test`), a small
+    /// `churn`, `big-room` or `media`. Without one (as under `cargo test`), a small
     /// smoke run of both checks that the tool works.
     scenario: Option<String>,
     /// Measure a running server instead of starting one (no RSS/CPU then).
@@ -58,6 +65,18 @@ struct Args {
     /// big-room: messages each talker sends (within the 40-request burst).
     #[arg(long, default_value_t = 20)]
     chats: usize,
+    /// media: participants who publish audio and video.
+    #[arg(long, default_value_t = 4)]
+    publishers: usize,
+    /// media: participants who only receive.
+    #[arg(long, default_value_t = 16)]
+    subscribers: usize,
+    /// media: video packets per second per publisher (audio is 50).
+    #[arg(long, default_value_t = 100)]
+    video_pps: u32,
+    /// media: seconds measured once everyone receives.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
     /// Where to write the JSON result [default: target/load/SCENARIO-TIME.json].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -96,8 +115,17 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
+        // Media on loopback, always through the server (two would otherwise
+        // talk end to end).
+        let config = dir.path().join("conclave.toml");
+        std::fs::write(
+            &config,
+            "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n",
+        )
+        .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_conclave"))
             .env_remove("DATABASE_URL")
+            .env("CONCLAVE_CONFIG", &config)
             .env("CONCLAVE_DATA_DIR", dir.path().join("data"))
             .env("CONCLAVE_BIND", format!("127.0.0.1:{port}"))
             .env("CONCLAVE_LOG", "warn")
@@ -522,8 +550,9 @@ fn main() {
         let figures = match scenario.as_str() {
             "churn" => churn(&server, &args).await,
             "big-room" => big_room(&server, &args).await,
+            "media" => media::media(&server, &args).await,
             other => {
-                eprintln!("unknown scenario {other:?}: churn or big-room");
+                eprintln!("unknown scenario {other:?}: churn, big-room or media");
                 std::process::exit(2);
             }
         };
@@ -585,6 +614,9 @@ fn smoke(mut args: Args) {
     args.actions = 4;
     args.talkers = 2;
     args.chats = 3;
+    args.publishers = 1;
+    args.subscribers = 1;
+    args.seconds = 1;
     actix_web::rt::System::new().block_on(async {
         let server = Server::start(args.url.clone()).await;
         let churned = churn(&server, &args).await;
@@ -596,6 +628,9 @@ fn smoke(mut args: Args) {
             big["chat_deliveries"], big["chat_deliveries_expected"],
             "{big}"
         );
+        let m = media::media(&server, &args).await;
+        assert!(m["forwarded_packets"].as_u64().unwrap() > 0, "{m}");
+        assert!(m["received_packets"].as_u64().unwrap() > 0, "{m}");
         println!("load tool smoke run: ok");
     });
 }

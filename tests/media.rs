@@ -148,6 +148,8 @@ fn local_track(kind: RtpCodecKind, id: &str, ssrc: u32) -> Arc<TrackLocalStaticR
 struct Client {
     id: String,
     conference: String,
+    /// What `joined` said to gather with.
+    ice_servers: Value,
     requests: mpsc::UnboundedSender<(Value, oneshot::Sender<Value>)>,
     events: mpsc::UnboundedReceiver<Value>,
     /// Received packets, per publisher and source.
@@ -444,6 +446,7 @@ impl Client {
         Self {
             id: me,
             conference: joined["conference"].as_str().unwrap().to_owned(),
+            ice_servers: joined["ice_servers"].clone(),
             requests: req_tx,
             events: ev_rx,
             counts,
@@ -577,6 +580,11 @@ async fn media_server_with(peer_to_peer: bool) -> TestServer {
         Backend::Sqlite,
         |c| {
             c.media.peer_to_peer = peer_to_peer;
+            c.media.ice_servers = vec![conclave_media::IceServer {
+                urls: vec!["turn:turn.example.org:3478?transport=tcp".into()],
+                username: Some("conclave".into()),
+                credential: Some("turn secret".into()),
+            }];
             c.media.bind_ip = std::net::IpAddr::from([127, 0, 0, 1]);
             c.media.port_min = 41000;
             c.media.port_max = 47999;
@@ -661,6 +669,11 @@ async fn three_peers_exchange_audio_and_video_through_the_server() {
     let (mut m, mut b, c) = three(&server, [&["mic", "cam"]; 3]).await;
     m.level = 15;
     b.level = 100;
+    // The operator's TURN server reaches every client.
+    assert_eq!(
+        c.ice_servers,
+        json!([{"urls": ["turn:turn.example.org:3478?transport=tcp"], "username": "conclave", "credential": "turn secret"}])
+    );
     let (stop, stop_rx) = oneshot::channel();
     let sender = stream(&[&m, &b, &c], stop_rx);
     for (rx, tx) in [(&m, &b), (&m, &c), (&b, &m), (&b, &c), (&c, &m), (&c, &b)] {

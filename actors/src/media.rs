@@ -124,6 +124,9 @@ pub enum MediaEvent {
     ActiveSpeaker(Option<ParticipantId>),
     /// A recording file is complete.
     Recorded(RecordingFile),
+    /// The media plane failed and was started again: every client must
+    /// connect its media to the server again.
+    Restarted,
 }
 
 /// One finished recording file, for the conference summary.

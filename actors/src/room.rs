@@ -607,22 +607,30 @@ impl Handler<FromMedia> for Room {
             MediaEvent::Signal { to, signal } => {
                 self.send_to(to, ToClient::Signal { from: None, signal })
             }
-            MediaEvent::ActiveSpeaker(who) => {
-                let message = Arc::new(Outgoing::new(ToClient::ActiveSpeaker(who)));
-                let mut slow = Vec::new();
-                for (id, conn) in &self.connections {
-                    if let Err(mpsc::error::TrySendError::Full(_)) =
-                        conn.link.queue.try_send(message.clone())
-                    {
-                        slow.push(*id);
-                    }
-                }
-                for id in slow {
-                    self.drop_slow(id);
-                }
-            }
+            MediaEvent::ActiveSpeaker(who) => self.tell_everyone(ToClient::ActiveSpeaker(who)),
+            MediaEvent::Restarted => self.tell_everyone(ToClient::MediaReset),
             MediaEvent::Recorded(file) => {
                 tracing::info!(conference = %self.conference, file = %file.file, bytes = file.bytes, "recording file written");
+            }
+        }
+    }
+}
+
+impl Room {
+    /// One message for every connection (the phone legs ignore media ones).
+    fn tell_everyone(&mut self, message: ToClient) {
+        {
+            let message = Arc::new(Outgoing::new(message));
+            let mut slow = Vec::new();
+            for (id, conn) in &self.connections {
+                if let Err(mpsc::error::TrySendError::Full(_)) =
+                    conn.link.queue.try_send(message.clone())
+                {
+                    slow.push(*id);
+                }
+            }
+            for id in slow {
+                self.drop_slow(id);
             }
         }
     }

@@ -175,6 +175,8 @@ pub enum ToClient {
     },
     /// Who is speaking now, by the audio levels the server sees.
     ActiveSpeaker(Option<ParticipantId>),
+    /// The server's media connections were lost: publish again.
+    MediaReset,
     /// The last message: the connection is closed for this reason.
     Closed(CloseReason),
 }

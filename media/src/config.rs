@@ -4,14 +4,27 @@
 use std::net::IpAddr;
 
 /// An ICE server handed to clients (STUN, or TURN with credentials). The
-/// server itself runs none.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// server itself runs none. Its debug output hides the credential.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IceServer {
     pub urls: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+}
+
+impl std::fmt::Debug for IceServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &self.username)
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -45,5 +58,22 @@ impl Default for MediaConfig {
             threads: 2,
             recordings_dir: std::path::PathBuf::from("recordings"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_turn_credential_never_shows_in_debug_output() {
+        let s = super::IceServer {
+            urls: vec!["turn:t.example.org".into()],
+            username: Some("u".into()),
+            credential: Some("hunter2".into()),
+        };
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }

@@ -50,6 +50,9 @@ pub enum Control {
     },
     Record(bool),
     Close,
+    /// Test hook: the forwarder fails, to prove the handle restarts it.
+    #[doc(hidden)]
+    Panic,
     /// From a connection: a candidate of the server's to trickle.
     LocalCandidate {
         member: ParticipantId,
@@ -68,10 +71,19 @@ pub enum Control {
     },
 }
 
-/// The room's end: implements the port.
+/// The room's end: implements the port, and supervises the forwarder: one
+/// that died (a panic) is started again on the next message, with every
+/// participant attached as before, and the room is told so that clients
+/// publish again.
 pub struct ForwarderHandle {
     tx: UnboundedSender<Control>,
     gates: HashMap<ParticipantId, Arc<Gates>>,
+    shared: Arc<Shared>,
+    conference: ConferenceId,
+    session: SessionId,
+    events: Recipient<FromMedia>,
+    recording: bool,
+    closed: bool,
 }
 
 impl ForwarderHandle {
@@ -82,31 +94,75 @@ impl ForwarderHandle {
         session: SessionId,
         events: Recipient<FromMedia>,
     ) -> Self {
-        let (tx, rx) = unbounded_channel();
-        let forwarder = Forwarder {
-            shared: shared.clone(),
-            conference,
-            session,
-            events,
-            tx: tx.clone(),
-            members: HashMap::new(),
-            tracks: Vec::new(),
-            speakers: Arc::new(Mutex::new(SpeakerDetector::default())),
-            recording: None,
-            next_track: 0,
-        };
-        shared.runtime.spawn(forwarder.run(rx));
+        let tx = start(&shared, conference, session, &events);
         Self {
             tx,
             gates: HashMap::new(),
+            shared,
+            conference,
+            session,
+            events,
+            recording: false,
+            closed: false,
         }
     }
 
-    fn send(&self, control: Control) {
-        if self.tx.send(control).is_err() {
-            tracing::error!("media forwarder is gone");
+    fn send(&mut self, control: Control) {
+        let Err(failed) = self.tx.send(control) else {
+            return;
+        };
+        if self.closed {
+            return;
         }
+        tracing::error!(conference = %self.conference, "media forwarder died; starting it again");
+        self.tx = start(&self.shared, self.conference, self.session, &self.events);
+        // The old forwarder's loops may still hold tracks: nothing passes
+        // their gates any more. Everyone is attached afresh.
+        for (id, gates) in self.gates.iter_mut() {
+            let fresh = Arc::new(gates.renewed());
+            gates.detach();
+            *gates = fresh.clone();
+            let _ = self.tx.send(Control::Attach {
+                member: *id,
+                gates: fresh,
+            });
+        }
+        if self.recording {
+            let _ = self.tx.send(Control::Record(true));
+        }
+        self.events.do_send(FromMedia(MediaEvent::Restarted));
+        let _ = self.tx.send(failed.0);
     }
+
+    /// Test hook: makes the forwarder fail.
+    #[doc(hidden)]
+    pub fn inject_panic(&mut self) {
+        let _ = self.tx.send(Control::Panic);
+    }
+}
+
+/// Spawns a forwarder; answers its inbox.
+fn start(
+    shared: &Arc<Shared>,
+    conference: ConferenceId,
+    session: SessionId,
+    events: &Recipient<FromMedia>,
+) -> UnboundedSender<Control> {
+    let (tx, rx) = unbounded_channel();
+    let forwarder = Forwarder {
+        shared: shared.clone(),
+        conference,
+        session,
+        events: events.clone(),
+        tx: tx.clone(),
+        members: HashMap::new(),
+        tracks: Vec::new(),
+        speakers: Arc::new(Mutex::new(SpeakerDetector::default())),
+        recording: None,
+        next_track: 0,
+    };
+    shared.runtime.spawn(forwarder.run(rx));
+    tx
 }
 
 impl MediaPort for ForwarderHandle {
@@ -143,10 +199,12 @@ impl MediaPort for ForwarderHandle {
     }
 
     fn record(&mut self, on: bool) {
+        self.recording = on;
         self.send(Control::Record(on));
     }
 
     fn close(&mut self) {
+        self.closed = true;
         for (_, g) in self.gates.drain() {
             g.detach();
         }
@@ -224,6 +282,7 @@ impl Forwarder {
             }
             Control::Record(on) => self.record(on),
             Control::Close => {}
+            Control::Panic => panic!("injected media forwarder failure"),
             Control::LocalCandidate {
                 member,
                 pc,
@@ -587,4 +646,69 @@ impl Forwarder {
 fn rand_ssrc(n: u64, member: ParticipantId) -> u32 {
     let id = uuid::Uuid::new_v4().as_u128() ^ member.0.as_u128() ^ u128::from(n);
     (id as u32).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MediaConfig, MediaPlane};
+    use actix::prelude::*;
+
+    struct Collect(Arc<Mutex<Vec<MediaEvent>>>);
+
+    impl Actor for Collect {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<FromMedia> for Collect {
+        type Result = ();
+
+        fn handle(&mut self, msg: FromMedia, _: &mut Self::Context) {
+            self.0.lock().unwrap().push(msg.0);
+        }
+    }
+
+    #[actix::test]
+    async fn a_dead_forwarder_is_started_again_with_everyone_attached() {
+        let plane = MediaPlane::new(MediaConfig {
+            bind_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            ..MediaConfig::default()
+        })
+        .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let events = Collect(seen.clone()).start().recipient();
+        let mut h = ForwarderHandle::spawn(
+            plane.shared(),
+            ConferenceId::new(),
+            SessionId::new(),
+            events,
+        );
+        let a = ParticipantId::new();
+        h.attach(a, true);
+        h.mute(a, true);
+        let old = h.gates[&a].clone();
+        h.inject_panic();
+        for _ in 0..100 {
+            if h.tx.is_closed() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(h.tx.is_closed(), "the forwarder died");
+        h.record(false);
+        assert!(!h.tx.is_closed(), "started again on the next message");
+        assert!(!old.attached(), "the dead forwarder's loops pass nothing");
+        let new = &h.gates[&a];
+        assert!(
+            new.attached() && !new.open(TrackSource::Microphone) && new.open(TrackSource::Camera)
+        );
+        for _ in 0..100 {
+            if seen.lock().unwrap().contains(&MediaEvent::Restarted) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(seen.lock().unwrap().contains(&MediaEvent::Restarted));
+        h.close();
+    }
 }

@@ -37,6 +37,15 @@ impl Gates {
             }
     }
 
+    /// Attached again, with the same mute and screen permission.
+    pub fn renewed(&self) -> Self {
+        Self {
+            attached: AtomicBool::new(true),
+            muted: AtomicBool::new(self.muted.load(Ordering::SeqCst)),
+            screen: AtomicBool::new(self.screen.load(Ordering::SeqCst)),
+        }
+    }
+
     pub fn detach(&self) {
         self.attached.store(false, Ordering::SeqCst);
     }

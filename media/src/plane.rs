@@ -67,6 +67,11 @@ impl MediaPlane {
         })
     }
 
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     pub fn config(&self) -> &MediaConfig {
         &self.shared.config
     }

@@ -125,6 +125,7 @@ pub fn to_client(m: &ToClient) -> Value {
         ToClient::ActiveSpeaker(who) => {
             json!({"type": "active_speaker", "participant": who.map(|p| p.to_string())})
         }
+        ToClient::MediaReset => json!({"type": "media_reset"}),
         ToClient::Closed(reason) => json!({"type": "closed", "reason": reason.as_str()}),
     }
 }

@@ -1,0 +1,337 @@
+//! The `media` scenario: P publishers and S subscribers in one room, each a
+//! WebSocket client with real WebRTC peer connections (the webrtc crate, the
+//! same version as the server) on loopback. Every publisher sends an audio
+//! track (50 packets/s) and a video track (`--video-pps`, 1,000-byte
+//! packets); subscribers (and the other publishers) receive them through the
+//! server. Over a timed window it reports forwarded packets per second (the
+//! server's own counter), server CPU per forwarded packet and per forwarded
+//! stream, loss (copies the server forwarded that no client received), and
+//! server memory per peer connection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conclave_media::peer::{media_engine, rtp_track, OPUS_PT, VP8_PT};
+use conclave_media::rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use conclave_media::webrtc;
+use serde_json::{json, Value};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    register_default_interceptors, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
+    RTCSessionDescription, Registry, SettingEngineBuilder,
+};
+
+use super::{bar, join, next, send, Args, Server, Ws};
+
+/// Sends candidates out and counts received packets.
+struct Handler {
+    pc: &'static str,
+    out: tokio::sync::mpsc::UnboundedSender<Value>,
+    received: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.out.send(json!({
+                "type": "media_candidate", "pc": self.pc, "candidate": init,
+            }));
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let received = self.received.clone();
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+async fn peer(handler: Handler) -> Arc<dyn PeerConnection> {
+    let mut engine = media_engine().unwrap();
+    let registry = register_default_interceptors(Registry::new(), &mut engine).unwrap();
+    Arc::new(
+        PeerConnectionBuilder::new()
+            .with_media_engine(engine)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(
+                SettingEngineBuilder::new()
+                    .with_include_loopback_candidate(true)
+                    .build(),
+            )
+            .with_handler(Arc::new(handler))
+            // The tool's connections spread over two threads of their own.
+            .with_dedicated_reactor_pool_size(2)
+            .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+            .build()
+            .await
+            .unwrap(),
+    )
+}
+
+/// One participant: its signalling runs in a task of its own.
+struct Participant {
+    received: Arc<AtomicU64>,
+    tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>,
+}
+
+async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> Participant {
+    let mut ws = server.connect().await;
+    join(&mut ws, code, None, &format!("P{i}")).await;
+    let received = Arc::new(AtomicU64::new(0));
+    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let mut tracks = Vec::new();
+    let mut publish = None;
+    if publishes {
+        let pc = peer(Handler {
+            pc: "publish",
+            out: out.clone(),
+            received: received.clone(),
+        })
+        .await;
+        for (id, kind) in [("a", RtpCodecKind::Audio), ("v", RtpCodecKind::Video)] {
+            let t = rtp_track("load".into(), id.into(), kind, rand::random::<u32>().max(1));
+            pc.add_track(t.clone() as Arc<dyn TrackLocal>)
+                .await
+                .unwrap();
+            tracks.push((t, kind == RtpCodecKind::Audio));
+        }
+        let offer = pc.create_offer(None).await.unwrap();
+        let sdp = offer.sdp.clone();
+        pc.set_local_description(offer).await.unwrap();
+        send(
+            &mut ws,
+            json!({"type": "media_offer", "id": "p", "pc": "publish", "sdp": sdp, "tracks": {"a": "microphone", "v": "camera"}}),
+        )
+        .await;
+        publish = Some(pc);
+    }
+    let counter = received.clone();
+    actix_web::rt::spawn(async move {
+        signalling(ws, publish, out, &mut out_rx, counter).await;
+    });
+    Participant { received, tracks }
+}
+
+async fn signalling(
+    mut ws: Ws,
+    publish: Option<Arc<dyn PeerConnection>>,
+    out: tokio::sync::mpsc::UnboundedSender<Value>,
+    out_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>,
+    received: Arc<AtomicU64>,
+) {
+    let mut subscribe: Option<Arc<dyn PeerConnection>> = None;
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            m = next(&mut ws) => {
+                let Some(m) = m else { break };
+                let pc = m["pc"].as_str().unwrap_or_default();
+                match m["type"].as_str().unwrap_or_default() {
+                    "media_answer" if pc == "publish" => {
+                        let sdp = m["sdp"].as_str().unwrap().to_owned();
+                        if let Some(p) = &publish {
+                            let _ = p.set_remote_description(RTCSessionDescription::answer(sdp).unwrap()).await;
+                        }
+                    }
+                    "media_offer" if pc == "subscribe" => {
+                        if subscribe.is_none() {
+                            subscribe = Some(peer(Handler { pc: "subscribe", out: out.clone(), received: received.clone() }).await);
+                        }
+                        let s = subscribe.clone().unwrap();
+                        let sdp = m["sdp"].as_str().unwrap().to_owned();
+                        s.set_remote_description(RTCSessionDescription::offer(sdp).unwrap()).await.unwrap();
+                        let answer = s.create_answer(None).await.unwrap();
+                        let sdp = answer.sdp.clone();
+                        s.set_local_description(answer).await.unwrap();
+                        let _ = out.send(json!({"type": "media_answer", "pc": "subscribe", "sdp": sdp}));
+                    }
+                    "media_candidate" => {
+                        let target = if pc == "publish" { publish.clone() } else { subscribe.clone() };
+                        if let (Some(t), Ok(init)) = (target, serde_json::from_value::<RTCIceCandidateInit>(m["candidate"].clone())) {
+                            let _ = t.add_ice_candidate(init).await;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some(mut v) = out_rx.recv() => {
+                n += 1;
+                v["id"] = json!(format!("s{n}"));
+                send(&mut ws, v).await;
+            }
+        }
+    }
+}
+
+/// Sends every publisher's tracks until `stop` is set.
+fn stream(tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>, video_pps: u32, stop: Arc<AtomicU64>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let ssrcs: Vec<u32> = {
+            let mut v = Vec::new();
+            for (t, _) in &tracks {
+                use webrtc::media_stream::Track;
+                v.push(t.codings().await[0].rtp_coding_parameters.ssrc.unwrap());
+            }
+            v
+        };
+        let mut n: u32 = 0;
+        // Video packets per 10 ms tick, as a running fraction.
+        let mut video_due = 0.0f64;
+        let mut seq = vec![0u16; tracks.len()];
+        while stop.load(Ordering::Relaxed) == 0 {
+            tick.tick().await;
+            n += 1;
+            video_due += f64::from(video_pps) / 100.0;
+            let video_now = video_due.floor() as u32;
+            video_due -= f64::from(video_now);
+            for (i, (track, audio)) in tracks.iter().enumerate() {
+                let count = if *audio {
+                    u32::from(n.is_multiple_of(2))
+                } else {
+                    video_now
+                };
+                for _ in 0..count {
+                    seq[i] = seq[i].wrapping_add(1);
+                    let payload: Vec<u8> = if *audio {
+                        vec![0xfc; 80]
+                    } else {
+                        let mut p = vec![0x10, 0, 0, 0, 0x9d, 0x01, 0x2a];
+                        p.resize(1000, 0x55);
+                        p
+                    };
+                    let packet = conclave_media::rtc::rtp::Packet {
+                        header: conclave_media::rtc::rtp::header::Header {
+                            version: 2,
+                            marker: !*audio,
+                            payload_type: if *audio { OPUS_PT } else { VP8_PT },
+                            sequence_number: seq[i],
+                            timestamp: n * if *audio { 480 } else { 900 },
+                            ssrc: ssrcs[i],
+                            ..Default::default()
+                        },
+                        payload: payload.into(),
+                    };
+                    let _ = track.write_rtp(packet).await;
+                }
+            }
+        }
+    });
+}
+
+async fn forwarded(server: &Server) -> u64 {
+    let mut res = awc::Client::new()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics answer");
+    let body = res.body().await.unwrap();
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix("conclave_media_packets{outcome=\"forwarded\"} "))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0))
+}
+
+pub async fn media(server: &Server, args: &Args) -> Value {
+    let (code, pin) = server.line().await;
+    let mut chair = server.connect().await;
+    join(&mut chair, &code, Some(&pin), "Chair").await;
+    let p = args.publishers.max(1);
+    let s = args.subscribers;
+    // Settle, then the baseline: the room and its WebSockets, no media yet.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let base_rss = server.usage().map(|(rss, _)| rss);
+    let progress = bar(p + s, "peers");
+    let mut people = Vec::new();
+    for i in 0..p + s {
+        people.push(participant(server, &code, i, i < p).await);
+        progress.inc(1);
+    }
+    progress.finish();
+    let stop = Arc::new(AtomicU64::new(0));
+    let tracks: Vec<_> = people.iter().flat_map(|x| x.tracks.clone()).collect();
+    stream(tracks, args.video_pps, stop.clone());
+    // Every receiver sees every publisher's two tracks: P-1 others for a
+    // publisher, P for a subscriber.
+    let expected_streams = p * 2 * (p - 1 + s);
+    let warm = Instant::now();
+    let ready = bar(p + s, "receiving");
+    loop {
+        let n = people
+            .iter()
+            .filter(|x| x.received.load(Ordering::Relaxed) > 0 || (p == 1 && x.tracks.len() == 2))
+            .count();
+        ready.set_position(n as u64);
+        if n == p + s || warm.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    ready.finish();
+    // Let every subscription's first keyframe and renegotiation settle.
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+    let rss_flowing = server.usage().map(|(rss, _)| rss);
+    let window = Duration::from_secs(args.seconds.max(1));
+    let before_fwd = forwarded(server).await;
+    let before_rx: u64 = people
+        .iter()
+        .map(|x| x.received.load(Ordering::Relaxed))
+        .sum();
+    let before_cpu = server.usage().map(|(_, cpu)| cpu);
+    let started = Instant::now();
+    let measuring = bar(window.as_secs() as usize, "seconds");
+    while started.elapsed() < window {
+        actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+        measuring.inc(1);
+    }
+    measuring.finish();
+    let secs = started.elapsed().as_secs_f64();
+    let after_fwd = forwarded(server).await;
+    let after_cpu = server.usage().map(|(_, cpu)| cpu);
+    // Packets in flight at the end of the window arrive within a moment.
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let after_rx: u64 = people
+        .iter()
+        .map(|x| x.received.load(Ordering::Relaxed))
+        .sum();
+    stop.store(1, Ordering::Relaxed);
+    let fwd = after_fwd.saturating_sub(before_fwd);
+    let rx = after_rx.saturating_sub(before_rx);
+    let cpu = match (before_cpu, after_cpu) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    // Server connections: one publish per publisher, one subscribe per
+    // receiver (a lone publisher has nobody to receive from).
+    let connections = p + if p > 1 { p + s } else { s };
+    json!({
+        "publishers": p,
+        "subscribers": s,
+        "forwarded_streams": expected_streams,
+        "window_secs": secs,
+        "forwarded_packets": fwd,
+        "forwarded_packets_per_sec": fwd as f64 / secs,
+        "received_packets": rx,
+        "loss_ratio": if fwd == 0 { 0.0 } else { 1.0 - (rx as f64 / fwd as f64).min(1.0) },
+        "server_cpu_us_per_forwarded_packet": cpu.map(|c| c * 1e6 / fwd.max(1) as f64),
+        "server_cpu_share_per_stream_pct": cpu.map(|c| c / secs * 100.0 / expected_streams.max(1) as f64),
+        "server_cpu_cores_busy": cpu.map(|c| c / secs),
+        "server_connections": connections,
+        "server_rss_kib_per_connection": match (base_rss, rss_flowing) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / connections as f64),
+            _ => None,
+        },
+        "server_rss_mib": rss_flowing.map(|r| r as f64 / 1024.0),
+    })
+}
