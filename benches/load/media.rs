@@ -27,11 +27,13 @@ use webrtc::peer_connection::{
 
 use super::{bar, join, next, send, Args, Server, Ws};
 
-/// Sends candidates out and counts received packets.
+/// Sends candidates out and counts received packets (and the tracks they
+/// came on).
 struct Handler {
     pc: &'static str,
     out: tokio::sync::mpsc::UnboundedSender<Value>,
     received: Arc<AtomicU64>,
+    streams: Arc<AtomicU64>,
 }
 
 #[async_trait::async_trait]
@@ -46,10 +48,15 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
+        let streams = self.streams.clone();
         tokio::spawn(async move {
+            let mut first = true;
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(_) = event {
                     received.fetch_add(1, Ordering::Relaxed);
+                    if std::mem::take(&mut first) {
+                        streams.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
         });
@@ -81,6 +88,7 @@ async fn peer(handler: Handler) -> Arc<dyn PeerConnection> {
 /// One participant: its signalling runs in a task of its own.
 struct Participant {
     received: Arc<AtomicU64>,
+    streams: Arc<AtomicU64>,
     tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>,
 }
 
@@ -88,6 +96,7 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
     let mut ws = server.connect().await;
     join(&mut ws, code, None, &format!("P{i}")).await;
     let received = Arc::new(AtomicU64::new(0));
+    let streams = Arc::new(AtomicU64::new(0));
     let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let mut tracks = Vec::new();
     let mut publish = None;
@@ -96,6 +105,7 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
             pc: "publish",
             out: out.clone(),
             received: received.clone(),
+            streams: streams.clone(),
         })
         .await;
         for (id, kind) in [("a", RtpCodecKind::Audio), ("v", RtpCodecKind::Video)] {
@@ -115,11 +125,15 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
         .await;
         publish = Some(pc);
     }
-    let counter = received.clone();
+    let (counter, tally) = (received.clone(), streams.clone());
     actix_web::rt::spawn(async move {
-        signalling(ws, publish, out, &mut out_rx, counter).await;
+        signalling(ws, publish, out, &mut out_rx, counter, tally).await;
     });
-    Participant { received, tracks }
+    Participant {
+        received,
+        streams,
+        tracks,
+    }
 }
 
 async fn signalling(
@@ -128,6 +142,7 @@ async fn signalling(
     out: tokio::sync::mpsc::UnboundedSender<Value>,
     out_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>,
     received: Arc<AtomicU64>,
+    streams: Arc<AtomicU64>,
 ) {
     let mut subscribe: Option<Arc<dyn PeerConnection>> = None;
     let mut n = 0u64;
@@ -145,7 +160,7 @@ async fn signalling(
                     }
                     "media_offer" if pc == "subscribe" => {
                         if subscribe.is_none() {
-                            subscribe = Some(peer(Handler { pc: "subscribe", out: out.clone(), received: received.clone() }).await);
+                            subscribe = Some(peer(Handler { pc: "subscribe", out: out.clone(), received: received.clone(), streams: streams.clone() }).await);
                         }
                         let s = subscribe.clone().unwrap();
                         let sdp = m["sdp"].as_str().unwrap().to_owned();
@@ -266,14 +281,17 @@ pub async fn media(server: &Server, args: &Args) -> Value {
     // publisher, P for a subscriber.
     let expected_streams = p * 2 * (p - 1 + s);
     let warm = Instant::now();
-    let ready = bar(p + s, "receiving");
-    loop {
-        let n = people
+    let ready = bar(expected_streams, "streams");
+    let flowing = || -> usize {
+        people
             .iter()
-            .filter(|x| x.received.load(Ordering::Relaxed) > 0 || (p == 1 && x.tracks.len() == 2))
-            .count();
+            .map(|x| x.streams.load(Ordering::Relaxed) as usize)
+            .sum()
+    };
+    loop {
+        let n = flowing();
         ready.set_position(n as u64);
-        if n == p + s || warm.elapsed() > Duration::from_secs(60) {
+        if n >= expected_streams || warm.elapsed() > Duration::from_secs(60) {
             break;
         }
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
@@ -296,16 +314,17 @@ pub async fn media(server: &Server, args: &Args) -> Value {
         measuring.inc(1);
     }
     measuring.finish();
+    // The senders stop; what is in flight drains; then both counts are
+    // read, so every forwarded copy has had its chance to arrive.
+    stop.store(1, Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
-    let after_fwd = forwarded(server).await;
     let after_cpu = server.usage().map(|(_, cpu)| cpu);
-    // Packets in flight at the end of the window arrive within a moment.
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    let after_fwd = forwarded(server).await;
     let after_rx: u64 = people
         .iter()
         .map(|x| x.received.load(Ordering::Relaxed))
         .sum();
-    stop.store(1, Ordering::Relaxed);
     let fwd = after_fwd.saturating_sub(before_fwd);
     let rx = after_rx.saturating_sub(before_rx);
     let cpu = match (before_cpu, after_cpu) {
@@ -319,6 +338,7 @@ pub async fn media(server: &Server, args: &Args) -> Value {
         "publishers": p,
         "subscribers": s,
         "forwarded_streams": expected_streams,
+        "streams_received": flowing(),
         "window_secs": secs,
         "forwarded_packets": fwd,
         "forwarded_packets_per_sec": fwd as f64 / secs,

@@ -59,10 +59,11 @@ pub enum Control {
         pc: PcKind,
         candidate: String,
     },
-    /// From a connection: it failed (ICE or DTLS).
-    Failed {
+    /// From a connection: it came up, or failed, dropped or closed.
+    Connected {
         member: ParticipantId,
         pc: PcKind,
+        up: bool,
     },
     /// From a publish connection: a track arrived.
     Track {
@@ -292,8 +293,15 @@ impl Forwarder {
                     self.signal(member, ServerSignal::Candidate { pc, candidate });
                 }
             }
-            Control::Failed { member, pc } => {
-                tracing::info!(conference = %self.conference, member = %member, pc = pc.as_str(), "media connection failed");
+            Control::Connected { member, pc, up } => {
+                tracing::debug!(conference = %self.conference, member = %member, pc = pc.as_str(), up, "media connection");
+                if pc == PcKind::Subscribe && up && self.members.contains_key(&member) {
+                    // A fresh receiver needs a keyframe to show video.
+                    let tracks: Vec<_> = self.tracks.clone();
+                    for t in tracks {
+                        t.request_keyframe().await;
+                    }
+                }
             }
             Control::Track { member, track } => self.on_track(member, track).await,
         }
@@ -393,7 +401,7 @@ impl Forwarder {
                 let pc = match &m.publish {
                     Some(pc) => pc.clone(),
                     None => {
-                        let pc = peer::build(&shared, member, PcKind::Publish, tx)
+                        let pc = peer::build(&shared, member, PcKind::Publish, tx, m.gates.clone())
                             .await
                             .map_err(|e| e.to_string())?;
                         m.publish = Some(pc.clone());
@@ -510,16 +518,18 @@ impl Forwarder {
         };
         let pc = match &m.subscribe {
             Some(pc) => pc.clone(),
-            None => match peer::build(&shared, member, PcKind::Subscribe, tx).await {
-                Ok(pc) => {
-                    m.subscribe = Some(pc.clone());
-                    pc
+            None => {
+                match peer::build(&shared, member, PcKind::Subscribe, tx, m.gates.clone()).await {
+                    Ok(pc) => {
+                        m.subscribe = Some(pc.clone());
+                        pc
+                    }
+                    Err(e) => {
+                        tracing::warn!(member = %member, error = %e, "cannot open a subscribe connection");
+                        return;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(member = %member, error = %e, "cannot open a subscribe connection");
-                    return;
-                }
-            },
+            }
         };
         let (kind, payload_type) = if track.source.is_audio() {
             (RtpCodecKind::Audio, peer::OPUS_PT)

@@ -9,6 +9,9 @@ use conclave_actors::media::TrackSource;
 #[derive(Debug)]
 pub struct Gates {
     attached: AtomicBool,
+    /// Its subscribe connection is up: copies for it would otherwise be
+    /// encrypted and sent into nothing.
+    receiving: AtomicBool,
     muted: AtomicBool,
     screen: AtomicBool,
 }
@@ -17,6 +20,7 @@ impl Gates {
     pub fn new(may_share: bool) -> Self {
         Self {
             attached: AtomicBool::new(true),
+            receiving: AtomicBool::new(false),
             muted: AtomicBool::new(false),
             screen: AtomicBool::new(may_share),
         }
@@ -25,6 +29,15 @@ impl Gates {
     /// Still in the room.
     pub fn attached(&self) -> bool {
         self.attached.load(Ordering::SeqCst)
+    }
+
+    /// Still in the room, and its subscribe connection is up.
+    pub fn receiving(&self) -> bool {
+        self.attached() && self.receiving.load(Ordering::Relaxed)
+    }
+
+    pub fn set_receiving(&self, up: bool) {
+        self.receiving.store(up, Ordering::Relaxed);
     }
 
     /// May a packet of `source` from this participant be forwarded now?
@@ -41,6 +54,7 @@ impl Gates {
     pub fn renewed(&self) -> Self {
         Self {
             attached: AtomicBool::new(true),
+            receiving: AtomicBool::new(false),
             muted: AtomicBool::new(self.muted.load(Ordering::SeqCst)),
             screen: AtomicBool::new(self.screen.load(Ordering::SeqCst)),
         }

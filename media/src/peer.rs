@@ -18,9 +18,9 @@ use rtc::sansio::Protocol;
 use tokio::sync::mpsc::UnboundedSender;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCIceCandidateType, RTCIceServer, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, Registry, SettingEngineBuilder,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCIceCandidateType, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
+    SettingEngineBuilder,
 };
 
 use crate::forwarder::Control;
@@ -117,6 +117,25 @@ pub fn media_engine() -> webrtc::error::Result<MediaEngine> {
     Ok(m)
 }
 
+/// The default chain (NACK, reports, TWCC feedback), with a NACK history of
+/// 256 packets per sent stream instead of 1,024: 2.5 s of video at 100
+/// packets/s, beyond which a retransmission arrives too late to play. Last,
+/// the hand-off of keyframe requests to the forwarder.
+fn interceptors(engine: &mut MediaEngine) -> webrtc::error::Result<Registry> {
+    use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
+    use rtc::peer_connection::configuration::interceptor_registry::{
+        configure_rtcp_reports, configure_twcc_receiver_only,
+    };
+    let registry = Registry::new()
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new().with_size(256).build(),
+        )
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    let registry = configure_twcc_receiver_only(registry, engine)?;
+    Ok(configure_rtcp_reports(registry).with(Slot::from(14_000), KeyframeRequests::default()))
+}
+
 /// Builds one server-side peer connection for `member`, on a port from the
 /// configured range.
 pub async fn build(
@@ -124,12 +143,14 @@ pub async fn build(
     member: ParticipantId,
     pc: PcKind,
     control: UnboundedSender<Control>,
+    gates: Arc<crate::gates::Gates>,
 ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
     let config = &shared.config;
     let handler = Arc::new(PeerEvents {
         member,
         pc,
         control,
+        gates,
     });
     let mut last_error = None;
     // Every port of the range is tried once at most, from where the last
@@ -138,8 +159,7 @@ pub async fn build(
     for _ in 0..span.min(64) {
         let port = shared.next_port();
         let mut engine = media_engine()?;
-        let registry = register_default_interceptors(Registry::new(), &mut engine)?
-            .with(Slot::from(14_000), KeyframeRequests::default());
+        let registry = interceptors(&mut engine)?;
         let mut settings = SettingEngineBuilder::new();
         if let Some(ip) = config.public_ip {
             settings = settings.with_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
@@ -173,6 +193,9 @@ struct PeerEvents {
     member: ParticipantId,
     pc: PcKind,
     control: UnboundedSender<Control>,
+    /// The member's gates when the connection was made: a connection's
+    /// state speaks for it alone, not for one made after it.
+    gates: Arc<crate::gates::Gates>,
 }
 
 #[async_trait::async_trait]
@@ -193,12 +216,21 @@ impl PeerConnectionEventHandler for PeerEvents {
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         tracing::debug!(member = %self.member, pc = self.pc.as_str(), %state, "peer connection state");
-        if state == RTCPeerConnectionState::Failed {
-            let _ = self.control.send(Control::Failed {
-                member: self.member,
-                pc: self.pc,
-            });
+        let up = match state {
+            RTCPeerConnectionState::Connected => true,
+            RTCPeerConnectionState::Failed
+            | RTCPeerConnectionState::Closed
+            | RTCPeerConnectionState::Disconnected => false,
+            _ => return,
+        };
+        if self.pc == PcKind::Subscribe {
+            self.gates.set_receiving(up);
         }
+        let _ = self.control.send(Control::Connected {
+            member: self.member,
+            pc: self.pc,
+            up,
+        });
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {

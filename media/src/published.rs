@@ -181,7 +181,7 @@ pub async fn forward(
         for sub in track.subscribers().iter() {
             // Checked again per copy: a removal acknowledged mid-packet
             // stops the copies not yet written.
-            if !sub.gates.attached() || !track.gates.open(track.source) {
+            if !sub.gates.receiving() || !track.gates.open(track.source) {
                 continue;
             }
             let mut copy = packet.clone();
