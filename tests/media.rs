@@ -32,6 +32,9 @@ use conclave_media::peer::{media_engine, rtp_track, OPUS_PT, VP8_PT};
 /// Packets a client received, per (publisher participant id, source).
 type Counts = Arc<Mutex<HashMap<(String, String), u64>>>;
 
+/// The tracks a client receives: (publisher, source, track).
+type Remotes = Arc<Mutex<Vec<(String, String, Arc<dyn TrackRemote>)>>>;
+
 /// The tracks a client sends on, with their source and the connection
 /// they belong to (a track is bound to one connection).
 type Outputs = Arc<Mutex<Vec<(Arc<TrackLocalStaticRTP>, &'static str, &'static str)>>>;
@@ -82,6 +85,7 @@ impl PeerConnectionEventHandler for Candidates {
 struct Receiver {
     candidates: Candidates,
     counts: Counts,
+    remotes: Remotes,
     /// For the peer connection: whose packets these are.
     peer: Option<String>,
 }
@@ -104,6 +108,10 @@ impl PeerConnectionEventHandler for Receiver {
             "cam" => "camera".to_owned(),
             s => s.to_owned(),
         };
+        self.remotes
+            .lock()
+            .unwrap()
+            .push((publisher.clone(), source.clone(), track.clone()));
         let counts = self.counts.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
@@ -121,7 +129,14 @@ impl PeerConnectionEventHandler for Receiver {
 
 async fn new_pc(handler: Arc<dyn PeerConnectionEventHandler>) -> Arc<dyn PeerConnection> {
     let mut engine = media_engine().unwrap();
-    let registry = register_default_interceptors(Registry::new(), &mut engine).unwrap();
+    // Keyframe requests from the far end reach the test, as they reach the
+    // forwarder on the server.
+    let registry = register_default_interceptors(Registry::new(), &mut engine)
+        .unwrap()
+        .with(
+            rtc::interceptor::Slot::from(14_000),
+            conclave_media::peer::KeyframeRequests::default(),
+        );
     let pc = PeerConnectionBuilder::new()
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
@@ -154,6 +169,9 @@ struct Client {
     events: mpsc::UnboundedReceiver<Value>,
     /// Received packets, per publisher and source.
     counts: Counts,
+    remotes: Remotes,
+    /// Keyframe requests that reached this client's sent tracks.
+    plis: Arc<std::sync::atomic::AtomicU64>,
     outputs: Outputs,
     /// Audio packets and video frames sent, per source.
     sent: Arc<Mutex<HashMap<&'static str, u64>>>,
@@ -170,6 +188,9 @@ struct Signalling {
     publish: Option<Arc<dyn PeerConnection>>,
     peer: Option<Arc<dyn PeerConnection>>,
     counts: Counts,
+    remotes: Remotes,
+    /// Keyframe requests that reached this client's sent tracks.
+    plis: Arc<std::sync::atomic::AtomicU64>,
     /// What to send: (track id, source).
     specs: Vec<(&'static str, &'static str)>,
     outputs: Outputs,
@@ -197,7 +218,21 @@ impl Signalling {
             pc.add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
                 .unwrap();
-            self.outputs.lock().unwrap().push((track, source, tag));
+            self.outputs
+                .lock()
+                .unwrap()
+                .push((track.clone(), source, tag));
+            let plis = self.plis.clone();
+            tokio::spawn(async move {
+                use webrtc::media_stream::track_local::TrackLocalEvent;
+                while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll().await {
+                    let n = packets
+                        .iter()
+                        .filter(|p| conclave_media::keyframes::is_keyframe_request(p.as_ref()))
+                        .count();
+                    plis.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
             declared.insert((*id).to_owned(), json!(source));
         }
         declared
@@ -237,6 +272,7 @@ impl Signalling {
                 out: self.out.clone(),
             },
             counts: self.counts.clone(),
+            remotes: self.remotes.clone(),
             peer: Some(peer),
         }))
         .await;
@@ -297,6 +333,7 @@ impl Signalling {
                                         out: self.out.clone(),
                                     },
                                     counts: self.counts.clone(),
+                                    remotes: self.remotes.clone(),
                                     peer: None,
                                 }))
                                 .await,
@@ -386,6 +423,8 @@ impl Client {
             })
             .collect();
         let outputs: Outputs = Default::default();
+        let remotes: Remotes = Default::default();
+        let plis = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (req_tx, mut req_rx) = mpsc::unbounded_channel::<(Value, oneshot::Sender<Value>)>();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (out, out_rx) = mpsc::unbounded_channel();
@@ -397,6 +436,8 @@ impl Client {
             publish: None,
             peer: None,
             counts: counts.clone(),
+            remotes: remotes.clone(),
+            plis: plis.clone(),
             specs,
             outputs: outputs.clone(),
             auto,
@@ -450,6 +491,8 @@ impl Client {
             requests: req_tx,
             events: ev_rx,
             counts,
+            remotes,
+            plis,
             outputs,
             sent: Default::default(),
             level: 127,
@@ -1008,4 +1051,56 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     assert!(!session.exists(), "the recording's folder is gone");
     let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
     assert_eq!(list, json!([]));
+}
+
+#[actix_web::test]
+async fn a_subscribers_keyframe_requests_reach_the_publisher_throttled() {
+    let server = media_server().await;
+    let (m, b, c) = three(&server, [&["cam"], &[], &[]]).await;
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&m, &b, &c], stop_rx);
+    wait_for("video flows", || {
+        b.received(&m, "camera") >= 30 && c.received(&m, "camera") >= 30
+    })
+    .await;
+    // New subscriptions ask for keyframes themselves; let that settle.
+    settle(1500).await;
+    let plis = || m.plis.load(std::sync::atomic::Ordering::Relaxed);
+    let camera = {
+        let remotes = b.remotes.lock().unwrap();
+        remotes
+            .iter()
+            .find(|(p, s, _)| *p == m.id && s == "camera")
+            .map(|(_, _, t)| t.clone())
+            .expect("Bea receives the camera")
+    };
+    let ssrc = camera.ssrcs().await[0];
+    let pli = || -> Vec<Box<dyn rtc::rtcp::Packet>> {
+        vec![Box::new(
+            rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                sender_ssrc: 1,
+                media_ssrc: ssrc,
+            },
+        )]
+    };
+    // One request every 600 ms: each reaches the publisher.
+    let before = plis();
+    for _ in 0..3 {
+        camera.write_rtcp(pli()).await.unwrap();
+        settle(600).await;
+    }
+    let relayed = plis() - before;
+    assert!(relayed >= 3, "{relayed} of 3 spaced requests relayed");
+    // A burst of ten within 100 ms: merged into one or two.
+    settle(600).await;
+    let before = plis();
+    for _ in 0..10 {
+        camera.write_rtcp(pli()).await.unwrap();
+        settle(10).await;
+    }
+    settle(400).await;
+    let burst = plis() - before;
+    assert!((1..=2).contains(&burst), "a burst of 10 became {burst}");
+    let _ = stop.send(());
+    let _ = sender.await;
 }
