@@ -18,6 +18,7 @@
 //! - [`gates`]: what may flow, checked on every packet.
 //! - [`dedup`], [`speaker`], [`sdp`], [`keyframes`]: small pure parts.
 //! - [`recording`]: the writers, on their own thread.
+//! - [`runtime`]: tokio's webrtc runtime without UDP GRO (memory).
 
 pub mod config;
 pub mod dedup;
@@ -28,6 +29,7 @@ pub mod peer;
 pub mod plane;
 pub mod published;
 pub mod recording;
+pub mod runtime;
 pub mod sdp;
 pub mod speaker;
 

@@ -177,6 +177,7 @@ pub async fn build(
             .with_interceptor_registry(registry)
             .with_setting_engine(settings.build())
             .with_handler(handler.clone() as Arc<dyn PeerConnectionEventHandler>)
+            .with_runtime(Arc::new(crate::runtime::NoGroRuntime::default()))
             .with_udp_addrs(vec![std::net::SocketAddr::new(config.bind_ip, port)])
             .build()
             .await;

@@ -883,7 +883,10 @@ mod media {
         let mut room = RoomState::new(RoomSettings::default());
         let a = join(&mut room, web("a", Role::Moderator, false));
         assert_eq!(room.media_mode(), (MediaMode::Forwarded, None), "alone");
-        let b = join(&mut room, web("b", Role::Participant, false));
+        // A moment later: the pair is in the order people joined.
+        let newcomer = web("b", Role::Participant, false);
+        let b = newcomer.id;
+        room.apply(Command::Join(newcomer), T0 + 1);
         assert_eq!(room.media_mode(), (MediaMode::PeerToPeer, Some((a, b))));
         room.apply(Command::StartRecording { by: a }, T0);
         assert_eq!(room.media_mode().0, MediaMode::Forwarded, "recording");
