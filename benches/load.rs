@@ -16,7 +16,9 @@
 //!   (`load/media.rs`). Forwarded packets/s, server CPU per forwarded packet
 //!   and per stream, loss, server memory per peer connection.
 //!
-//! The persistence scenario is not built yet.
+//! - `persistence`: against PostgreSQL through a delaying proxy
+//!   (`load/persistence.rs`). Moderator-action latency with the database
+//!   answering in 0 and in 100 ms; events committed per second.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -34,11 +36,15 @@ use serde_json::{json, Value};
 
 #[path = "load/media.rs"]
 mod media;
+#[path = "load/persistence.rs"]
+mod persistence;
+#[path = "../tests/common/proxy.rs"]
+mod proxy;
 
 #[derive(Parser, Debug)]
 #[command(about = "Conclave's load tool")]
 struct Args {
-    /// `churn`, `big-room` or `media`. Without one (as under `cargo test`), a small
+    /// `churn`, `big-room`, `media` or `persistence`. Without one (as under `cargo test`), a small
     /// smoke run of both checks that the tool works.
     scenario: Option<String>,
     /// Measure a running server instead of starting one (no RSS/CPU then).
@@ -77,6 +83,16 @@ struct Args {
     /// media: seconds measured once everyone receives.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// persistence: PostgreSQL to measure against [default:
+    /// CONCLAVE_TEST_DATABASE_URL, then DATABASE_URL].
+    #[arg(long)]
+    database_url: Option<String>,
+    /// persistence: members of the room the chair acts in.
+    #[arg(long, default_value_t = 50)]
+    members: usize,
+    /// persistence: bursts of 20 chat messages per talker for the backlog.
+    #[arg(long, default_value_t = 2)]
+    chat_rounds: usize,
     /// Where to write the JSON result [default: target/load/SCENARIO-TIME.json].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -102,6 +118,12 @@ struct Server {
 
 impl Server {
     async fn start(url: Option<String>) -> Self {
+        Self::start_with(url, None).await
+    }
+
+    /// Starts the server, on PostgreSQL at `database` in `schema` when
+    /// given, else on SQLite.
+    async fn start_with(url: Option<String>, database: Option<(String, String)>) -> Self {
         if let Some(base) = url {
             return Self {
                 base,
@@ -123,8 +145,14 @@ impl Server {
             "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n",
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_conclave"))
-            .env_remove("DATABASE_URL")
+        let mut command = Command::new(env!("CARGO_BIN_EXE_conclave"));
+        command.env_remove("DATABASE_URL");
+        if let Some((db, schema)) = database {
+            command
+                .env("DATABASE_URL", db)
+                .env("CONCLAVE_DATABASE_SCHEMA", schema);
+        }
+        let child = command
             .env("CONCLAVE_CONFIG", &config)
             .env("CONCLAVE_DATA_DIR", dir.path().join("data"))
             .env("CONCLAVE_BIND", format!("127.0.0.1:{port}"))
@@ -546,16 +574,34 @@ fn main() {
         return smoke(args);
     };
     actix_web::rt::System::new().block_on(async {
-        let server = Server::start(args.url.clone()).await;
+        let db = if scenario == "persistence" {
+            let url = persistence::database_url(&args);
+            Some(persistence::proxy_for(&url).await)
+        } else {
+            None
+        };
+        let schema = format!("load_{}", uuid::Uuid::new_v4().simple());
+        let server = Server::start_with(
+            args.url.clone(),
+            db.as_ref().map(|(_, u)| (u.clone(), schema.clone())),
+        )
+        .await;
         let figures = match scenario.as_str() {
             "churn" => churn(&server, &args).await,
             "big-room" => big_room(&server, &args).await,
             "media" => media::media(&server, &args).await,
+            "persistence" => {
+                persistence::persistence(&server, &db.as_ref().unwrap().0, &args).await
+            }
             other => {
-                eprintln!("unknown scenario {other:?}: churn, big-room or media");
+                eprintln!("unknown scenario {other:?}: churn, big-room, media or persistence");
                 std::process::exit(2);
             }
         };
+        if db.is_some() {
+            drop(server);
+            persistence::drop_schema(&persistence::database_url(&args), &schema).await;
+        }
         let result = json!({
             "scenario": scenario,
             "at": chrono::Utc::now().to_rfc3339(),
@@ -631,6 +677,19 @@ fn smoke(mut args: Args) {
         let m = media::media(&server, &args).await;
         assert!(m["forwarded_packets"].as_u64().unwrap() > 0, "{m}");
         assert!(m["received_packets"].as_u64().unwrap() > 0, "{m}");
+        // Persistence wants PostgreSQL, which `scripts/test` always provides.
+        if let Ok(url) = std::env::var("CONCLAVE_TEST_DATABASE_URL") {
+            args.members = 3;
+            args.chat_rounds = 1;
+            let (proxy, through) = persistence::proxy_for(&url).await;
+            let schema = format!("load_{}", uuid::Uuid::new_v4().simple());
+            let on_pg = Server::start_with(None, Some((through, schema.clone()))).await;
+            let p = persistence::persistence(&on_pg, &proxy, &args).await;
+            drop(on_pg);
+            persistence::drop_schema(&url, &schema).await;
+            assert_eq!(p["committed_events"], p["backlog_events"], "{p}");
+            assert_eq!(p["action_ack_db_100ms"]["count"], 4, "{p}");
+        }
         println!("load tool smoke run: ok");
     });
 }

@@ -21,8 +21,8 @@ fn ms(t: DateTime<Utc>) -> Millis {
 
 impl PgStore {
     pub(super) async fn write_records_pg(&self, records: &[Record]) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
+        let client = self.client().await?;
+        let mut statements = Vec::with_capacity(records.len());
         for r in records {
             // Prepared once per connection, then reused by every batch.
             let (sql, params): (&str, Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>) =
@@ -106,14 +106,36 @@ impl PgStore {
                         vec![Box::new(id), Box::new(t(at))],
                     ),
                 };
-            let statement = tx.prepare_cached(sql).await.map_err(map_err)?;
+            let statement = client.prepare_cached(sql).await.map_err(map_err)?;
+            statements.push((statement, params));
+        }
+        // Pipelined: BEGIN, every statement and COMMIT are sent before the
+        // first answer is awaited, in order, so a batch costs one round trip
+        // to the database, not one per row. A failing statement aborts the
+        // transaction, its error is the first to come back, and the COMMIT
+        // that follows it rolls the transaction back: nothing of the batch
+        // is kept, and the connection is clean for the next one.
+        let begin = client.simple_query("BEGIN");
+        let executions = statements.iter().map(|(statement, params)| {
             let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
                 .collect();
-            tx.execute(&statement, &refs).await.map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
+            let client = &client;
+            async move { client.execute(statement, &refs).await }
+        });
+        let commit = client.simple_query("COMMIT");
+        let (begun, executed, committed) = futures_util::join!(
+            begin,
+            futures_util::future::try_join_all(executions),
+            commit
+        );
+        begun.map_err(map_err)?;
+        executed.map_err(map_err)?;
+        // A COMMIT after an error answers ROLLBACK, not an error: the
+        // statements' own error above is what says the batch failed.
+        committed.map_err(map_err)?;
+        Ok(())
     }
 
     pub(super) async fn room_state_pg(
