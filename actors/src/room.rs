@@ -180,6 +180,11 @@ pub struct Room {
     media: Box<dyn MediaPort>,
     /// The mode each web participant was last told.
     media_told: HashMap<ParticipantId, MediaState>,
+    /// The room's mode as last announced.
+    media_mode: Option<(
+        crate::media::MediaMode,
+        Option<(ParticipantId, ParticipantId)>,
+    )>,
 }
 
 impl Room {
@@ -205,6 +210,7 @@ impl Room {
             media_factory: no_media(),
             media: Box::new(NoMedia),
             media_told: HashMap::new(),
+            media_mode: None,
         }
     }
 
@@ -351,6 +357,13 @@ impl Room {
     /// end to end to forwarded keeps the call: clients publish to the server
     /// and then drop their direct connection.
     fn announce_media_mode(&mut self) {
+        // Once per event, and a room of 1,000 has many: only a change of
+        // the mode itself is worth a look at every connection.
+        let mode = self.state.media_mode();
+        if self.media_mode == Some(mode) {
+            return;
+        }
+        self.media_mode = Some(mode);
         let ids: Vec<_> = self.connections.keys().copied().collect();
         for id in ids {
             let is_web = self

@@ -145,13 +145,12 @@ impl RoomState {
     /// server otherwise. For peer-to-peer, the pair in the order they joined
     /// (the first makes the offer).
     pub fn media_mode(&self) -> (MediaMode, Option<(ParticipantId, ParticipantId)>) {
+        // Checked first: in a big room this runs for every event.
+        if !self.settings.peer_to_peer || self.recording || self.seats.len() != 2 {
+            return (MediaMode::Forwarded, None);
+        }
         let seats = self.seats();
-        let web = |s: &&Seat| s.endpoint == Endpoint::Web;
-        if self.settings.peer_to_peer
-            && !self.recording
-            && seats.len() == 2
-            && seats.iter().all(web)
-        {
+        if seats.iter().all(|s| s.endpoint == Endpoint::Web) {
             return (MediaMode::PeerToPeer, Some((seats[0].id, seats[1].id)));
         }
         (MediaMode::Forwarded, None)
