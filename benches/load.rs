@@ -215,6 +215,22 @@ impl Server {
         )
     }
 
+    /// One counter or gauge from `/metrics`, by its full name and labels
+    /// (0 while it is absent).
+    async fn metric(&self, series: &str) -> u64 {
+        let mut res = awc::Client::new()
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics answer");
+        let body = res.body().await.expect("metrics body");
+        let prefix = format!("{series} ");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+            .map_or(0, |v| v.trim().parse().unwrap_or(0))
+    }
+
     async fn connect(&self) -> Ws {
         let url = format!("{}/ws", self.base).replacen("http", "ws", 1);
         let (_, ws) = awc::Client::builder()

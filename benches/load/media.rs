@@ -245,19 +245,6 @@ fn stream(tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>, video_pps: u32, stop: A
     });
 }
 
-async fn forwarded(server: &Server) -> u64 {
-    let mut res = awc::Client::new()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .expect("metrics answer");
-    let body = res.body().await.unwrap();
-    String::from_utf8_lossy(&body)
-        .lines()
-        .find_map(|l| l.strip_prefix("conclave_media_packets{outcome=\"forwarded\"} "))
-        .map_or(0, |v| v.trim().parse().unwrap_or(0))
-}
-
 pub async fn media(server: &Server, args: &Args) -> Value {
     let (code, pin) = server.line().await;
     let mut chair = server.connect().await;
@@ -301,7 +288,9 @@ pub async fn media(server: &Server, args: &Args) -> Value {
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
     let rss_flowing = server.usage().map(|(rss, _)| rss);
     let window = Duration::from_secs(args.seconds.max(1));
-    let before_fwd = forwarded(server).await;
+    let before_fwd = server
+        .metric("conclave_media_packets{outcome=\"forwarded\"}")
+        .await;
     let before_rx: u64 = people
         .iter()
         .map(|x| x.received.load(Ordering::Relaxed))
@@ -320,7 +309,9 @@ pub async fn media(server: &Server, args: &Args) -> Value {
     let secs = started.elapsed().as_secs_f64();
     let after_cpu = server.usage().map(|(_, cpu)| cpu);
     actix_web::rt::time::sleep(Duration::from_secs(1)).await;
-    let after_fwd = forwarded(server).await;
+    let after_fwd = server
+        .metric("conclave_media_packets{outcome=\"forwarded\"}")
+        .await;
     let after_rx: u64 = people
         .iter()
         .map(|x| x.received.load(Ordering::Relaxed))

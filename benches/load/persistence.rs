@@ -32,19 +32,6 @@ pub fn database_url(args: &Args) -> String {
         })
 }
 
-async fn written(server: &Server) -> u64 {
-    let mut res = awc::Client::new()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .expect("metrics answer");
-    let body = res.body().await.unwrap();
-    String::from_utf8_lossy(&body)
-        .lines()
-        .find_map(|l| l.strip_prefix("conclave_persisted_events_total{outcome=\"written\"} "))
-        .map_or(0, |v| v.trim().parse().unwrap_or(0))
-}
-
 /// Times `n` lock/unlock actions: (to the effect, to the acknowledgement).
 async fn actions(chair: &mut Ws, n: usize, label: &str) -> (Value, Value) {
     let mut effect = histogram();
@@ -115,7 +102,9 @@ pub async fn persistence(server: &Server, proxy: &TcpProxy, args: &Args) -> Valu
     }
     setup.finish();
     actix_web::rt::time::sleep(Duration::from_secs(1)).await;
-    let before = written(server).await;
+    let before = server
+        .metric("conclave_persisted_events_total{outcome=\"written\"}")
+        .await;
     proxy.down();
     let rounds = args.chat_rounds.max(1);
     for r in 0..rounds {
@@ -140,7 +129,10 @@ pub async fn persistence(server: &Server, proxy: &TcpProxy, args: &Args) -> Valu
     // backoff (up to 5 s) is not write throughput.
     let mut first: Option<(Instant, u64)> = None;
     while up.elapsed() < Duration::from_secs(300) {
-        done = written(server).await.saturating_sub(before);
+        done = server
+            .metric("conclave_persisted_events_total{outcome=\"written\"}")
+            .await
+            .saturating_sub(before);
         progress.set_position(done);
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done));

@@ -94,6 +94,30 @@ async fn recording(
     Ok((dir, manifest))
 }
 
+/// The account's finished recording `rec` of conference `id`.
+async fn owned_recording(
+    services: &Services,
+    rooms: &Rooms,
+    authed: &Authed,
+    id: uuid::Uuid,
+    rec: &str,
+) -> Result<(ConferenceId, PathBuf, Manifest), AppError> {
+    let conference = services
+        .owned_conference(&authed.account, ConferenceId(id))
+        .await?;
+    let (dir, manifest) = recording(rooms, conference.id, rec).await?;
+    Ok((conference.id, dir, manifest))
+}
+
+/// Where `file` is in the manifest: only names it lists are ever served.
+fn listed(manifest: &Manifest, file: &str) -> Result<usize, AppError> {
+    manifest
+        .tracks
+        .iter()
+        .position(|t| t.file == file)
+        .ok_or(AppError::NotFound)
+}
+
 /// The conference's finished recordings, oldest first.
 #[utoipa::path(get, path = "/api/v1/conferences/{id}/recordings", tag = "recordings", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Conference id")), responses(
@@ -144,15 +168,8 @@ pub async fn download(
     path: web::Path<(uuid::Uuid, String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, rec, file) = path.into_inner();
-    let conference = services
-        .owned_conference(&authed.account, ConferenceId(id))
-        .await?;
-    let (dir, manifest) = recording(&rooms, conference.id, &rec).await?;
-    let entry = manifest
-        .tracks
-        .iter()
-        .find(|t| t.file == file)
-        .ok_or(AppError::NotFound)?;
+    let (_, dir, manifest) = owned_recording(&services, &rooms, &authed, id, &rec).await?;
+    let entry = &manifest.tracks[listed(&manifest, &file)?];
     let handle = tokio::fs::File::open(dir.join(&entry.file))
         .await
         .map_err(|_| AppError::NotFound)?;
@@ -192,16 +209,9 @@ pub async fn delete_file(
     path: web::Path<(uuid::Uuid, String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, rec, file) = path.into_inner();
-    let conference = services
-        .owned_conference(&authed.account, ConferenceId(id))
-        .await?;
-    let (dir, mut manifest) = recording(&rooms, conference.id, &rec).await?;
-    let i = manifest
-        .tracks
-        .iter()
-        .position(|t| t.file == file)
-        .ok_or(AppError::NotFound)?;
-    let entry = manifest.tracks.remove(i);
+    let (conference, dir, mut manifest) =
+        owned_recording(&services, &rooms, &authed, id, &rec).await?;
+    let entry = manifest.tracks.remove(listed(&manifest, &file)?);
     if manifest.tracks.is_empty() {
         remove_dir(&dir).await?;
     } else {
@@ -219,7 +229,7 @@ pub async fn delete_file(
             .await
             .map_err(|_| AppError::Internal)?;
     }
-    tracing::info!(conference = %conference.id, recording = %rec, "recording file deleted");
+    tracing::info!(%conference, recording = %rec, "recording file deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -236,12 +246,9 @@ pub async fn delete_recording(
     path: web::Path<(uuid::Uuid, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, rec) = path.into_inner();
-    let conference = services
-        .owned_conference(&authed.account, ConferenceId(id))
-        .await?;
-    let (dir, _) = recording(&rooms, conference.id, &rec).await?;
+    let (conference, dir, _) = owned_recording(&services, &rooms, &authed, id, &rec).await?;
     remove_dir(&dir).await?;
-    tracing::info!(conference = %conference.id, recording = %rec, "recording deleted");
+    tracing::info!(%conference, recording = %rec, "recording deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
