@@ -269,6 +269,18 @@ impl Forwarder {
     }
 
     fn signal(&self, to: ParticipantId, signal: ServerSignal) {
+        // Candidates inside an offer or answer are announced like trickled ones.
+        let signal = match (self.shared.config.public_ip, signal) {
+            (Some(ip), ServerSignal::Offer { pc, sdp }) => ServerSignal::Offer {
+                pc,
+                sdp: crate::sdp::announce_all(&sdp, ip),
+            },
+            (Some(ip), ServerSignal::Answer { pc, sdp }) => ServerSignal::Answer {
+                pc,
+                sdp: crate::sdp::announce_all(&sdp, ip),
+            },
+            (_, signal) => signal,
+        };
         self.emit(MediaEvent::Signal { to, signal });
     }
 

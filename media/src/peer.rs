@@ -18,9 +18,8 @@ use rtc::sansio::Protocol;
 use tokio::sync::mpsc::UnboundedSender;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceCandidateType, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
-    SettingEngineBuilder,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceServer,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, SettingEngineBuilder,
 };
 
 use crate::forwarder::Control;
@@ -151,6 +150,7 @@ pub async fn build(
         pc,
         control,
         gates,
+        public_ip: config.public_ip,
     });
     let mut last_error = None;
     // Every port of the range is tried once at most, from where the last
@@ -161,9 +161,6 @@ pub async fn build(
         let mut engine = media_engine()?;
         let registry = interceptors(&mut engine)?;
         let mut settings = SettingEngineBuilder::new();
-        if let Some(ip) = config.public_ip {
-            settings = settings.with_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
-        }
         if config.bind_ip.is_loopback() {
             settings = settings.with_include_loopback_candidate(true);
         }
@@ -197,14 +194,20 @@ struct PeerEvents {
     /// The member's gates when the connection was made: a connection's
     /// state speaks for it alone, not for one made after it.
     gates: Arc<crate::gates::Gates>,
+    /// Behind a 1:1 NAT, announced instead of the socket's own address
+    /// (webrtc 0.21.1 takes the setting but does not apply it).
+    public_ip: Option<std::net::IpAddr>,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for PeerEvents {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        let Ok(init) = event.candidate.to_json() else {
+        let Ok(mut init) = event.candidate.to_json() else {
             return;
         };
+        if let Some(public) = self.public_ip {
+            init.candidate = crate::sdp::announce(&init.candidate, public);
+        }
         let Ok(candidate) = serde_json::to_string(&init) else {
             return;
         };
