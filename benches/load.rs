@@ -34,6 +34,8 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+#[path = "../tests/common/peer.rs"]
+mod client_peer;
 #[path = "load/media.rs"]
 mod media;
 #[path = "load/persistence.rs"]

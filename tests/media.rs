@@ -22,12 +22,11 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
-    register_default_interceptors, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
-    RTCSessionDescription, Registry, SettingEngineBuilder,
+    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
+    RTCSessionDescription,
 };
 
-use conclave_media::peer::{media_engine, rtp_track, OPUS_PT, VP8_PT};
+use conclave_media::peer::{rtp_track, OPUS_PT, VP8_PT};
 
 /// Packets a client received, per (publisher participant id, source).
 type Counts = Arc<Mutex<HashMap<(String, String), u64>>>;
@@ -128,29 +127,7 @@ impl PeerConnectionEventHandler for Receiver {
 }
 
 async fn new_pc(handler: Arc<dyn PeerConnectionEventHandler>) -> Arc<dyn PeerConnection> {
-    let mut engine = media_engine().unwrap();
-    // Keyframe requests from the far end reach the test, as they reach the
-    // forwarder on the server.
-    let registry = register_default_interceptors(Registry::new(), &mut engine)
-        .unwrap()
-        .with(
-            rtc::interceptor::Slot::from(14_000),
-            conclave_media::peer::KeyframeRequests::default(),
-        );
-    let pc = PeerConnectionBuilder::new()
-        .with_media_engine(engine)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(
-            SettingEngineBuilder::new()
-                .with_include_loopback_candidate(true)
-                .build(),
-        )
-        .with_handler(handler)
-        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
-        .build()
-        .await
-        .unwrap();
-    Arc::new(pc)
+    common::loopback_peer(handler, 0).await
 }
 
 fn local_track(kind: RtpCodecKind, id: &str, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
@@ -738,7 +715,6 @@ async fn three_peers_exchange_audio_and_video_through_the_server() {
     assert_eq!(metric(&server, "duplicate").await, 0);
     let _ = stop.send(());
     let _ = sender.await;
-    let _ = &mut m;
 }
 
 #[actix_web::test]

@@ -178,13 +178,12 @@ pub struct Room {
     media_factory: Arc<dyn MediaFactory>,
     /// Started with the room; closed with it.
     media: Box<dyn MediaPort>,
-    /// The mode each web participant was last told.
-    media_told: HashMap<ParticipantId, MediaState>,
-    /// The room's mode as last announced.
-    media_mode: Option<(
+    /// The room's media mode as last announced (snapshots carry it to
+    /// whoever attaches later).
+    media_mode: (
         crate::media::MediaMode,
         Option<(ParticipantId, ParticipantId)>,
-    )>,
+    ),
 }
 
 impl Room {
@@ -209,8 +208,7 @@ impl Room {
             ended: false,
             media_factory: no_media(),
             media: Box::new(NoMedia),
-            media_told: HashMap::new(),
-            media_mode: None,
+            media_mode: (crate::media::MediaMode::Forwarded, None),
         }
     }
 
@@ -331,7 +329,6 @@ impl Room {
             }
             Event::Left { id, .. } => {
                 self.media.detach(*id);
-                self.media_told.remove(id);
             }
             Event::Muted { target, muted, .. } => self.media.mute(*target, *muted),
             Event::RoleChanged { target, .. } => {
@@ -359,11 +356,14 @@ impl Room {
     fn announce_media_mode(&mut self) {
         // Once per event, and a room of 1,000 has many: only a change of
         // the mode itself is worth a look at every connection.
+        // Connections attached since the last change learnt the mode from
+        // their snapshot; one command changes it at most once, so on a
+        // change every web connection's view of it changed too.
         let mode = self.state.media_mode();
-        if self.media_mode == Some(mode) {
+        if self.media_mode == mode {
             return;
         }
-        self.media_mode = Some(mode);
+        self.media_mode = mode;
         let ids: Vec<_> = self.connections.keys().copied().collect();
         for id in ids {
             let is_web = self
@@ -374,16 +374,12 @@ impl Room {
                 continue;
             }
             let now = MediaState::of(&self.state, id);
-            if self.media_told.get(&id) == Some(&now) {
-                continue;
-            }
             if now.mode == crate::media::MediaMode::PeerToPeer {
                 // End to end: the server's connections for them close.
                 let may = self.state.may_present(id);
                 self.media.detach(id);
                 self.media.attach(id, may);
             }
-            self.media_told.insert(id, now);
             self.send_to(id, ToClient::Media(now));
         }
     }
@@ -421,16 +417,19 @@ impl Room {
         let shared = |m| Arc::new(Outgoing::new(m));
         let for_moderators = for_viewer(event, Role::Moderator).map(shared);
         let for_participants = for_viewer(event, Role::Participant).map(shared);
+        self.deliver(|role| match role {
+            Role::Moderator => for_moderators.clone(),
+            Role::Participant => for_participants.clone(),
+        });
+    }
+
+    /// Hands each connection the message for its role, never waiting; a
+    /// connection whose queue is full is dropped as a slow consumer.
+    fn deliver(&mut self, message_for: impl Fn(Role) -> Option<Arc<Outgoing>>) {
         let mut slow = Vec::new();
         for (id, conn) in &self.connections {
-            let message = match conn.role {
-                Role::Moderator => &for_moderators,
-                Role::Participant => &for_participants,
-            };
-            if let Some(message) = message {
-                if let Err(mpsc::error::TrySendError::Full(_)) =
-                    conn.link.queue.try_send(message.clone())
-                {
+            if let Some(message) = message_for(conn.role) {
+                if let Err(mpsc::error::TrySendError::Full(_)) = conn.link.queue.try_send(message) {
                     slow.push(*id);
                 }
             }
@@ -445,7 +444,6 @@ impl Room {
             return;
         };
         let snapshot = Snapshot::of(&self.state, id, conn.role);
-        self.media_told.insert(id, snapshot.media);
         if let Err(mpsc::error::TrySendError::Full(_)) =
             conn.link
                 .queue
@@ -620,30 +618,16 @@ impl Handler<FromMedia> for Room {
             MediaEvent::Signal { to, signal } => {
                 self.send_to(to, ToClient::Signal { from: None, signal })
             }
-            MediaEvent::ActiveSpeaker(who) => self.tell_everyone(ToClient::ActiveSpeaker(who)),
-            MediaEvent::Restarted => self.tell_everyone(ToClient::MediaReset),
+            MediaEvent::ActiveSpeaker(who) => {
+                let m = Arc::new(Outgoing::new(ToClient::ActiveSpeaker(who)));
+                self.deliver(|_| Some(m.clone()));
+            }
+            MediaEvent::Restarted => {
+                let m = Arc::new(Outgoing::new(ToClient::MediaReset));
+                self.deliver(|_| Some(m.clone()));
+            }
             MediaEvent::Recorded(file) => {
                 tracing::info!(conference = %self.conference, file = %file.file, bytes = file.bytes, "recording file written");
-            }
-        }
-    }
-}
-
-impl Room {
-    /// One message for every connection (the phone legs ignore media ones).
-    fn tell_everyone(&mut self, message: ToClient) {
-        {
-            let message = Arc::new(Outgoing::new(message));
-            let mut slow = Vec::new();
-            for (id, conn) in &self.connections {
-                if let Err(mpsc::error::TrySendError::Full(_)) =
-                    conn.link.queue.try_send(message.clone())
-                {
-                    slow.push(*id);
-                }
-            }
-            for id in slow {
-                self.drop_slow(id);
             }
         }
     }

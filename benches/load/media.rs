@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conclave_media::peer::{media_engine, rtp_track, OPUS_PT, VP8_PT};
+use conclave_media::peer::{rtp_track, OPUS_PT, VP8_PT};
 use conclave_media::rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use conclave_media::webrtc;
 use serde_json::{json, Value};
@@ -20,9 +20,8 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    register_default_interceptors, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
-    RTCSessionDescription, Registry, SettingEngineBuilder,
+    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
+    RTCSessionDescription,
 };
 
 use super::{bar, join, next, send, Args, Server, Ws};
@@ -64,25 +63,8 @@ impl PeerConnectionEventHandler for Handler {
 }
 
 async fn peer(handler: Handler) -> Arc<dyn PeerConnection> {
-    let mut engine = media_engine().unwrap();
-    let registry = register_default_interceptors(Registry::new(), &mut engine).unwrap();
-    Arc::new(
-        PeerConnectionBuilder::new()
-            .with_media_engine(engine)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(
-                SettingEngineBuilder::new()
-                    .with_include_loopback_candidate(true)
-                    .build(),
-            )
-            .with_handler(Arc::new(handler))
-            // The tool's connections spread over two threads of their own.
-            .with_dedicated_reactor_pool_size(2)
-            .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
-            .build()
-            .await
-            .unwrap(),
-    )
+    // The tool's connections spread over two threads of their own.
+    super::client_peer::loopback_peer(Arc::new(handler), 2).await
 }
 
 /// One participant: its signalling runs in a task of its own.

@@ -308,8 +308,14 @@ impl Forwarder {
             Control::Connected { member, pc, up } => {
                 tracing::debug!(conference = %self.conference, member = %member, pc = pc.as_str(), up, "media connection");
                 if pc == PcKind::Subscribe && up && self.members.contains_key(&member) {
-                    // A fresh receiver needs a keyframe to show video.
-                    let tracks: Vec<_> = self.tracks.clone();
+                    // A fresh receiver needs a keyframe to show video (of
+                    // everyone's tracks but its own).
+                    let tracks: Vec<_> = self
+                        .tracks
+                        .iter()
+                        .filter(|t| t.key.publisher != member)
+                        .cloned()
+                        .collect();
                     for t in tracks {
                         t.request_keyframe().await;
                     }
@@ -548,7 +554,8 @@ impl Forwarder {
         } else {
             (RtpCodecKind::Video, peer::VP8_PT)
         };
-        let ssrc: u32 = rand_ssrc(n, member);
+        // Random, never 0: SSRCs only need to differ within a connection.
+        let ssrc = (uuid::Uuid::new_v4().as_u128() as u32).max(1);
         // The stream is the publisher, so a client groups its tracks; the
         // track id says what it is.
         let local = peer::rtp_track(
@@ -662,12 +669,6 @@ impl Forwarder {
         }
         tracing::debug!(conference = %self.conference, session = %self.session, "media forwarder stopped");
     }
-}
-
-/// A random SSRC for a forwarded track (never 0).
-fn rand_ssrc(n: u64, member: ParticipantId) -> u32 {
-    let id = uuid::Uuid::new_v4().as_u128() ^ member.0.as_u128() ^ u128::from(n);
-    (id as u32).max(1)
 }
 
 #[cfg(test)]

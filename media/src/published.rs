@@ -155,17 +155,17 @@ pub async fn forward(
             counters.duplicates.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if let Some(id) = audio_level_id.filter(|_| track.source.is_audio()) {
+        // A muted or removed publisher is held back, and does not speak.
+        let open = track.gates.open(track.source);
+        if let (true, Some(id)) = (open, audio_level_id.filter(|_| track.source.is_audio())) {
             if let Some(level) = audio_level(&packet, id) {
-                if track.gates.open(track.source) {
-                    speakers
-                        .lock()
-                        .expect("speaker lock")
-                        .report(track.key.publisher, level);
-                }
+                speakers
+                    .lock()
+                    .expect("speaker lock")
+                    .report(track.key.publisher, level);
             }
         }
-        if !track.gates.open(track.source) {
+        if !open {
             held_back = held_back.wrapping_add(1);
             counters.gated.fetch_add(1, Ordering::Relaxed);
             continue;

@@ -74,13 +74,15 @@ impl Recording {
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         let (tx, rx) = sync_channel(BACKLOG);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counted = dropped.clone();
         let thread = std::thread::Builder::new()
             .name("conclave-recorder".into())
-            .spawn(move || write_all(dir, rx, done))?;
+            .spawn(move || write_all(dir, rx, counted, done))?;
         Ok(Self {
             tx,
             next_track: 0,
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped,
             thread: Some(thread),
         })
     }
@@ -100,11 +102,6 @@ impl Recording {
             tx: self.tx.clone(),
             dropped: self.dropped.clone(),
         }
-    }
-
-    /// Packets dropped because the writer fell behind.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Finishes every file and the manifest (on the writer thread).
@@ -223,7 +220,12 @@ impl Track {
     }
 }
 
-fn write_all(dir: PathBuf, rx: Receiver<Msg>, done: impl Fn(RecordingFile)) {
+fn write_all(
+    dir: PathBuf,
+    rx: Receiver<Msg>,
+    dropped: Arc<AtomicU64>,
+    done: impl Fn(RecordingFile),
+) {
     let mut tracks: HashMap<u64, Track> = HashMap::new();
     let mut order = Vec::new();
     while let Ok(msg) = rx.recv() {
@@ -274,7 +276,11 @@ fn write_all(dir: PathBuf, rx: Receiver<Msg>, done: impl Fn(RecordingFile)) {
             ended_at_ms: t.ended_at_ms,
         });
     }
-    let body = serde_json::json!({ "tracks": manifest });
+    // Copies the forwarding loops could not hand over (the writer fell behind).
+    let body = serde_json::json!({
+        "tracks": manifest,
+        "dropped_packets": dropped.load(Ordering::Relaxed),
+    });
     if let Err(e) = std::fs::write(
         dir.join("manifest.json"),
         serde_json::to_vec_pretty(&body).unwrap_or_default(),

@@ -61,6 +61,9 @@ pub struct RecordingFileView {
 #[derive(Serialize, Deserialize)]
 struct Manifest {
     tracks: Vec<RecordingFileView>,
+    /// Kept when a file is deleted and the manifest rewritten.
+    #[serde(default)]
+    dropped_packets: u64,
 }
 
 /// `<uuid>-<digits>`: what the media plane names a recording folder.

@@ -16,7 +16,10 @@ use conclave::config::Config;
 use conclave::secrets::SecretKey;
 use serde_json::Value;
 
+mod peer;
 mod proxy;
+#[allow(unused_imports)]
+pub use peer::loopback_peer;
 #[allow(unused_imports)]
 pub use proxy::{postgres_addr, TcpProxy};
 
