@@ -1027,6 +1027,37 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     assert!(!session.exists(), "the recording's folder is gone");
     let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
     assert_eq!(list, json!([]));
+
+    // A second recording goes with the conference's summary, once the
+    // meeting is over.
+    m.ok(json!({"type": "start_recording"})).await;
+    settle(300).await;
+    m.ok(json!({"type": "stop_recording"})).await;
+    let second = common::eventually(10, "the second recording", || async {
+        let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
+        let id = list[0]["id"].as_str()?.to_owned();
+        Some(folder.join(id))
+    })
+    .await;
+    let history = format!("/api/v1/conferences/{}/history", m.conference);
+    let (status, live) = server.call("DELETE", &history, None, Some(&owner)).await;
+    assert_eq!((status, &live["code"]), (409, &json!("conference_live")));
+    assert!(second.exists());
+    for who in [&m, &b, &c] {
+        who.ok(json!({"type": "leave"})).await;
+    }
+    let deleted = common::eventually(10, "the meeting ends", || async {
+        let (status, body) = server.call("DELETE", &history, None, Some(&owner)).await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(deleted["recordings"], 1, "{deleted}");
+    assert!(
+        !second.exists(),
+        "the recording's bytes went with the summary"
+    );
+    let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
+    assert_eq!(list, json!([]));
 }
 
 #[actix_web::test]

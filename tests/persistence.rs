@@ -2,7 +2,8 @@
 //! the owner's history API: attendance with join and leave times, a resume
 //! that keeps one interval, the audit log, chat with tombstones, blocks and
 //! the lock surviving a restart, a graceful stop that ends every interval,
-//! and (PostgreSQL) a database outage that loses and doubles nothing.
+//! deleting a conference's summary with its documents' and recordings'
+//! bytes, and (PostgreSQL) a database outage that loses and doubles nothing.
 
 mod common;
 
@@ -16,6 +17,7 @@ on_both_stores!(actix:
     a_resume_keeps_one_attendance_interval,
     lock_permissions_and_blocks_survive_a_restart,
     a_graceful_stop_ends_every_interval_and_the_session,
+    deleting_the_summary_removes_history_documents_and_recordings,
 );
 
 /// An account; returns (token, line conference id, line code, PIN).
@@ -341,6 +343,142 @@ async fn a_graceful_stop_ends_every_interval_and_the_session(b: Backend) {
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(texts, sent, "every message, once, in order");
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+async fn delete_summary(s: &TestServer, token: &str, conference: &str) -> (u16, Value) {
+    s.call(
+        "DELETE",
+        &format!("/api/v1/conferences/{conference}/history"),
+        None,
+        Some(token),
+    )
+    .await
+}
+
+async fn deleting_the_summary_removes_history_documents_and_recordings(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (token, conference, code, pin) = account(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    let seat = chair.join(&code, None, Some(&pin), "Chair").await;
+    let mut guest = Ws::connect(&s).await;
+    guest.join(&code, None, None, "Guest").await;
+    assert_eq!(
+        guest.ask(json!({"type": "chat", "text": "minutes"})).await["type"],
+        "ack"
+    );
+    assert_eq!(chair.ask(json!({"type": "lock"})).await["type"], "ack");
+    let mut res = awc::Client::new()
+        .post(s.url("/api/v1/room/documents"))
+        .query(&[("name", "agenda.txt")])
+        .unwrap()
+        .insert_header(("content-type", "text/plain"))
+        .insert_header((
+            "authorization",
+            format!("Bearer {}", seat["resume_token"].as_str().unwrap()),
+        ))
+        .send_body("the agenda")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{:?}", res.body().await);
+    let documents = s.data_dir().join("documents");
+    assert_eq!(files_under(&documents).len(), 1);
+
+    let (status, body) = delete_summary(&s, &token, &conference).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conference_live")),
+        "{body}"
+    );
+    let chat = eventually(10, "the chat is written", || async {
+        let chat = history(&s, &token, &conference, "chat").await;
+        (chat.as_array().unwrap().len() == 1).then_some(chat)
+    })
+    .await;
+    assert_eq!(
+        chat[0]["text"], "minutes",
+        "a refused delete keeps everything"
+    );
+    assert_eq!(chair.ask(json!({"type": "unlock"})).await["type"], "ack");
+    assert_eq!(guest.ask(json!({"type": "leave"})).await["type"], "ack");
+    assert_eq!(chair.ask(json!({"type": "leave"})).await["type"], "ack");
+    let sessions = sessions_when(&s, &token, &conference, "the session ends", |all| {
+        all.len() == 1 && all[0]["ended_at"].is_string()
+    })
+    .await;
+    let session = sessions[0]["id"].as_str().unwrap().to_owned();
+
+    // A recording of that session, as the media plane leaves one, and a
+    // file that is not a recording (never touched).
+    let recordings = s.data_dir().join("recordings").join(&conference);
+    let recording = recordings.join(format!("{session}-1795874316000"));
+    std::fs::create_dir_all(&recording).unwrap();
+    std::fs::write(recording.join("manifest.json"), r#"{"tracks": []}"#).unwrap();
+    std::fs::write(recording.join("a-microphone.ogg"), b"OggS").unwrap();
+    std::fs::write(recordings.join("README"), b"not a recording").unwrap();
+
+    let (stranger, _) = s.sign_up().await;
+    let (status, _) = delete_summary(&s, &stranger, &conference).await;
+    assert_eq!(status, 404, "someone else's conference");
+    assert_eq!(
+        history(&s, &token, &conference, "sessions")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let deleted = eventually(10, "the room has stopped", || async {
+        let (status, body) = delete_summary(&s, &token, &conference).await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(
+        deleted,
+        json!({"sessions": 1, "documents": 1, "recordings": 1})
+    );
+    for what in ["sessions", "audit", "chat"] {
+        assert_eq!(
+            history(&s, &token, &conference, what).await,
+            json!([]),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        files_under(&documents),
+        Vec::<std::path::PathBuf>::new(),
+        "document bytes"
+    );
+    assert!(!recording.exists(), "recording bytes");
+    assert!(recordings.join("README").exists());
+    let (status, again) = delete_summary(&s, &token, &conference).await;
+    assert_eq!(
+        (status, again),
+        (200, json!({"sessions": 0, "documents": 0, "recordings": 0}))
+    );
+
+    // The line and its codes stay: the next meeting is a new session.
+    let mut next = Ws::connect(&s).await;
+    next.join(&code, None, Some(&pin), "Chair").await;
+    assert_eq!(next.ask(json!({"type": "leave"})).await["type"], "ack");
+    sessions_when(&s, &token, &conference, "a new session", |all| {
+        all.len() == 1
+    })
+    .await;
 }
 
 /// PostgreSQL goes away for 10 s (a proxy cuts every connection and refuses

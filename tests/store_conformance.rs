@@ -67,6 +67,7 @@ on_both_stores!(tokio:
     migrations_are_idempotent,
     history_records_written_twice_leave_the_same_rows,
     a_rejected_record_fails_its_whole_batch,
+    deleting_history_takes_past_sessions_and_keeps_the_rest,
 );
 
 async fn accounts_come_with_a_line(b: Backend) {
@@ -513,6 +514,82 @@ async fn history_records_written_twice_leave_the_same_rows(b: Backend) {
     assert_eq!(
         s.room_state(other.id).await.unwrap(),
         store::RoomStateRow::fresh()
+    );
+}
+
+async fn deleting_history_takes_past_sessions_and_keeps_the_rest(b: Backend) {
+    let (s, _dir) = open(b).await;
+    let (_, line) = s
+        .create_account(new_account("d@example.org"))
+        .await
+        .unwrap();
+    let (_, other) = s
+        .create_account(new_account("d2@example.org"))
+        .await
+        .unwrap();
+    let document = |id, session| store::Record::DocumentAdded {
+        id,
+        conference: line.id.0,
+        session,
+        name: "a.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 3,
+        by: uuid::Uuid::new_v4(),
+        at: 1_002,
+    };
+    let (past, mut records) = session_records(line.id);
+    let shared = uuid::Uuid::new_v4();
+    records.insert(2, document(shared, past));
+    let (later, later_doc) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    records.push(store::Record::SessionStarted {
+        session: later,
+        conference: line.id.0,
+        at: 5_000,
+    });
+    records.push(document(later_doc, later));
+    let (elsewhere, theirs) = session_records(other.id);
+    records.extend(theirs);
+    s.write_records(&records).await.unwrap();
+
+    let deleted = s.delete_history(line.id, 5_000).await.unwrap();
+    assert_eq!(
+        deleted,
+        store::DeletedHistory {
+            sessions: vec![past],
+            documents: vec![shared],
+        }
+    );
+    let sessions = s.conference_sessions(line.id).await.unwrap();
+    assert_eq!(
+        sessions.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![later]
+    );
+    assert!(s.attendance(line.id).await.unwrap().is_empty());
+    assert!(s.audit_log(line.id).await.unwrap().is_empty());
+    assert!(s.chat_log(line.id).await.unwrap().is_empty());
+    // The room state is the line's setting, not its history.
+    let state = s.room_state(line.id).await.unwrap();
+    assert!(state.locked);
+    assert_eq!(state.blocks.len(), 1);
+    // Another conference is untouched.
+    let kept = s.conference_sessions(other.id).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![elsewhere]
+    );
+    assert_eq!(s.chat_log(other.id).await.unwrap().len(), 1);
+    assert_eq!(s.attendance(other.id).await.unwrap().len(), 1);
+    // The later session goes with a later cut-off, its document with it.
+    assert_eq!(
+        s.delete_history(line.id, 5_001).await.unwrap(),
+        store::DeletedHistory {
+            sessions: vec![later],
+            documents: vec![later_doc],
+        }
+    );
+    assert_eq!(
+        s.delete_history(line.id, 9_000).await.unwrap(),
+        store::DeletedHistory::default()
     );
 }
 

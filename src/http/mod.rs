@@ -12,6 +12,7 @@ mod history;
 mod join;
 pub mod openapi;
 mod recordings;
+mod summary;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(history::configure)
             .configure(documents::configure)
             .configure(recordings::configure)
+            .configure(summary::configure)
             .configure(join::configure)
             .configure(openapi::configure),
     );

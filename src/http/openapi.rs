@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, conferences, documents, health, history, join, recordings};
+use super::{accounts, conferences, documents, health, history, join, recordings, summary};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use super::{accounts, conferences, documents, health, history, join, recordings}
         history::sessions, history::audit, history::chat,
         documents::upload, documents::download,
         recordings::list, recordings::download, recordings::delete_file, recordings::delete_recording,
+        summary::delete,
         join::check,
     ),
     components(schemas(crate::error::Problem)),

@@ -67,7 +67,7 @@ struct Manifest {
 }
 
 /// `<uuid>-<digits>`: what the media plane names a recording folder.
-fn parse_id(id: &str) -> Option<(uuid::Uuid, i64)> {
+pub(super) fn parse_id(id: &str) -> Option<(uuid::Uuid, i64)> {
     let (session, started) = id.rsplit_once('-')?;
     if started.is_empty() || !started.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -75,7 +75,7 @@ fn parse_id(id: &str) -> Option<(uuid::Uuid, i64)> {
     Some((uuid::Uuid::parse_str(session).ok()?, started.parse().ok()?))
 }
 
-fn folder(rooms: &Rooms, conference: ConferenceId) -> PathBuf {
+pub(super) fn folder(rooms: &Rooms, conference: ConferenceId) -> PathBuf {
     rooms.recordings.join(conference.to_string())
 }
 

@@ -71,6 +71,11 @@ impl PersistSink {
         self.pending.load(Ordering::SeqCst)
     }
 
+    /// The sequence number of the last event handed over.
+    pub fn handed_over(&self) -> u64 {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Waits until event `seq` is written; false when `within` ran out first.
     pub async fn committed(&self, seq: u64, within: Duration) -> bool {
         let mut rx = self.committed.clone();
@@ -81,8 +86,7 @@ impl PersistSink {
     /// Waits until everything handed over so far is written (graceful
     /// shutdown); false, with the count logged, when `within` ran out.
     pub async fn flush(&self, within: Duration) -> bool {
-        let target = *self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let done = self.committed(target, within).await;
+        let done = self.committed(self.handed_over(), within).await;
         if !done {
             tracing::error!(
                 unwritten = self.pending(),

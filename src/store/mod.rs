@@ -248,6 +248,15 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>>;
     /// Every chat message, tombstones included, oldest first.
     async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>>;
+    /// Deletes, in one transaction, every session of the conference that
+    /// started before `before` with all it holds: attendance, audit log,
+    /// chat and document metadata. The conference, its codes and its room
+    /// state (lock, permissions, blocks) stay.
+    async fn delete_history(
+        &self,
+        conference: ConferenceId,
+        before: conclave_actors::room_state::Millis,
+    ) -> StoreResult<DeletedHistory>;
     /// The name the conference owner's address book gives a number (by its
     /// keyed hash), if any.
     async fn contact_name(

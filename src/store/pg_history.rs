@@ -138,6 +138,51 @@ impl PgStore {
         Ok(())
     }
 
+    pub(super) async fn delete_history_pg(
+        &self,
+        conference: ConferenceId,
+        before: Millis,
+    ) -> StoreResult<DeletedHistory> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let sessions: Vec<uuid::Uuid> = tx
+            .query(
+                "SELECT id FROM conference_sessions \
+                 WHERE conference_id = $1 AND started_at < $2 FOR UPDATE",
+                &[&conference.0, &t(before)],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        let documents = tx
+            .query(
+                "DELETE FROM documents WHERE session_id = ANY($1) RETURNING id",
+                &[&sessions],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        // Attendance, audit log and chat go with their session (ON DELETE
+        // CASCADE), in this same transaction.
+        tx.execute(
+            "DELETE FROM conference_sessions WHERE id = ANY($1)",
+            &[&sessions],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(DeletedHistory {
+            sessions,
+            documents,
+        })
+    }
+
     pub(super) async fn room_state_pg(
         &self,
         conference: ConferenceId,

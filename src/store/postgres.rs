@@ -507,6 +507,14 @@ impl Store for PgStore {
         self.chat_log_pg(conference).await
     }
 
+    async fn delete_history(
+        &self,
+        conference: ConferenceId,
+        before: conclave_actors::room_state::Millis,
+    ) -> StoreResult<DeletedHistory> {
+        self.delete_history_pg(conference, before).await
+    }
+
     async fn contact_name(
         &self,
         conference: ConferenceId,

@@ -144,6 +144,14 @@ impl Record {
     }
 }
 
+/// What deleting a conference's history removed: the sessions (whose
+/// recordings go with them) and the documents (whose bytes go with them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeletedHistory {
+    pub sessions: Vec<Uuid>,
+    pub documents: Vec<Uuid>,
+}
+
 /// One live session of a conference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRow {

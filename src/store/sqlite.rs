@@ -504,6 +504,14 @@ impl Store for SqliteStore {
         self.chat_log_sqlite(conference).await
     }
 
+    async fn delete_history(
+        &self,
+        conference: ConferenceId,
+        before: conclave_actors::room_state::Millis,
+    ) -> StoreResult<DeletedHistory> {
+        self.delete_history_sqlite(conference, before).await
+    }
+
     async fn contact_name(
         &self,
         conference: ConferenceId,

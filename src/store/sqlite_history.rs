@@ -126,6 +126,50 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn delete_history_sqlite(
+        &self,
+        conference: ConferenceId,
+        before: conclave_actors::room_state::Millis,
+    ) -> StoreResult<DeletedHistory> {
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let ids = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> StoreResult<Vec<Uuid>> {
+                let mut q = tx.prepare(sql).map_err(map_err)?;
+                let rows = q
+                    .query_map(args, |r| uuid_col(r, 0))
+                    .map_err(map_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(map_err);
+                rows
+            };
+            let key = conference.to_string();
+            let documents = ids(
+                "SELECT d.id FROM documents d JOIN conference_sessions s ON s.id = d.session_id \
+                 WHERE s.conference_id = ?1 AND s.started_at < ?2",
+                &[&key, &before],
+            )?;
+            let sessions = ids(
+                "SELECT id FROM conference_sessions WHERE conference_id = ?1 AND started_at < ?2",
+                &[&key, &before],
+            )?;
+            // Attendance, audit log, chat and documents go with their
+            // session (foreign keys are on, ON DELETE CASCADE).
+            tx.execute(
+                "DELETE FROM conference_sessions WHERE conference_id = ?1 AND started_at < ?2",
+                params![key, before],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(DeletedHistory {
+                sessions,
+                documents,
+            })
+        })
+        .await
+    }
+
     pub(super) async fn room_state_sqlite(
         &self,
         conference: ConferenceId,
