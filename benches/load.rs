@@ -147,7 +147,18 @@ impl Server {
             "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n",
         )
         .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_conclave"));
+        // A profiler to run the server under (`heaptrack`, `perf record
+        // -g --`): the figures are then the profiler's, the profile is what
+        // counts.
+        let mut command = match std::env::var("CONCLAVE_LOAD_WRAPPER") {
+            Ok(wrapper) if !wrapper.trim().is_empty() => {
+                let mut words = wrapper.split_whitespace();
+                let mut c = Command::new(words.next().unwrap_or_default());
+                c.args(words).arg(env!("CARGO_BIN_EXE_conclave"));
+                c
+            }
+            _ => Command::new(env!("CARGO_BIN_EXE_conclave")),
+        };
         command.env_remove("DATABASE_URL");
         if let Some((db, schema)) = database {
             command

@@ -120,7 +120,7 @@ pub struct MediaSettings {
     /// The address media sockets bind; `0.0.0.0` means every non-loopback
     /// interface.
     pub bind_ip: std::net::IpAddr,
-    /// Inclusive UDP port range, one port per peer connection.
+    /// Inclusive UDP port range; the media port is the first free one.
     pub port_min: u16,
     pub port_max: u16,
     /// Behind a 1:1 NAT: the public address announced in candidates.

@@ -29,10 +29,9 @@ impl std::fmt::Debug for IceServer {
 
 #[derive(Clone, Debug)]
 pub struct MediaConfig {
-    /// The address media sockets bind: one interface, or `0.0.0.0` for
-    /// every non-loopback interface.
+    /// The address the media socket binds.
     pub bind_ip: IpAddr,
-    /// Inclusive UDP port range for peer connections (one port each).
+    /// Inclusive UDP port range: the media port is the first free one.
     pub port_min: u16,
     pub port_max: u16,
     /// Behind a 1:1 NAT: the public address announced instead of the

@@ -1,8 +1,11 @@
 //! The media-forwarding actor: one per room, a task on the media runtime
-//! that owns the room's peer connections and published tracks and handles
-//! one [`Control`] message at a time. The room holds its
-//! [`ForwarderHandle`] (the [`MediaPort`]): gates are set synchronously in
-//! the handle, everything else is a message.
+//! that owns the room's peer connections (sans-IO `rtc` connections) and
+//! published tracks. It takes [`Control`] messages from the room and the
+//! datagrams the shared socket routes to its connections, forwards each
+//! packet to every subscriber's connection, and sends what its connections
+//! produced in one batch. The room holds its [`ForwarderHandle`] (the
+//! [`MediaPort`]): gates are set synchronously in the handle, everything
+//! else is a message.
 //!
 //! Each participant has up to two server connections: `publish` (the
 //! client offers its tracks, the server answers) and `subscribe` (the
@@ -10,30 +13,48 @@
 //! directions mean either side renegotiates without glare.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::Recipient;
+use bytes::BytesMut;
 use conclave_actors::media::{
     ClientSignal, FromMedia, MediaEvent, MediaPort, PcKind, ServerSignal, TrackSource,
 };
 use conclave_actors::{ConferenceId, ParticipantId, SessionId};
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
-use webrtc::rtp_transceiver::RtpSender;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent, RTCTrackEventInit};
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::sync::mpsc::{self, unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::gates::Gates;
 use crate::peer;
 use crate::plane::Shared;
-use crate::published::{self, Published, Subscription, TrackKey};
+use crate::published::{ConnId, Published, Subscription, TrackKey};
 use crate::recording::Recording;
+use crate::socket::Datagram;
 use crate::speaker::SpeakerDetector;
 
 /// How often the active speaker is decided.
 const SPEAKER_WINDOW: Duration = Duration::from_millis(300);
+/// Datagrams queued for a room before the socket drops them: about 60 ms
+/// of a busy room's input, so a stalled room cannot grow without bound.
+const DATAGRAM_QUEUE: usize = 4096;
+/// Datagrams taken in one go before what they produced is sent.
+const DATAGRAM_BATCH: usize = 64;
 
 /// One message to a forwarder.
 pub enum Control {
@@ -53,23 +74,6 @@ pub enum Control {
     /// Test hook: the forwarder fails, to prove the handle restarts it.
     #[doc(hidden)]
     Panic,
-    /// From a connection: a candidate of the server's to trickle.
-    LocalCandidate {
-        member: ParticipantId,
-        pc: PcKind,
-        candidate: String,
-    },
-    /// From a connection: it came up, or failed, dropped or closed.
-    Connected {
-        member: ParticipantId,
-        pc: PcKind,
-        up: bool,
-    },
-    /// From a publish connection: a track arrived.
-    Track {
-        member: ParticipantId,
-        track: Arc<dyn TrackRemote>,
-    },
 }
 
 /// The room's end: implements the port, and supervises the forwarder: one
@@ -150,19 +154,26 @@ fn start(
     events: &Recipient<FromMedia>,
 ) -> UnboundedSender<Control> {
     let (tx, rx) = unbounded_channel();
+    let (inbox, datagrams) = mpsc::channel(DATAGRAM_QUEUE);
     let forwarder = Forwarder {
         shared: shared.clone(),
         conference,
         session,
         events: events.clone(),
-        tx: tx.clone(),
+        inbox,
         members: HashMap::new(),
+        conns: HashMap::new(),
+        next_conn: 0,
+        by_addr: HashMap::new(),
+        by_ufrag: HashMap::new(),
         tracks: Vec::new(),
-        speakers: Arc::new(Mutex::new(SpeakerDetector::default())),
+        speakers: SpeakerDetector::default(),
         recording: None,
         next_track: 0,
+        touched: Vec::new(),
+        out: Vec::new(),
     };
-    shared.runtime.spawn(forwarder.run(rx));
+    shared.runtime.spawn(forwarder.run(rx, datagrams));
     tx
 }
 
@@ -215,17 +226,36 @@ impl MediaPort for ForwarderHandle {
 
 struct Member {
     gates: Arc<Gates>,
-    publish: Option<Arc<dyn PeerConnection>>,
-    subscribe: Option<Arc<dyn PeerConnection>>,
+    publish: Option<ConnId>,
+    subscribe: Option<ConnId>,
     /// Declared track ids and what they are.
     sources: HashMap<String, TrackSource>,
     audio_level_id: Option<u8>,
     /// What the subscribe connection sends, per published track.
-    senders: HashMap<TrackKey, Arc<dyn RtpSender>>,
+    senders: HashMap<TrackKey, RTCRtpSenderId>,
     /// An offer is out and unanswered.
     offering: bool,
     /// Tracks changed while an offer was out: offer again after the answer.
     dirty: bool,
+}
+
+/// One server connection.
+struct Conn {
+    member: ParticipantId,
+    kind: PcKind,
+    pc: RTCPeerConnection,
+    ufrag: String,
+    /// The member's gates when the connection was made: a connection's
+    /// state speaks for it alone, not for one made after it.
+    gates: Arc<Gates>,
+    /// Client addresses seen on it (routes to forget when it closes).
+    addrs: Vec<SocketAddr>,
+    /// When the connection next wants [`Protocol::handle_timeout`].
+    deadline: Option<Instant>,
+    /// Waiting in `touched` to be drained.
+    touched: bool,
+    /// Subscribe: the forwarded track behind each SSRC it sends.
+    by_ssrc: HashMap<u32, TrackKey>,
 }
 
 struct Forwarder {
@@ -233,33 +263,63 @@ struct Forwarder {
     conference: ConferenceId,
     session: SessionId,
     events: Recipient<FromMedia>,
-    tx: UnboundedSender<Control>,
+    /// Registered with the socket for this room's connections.
+    inbox: mpsc::Sender<Datagram>,
     members: HashMap<ParticipantId, Member>,
-    tracks: Vec<Arc<Published>>,
-    speakers: Arc<Mutex<SpeakerDetector>>,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: ConnId,
+    by_addr: HashMap<SocketAddr, ConnId>,
+    by_ufrag: HashMap<String, ConnId>,
+    tracks: Vec<Published>,
+    speakers: SpeakerDetector,
     recording: Option<Recording>,
     next_track: u64,
+    /// Connections with output or events to drain.
+    touched: Vec<ConnId>,
+    /// Datagrams to send, in order.
+    out: Vec<(SocketAddr, BytesMut)>,
 }
 
 impl Forwarder {
-    async fn run(mut self, mut rx: UnboundedReceiver<Control>) {
+    async fn run(
+        mut self,
+        mut rx: UnboundedReceiver<Control>,
+        mut datagrams: mpsc::Receiver<Datagram>,
+    ) {
         let mut speaker_tick = tokio::time::interval(SPEAKER_WINDOW);
+        let far = Duration::from_secs(3600);
         loop {
+            let deadline = self
+                .conns
+                .values()
+                .filter_map(|c| c.deadline)
+                .min()
+                .unwrap_or_else(|| Instant::now() + far);
             tokio::select! {
                 msg = rx.recv() => {
-                    let Some(msg) = msg else { break };
-                    if matches!(msg, Control::Close) {
-                        break;
+                    match msg {
+                        None | Some(Control::Close) => break,
+                        Some(msg) => self.handle(msg),
                     }
-                    self.handle(msg).await;
                 }
+                d = datagrams.recv() => {
+                    let Some(d) = d else { break };
+                    self.datagram(d);
+                    for _ in 1..DATAGRAM_BATCH {
+                        match datagrams.try_recv() {
+                            Ok(d) => self.datagram(d),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => self.timeouts(),
                 _ = speaker_tick.tick() => {
-                    let change = self.speakers.lock().expect("speaker lock").tick();
-                    if let Some(who) = change {
+                    if let Some(who) = self.speakers.tick() {
                         self.emit(MediaEvent::ActiveSpeaker(who));
                     }
                 }
             }
+            self.flush().await;
         }
         self.shut_down().await;
     }
@@ -269,66 +329,258 @@ impl Forwarder {
     }
 
     fn signal(&self, to: ParticipantId, signal: ServerSignal) {
-        // Candidates inside an offer or answer are announced like trickled ones.
-        let signal = match (self.shared.config.public_ip, signal) {
-            (Some(ip), ServerSignal::Offer { pc, sdp }) => ServerSignal::Offer {
-                pc,
-                sdp: crate::sdp::announce_all(&sdp, ip),
-            },
-            (Some(ip), ServerSignal::Answer { pc, sdp }) => ServerSignal::Answer {
-                pc,
-                sdp: crate::sdp::announce_all(&sdp, ip),
-            },
-            (_, signal) => signal,
-        };
         self.emit(MediaEvent::Signal { to, signal });
     }
 
-    async fn handle(&mut self, msg: Control) {
+    fn touch(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if !c.touched {
+                c.touched = true;
+                self.touched.push(id);
+            }
+        }
+    }
+
+    /// Drains every touched connection (which may touch others: a packet
+    /// read on one is written to many), then sends the lot.
+    async fn flush(&mut self) {
+        while let Some(id) = self.touched.pop() {
+            self.drain(id);
+        }
+        if !self.out.is_empty() {
+            let mut out = std::mem::take(&mut self.out);
+            self.shared.socket.send_all(&mut out).await;
+            self.out = out;
+        }
+    }
+
+    /// Takes a connection's datagrams, events and messages, and acts on them.
+    fn drain(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.touched = false;
+        while let Some(w) = c.pc.poll_write() {
+            self.out.push((w.transport.peer_addr, w.message));
+        }
+        let mut events = Vec::new();
+        while let Some(e) = c.pc.poll_event() {
+            events.push(e);
+        }
+        let mut messages = Vec::new();
+        while let Some(m) = c.pc.poll_read() {
+            messages.push(m.message);
+        }
+        c.deadline = c.pc.poll_timeout();
+        for e in events {
+            self.on_event(id, e);
+        }
+        for m in messages {
+            self.on_message(id, m);
+        }
+    }
+
+    fn timeouts(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.deadline = None;
+                if let Err(e) = c.pc.handle_timeout(now) {
+                    tracing::debug!(error = %e, "media connection timeout");
+                }
+            }
+            self.touch(id);
+        }
+    }
+
+    /// One datagram from the socket, for one of this room's connections.
+    fn datagram(&mut self, d: Datagram) {
+        let id = match crate::stun::local_ufrag(&d.bytes) {
+            Some(ufrag) => {
+                let Some(&id) = self.by_ufrag.get(ufrag) else {
+                    return;
+                };
+                if self.by_addr.insert(d.from, id) != Some(id) {
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.addrs.push(d.from);
+                    }
+                }
+                id
+            }
+            None => match self.by_addr.get(&d.from) {
+                Some(&id) => id,
+                None => return,
+            },
+        };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let read = c.pc.handle_read(TaggedBytesMut {
+            now: d.at,
+            transport: TransportContext {
+                local_addr: self.shared.socket.announced,
+                peer_addr: d.from,
+                transport_protocol: TransportProtocol::UDP,
+                ecn: None,
+            },
+            message: d.bytes,
+        });
+        if let Err(e) = read {
+            tracing::trace!(error = %e, "media datagram refused");
+        }
+        self.touch(id);
+    }
+
+    fn handle(&mut self, msg: Control) {
         match msg {
-            Control::Attach { member, gates } => self.attach(member, gates).await,
-            Control::Detach { member } => self.detach(member).await,
+            Control::Attach { member, gates } => self.attach(member, gates),
+            Control::Detach { member } => self.detach(member),
             Control::Signal { member, signal } => {
-                if let Err(e) = self.on_signal(member, signal).await {
+                if let Err(e) = self.on_signal(member, signal) {
                     tracing::warn!(conference = %self.conference, member = %member, error = %e, "media signalling failed");
                 }
             }
             Control::Record(on) => self.record(on),
             Control::Close => {}
             Control::Panic => panic!("injected media forwarder failure"),
-            Control::LocalCandidate {
-                member,
-                pc,
-                candidate,
-            } => {
-                if self.members.contains_key(&member) {
-                    self.signal(member, ServerSignal::Candidate { pc, candidate });
-                }
-            }
-            Control::Connected { member, pc, up } => {
-                tracing::debug!(conference = %self.conference, member = %member, pc = pc.as_str(), up, "media connection");
-                if pc == PcKind::Subscribe && up && self.members.contains_key(&member) {
-                    // A fresh receiver needs a keyframe to show video (of
-                    // everyone's tracks but its own).
-                    let tracks: Vec<_> = self
-                        .tracks
-                        .iter()
-                        .filter(|t| t.key.publisher != member)
-                        .cloned()
-                        .collect();
-                    for t in tracks {
-                        t.request_keyframe().await;
-                    }
-                }
-            }
-            Control::Track { member, track } => self.on_track(member, track).await,
         }
     }
 
-    async fn attach(&mut self, member: ParticipantId, gates: Arc<Gates>) {
+    fn on_event(&mut self, id: ConnId, event: RTCPeerConnectionEvent) {
+        match event {
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                let up = match state {
+                    RTCPeerConnectionState::Connected => true,
+                    RTCPeerConnectionState::Failed
+                    | RTCPeerConnectionState::Closed
+                    | RTCPeerConnectionState::Disconnected => false,
+                    _ => return,
+                };
+                let Some(c) = self.conns.get(&id) else {
+                    return;
+                };
+                let (member, kind) = (c.member, c.kind);
+                tracing::debug!(conference = %self.conference, member = %member, pc = kind.as_str(), up, "media connection");
+                if kind != PcKind::Subscribe {
+                    return;
+                }
+                c.gates.set_receiving(up);
+                if up {
+                    // A fresh receiver needs a keyframe to show video (of
+                    // everyone's tracks but its own).
+                    for i in 0..self.tracks.len() {
+                        if self.tracks[i].key.publisher != member {
+                            self.request_keyframe(i);
+                        }
+                    }
+                }
+            }
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => self.on_track(id, init),
+            _ => {}
+        }
+    }
+
+    fn on_message(&mut self, id: ConnId, message: RTCMessage) {
+        match message {
+            RTCMessage::RtpPacket(track_id, packet) => {
+                let Some(i) = self
+                    .tracks
+                    .iter()
+                    .position(|t| t.conn == id && t.key.track_id == track_id)
+                else {
+                    return;
+                };
+                self.forward(i, packet);
+            }
+            RTCMessage::RtcpPacket(_, packets) => {
+                // Keyframe requests from a subscriber (the only RTCP the
+                // chain hands up), for the track behind the SSRC asked.
+                let Some(c) = self.conns.get(&id) else {
+                    return;
+                };
+                let mut asked = Vec::new();
+                for p in packets
+                    .iter()
+                    .filter(|p| crate::keyframes::is_keyframe_request(p.as_ref()))
+                {
+                    for ssrc in p.destination_ssrc() {
+                        if let Some(key) = c.by_ssrc.get(&ssrc) {
+                            asked.push(key.clone());
+                        }
+                    }
+                }
+                for key in asked {
+                    if let Some(i) = self.tracks.iter().position(|t| t.key == key) {
+                        self.request_keyframe(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One packet of track `i`, to every subscriber whose connection is up.
+    fn forward(&mut self, i: usize, packet: rtc::rtp::Packet) {
+        let counters = &self.shared.counters;
+        let track = &mut self.tracks[i];
+        let Some(packet) = track.admit(packet, &mut self.speakers, counters) else {
+            return;
+        };
+        let now = Instant::now();
+        for sub in &track.subscribers {
+            if !sub.gates.receiving() {
+                continue;
+            }
+            let Some(c) = self.conns.get_mut(&sub.conn) else {
+                continue;
+            };
+            let Some(mut sender) = c.pc.rtp_sender(sub.sender) else {
+                continue;
+            };
+            let mut copy = packet.clone();
+            copy.header.ssrc = sub.ssrc;
+            copy.header.payload_type = sub.payload_type;
+            if sender.write_rtp(now, copy).is_ok() {
+                counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                if !c.touched {
+                    c.touched = true;
+                    self.touched.push(sub.conn);
+                }
+            }
+        }
+    }
+
+    /// Asks track `i`'s publisher for a keyframe, at most once per throttle
+    /// interval.
+    fn request_keyframe(&mut self, i: usize) {
+        let track = &mut self.tracks[i];
+        if !track.keyframe_due(Instant::now()) {
+            return;
+        }
+        let (conn, receiver, media_ssrc) = (track.conn, track.receiver, track.media_ssrc);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(mut r) = c.pc.rtp_receiver(receiver) {
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc,
+            };
+            let _ = r.write_rtcp(Instant::now(), vec![Box::new(pli)]);
+        }
+        self.touch(conn);
+    }
+
+    fn attach(&mut self, member: ParticipantId, gates: Arc<Gates>) {
         if self.members.contains_key(&member) {
             // Attached again (peer-to-peer and back): start clean.
-            self.detach(member).await;
+            self.detach(member);
         }
         self.members.insert(
             member,
@@ -343,31 +595,83 @@ impl Forwarder {
                 dirty: false,
             },
         );
-        let existing: Vec<_> = self
-            .tracks
-            .iter()
-            .filter(|t| t.key.publisher != member)
-            .cloned()
+        let existing: Vec<usize> = (0..self.tracks.len())
+            .filter(|&i| self.tracks[i].key.publisher != member)
             .collect();
         if existing.is_empty() {
             return;
         }
-        for track in existing {
-            self.add_subscription(member, &track).await;
+        for i in existing {
+            self.add_subscription(member, i);
         }
-        self.negotiate(member).await;
+        self.negotiate(member);
     }
 
-    async fn detach(&mut self, member: ParticipantId) {
+    /// Opens a connection for `member`, routed to this room.
+    fn open_conn(&mut self, member: ParticipantId, kind: PcKind) -> Result<ConnId, String> {
+        let gates = self
+            .members
+            .get(&member)
+            .ok_or("not attached to media")?
+            .gates
+            .clone();
+        let (pc, ufrag) =
+            crate::conn::build(self.shared.socket.announced).map_err(|e| e.to_string())?;
+        self.next_conn += 1;
+        let id = self.next_conn;
+        self.shared.socket.register(&ufrag, self.inbox.clone());
+        self.by_ufrag.insert(ufrag.clone(), id);
+        self.conns.insert(
+            id,
+            Conn {
+                member,
+                kind,
+                pc,
+                ufrag,
+                gates,
+                addrs: Vec::new(),
+                deadline: None,
+                touched: false,
+                by_ssrc: HashMap::new(),
+            },
+        );
+        let m = self
+            .members
+            .get_mut(&member)
+            .ok_or("not attached to media")?;
+        match kind {
+            PcKind::Subscribe => m.subscribe = Some(id),
+            _ => m.publish = Some(id),
+        }
+        Ok(id)
+    }
+
+    /// Closes a connection: the client is told by DTLS, and its routes go.
+    fn close_conn(&mut self, id: ConnId) {
+        let Some(mut c) = self.conns.remove(&id) else {
+            return;
+        };
+        c.gates.set_receiving(false);
+        let _ = c.pc.close();
+        while let Some(w) = c.pc.poll_write() {
+            self.out.push((w.transport.peer_addr, w.message));
+        }
+        self.shared.socket.forget(&c.ufrag, &c.addrs);
+        self.by_ufrag.remove(&c.ufrag);
+        for a in &c.addrs {
+            if self.by_addr.get(a) == Some(&id) {
+                self.by_addr.remove(a);
+            }
+        }
+    }
+
+    fn detach(&mut self, member: ParticipantId) {
         let Some(gone) = self.members.remove(&member) else {
             return;
         };
         gone.gates.detach();
-        for pc in [gone.publish, gone.subscribe].into_iter().flatten() {
-            // Closing waits for the driver; nothing here needs to.
-            self.shared.runtime.spawn(async move {
-                let _ = pc.close().await;
-            });
+        for id in [gone.publish, gone.subscribe].into_iter().flatten() {
+            self.close_conn(id);
         }
         // Their tracks leave everyone's subscribe connection.
         let (theirs, others): (Vec<_>, Vec<_>) = self
@@ -379,66 +683,53 @@ impl Forwarder {
         for track in &theirs {
             for (id, m) in self.members.iter_mut() {
                 if let Some(sender) = m.senders.remove(&track.key) {
-                    if let Some(pc) = &m.subscribe {
-                        let _ = pc.remove_track(&sender).await;
+                    if let Some(c) = m.subscribe.and_then(|s| self.conns.get_mut(&s)) {
+                        let _ = c.pc.remove_track(sender);
+                        c.by_ssrc.retain(|_, k| *k != track.key);
                     }
                     renegotiate.push(*id);
                 }
             }
         }
-        for track in &self.tracks {
-            track.unsubscribe(member);
+        for track in &mut self.tracks {
+            track.subscribers.retain(|s| s.member != member);
         }
-        if let Some(change) = self.speakers.lock().expect("speaker lock").forget(member) {
+        if let Some(change) = self.speakers.forget(member) {
             self.emit(MediaEvent::ActiveSpeaker(change));
         }
         renegotiate.sort();
         renegotiate.dedup();
         for id in renegotiate {
-            self.negotiate(id).await;
+            self.negotiate(id);
         }
     }
 
-    async fn on_signal(
-        &mut self,
-        member: ParticipantId,
-        signal: ClientSignal,
-    ) -> Result<(), String> {
-        let shared = self.shared.clone();
-        let tx = self.tx.clone();
-        let m = self
-            .members
-            .get_mut(&member)
-            .ok_or("not attached to media")?;
+    fn on_signal(&mut self, member: ParticipantId, signal: ClientSignal) -> Result<(), String> {
+        let m = self.members.get(&member).ok_or("not attached to media")?;
         match signal {
             ClientSignal::Offer {
                 pc: PcKind::Publish,
                 sdp,
                 tracks,
             } => {
-                let pc = match &m.publish {
-                    Some(pc) => pc.clone(),
-                    None => {
-                        let pc = peer::build(&shared, member, PcKind::Publish, tx, m.gates.clone())
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        m.publish = Some(pc.clone());
-                        pc
-                    }
+                let id = match m.publish {
+                    Some(id) => id,
+                    None => self.open_conn(member, PcKind::Publish)?,
                 };
+                let m = self.members.get_mut(&member).ok_or("not attached")?;
                 m.sources.extend(tracks);
-                if let Some(id) = crate::sdp::audio_level_id(&sdp) {
-                    m.audio_level_id = Some(id);
+                if let Some(level) = crate::sdp::audio_level_id(&sdp) {
+                    m.audio_level_id = Some(level);
                 }
+                let c = self.conns.get_mut(&id).ok_or("no publish connection")?;
                 let offer = RTCSessionDescription::offer(sdp).map_err(|e| e.to_string())?;
-                pc.set_remote_description(offer)
-                    .await
+                c.pc.set_remote_description(Instant::now(), offer)
                     .map_err(|e| e.to_string())?;
-                let answer = pc.create_answer(None).await.map_err(|e| e.to_string())?;
+                let answer = c.pc.create_answer(None).map_err(|e| e.to_string())?;
                 let sdp = answer.sdp.clone();
-                pc.set_local_description(answer)
-                    .await
+                c.pc.set_local_description(Instant::now(), answer)
                     .map_err(|e| e.to_string())?;
+                self.touch(id);
                 self.signal(
                     member,
                     ServerSignal::Answer {
@@ -451,45 +742,57 @@ impl Forwarder {
                 pc: PcKind::Subscribe,
                 sdp,
             } => {
-                let pc = m.subscribe.clone().ok_or("no subscribe offer is out")?;
+                let id = m.subscribe.ok_or("no subscribe offer is out")?;
                 if !m.offering {
                     return Err("no subscribe offer is out".into());
                 }
+                let c = self.conns.get_mut(&id).ok_or("no subscribe connection")?;
                 let answer = RTCSessionDescription::answer(sdp).map_err(|e| e.to_string())?;
-                pc.set_remote_description(answer)
-                    .await
+                c.pc.set_remote_description(Instant::now(), answer)
                     .map_err(|e| e.to_string())?;
+                self.touch(id);
+                let m = self.members.get_mut(&member).ok_or("not attached")?;
                 m.offering = false;
                 if std::mem::take(&mut m.dirty) {
-                    self.negotiate(member).await;
+                    self.negotiate(member);
                 }
             }
             ClientSignal::Candidate { pc, candidate } => {
-                let target = match pc {
-                    PcKind::Publish => m.publish.clone(),
-                    PcKind::Subscribe => m.subscribe.clone(),
+                let id = match pc {
+                    PcKind::Publish => m.publish,
+                    PcKind::Subscribe => m.subscribe,
                     PcKind::Peer => None,
                 }
                 .ok_or("no such connection yet")?;
                 let init: RTCIceCandidateInit =
                     serde_json::from_str(&candidate).map_err(|e| e.to_string())?;
-                target
-                    .add_ice_candidate(init)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                // The server is ICE-lite: a client's candidates are where its
+                // checks come from, which it finds on its own; kept for stats.
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.pc.add_remote_candidate(init).map_err(|e| e.to_string())?;
+                }
+                self.touch(id);
             }
             _ => return Err("unexpected signal for the server".into()),
         }
         Ok(())
     }
 
-    async fn on_track(&mut self, member: ParticipantId, remote: Arc<dyn TrackRemote>) {
+    fn on_track(&mut self, id: ConnId, init: RTCTrackEventInit) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let member = c.member;
+        let Some(kind) =
+            c.pc.rtp_receiver(init.receiver_id)
+                .map(|r| r.track().kind())
+        else {
+            return;
+        };
         let Some(m) = self.members.get(&member) else {
             return;
         };
-        let track_id = remote.track_id().await;
-        let kind = remote.kind().await;
-        let Some(source) = m.sources.get(&track_id).copied() else {
+        let Some(source) = m.sources.get(&init.track_id).copied() else {
             tracing::info!(conference = %self.conference, member = %member, "undeclared track is not forwarded");
             return;
         };
@@ -497,108 +800,127 @@ impl Forwarder {
             tracing::info!(conference = %self.conference, member = %member, "track kind does not match its declared source");
             return;
         }
-        let ssrc = remote.ssrcs().await.first().copied().unwrap_or_default();
         let key = TrackKey {
             publisher: member,
-            track_id,
+            track_id: init.track_id,
         };
-        let published = Arc::new(Published::new(key, source, remote, ssrc, m.gates.clone()));
-        if let Some(rec) = &mut self.recording {
-            published.set_tap(Some(rec.tap(member, source)));
+        if self.tracks.iter().any(|t| t.key == key) {
+            return;
         }
-        self.shared.runtime.spawn(published::forward(
-            published.clone(),
+        let mut published = Published::new(
+            key,
+            source,
+            id,
+            init.receiver_id,
+            init.ssrc,
+            m.gates.clone(),
             m.audio_level_id,
-            self.speakers.clone(),
-            self.shared.counters.clone(),
-        ));
-        self.tracks.push(published.clone());
+        );
+        if let Some(rec) = &mut self.recording {
+            published.tap = Some(rec.tap(member, source));
+        }
+        self.tracks.push(published);
+        let i = self.tracks.len() - 1;
         let others: Vec<_> = self
             .members
             .keys()
             .copied()
-            .filter(|id| *id != member)
+            .filter(|m| *m != member)
             .collect();
-        for id in others {
-            self.add_subscription(id, &published).await;
-            self.negotiate(id).await;
+        for other in others {
+            self.add_subscription(other, i);
+            self.negotiate(other);
         }
     }
 
-    /// Adds `track` to `member`'s subscribe connection (made on first use).
-    async fn add_subscription(&mut self, member: ParticipantId, track: &Arc<Published>) {
-        let shared = self.shared.clone();
-        let tx = self.tx.clone();
-        self.next_track += 1;
-        let n = self.next_track;
-        let Some(m) = self.members.get_mut(&member) else {
+    /// Adds track `i` to `member`'s subscribe connection (made on first use).
+    fn add_subscription(&mut self, member: ParticipantId, i: usize) {
+        let Some(m) = self.members.get(&member) else {
             return;
         };
-        let pc = match &m.subscribe {
-            Some(pc) => pc.clone(),
-            None => {
-                match peer::build(&shared, member, PcKind::Subscribe, tx, m.gates.clone()).await {
-                    Ok(pc) => {
-                        m.subscribe = Some(pc.clone());
-                        pc
-                    }
-                    Err(e) => {
-                        tracing::warn!(member = %member, error = %e, "cannot open a subscribe connection");
-                        return;
-                    }
+        let id = match m.subscribe {
+            Some(id) => id,
+            None => match self.open_conn(member, PcKind::Subscribe) {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::warn!(member = %member, error = %e, "cannot open a subscribe connection");
+                    return;
                 }
-            }
+            },
         };
-        let (kind, payload_type) = if track.source.is_audio() {
-            (RtpCodecKind::Audio, peer::OPUS_PT)
+        self.next_track += 1;
+        let n = self.next_track;
+        let track = &self.tracks[i];
+        let (kind, codec, payload_type) = if track.source.is_audio() {
+            (RtpCodecKind::Audio, peer::opus(), peer::OPUS_PT)
         } else {
-            (RtpCodecKind::Video, peer::VP8_PT)
+            (RtpCodecKind::Video, peer::vp8(), peer::VP8_PT)
         };
         // Random, never 0: SSRCs only need to differ within a connection.
-        let ssrc = (uuid::Uuid::new_v4().as_u128() as u32).max(1);
+        let ssrc = rand_ssrc();
+        let id_str = format!("{}-{n}", track.source.as_str());
         // The stream is the publisher, so a client groups its tracks; the
         // track id says what it is.
-        let local = peer::rtp_track(
+        let local = MediaStreamTrack::new(
             track.key.publisher.to_string(),
-            format!("{}-{n}", track.source.as_str()),
+            id_str.clone(),
+            id_str,
             kind,
-            ssrc,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
         );
-        let sender = match pc.add_track(local.clone() as Arc<dyn TrackLocal>).await {
+        let key = track.key.clone();
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let sender = match c.pc.add_track(local) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(member = %member, error = %e, "cannot add a forwarded track");
                 return;
             }
         };
-        m.senders.insert(track.key.clone(), sender);
-        track.subscribe(Subscription {
+        c.by_ssrc.insert(ssrc, key.clone());
+        let gates = c.gates.clone();
+        if let Some(m) = self.members.get_mut(&member) {
+            m.senders.insert(key, sender);
+        }
+        let track = &mut self.tracks[i];
+        track.subscribers.retain(|s| s.member != member);
+        track.subscribers.push(Subscription {
             member,
-            gates: m.gates.clone(),
-            track: local.clone(),
+            conn: id,
+            sender,
+            gates,
             ssrc,
             payload_type,
         });
-        self.shared
-            .runtime
-            .spawn(published::relay_keyframe_requests(track.clone(), local));
-        track.request_keyframe().await;
+        self.request_keyframe(i);
     }
 
     /// Offers `member` its current tracks, or marks it for after the
     /// answer to the offer that is out.
-    async fn negotiate(&mut self, member: ParticipantId) {
+    fn negotiate(&mut self, member: ParticipantId) {
         let Some(m) = self.members.get_mut(&member) else {
             return;
         };
-        let Some(pc) = m.subscribe.clone() else {
+        let Some(id) = m.subscribe else {
             return;
         };
         if m.offering {
             m.dirty = true;
             return;
         }
-        let offer = match pc.create_offer(None).await {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let offer = match c.pc.create_offer(None) {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(member = %member, error = %e, "cannot make a subscribe offer");
@@ -606,11 +928,12 @@ impl Forwarder {
             }
         };
         let sdp = offer.sdp.clone();
-        if let Err(e) = pc.set_local_description(offer).await {
+        if let Err(e) = c.pc.set_local_description(Instant::now(), offer) {
             tracing::warn!(member = %member, error = %e, "cannot set a subscribe offer");
             return;
         }
         m.offering = true;
+        self.touch(id);
         self.signal(
             member,
             ServerSignal::Offer {
@@ -625,8 +948,8 @@ impl Forwarder {
             return;
         }
         if !on {
-            for t in &self.tracks {
-                t.set_tap(None);
+            for t in &mut self.tracks {
+                t.tap = None;
             }
             if let Some(rec) = self.recording.take() {
                 rec.stop();
@@ -647,8 +970,8 @@ impl Forwarder {
             events.do_send(FromMedia(MediaEvent::Recorded(file)))
         }) {
             Ok(mut rec) => {
-                for t in &self.tracks {
-                    t.set_tap(Some(rec.tap(t.key.publisher, t.source)));
+                for t in &mut self.tracks {
+                    t.tap = Some(rec.tap(t.key.publisher, t.source));
                 }
                 self.recording = Some(rec);
             }
@@ -658,17 +981,20 @@ impl Forwarder {
 
     async fn shut_down(&mut self) {
         self.record(false);
-        let members: Vec<_> = self.members.keys().copied().collect();
-        for id in members {
-            if let Some(m) = self.members.remove(&id) {
-                m.gates.detach();
-                for pc in [m.publish, m.subscribe].into_iter().flatten() {
-                    let _ = pc.close().await;
-                }
-            }
+        for (_, m) in self.members.drain() {
+            m.gates.detach();
         }
+        let ids: Vec<_> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.close_conn(id);
+        }
+        self.flush().await;
         tracing::debug!(conference = %self.conference, session = %self.session, "media forwarder stopped");
     }
+}
+
+fn rand_ssrc() -> u32 {
+    (uuid::Uuid::new_v4().as_u128() as u32).max(1)
 }
 
 #[cfg(test)]
@@ -676,6 +1002,7 @@ mod tests {
     use super::*;
     use crate::{MediaConfig, MediaPlane};
     use actix::prelude::*;
+    use std::sync::Mutex;
 
     struct Collect(Arc<Mutex<Vec<MediaEvent>>>);
 

@@ -12,15 +12,18 @@
 //! # Layout
 //! - [`config`]: UDP ports, the announced address, ICE servers for clients.
 //! - [`plane`]: the media runtime and the factory rooms start from.
+//! - [`socket`]: the one UDP port every connection shares, and its routing.
 //! - [`forwarder`]: the per-room forwarding actor and its handle (the port).
-//! - [`peer`]: building the server's peer connections.
-//! - [`published`]: one published track and the loop that forwards it.
+//! - [`conn`]: the server's end of a peer connection (sans-IO, ICE-lite).
+//! - [`peer`]: codecs and interceptors both ends speak; a client track.
+//! - [`published`]: one published track and what its packets go through.
 //! - [`gates`]: what may flow, checked on every packet.
-//! - [`dedup`], [`speaker`], [`sdp`], [`keyframes`]: small pure parts.
+//! - [`dedup`], [`speaker`], [`sdp`], [`stun`], [`keyframes`]: small pure
+//!   parts.
 //! - [`recording`]: the writers, on their own thread.
-//! - [`runtime`]: tokio's webrtc runtime without UDP GRO (memory).
 
 pub mod config;
+pub mod conn;
 pub mod dedup;
 pub mod forwarder;
 pub mod gates;
@@ -29,9 +32,10 @@ pub mod peer;
 pub mod plane;
 pub mod published;
 pub mod recording;
-pub mod runtime;
 pub mod sdp;
+pub mod socket;
 pub mod speaker;
+pub mod stun;
 
 pub use config::{IceServer, MediaConfig};
 pub use plane::MediaPlane;

@@ -1,9 +1,8 @@
 //! The media plane of one server: its own tokio runtime (threads named
-//! `conclave-media`), the shared configuration and port cursor, and the
-//! counters. Rooms start their forwarders from it through
-//! [`MediaFactory`].
+//! `conclave-media`), the one UDP socket every connection shares, the
+//! configuration, and the counters. Rooms start their forwarders from it
+//! through [`MediaFactory`].
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use conclave_actors::media::{FromMedia, MediaFactory, MediaPort};
@@ -12,22 +11,14 @@ use conclave_actors::{ConferenceId, SessionId};
 use crate::config::MediaConfig;
 use crate::forwarder::ForwarderHandle;
 use crate::published::Counters;
+use crate::socket::MediaSocket;
 
 /// What every forwarder of the plane shares.
 pub struct Shared {
     pub config: MediaConfig,
-    port: AtomicU32,
+    pub socket: Arc<MediaSocket>,
     pub counters: Arc<Counters>,
     pub runtime: tokio::runtime::Handle,
-}
-
-impl Shared {
-    /// The next port of the range to try, round robin.
-    pub fn next_port(&self) -> u16 {
-        let min = u32::from(self.config.port_min);
-        let span = u32::from(self.config.port_max.max(self.config.port_min)) - min + 1;
-        (min + self.port.fetch_add(1, Ordering::Relaxed) % span) as u16
-    }
 }
 
 /// Owns the runtime; shut down in the background when the plane goes, so
@@ -55,8 +46,19 @@ impl MediaPlane {
             .thread_name("conclave-media")
             .enable_all()
             .build()?;
+        let socket = {
+            let _inside = runtime.enter();
+            MediaSocket::bind(
+                config.bind_ip,
+                config.port_min,
+                config.port_max,
+                config.public_ip,
+            )?
+        };
+        runtime.spawn(socket.clone().run_reader());
+        tracing::info!(port = socket.announced.port(), "media socket bound");
         let shared = Arc::new(Shared {
-            port: AtomicU32::new(0),
+            socket,
             counters: Arc::new(Counters::default()),
             runtime: runtime.handle().clone(),
             config,
@@ -74,6 +76,11 @@ impl MediaPlane {
 
     pub fn config(&self) -> &MediaConfig {
         &self.shared.config
+    }
+
+    /// The media port's address as candidates announce it.
+    pub fn announced(&self) -> std::net::SocketAddr {
+        self.shared.socket.announced
     }
 
     /// Packets received, forwarded, dropped as repeats and held back, over

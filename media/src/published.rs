@@ -1,20 +1,18 @@
-//! One published track and the loop that forwards it. The loop runs on the
-//! media runtime: it reads the publisher's RTP, drops repeats, reads the
-//! audio level, checks the publisher's gates, and writes the packet to each
-//! subscriber's track with that subscriber's SSRC and the server's payload
-//! type. Sequence numbers are renumbered past packets held back by a gate
-//! (a mute), so subscribers see no loss where there was none.
+//! One published track: who receives it, and what happens to each of its
+//! packets before the copies go out. [`Published::admit`] drops repeats,
+//! reads the audio level, checks the publisher's gates, renumbers past
+//! packets held back by a gate (a mute), so subscribers see no loss where
+//! there was none, and strips header extensions, whose ids mean nothing on
+//! another connection.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use conclave_actors::media::TrackSource;
 use conclave_actors::ParticipantId;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use rtc::rtp::Packet;
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 
 use crate::dedup::SeqWindow;
 use crate::gates::Gates;
@@ -29,12 +27,15 @@ pub struct TrackKey {
     pub track_id: String,
 }
 
+/// A connection of the room's forwarder.
+pub type ConnId = u64;
+
 /// One subscriber's copy of a published track.
-#[derive(Clone)]
 pub struct Subscription {
     pub member: ParticipantId,
+    pub conn: ConnId,
+    pub sender: RTCRtpSenderId,
     pub gates: Arc<Gates>,
-    pub track: Arc<TrackLocalStaticRTP>,
     pub ssrc: u32,
     pub payload_type: u8,
 }
@@ -55,157 +56,127 @@ pub struct Counters {
 pub struct Published {
     pub key: TrackKey,
     pub source: TrackSource,
-    pub remote: Arc<dyn TrackRemote>,
+    /// The publisher's connection and the receiver the track arrives on.
+    pub conn: ConnId,
+    pub receiver: RTCRtpReceiverId,
     pub media_ssrc: u32,
     pub gates: Arc<Gates>,
-    /// Swapped whole on change, so the loop reads it without holding a lock.
-    subscribers: Mutex<Arc<Vec<Subscription>>>,
-    keyframes: Mutex<KeyframeThrottle>,
-    tap: Mutex<Option<Tap>>,
+    pub audio_level_id: Option<u8>,
+    pub subscribers: Vec<Subscription>,
+    pub tap: Option<Tap>,
+    window: SeqWindow,
+    held_back: u16,
+    keyframes: KeyframeThrottle,
 }
 
 impl Published {
     pub fn new(
         key: TrackKey,
         source: TrackSource,
-        remote: Arc<dyn TrackRemote>,
+        conn: ConnId,
+        receiver: RTCRtpReceiverId,
         media_ssrc: u32,
         gates: Arc<Gates>,
+        audio_level_id: Option<u8>,
     ) -> Self {
         Self {
             key,
             source,
-            remote,
+            conn,
+            receiver,
             media_ssrc,
             gates,
-            subscribers: Mutex::new(Arc::new(Vec::new())),
-            keyframes: Mutex::new(KeyframeThrottle::default()),
-            tap: Mutex::new(None),
+            audio_level_id: audio_level_id.filter(|_| source.is_audio()),
+            subscribers: Vec::new(),
+            tap: None,
+            window: SeqWindow::default(),
+            held_back: 0,
+            keyframes: KeyframeThrottle::default(),
         }
     }
 
-    pub fn subscribe(&self, sub: Subscription) {
-        let mut guard = self.subscribers.lock().expect("subscribers lock");
-        let mut next = (**guard).clone();
-        next.retain(|s| s.member != sub.member);
-        next.push(sub);
-        *guard = Arc::new(next);
-    }
-
-    pub fn unsubscribe(&self, member: ParticipantId) -> Option<Subscription> {
-        let mut guard = self.subscribers.lock().expect("subscribers lock");
-        let gone = guard.iter().find(|s| s.member == member).cloned();
-        if gone.is_some() {
-            let next: Vec<_> = guard
-                .iter()
-                .filter(|s| s.member != member)
-                .cloned()
-                .collect();
-            *guard = Arc::new(next);
-        }
-        gone
-    }
-
-    fn subscribers(&self) -> Arc<Vec<Subscription>> {
-        self.subscribers.lock().expect("subscribers lock").clone()
-    }
-
-    /// Starts or stops copying this track's packets to a recording.
-    pub fn set_tap(&self, tap: Option<Tap>) {
-        *self.tap.lock().expect("tap lock") = tap;
-    }
-
-    /// Asks the publisher for a keyframe (a subscriber joined or lost one).
-    pub async fn request_keyframe(&self) {
-        if self.source.is_audio() {
-            return;
-        }
-        let allowed = self
-            .keyframes
-            .lock()
-            .expect("keyframe lock")
-            .allow(Instant::now());
-        if allowed {
-            let pli = PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc: self.media_ssrc,
-            };
-            let _ = self.remote.write_rtcp(vec![Box::new(pli)]).await;
-        }
-    }
-}
-
-/// Forwards `track` until it ends.
-pub async fn forward(
-    track: Arc<Published>,
-    audio_level_id: Option<u8>,
-    speakers: Arc<Mutex<SpeakerDetector>>,
-    counters: Arc<Counters>,
-) {
-    let mut window = SeqWindow::default();
-    let mut held_back: u16 = 0;
-    while let Some(event) = track.remote.poll().await {
-        let mut packet = match event {
-            TrackRemoteEvent::OnRtpPacket(p) => p,
-            TrackRemoteEvent::OnEnded => break,
-            _ => continue,
-        };
+    /// The packet as subscribers get it (before their SSRC and payload
+    /// type), or `None` when it is a repeat or held back.
+    pub fn admit(
+        &mut self,
+        mut packet: Packet,
+        speakers: &mut SpeakerDetector,
+        counters: &Counters,
+    ) -> Option<Packet> {
         counters.received.fetch_add(1, Ordering::Relaxed);
-        if !window.fresh(packet.header.sequence_number) {
+        if !self.window.fresh(packet.header.sequence_number) {
             counters.duplicates.fetch_add(1, Ordering::Relaxed);
-            continue;
+            return None;
         }
         // A muted or removed publisher is held back, and does not speak.
-        let open = track.gates.open(track.source);
-        if let (true, Some(id)) = (open, audio_level_id.filter(|_| track.source.is_audio())) {
+        let open = self.gates.open(self.source);
+        if let (true, Some(id)) = (open, self.audio_level_id) {
             if let Some(level) = audio_level(&packet, id) {
-                speakers
-                    .lock()
-                    .expect("speaker lock")
-                    .report(track.key.publisher, level);
+                speakers.report(self.key.publisher, level);
             }
         }
         if !open {
-            held_back = held_back.wrapping_add(1);
+            self.held_back = self.held_back.wrapping_add(1);
             counters.gated.fetch_add(1, Ordering::Relaxed);
-            continue;
+            return None;
         }
-        packet.header.sequence_number = packet.header.sequence_number.wrapping_sub(held_back);
-        // The publisher's extension ids mean nothing on another connection.
+        packet.header.sequence_number = packet.header.sequence_number.wrapping_sub(self.held_back);
         packet.header.extension = false;
         packet.header.extensions.clear();
         packet.header.extension_profile = 0;
-        if let Some(tap) = track.tap.lock().expect("tap lock").as_ref() {
+        if let Some(tap) = &self.tap {
             tap.packet(&packet);
         }
-        for sub in track.subscribers().iter() {
-            // Checked again per copy: a removal acknowledged mid-packet
-            // stops the copies not yet written.
-            if !sub.gates.receiving() || !track.gates.open(track.source) {
-                continue;
-            }
-            let mut copy = packet.clone();
-            copy.header.ssrc = sub.ssrc;
-            copy.header.payload_type = sub.payload_type;
-            if sub.track.write_rtp(copy).await.is_ok() {
-                counters.forwarded.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        Some(packet)
     }
-    tracing::debug!(publisher = %track.key.publisher, track = %track.key.track_id, "published track ended");
+
+    /// Whether a keyframe may be asked for now (video, and not within the
+    /// throttle's interval of the last request).
+    pub fn keyframe_due(&mut self, now: Instant) -> bool {
+        !self.source.is_audio() && self.keyframes.allow(now)
+    }
 }
 
-/// Relays one subscriber's keyframe requests for `track` to its publisher.
-pub async fn relay_keyframe_requests(track: Arc<Published>, sub: Arc<TrackLocalStaticRTP>) {
-    while let Some(event) = sub.poll().await {
-        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
-            continue;
-        };
-        if packets
-            .iter()
-            .any(|p| crate::keyframes::is_keyframe_request(p.as_ref()))
-        {
-            track.request_keyframe().await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(seq: u16) -> Packet {
+        let mut p = Packet::default();
+        p.header.sequence_number = seq;
+        p.header.extension = true;
+        p.header.extension_profile = 0xBEDE;
+        p
+    }
+
+    #[test]
+    fn repeats_are_dropped_and_a_mute_leaves_no_gap() {
+        let gates = Arc::new(Gates::new(true));
+        let mut t = Published::new(
+            TrackKey {
+                publisher: ParticipantId::new(),
+                track_id: "a".into(),
+            },
+            TrackSource::Microphone,
+            1,
+            Default::default(),
+            5,
+            gates.clone(),
+            None,
+        );
+        let (mut speakers, counters) = (SpeakerDetector::default(), Counters::default());
+        let mut seqs = Vec::new();
+        for (seq, muted) in [(1, false), (1, false), (2, true), (3, true), (4, false)] {
+            gates.mute(muted);
+            if let Some(p) = t.admit(packet(seq), &mut speakers, &counters) {
+                assert!(!p.header.extension && p.header.extensions.is_empty());
+                seqs.push(p.header.sequence_number);
+            }
         }
+        assert_eq!(seqs, vec![1, 2], "held back twice, renumbered past them");
+        assert_eq!(counters.duplicates.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.gated.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.received.load(Ordering::Relaxed), 5);
+        assert!(!t.keyframe_due(Instant::now()), "audio has no keyframes");
     }
 }

@@ -1,0 +1,287 @@
+//! The media plane's one UDP socket. Every peer connection of every room
+//! shares it: a reader task hands each datagram to the room whose
+//! connection it is for, found by the sender's address, or, for the STUN
+//! binding request that comes first, by the server's ICE ufrag in it. Rooms
+//! send their batches with one `sendmmsg` call.
+//!
+//! One socket instead of one per connection is what keeps a connection
+//! cheap: no socket buffers, no reader task and no channel per connection,
+//! and one system call for many copies of a packet.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::{error::TrySendError, Sender};
+
+/// Largest datagram read (above any MTU a client uses).
+const RECEIVE_MTU: usize = 1500;
+/// Datagrams per `sendmmsg` call.
+const BATCH: usize = 64;
+
+/// One datagram for a room.
+pub struct Datagram {
+    pub from: SocketAddr,
+    pub at: Instant,
+    pub bytes: BytesMut,
+}
+
+/// Where a room takes its datagrams.
+pub type Inbox = Sender<Datagram>;
+
+#[derive(Default)]
+struct Routes {
+    by_addr: HashMap<SocketAddr, Inbox>,
+    by_ufrag: HashMap<String, Inbox>,
+}
+
+pub struct MediaSocket {
+    socket: UdpSocket,
+    /// What the server's candidates announce: the public address behind a
+    /// 1:1 NAT, or the address clients reach this host on.
+    pub announced: SocketAddr,
+    routes: Mutex<Routes>,
+    /// Datagrams dropped because their room was behind (its queue full).
+    pub overflow: AtomicU64,
+}
+
+impl MediaSocket {
+    /// Binds the first free port of `port_min..=port_max` on `bind_ip`.
+    /// Must run inside the media runtime.
+    pub fn bind(
+        bind_ip: IpAddr,
+        port_min: u16,
+        port_max: u16,
+        public_ip: Option<IpAddr>,
+    ) -> io::Result<Arc<Self>> {
+        let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no port of the range is free");
+        for port in port_min..=port_max.max(port_min) {
+            match StdSocket::bind(SocketAddr::new(bind_ip, port)) {
+                Ok(socket) => {
+                    socket.set_nonblocking(true)?;
+                    let local = socket.local_addr()?;
+                    let ip = public_ip.unwrap_or_else(|| reachable_ip(bind_ip));
+                    return Ok(Arc::new(Self {
+                        socket: UdpSocket::from_std(socket)?,
+                        announced: SocketAddr::new(ip, local.port()),
+                        routes: Mutex::new(Routes::default()),
+                        overflow: AtomicU64::new(0),
+                    }));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Datagrams for a connection with ICE ufrag `ufrag` go to `inbox`.
+    pub fn register(&self, ufrag: &str, inbox: Inbox) {
+        self.routes().by_ufrag.insert(ufrag.to_owned(), inbox);
+    }
+
+    /// A connection closed: its ufrag and the addresses it used route
+    /// nowhere any more.
+    pub fn forget(&self, ufrag: &str, addrs: &[SocketAddr]) {
+        let mut routes = self.routes();
+        routes.by_ufrag.remove(ufrag);
+        for a in addrs {
+            routes.by_addr.remove(a);
+        }
+    }
+
+    /// Reads datagrams and hands each to its room, until the runtime stops.
+    pub async fn run_reader(self: Arc<Self>) {
+        let mut buf = BytesMut::new();
+        loop {
+            // Datagrams are split off one large buffer, not one allocation
+            // each.
+            if buf.capacity() < RECEIVE_MTU {
+                buf = BytesMut::with_capacity(64 * RECEIVE_MTU);
+            }
+            buf.resize(RECEIVE_MTU, 0);
+            let (n, from) = match self.socket.recv_from(&mut buf).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // ICMP errors of earlier sends surface here; never fatal.
+                    tracing::trace!(error = %e, "media socket read");
+                    continue;
+                }
+            };
+            let bytes = buf.split_to(n);
+            buf.clear();
+            self.route(Datagram {
+                from,
+                at: Instant::now(),
+                bytes,
+            });
+        }
+    }
+
+    fn route(&self, d: Datagram) {
+        let mut routes = self.routes();
+        // A binding request names its connection; it also teaches the
+        // route for the media that follows from the same address.
+        let inbox = match crate::stun::local_ufrag(&d.bytes) {
+            Some(ufrag) => {
+                let Some(inbox) = routes.by_ufrag.get(ufrag).cloned() else {
+                    return;
+                };
+                routes.by_addr.insert(d.from, inbox.clone());
+                inbox
+            }
+            None => match routes.by_addr.get(&d.from) {
+                Some(inbox) => inbox.clone(),
+                None => return,
+            },
+        };
+        drop(routes);
+        match inbox.try_send(d) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.overflow.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Closed(d)) => {
+                // The room is gone (stopped, or died and restarted under a
+                // new inbox): drop its routes as they are met.
+                let mut routes = self.routes();
+                routes.by_addr.retain(|_, i| !i.is_closed());
+                routes.by_ufrag.retain(|_, i| !i.is_closed());
+                drop(d);
+            }
+        }
+    }
+
+    /// Sends every datagram of `out` (emptied), batched.
+    pub async fn send_all(&self, out: &mut Vec<(SocketAddr, BytesMut)>) {
+        let mut sent = 0;
+        while sent < out.len() {
+            let batch = &out[sent..(sent + BATCH).min(out.len())];
+            match self
+                .socket
+                .try_io(Interest::WRITABLE, || sendmmsg(&self.socket, batch))
+            {
+                Ok(n) => sent += n.max(1),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.socket.writable().await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // One bad destination (unreachable, refused) must not
+                    // hold back the rest: skip it.
+                    tracing::trace!(error = %e, to = %out[sent].0, "media socket send");
+                    sent += 1;
+                }
+            }
+        }
+        out.clear();
+    }
+}
+
+/// The address to announce when none is configured: the bound one, or for
+/// a wildcard bind, the one this host's default route leaves from (no
+/// packet is sent to find it), else loopback.
+fn reachable_ip(bind_ip: IpAddr) -> IpAddr {
+    if !bind_ip.is_unspecified() {
+        return bind_ip;
+    }
+    StdSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// `sockaddr` storage for one destination.
+fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is large and aligned enough for any
+            // sockaddr.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// One `sendmmsg` call for up to [`BATCH`] datagrams; how many were sent.
+fn sendmmsg(socket: &UdpSocket, batch: &[(SocketAddr, BytesMut)]) -> io::Result<usize> {
+    let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+        batch.iter().map(|(a, _)| sockaddr(a)).collect();
+    let mut iovecs: Vec<libc::iovec> = batch
+        .iter()
+        .map(|(_, b)| libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        })
+        .collect();
+    let mut headers: Vec<libc::mmsghdr> = names
+        .iter_mut()
+        .zip(iovecs.iter_mut())
+        .map(|((name, len), iov)| {
+            // SAFETY: msghdr is plain data; all-zero is a valid value.
+            let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+            h.msg_name = name as *mut _ as *mut libc::c_void;
+            h.msg_namelen = *len;
+            h.msg_iov = iov as *mut libc::iovec;
+            h.msg_iovlen = 1;
+            libc::mmsghdr {
+                msg_hdr: h,
+                msg_len: 0,
+            }
+        })
+        .collect();
+    // SAFETY: every header points into `names`, `iovecs` and `batch`, which
+    // outlive the call; the count matches the array.
+    let n = unsafe {
+        libc::sendmmsg(
+            socket.as_raw_fd(),
+            headers.as_mut_ptr(),
+            headers.len() as libc::c_uint,
+            0,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
