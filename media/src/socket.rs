@@ -285,3 +285,85 @@ fn sendmmsg(socket: &UdpSocket, batch: &[(SocketAddr, BytesMut)]) -> io::Result<
         Ok(n as usize)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A STUN binding request with USERNAME `<ufrag>:client`.
+    fn binding_request(ufrag: &str) -> Vec<u8> {
+        let username = format!("{ufrag}:client");
+        let mut attr = vec![0x00, 0x06];
+        attr.extend_from_slice(&(username.len() as u16).to_be_bytes());
+        attr.extend_from_slice(username.as_bytes());
+        attr.resize(attr.len().div_ceil(4) * 4, 0);
+        let mut p = vec![0x00, 0x01];
+        p.extend_from_slice(&(attr.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+        p.extend_from_slice(&[1; 12]);
+        p.extend_from_slice(&attr);
+        p
+    }
+
+    #[tokio::test]
+    async fn datagrams_reach_the_room_their_ufrag_or_address_names() {
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let socket = MediaSocket::bind(loopback, 48300, 48399, None).unwrap();
+        assert_eq!(socket.announced.ip(), loopback);
+        tokio::spawn(socket.clone().run_reader());
+        let (inbox, mut room) = tokio::sync::mpsc::channel(16);
+        socket.register("roomUfrag", inbox);
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = socket.announced;
+        let next = |room: &mut tokio::sync::mpsc::Receiver<Datagram>| {
+            let got = room.try_recv();
+            got.ok().map(|d| (d.from, d.bytes.to_vec()))
+        };
+
+        // Unknown address, not STUN: nowhere. An unknown ufrag: nowhere.
+        stranger.send_to(&[0x80; 20], to).await.unwrap();
+        client.send_to(&binding_request("other"), to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(next(&mut room), None);
+
+        // The binding request finds the room, and teaches its address.
+        let request = binding_request("roomUfrag");
+        client.send_to(&request, to).await.unwrap();
+        client.send_to(&[0x80; 30], to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let me = client.local_addr().unwrap();
+        assert_eq!(next(&mut room), Some((me, request)));
+        assert_eq!(next(&mut room), Some((me, vec![0x80; 30])));
+        stranger.send_to(&[0x80; 20], to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(next(&mut room), None, "another address is not the client");
+
+        // Once the connection is forgotten, nothing reaches the room.
+        socket.forget("roomUfrag", &[me]);
+        client.send_to(&[0x80; 30], to).await.unwrap();
+        client
+            .send_to(&binding_request("roomUfrag"), to)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(next(&mut room), None);
+
+        // Batched sends arrive, in order.
+        let mut out: Vec<_> = (0..100u8)
+            .map(|i| (me, BytesMut::from(&[i; 10][..])))
+            .collect();
+        socket.send_all(&mut out).await;
+        assert!(out.is_empty());
+        let mut buf = [0u8; 64];
+        for i in 0..100u8 {
+            let (n, from) =
+                tokio::time::timeout(Duration::from_secs(2), client.recv_from(&mut buf))
+                    .await
+                    .expect("every datagram of the batch arrives")
+                    .unwrap();
+            assert_eq!((from.port(), &buf[..n]), (to.port(), &[i; 10][..]));
+        }
+    }
+}
