@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Backend, TestServer, Ws};
+use common::{files_under, Backend, TestServer, Ws};
 use serde_json::{json, Value};
 
 on_both_stores!(actix:
@@ -64,22 +64,6 @@ async fn download(s: &TestServer, token: &str, id: &str) -> (u16, Option<String>
         .map(|v| v.to_str().unwrap().to_owned());
     let body = res.body().limit(1 << 22).await.unwrap();
     (res.status().as_u16(), disposition, body.to_vec())
-}
-
-/// Every file under `dir` (recursively).
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 async fn upload_download_and_removal_with_the_bytes_gone(b: Backend) {

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, Backend, TestServer, Ws};
+use common::{eventually, files_under, Backend, TestServer, Ws};
 use serde_json::{json, Value};
 
 on_both_stores!(actix:
@@ -343,20 +343,6 @@ async fn a_graceful_stop_ends_every_interval_and_the_session(b: Backend) {
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(texts, sent, "every message, once, in order");
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 async fn delete_summary(s: &TestServer, token: &str, conference: &str) -> (u16, Value) {

@@ -172,6 +172,8 @@ fn start(
         next_track: 0,
         touched: Vec::new(),
         out: Vec::new(),
+        events_scratch: Vec::new(),
+        messages_scratch: Vec::new(),
     };
     shared.runtime.spawn(forwarder.run(rx, datagrams));
     tx
@@ -278,6 +280,8 @@ struct Forwarder {
     touched: Vec<ConnId>,
     /// Datagrams to send, in order.
     out: Vec<(SocketAddr, BytesMut)>,
+    events_scratch: Vec<RTCPeerConnectionEvent>,
+    messages_scratch: Vec<RTCMessage>,
 }
 
 impl Forwarder {
@@ -363,21 +367,24 @@ impl Forwarder {
         while let Some(w) = c.pc.poll_write() {
             self.out.push((w.transport.peer_addr, w.message));
         }
-        let mut events = Vec::new();
+        // Reused between drains: one per packet on the forwarding path.
+        let mut events = std::mem::take(&mut self.events_scratch);
+        let mut messages = std::mem::take(&mut self.messages_scratch);
         while let Some(e) = c.pc.poll_event() {
             events.push(e);
         }
-        let mut messages = Vec::new();
         while let Some(m) = c.pc.poll_read() {
             messages.push(m.message);
         }
         c.deadline = c.pc.poll_timeout();
-        for e in events {
+        for e in events.drain(..) {
             self.on_event(id, e);
         }
-        for m in messages {
+        for m in messages.drain(..) {
             self.on_message(id, m);
         }
+        self.events_scratch = events;
+        self.messages_scratch = messages;
     }
 
     fn timeouts(&mut self) {

@@ -145,29 +145,27 @@ impl PgStore {
     ) -> StoreResult<DeletedHistory> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let sessions: Vec<uuid::Uuid> = tx
+        let ids = |rows: Vec<tokio_postgres::Row>| -> StoreResult<Vec<uuid::Uuid>> {
+            rows.iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()
+                .map_err(map_err)
+        };
+        let sessions = ids(tx
             .query(
                 "SELECT id FROM conference_sessions \
                  WHERE conference_id = $1 AND started_at < $2 FOR UPDATE",
                 &[&conference.0, &t(before)],
             )
             .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(map_err)?;
-        let documents = tx
+            .map_err(map_err)?)?;
+        let documents = ids(tx
             .query(
                 "DELETE FROM documents WHERE session_id = ANY($1) RETURNING id",
                 &[&sessions],
             )
             .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(map_err)?;
+            .map_err(map_err)?)?;
         // Attendance, audit log and chat go with their session (ON DELETE
         // CASCADE), in this same transaction.
         tx.execute(
