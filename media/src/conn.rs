@@ -2,11 +2,15 @@
 //! ICE-lite agent (the server never probes; clients' binding requests find
 //! it) with a ufrag of its own, which is how the shared socket routes a
 //! client's first packet to it, and one host candidate: the media port at
-//! the announced address.
+//! the announced address. Every connection of the plane presents the same
+//! DTLS certificate (made for the first), as an SFU's one endpoint does: a
+//! certificate per connection cost a key generation and its memory each.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
+use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
@@ -29,8 +33,38 @@ fn ice_chars(n: usize) -> String {
     out
 }
 
+/// The plane's DTLS certificate, made for the first connection.
+#[derive(Default)]
+pub struct Certificate(Mutex<Option<RTCCertificate>>);
+
+impl Certificate {
+    /// The certificate to present; a fresh one when there is none yet or
+    /// the one kept expires within a day.
+    fn current(&self) -> Result<RTCCertificate> {
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let soon = SystemTime::now() + Duration::from_secs(24 * 3600);
+        if let Some(c) = guard.as_ref().filter(|c| c.expires > soon) {
+            return Ok(c.clone());
+        }
+        let provider = rtc::crypto::default_provider()
+            .map_err(|e| rtc::shared::error::Error::Other(e.to_string()))?;
+        let params = CertificateParams::new(vec!["conclave".to_owned()])
+            .map_err(|e| rtc::shared::error::Error::Other(e.to_string()))?;
+        let fresh = RTCCertificate::generate(
+            provider.crypto(),
+            rtc::crypto::SignatureScheme::EcdsaP256Sha256,
+            params,
+        )?;
+        *guard = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
 /// A new server connection and its ICE ufrag.
-pub fn build(announced: SocketAddr) -> Result<(RTCPeerConnection, String)> {
+pub fn build(
+    announced: SocketAddr,
+    certificate: &Certificate,
+) -> Result<(RTCPeerConnection, String)> {
     // 16 characters of 62: collisions between live connections are out of
     // reach; the password is what authenticates.
     let ufrag = ice_chars(16);
@@ -40,8 +74,11 @@ pub fn build(announced: SocketAddr) -> Result<(RTCPeerConnection, String)> {
         .with_lite(true)
         .with_ice_credentials(ufrag.clone(), ice_chars(32))
         .build();
+    let configuration = RTCConfigurationBuilder::new()
+        .with_certificates(vec![certificate.current()?])
+        .build();
     let mut pc = RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_configuration(configuration)
         .with_media_engine(engine)
         .with_setting_engine(settings)
         .with_interceptor_registry(registry)
@@ -71,5 +108,21 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
         assert_ne!(a, super::ice_chars(16));
+    }
+
+    #[test]
+    fn connections_share_the_planes_certificate() {
+        let at = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+        let shared = super::Certificate::default();
+        let (_, ua) = super::build(at, &shared).unwrap();
+        let first = shared.current().unwrap();
+        let (_, ub) = super::build(at, &shared).unwrap();
+        assert_ne!(ua, ub, "each connection has its own ufrag");
+        assert!(shared.current().unwrap() == first, "made once, then kept");
+        let other = super::Certificate::default();
+        assert!(
+            other.current().unwrap() != first,
+            "another plane makes its own"
+        );
     }
 }

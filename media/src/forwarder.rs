@@ -623,7 +623,8 @@ impl Forwarder {
             .gates
             .clone();
         let (pc, ufrag) =
-            crate::conn::build(self.shared.socket.announced).map_err(|e| e.to_string())?;
+            crate::conn::build(self.shared.socket.announced, &self.shared.certificate)
+                .map_err(|e| e.to_string())?;
         self.next_conn += 1;
         let id = self.next_conn;
         self.shared.socket.register(&ufrag, self.inbox.clone());

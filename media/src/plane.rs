@@ -17,6 +17,8 @@ use crate::socket::MediaSocket;
 pub struct Shared {
     pub config: MediaConfig,
     pub socket: Arc<MediaSocket>,
+    /// The DTLS certificate every connection presents.
+    pub certificate: crate::conn::Certificate,
     pub counters: Arc<Counters>,
     pub runtime: tokio::runtime::Handle,
 }
@@ -59,6 +61,7 @@ impl MediaPlane {
         tracing::info!(port = socket.announced.port(), "media socket bound");
         let shared = Arc::new(Shared {
             socket,
+            certificate: Default::default(),
             counters: Arc::new(Counters::default()),
             runtime: runtime.handle().clone(),
             config,
