@@ -276,15 +276,17 @@ fn write_all(
             ended_at_ms: t.ended_at_ms,
         });
     }
-    // Copies the forwarding loops could not hand over (the writer fell behind).
+    // Copies the forwarder could not hand over (the writer fell behind).
     let body = serde_json::json!({
         "tracks": manifest,
         "dropped_packets": dropped.load(Ordering::Relaxed),
     });
-    if let Err(e) = std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_vec_pretty(&body).unwrap_or_default(),
-    ) {
+    // Written aside and renamed into place: the manifest is what says the
+    // recording is finished, so nobody may read half of one.
+    let tmp = dir.join("manifest.json.tmp");
+    let written = std::fs::write(&tmp, serde_json::to_vec_pretty(&body).unwrap_or_default())
+        .and_then(|()| std::fs::rename(&tmp, dir.join("manifest.json")));
+    if let Err(e) = written {
         tracing::error!(error = %e, "cannot write the recording manifest");
     }
 }
