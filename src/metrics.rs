@@ -116,6 +116,8 @@ impl Metrics {
                 ("forwarded", &c.forwarded),
                 ("duplicate", &c.duplicates),
                 ("gated", &c.gated),
+                ("resent", &c.resent),
+                ("resend_refused", &c.resend_refused),
             ] {
                 self.media
                     .with_label_values(&[label])

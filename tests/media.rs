@@ -28,8 +28,15 @@ use webrtc::peer_connection::{
 
 use conclave_media::peer::{rtp_track, OPUS_PT, VP8_PT};
 
-/// Packets a client received, per (publisher participant id, source).
-type Counts = Arc<Mutex<HashMap<(String, String), u64>>>;
+/// What a client received, per (publisher participant id, source).
+type Counts = Arc<Mutex<HashMap<(String, String), Got>>>;
+
+/// Packets received on one track, and their sequence numbers.
+#[derive(Default)]
+struct Got {
+    packets: u64,
+    seqs: std::collections::BTreeSet<u16>,
+}
 
 /// The tracks a client receives: (publisher, source, track).
 type Remotes = Arc<Mutex<Vec<(String, String, Arc<dyn TrackRemote>)>>>;
@@ -43,8 +50,7 @@ fn count(counts: &Counts, publisher: &str, source: &str) -> u64 {
         .lock()
         .unwrap()
         .get(&(publisher.to_owned(), source.to_owned()))
-        .copied()
-        .unwrap_or(0)
+        .map_or(0, |g| g.packets)
 }
 
 /// What a client's WebSocket task hands the peer connections.
@@ -114,12 +120,13 @@ impl PeerConnectionEventHandler for Receiver {
         let counts = self.counts.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(_) = event {
-                    *counts
-                        .lock()
-                        .unwrap()
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    let mut counts = counts.lock().unwrap();
+                    let got = counts
                         .entry((publisher.clone(), source.clone()))
-                        .or_default() += 1;
+                        .or_default();
+                    got.packets += 1;
+                    got.seqs.insert(packet.header.sequence_number);
                 }
             }
         });
@@ -1165,4 +1172,112 @@ async fn the_server_announces_its_public_address_on_a_port_of_its_range() {
         "port {port} outside the range"
     );
     let _ = pc.close().await;
+}
+
+/// A lossy network between clients and the server's media port: it
+/// listens where the server announces itself, relays each client's
+/// datagrams to the server from a socket of its own, and relays the
+/// server's back, dropping every `nth` video RTP packet (the RTP header is
+/// not encrypted by SRTP, so its payload type shows). Answers how many it
+/// dropped.
+async fn lossy_path(
+    front: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+    nth: u64,
+) -> Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::net::UdpSocket;
+    let front = Arc::new(UdpSocket::bind(front).await.expect("the front address"));
+    let dropped = Arc::new(AtomicU64::new(0));
+    let video = Arc::new(AtomicU64::new(0));
+    let out = dropped.clone();
+    tokio::spawn(async move {
+        let mut upstreams: HashMap<std::net::SocketAddr, Arc<UdpSocket>> = HashMap::new();
+        let mut buf = vec![0u8; 2048];
+        while let Ok((n, client)) = front.recv_from(&mut buf).await {
+            let up = match upstreams.get(&client) {
+                Some(up) => up.clone(),
+                None => {
+                    let up = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+                    up.connect(server).await.unwrap();
+                    upstreams.insert(client, up.clone());
+                    let (up2, front, dropped, video) =
+                        (up.clone(), front.clone(), dropped.clone(), video.clone());
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 2048];
+                        while let Ok(n) = up2.recv(&mut buf).await {
+                            let d = &buf[..n];
+                            let is_video = n >= 12 && d[0] >> 6 == 2 && d[1] & 0x7f == VP8_PT;
+                            if is_video && video.fetch_add(1, Ordering::Relaxed) % nth == nth - 1 {
+                                dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            let _ = front.send_to(d, client).await;
+                        }
+                    });
+                    up
+                }
+            };
+            let _ = up.send(&buf[..n]).await;
+        }
+    });
+    out
+}
+
+#[actix_web::test]
+async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
+    // The server announces 127.0.0.2, where the lossy path listens; it
+    // binds 127.0.0.1 on one fixed port.
+    let port = 48300;
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        |c| {
+            c.media.bind_ip = std::net::IpAddr::from([127, 0, 0, 1]);
+            c.media.public_ip = Some(std::net::IpAddr::from([127, 0, 0, 2]));
+            c.media.port_min = port;
+            c.media.port_max = port;
+        },
+        Arc::new(conclave::clock::SystemClock),
+    )
+    .await;
+    let dropped = lossy_path(
+        ([127, 0, 0, 2], port).into(),
+        ([127, 0, 0, 1], port).into(),
+        10,
+    )
+    .await;
+    let (m, b, c) = three(&server, [&["cam"], &[], &[]]).await;
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&m, &b, &c], stop_rx);
+    wait_for("video flows", || {
+        b.received(&m, "camera") >= 30 && c.received(&m, "camera") >= 30
+    })
+    .await;
+    settle(5000).await;
+    let _ = stop.send(());
+    let _ = sender.await;
+    // Late repairs land.
+    settle(1000).await;
+    assert!(
+        dropped.load(std::sync::atomic::Ordering::Relaxed) >= 10,
+        "the path drops"
+    );
+    for rx in [&b, &c] {
+        let counts = rx.counts.lock().unwrap();
+        let got = &counts[&(m.id.clone(), "camera".to_owned())];
+        // The test sender numbers video n for ticks n % 5 < 3 (30 of 50
+        // ticks a second): those are what was forwarded.
+        let (first, last) = (*got.seqs.first().unwrap(), *got.seqs.last().unwrap());
+        let missing: Vec<u16> = (first..=last)
+            .filter(|n| n % 5 < 3 && !got.seqs.contains(n))
+            .collect();
+        let sent = (first..=last).filter(|n| n % 5 < 3).count();
+        assert!(sent >= 100, "{sent} packets in the window");
+        assert!(
+            missing.len() <= 1,
+            "{} of {sent} never repaired: {missing:?}",
+            missing.len()
+        );
+    }
+    assert!(metric(&server, "resent").await >= 10);
 }

@@ -32,6 +32,7 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -41,6 +42,7 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::sync::mpsc::{self, unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::gates::Gates;
+use crate::history::ResendBudget;
 use crate::peer;
 use crate::plane::Shared;
 use crate::published::{ConnId, Published, Subscription, TrackKey};
@@ -258,6 +260,8 @@ struct Conn {
     touched: bool,
     /// Subscribe: the forwarded track behind each SSRC it sends.
     by_ssrc: HashMap<u32, TrackKey>,
+    /// How many copies it may still be sent again on NACKs.
+    resends: ResendBudget,
 }
 
 struct Forwarder {
@@ -506,29 +510,77 @@ impl Forwarder {
                 self.forward(i, packet);
             }
             RTCMessage::RtcpPacket(_, packets) => {
-                // Keyframe requests from a subscriber (the only RTCP the
-                // chain hands up), for the track behind the SSRC asked.
+                // From a subscriber (the only RTCP the chain hands up):
+                // keyframe requests and NACKs, for the track behind the
+                // SSRC named.
                 let Some(c) = self.conns.get(&id) else {
                     return;
                 };
                 let mut asked = Vec::new();
-                for p in packets
-                    .iter()
-                    .filter(|p| crate::keyframes::is_keyframe_request(p.as_ref()))
-                {
-                    for ssrc in p.destination_ssrc() {
-                        if let Some(key) = c.by_ssrc.get(&ssrc) {
-                            asked.push(key.clone());
+                let mut lost = Vec::new();
+                for p in packets.iter() {
+                    if crate::keyframes::is_keyframe_request(p.as_ref()) {
+                        asked.extend(p.destination_ssrc().iter().filter_map(|s| c.by_ssrc.get(s)));
+                    } else if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                        if let Some(key) = c.by_ssrc.get(&nack.media_ssrc) {
+                            lost.push((key, nack));
                         }
                     }
                 }
-                for key in asked {
-                    if let Some(i) = self.tracks.iter().position(|t| t.key == key) {
-                        self.request_keyframe(i);
-                    }
+                let asked: Vec<usize> = asked
+                    .into_iter()
+                    .filter_map(|key| self.tracks.iter().position(|t| t.key == *key))
+                    .collect();
+                let lost: Vec<(usize, &TransportLayerNack)> = lost
+                    .into_iter()
+                    .filter_map(|(key, nack)| {
+                        Some((self.tracks.iter().position(|t| t.key == *key)?, nack))
+                    })
+                    .collect();
+                for (i, nack) in lost {
+                    self.resend(id, i, nack);
+                }
+                for i in asked {
+                    self.request_keyframe(i);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Sends connection `id` again the copies of track `i` its NACK reports
+    /// lost, from the track's history, within the connection's budget.
+    fn resend(&mut self, id: ConnId, i: usize, nack: &TransportLayerNack) {
+        let track = &self.tracks[i];
+        let Some(sub) = track.subscribers.iter().find(|s| s.conn == id) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        let Some(mut sender) = c.pc.rtp_sender(sub.sender) else {
+            return;
+        };
+        let counters = &self.shared.counters;
+        for seq in crate::history::lost(nack) {
+            let Some(packet) = track.resend(seq) else {
+                continue;
+            };
+            if !c.resends.take(now) {
+                counters.resend_refused.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            let mut copy = packet.clone();
+            copy.header.ssrc = sub.ssrc;
+            copy.header.payload_type = sub.payload_type;
+            if sender.write_rtp(now, copy).is_ok() {
+                counters.resent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !c.touched {
+            c.touched = true;
+            self.touched.push(id);
         }
     }
 
@@ -641,6 +693,7 @@ impl Forwarder {
                 deadline: None,
                 touched: false,
                 by_ssrc: HashMap::new(),
+                resends: ResendBudget::default(),
             },
         );
         let m = self

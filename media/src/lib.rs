@@ -17,6 +17,7 @@
 //! - [`conn`]: the server's end of a peer connection (sans-IO, ICE-lite).
 //! - [`peer`]: codecs and interceptors both ends speak; a client track.
 //! - [`published`]: one published track and what its packets go through.
+//! - [`history`]: a published video track's recent packets, for NACKs.
 //! - [`gates`]: what may flow, checked on every packet.
 //! - [`dedup`], [`speaker`], [`sdp`], [`stun`], [`keyframes`]: small pure
 //!   parts.
@@ -27,6 +28,7 @@ pub mod conn;
 pub mod dedup;
 pub mod forwarder;
 pub mod gates;
+pub mod history;
 pub mod keyframes;
 pub mod peer;
 pub mod plane;

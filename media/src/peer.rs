@@ -1,8 +1,9 @@
 //! What both ends of a connection to the server speak: the codecs the
 //! server forwards (Opus and VP8), the audio-level extension, the
-//! interceptors (NACK, reports, TWCC) plus one that hands keyframe requests
-//! up to the application, and a ready-made RTP track for webrtc clients
-//! (tests, the load tool).
+//! interceptors (NACK, reports, TWCC) plus one that hands the feedback the
+//! forwarder acts on (keyframe requests, and on the server NACKs) up to the
+//! application, and a ready-made RTP track for webrtc clients (tests, the
+//! load tool).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -109,32 +110,51 @@ pub fn media_engine() -> webrtc::error::Result<MediaEngine> {
     Ok(m)
 }
 
-/// The default chain (NACK, reports, TWCC feedback), with a NACK history of
-/// 256 packets per sent stream instead of 1,024: 2.5 s of video at 100
-/// packets/s, beyond which a retransmission arrives too late to play. Last,
-/// the hand-off of keyframe requests to the forwarder.
+/// The server's chain: NACKs for what publishers lost, reports, TWCC
+/// feedback, and last the hand-off of keyframe requests and NACKs to the
+/// forwarder. No NACK responder: it would keep a history per sent stream,
+/// the same packets once per subscriber; the forwarder answers NACKs from
+/// one history per published track instead ([`crate::history`]).
 pub(crate) fn interceptors(engine: &mut MediaEngine) -> webrtc::error::Result<Registry> {
-    use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
+    use rtc::interceptor::NackGeneratorBuilder;
     use rtc::peer_connection::configuration::interceptor_registry::{
         configure_rtcp_reports, configure_twcc_receiver_only,
     };
-    let registry = Registry::new()
-        .with(
-            Slot::NackResponder,
-            NackResponderBuilder::new().with_size(256).build(),
-        )
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    let registry = Registry::new().with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
     let registry = configure_twcc_receiver_only(registry, engine)?;
-    Ok(configure_rtcp_reports(registry).with(Slot::from(14_000), KeyframeRequests::default()))
+    Ok(configure_rtcp_reports(registry).with(Slot::from(14_000), KeyframeRequests::with_nacks()))
 }
 
-/// Marks inbound keyframe requests (PLI, FIR) for the application, which
-/// relays them to the publisher; all other inbound RTCP stays with the
-/// interceptors that act on it. Sits last in the chain.
+/// Whether an RTCP packet reports packets lost (a generic NACK).
+pub fn is_nack(packet: &dyn rtc::rtcp::Packet) -> bool {
+    use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+    packet.as_any().is::<TransportLayerNack>()
+}
+
+/// Marks inbound keyframe requests (PLI, FIR), and NACKs when asked to,
+/// for the application: the forwarder relays the first to the publisher
+/// and answers the second from its history. All other inbound RTCP stays
+/// with the interceptors that act on it. Sits last in the chain.
 #[derive(Default)]
 pub struct KeyframeRequests {
+    nacks: bool,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+}
+
+impl KeyframeRequests {
+    /// Keyframe requests and NACKs (the server, which has no NACK
+    /// responder of its own).
+    pub fn with_nacks() -> Self {
+        Self {
+            nacks: true,
+            ..Self::default()
+        }
+    }
+
+    fn wanted(&self, packet: &dyn rtc::rtcp::Packet) -> bool {
+        crate::keyframes::is_keyframe_request(packet) || (self.nacks && is_nack(packet))
+    }
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
@@ -148,7 +168,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
                 .iter()
-                .filter(|p| crate::keyframes::is_keyframe_request(p.as_ref()))
+                .filter(|p| self.wanted(p.as_ref()))
                 .cloned()
                 .collect();
             if requests.is_empty() {

@@ -16,6 +16,7 @@ use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 
 use crate::dedup::SeqWindow;
 use crate::gates::Gates;
+use crate::history::History;
 use crate::keyframes::KeyframeThrottle;
 use crate::recording::Tap;
 use crate::speaker::{audio_level, SpeakerDetector};
@@ -51,6 +52,10 @@ pub struct Counters {
     pub duplicates: AtomicU64,
     /// Held back by a gate (mute, removal, screen not allowed).
     pub gated: AtomicU64,
+    /// Copies sent again because a subscriber reported them lost.
+    pub resent: AtomicU64,
+    /// NACKed copies not sent again: the connection's budget was spent.
+    pub resend_refused: AtomicU64,
 }
 
 pub struct Published {
@@ -64,6 +69,8 @@ pub struct Published {
     pub audio_level_id: Option<u8>,
     pub subscribers: Vec<Subscription>,
     pub tap: Option<Tap>,
+    /// Video only: what subscribers may ask to be sent again.
+    history: Option<History>,
     window: SeqWindow,
     held_back: u16,
     keyframes: KeyframeThrottle,
@@ -89,6 +96,7 @@ impl Published {
             audio_level_id: audio_level_id.filter(|_| source.is_audio()),
             subscribers: Vec::new(),
             tap: None,
+            history: (!source.is_audio()).then(History::default),
             window: SeqWindow::default(),
             held_back: 0,
             keyframes: KeyframeThrottle::default(),
@@ -127,7 +135,15 @@ impl Published {
         if let Some(tap) = &self.tap {
             tap.packet(&packet);
         }
+        if let Some(history) = &mut self.history {
+            history.keep(&packet);
+        }
         Some(packet)
+    }
+
+    /// A packet sent before, as [`Published::admit`] gave it, if still kept.
+    pub fn resend(&self, seq: u16) -> Option<&Packet> {
+        self.history.as_ref()?.get(seq)
     }
 
     /// Whether a keyframe may be asked for now (video, and not within the
@@ -178,5 +194,47 @@ mod tests {
         assert_eq!(counters.gated.load(Ordering::Relaxed), 2);
         assert_eq!(counters.received.load(Ordering::Relaxed), 5);
         assert!(!t.keyframe_due(Instant::now()), "audio has no keyframes");
+    }
+
+    #[test]
+    fn a_video_packet_can_be_sent_again_as_subscribers_got_it() {
+        let gates = Arc::new(Gates::new(true));
+        let key = |id: &str| TrackKey {
+            publisher: ParticipantId::new(),
+            track_id: id.into(),
+        };
+        let mut cam = Published::new(
+            key("c"),
+            TrackSource::Screen,
+            1,
+            Default::default(),
+            5,
+            gates.clone(),
+            None,
+        );
+        let mut mic = Published::new(
+            key("m"),
+            TrackSource::Microphone,
+            1,
+            Default::default(),
+            6,
+            gates.clone(),
+            None,
+        );
+        let (mut speakers, counters) = (SpeakerDetector::default(), Counters::default());
+        for seq in [10, 11] {
+            cam.admit(packet(seq), &mut speakers, &counters);
+            mic.admit(packet(seq), &mut speakers, &counters);
+        }
+        gates.allow_screen(false);
+        cam.admit(packet(12), &mut speakers, &counters);
+        gates.allow_screen(true);
+        cam.admit(packet(13), &mut speakers, &counters);
+        // 13 went out as 12, without its extensions.
+        let again = cam.resend(12).expect("kept");
+        assert!(!again.header.extension && again.header.extensions.is_empty());
+        assert!(cam.resend(13).is_none(), "never sent under that number");
+        assert!(cam.resend(10).is_some());
+        assert!(mic.resend(10).is_none(), "audio is not sent again");
     }
 }
