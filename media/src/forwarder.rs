@@ -674,9 +674,12 @@ impl Forwarder {
             .ok_or("not attached to media")?
             .gates
             .clone();
-        let (pc, ufrag) =
-            crate::conn::build(self.shared.socket.announced, &self.shared.certificate)
-                .map_err(|e| e.to_string())?;
+        let (pc, ufrag) = crate::conn::build(
+            self.shared.socket.announced,
+            &self.shared.certificate,
+            kind == PcKind::Subscribe,
+        )
+        .map_err(|e| e.to_string())?;
         self.next_conn += 1;
         let id = self.next_conn;
         self.shared.socket.register(&ufrag, self.inbox.clone());

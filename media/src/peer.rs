@@ -110,19 +110,29 @@ pub fn media_engine() -> webrtc::error::Result<MediaEngine> {
     Ok(m)
 }
 
-/// The server's chain: NACKs for what publishers lost, reports, TWCC
-/// feedback, and last the hand-off of keyframe requests and NACKs to the
+/// The server's chain for a connection that only receives (publish): NACKs
+/// for what the publisher lost, TWCC feedback for its bandwidth estimate,
+/// receiver reports. Every interceptor sits on every packet's path, so a
+/// connection gets only those that act on its direction.
+pub(crate) fn receiving_interceptors(engine: &mut MediaEngine) -> webrtc::error::Result<Registry> {
+    use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder};
+    use rtc::peer_connection::configuration::interceptor_registry::configure_twcc_receiver_only;
+    let registry = Registry::new()
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+        .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
+    configure_twcc_receiver_only(registry, engine)
+}
+
+/// The server's chain for a connection that only sends (subscribe): sender
+/// reports, and the hand-off of keyframe requests and NACKs to the
 /// forwarder. No NACK responder: it would keep a history per sent stream,
 /// the same packets once per subscriber; the forwarder answers NACKs from
 /// one history per published track instead ([`crate::history`]).
-pub(crate) fn interceptors(engine: &mut MediaEngine) -> webrtc::error::Result<Registry> {
-    use rtc::interceptor::NackGeneratorBuilder;
-    use rtc::peer_connection::configuration::interceptor_registry::{
-        configure_rtcp_reports, configure_twcc_receiver_only,
-    };
-    let registry = Registry::new().with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
-    let registry = configure_twcc_receiver_only(registry, engine)?;
-    Ok(configure_rtcp_reports(registry).with(Slot::from(14_000), KeyframeRequests::with_nacks()))
+pub(crate) fn sending_interceptors() -> Registry {
+    use rtc::interceptor::SenderReportBuilder;
+    Registry::new()
+        .with(Slot::SenderReport, SenderReportBuilder::new().build())
+        .with(Slot::from(14_000), KeyframeRequests::with_nacks())
 }
 
 /// Whether an RTCP packet reports packets lost (a generic NACK).
