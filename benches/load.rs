@@ -206,6 +206,24 @@ impl Server {
         Some((rss, ticks / 100.0))
     }
 
+    /// (anonymous RSS, file-backed RSS) in KiB, when the tool started it.
+    /// Connections cost anonymous memory; file-backed pages are the
+    /// executable's code, faulted in once, the first time a path runs.
+    fn memory(&self) -> Option<(u64, u64)> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
+        Some((field("RssAnon:")?, field("RssFile:")?))
+    }
+
     /// A new account's line: (access code, moderator PIN).
     async fn line(&self) -> (String, String) {
         let email = format!("load-{}@example.org", uuid::Uuid::new_v4().simple());

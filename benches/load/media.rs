@@ -6,7 +6,9 @@
 //! server. Over a timed window it reports forwarded packets per second (the
 //! server's own counter), server CPU per forwarded packet and per forwarded
 //! stream, loss (copies the server forwarded that no client received), and
-//! server memory per peer connection.
+//! server memory: growth per peer connection (all of the RSS, and its
+//! anonymous part), and per subscriber connection (publishers connect and
+//! stream first; what the subscribers add is measured on its own).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -236,39 +238,39 @@ pub async fn media(server: &Server, args: &Args) -> Value {
     // Settle, then the baseline: the room and its WebSockets, no media yet.
     actix_web::rt::time::sleep(Duration::from_millis(500)).await;
     let base_rss = server.usage().map(|(rss, _)| rss);
-    let progress = bar(p + s, "peers");
-    let mut people = Vec::new();
-    for i in 0..p + s {
-        people.push(participant(server, &code, i, i < p).await);
-        progress.inc(1);
-    }
-    progress.finish();
+    let base_mem = server.memory();
     let stop = Arc::new(AtomicU64::new(0));
-    let tracks: Vec<_> = people.iter().flat_map(|x| x.tracks.clone()).collect();
-    stream(tracks, args.video_pps, stop.clone());
-    // Every receiver sees every publisher's two tracks: P-1 others for a
-    // publisher, P for a subscriber.
-    let expected_streams = p * 2 * (p - 1 + s);
-    let warm = Instant::now();
-    let ready = bar(expected_streams, "streams");
-    let flowing = || -> usize {
+    let flowing = |people: &[Participant]| -> usize {
         people
             .iter()
             .map(|x| x.streams.load(Ordering::Relaxed) as usize)
             .sum()
     };
-    loop {
-        let n = flowing();
-        ready.set_position(n as u64);
-        if n >= expected_streams || warm.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    // Publishers first, streaming to each other; then what the subscribers
+    // add is measured on its own: the target is per subscriber connection.
+    let progress = bar(p, "publishers");
+    let mut people = Vec::new();
+    for i in 0..p {
+        people.push(participant(server, &code, i, true).await);
+        progress.inc(1);
     }
-    ready.finish();
-    // Let every subscription's first keyframe and renegotiation settle.
-    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+    progress.finish();
+    let tracks: Vec<_> = people.iter().flat_map(|x| x.tracks.clone()).collect();
+    stream(tracks, args.video_pps, stop.clone());
+    // Every receiver sees every publisher's two tracks: P-1 others for a
+    // publisher, P for a subscriber.
+    until_flowing(&people, p * 2 * (p - 1), &flowing).await;
+    let publishers_mem = server.memory();
+    let progress = bar(s, "subscribers");
+    for i in p..p + s {
+        people.push(participant(server, &code, i, false).await);
+        progress.inc(1);
+    }
+    progress.finish();
+    let expected_streams = p * 2 * (p - 1 + s);
+    until_flowing(&people, expected_streams, &flowing).await;
     let rss_flowing = server.usage().map(|(rss, _)| rss);
+    let flowing_mem = server.memory();
     let window = Duration::from_secs(args.seconds.max(1));
     let before_fwd = server
         .metric("conclave_media_packets{outcome=\"forwarded\"}")
@@ -311,7 +313,7 @@ pub async fn media(server: &Server, args: &Args) -> Value {
         "publishers": p,
         "subscribers": s,
         "forwarded_streams": expected_streams,
-        "streams_received": flowing(),
+        "streams_received": flowing(&people),
         "window_secs": secs,
         "forwarded_packets": fwd,
         "forwarded_packets_per_sec": fwd as f64 / secs,
@@ -326,5 +328,38 @@ pub async fn media(server: &Server, args: &Args) -> Value {
             _ => None,
         },
         "server_rss_mib": rss_flowing.map(|r| r as f64 / 1024.0),
+        "server_anon_kib_per_connection": match (base_mem, flowing_mem) {
+            (Some((a, _)), Some((b, _))) => Some(b.saturating_sub(a) as f64 / connections as f64),
+            _ => None,
+        },
+        "server_anon_kib_per_subscriber_connection": match (publishers_mem, flowing_mem) {
+            (Some((a, _)), Some((b, _))) if s > 0 => Some(b.saturating_sub(a) as f64 / s as f64),
+            _ => None,
+        },
+        "server_file_rss_growth_mib": match (base_mem, flowing_mem) {
+            (Some((_, a)), Some((_, b))) => Some(b.saturating_sub(a) as f64 / 1024.0),
+            _ => None,
+        },
     })
+}
+
+/// Waits until `expected` streams deliver (60 s at most), then 2 s more
+/// for every subscription's first keyframe and renegotiation to settle.
+async fn until_flowing(
+    people: &[Participant],
+    expected: usize,
+    flowing: &impl Fn(&[Participant]) -> usize,
+) {
+    let warm = Instant::now();
+    let ready = bar(expected, "streams");
+    loop {
+        let n = flowing(people);
+        ready.set_position(n as u64);
+        if n >= expected || warm.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    ready.finish();
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
 }

@@ -78,6 +78,8 @@ pub fn build(
     };
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
+        // The engine is this connection's own already: no second copy.
+        .with_disable_media_engine_copy(true)
         .with_ice_credentials(ufrag.clone(), ice_chars(32))
         .build();
     let configuration = RTCConfigurationBuilder::new()

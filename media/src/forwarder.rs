@@ -272,7 +272,9 @@ struct Forwarder {
     /// Registered with the socket for this room's connections.
     inbox: mpsc::Sender<Datagram>,
     members: HashMap<ParticipantId, Member>,
-    conns: HashMap<ConnId, Conn>,
+    /// Boxed: a connection is several KB, and a table of them inline
+    /// reserves that for every empty slot and moves it all on growth.
+    conns: HashMap<ConnId, Box<Conn>>,
     next_conn: ConnId,
     by_addr: HashMap<SocketAddr, ConnId>,
     by_ufrag: HashMap<String, ConnId>,
@@ -686,7 +688,7 @@ impl Forwarder {
         self.by_ufrag.insert(ufrag.clone(), id);
         self.conns.insert(
             id,
-            Conn {
+            Box::new(Conn {
                 member,
                 kind,
                 pc,
@@ -697,7 +699,7 @@ impl Forwarder {
                 touched: false,
                 by_ssrc: HashMap::new(),
                 resends: ResendBudget::default(),
-            },
+            }),
         );
         let m = self
             .members
