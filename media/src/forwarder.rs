@@ -165,9 +165,6 @@ fn start(
         inbox,
         members: HashMap::new(),
         conns: HashMap::new(),
-        next_conn: 0,
-        by_addr: HashMap::new(),
-        by_ufrag: HashMap::new(),
         tracks: Vec::new(),
         speakers: SpeakerDetector::default(),
         recording: None,
@@ -252,8 +249,6 @@ struct Conn {
     /// The member's gates when the connection was made: a connection's
     /// state speaks for it alone, not for one made after it.
     gates: Arc<Gates>,
-    /// Client addresses seen on it (routes to forget when it closes).
-    addrs: Vec<SocketAddr>,
     /// When the connection next wants [`Protocol::handle_timeout`].
     deadline: Option<Instant>,
     /// Waiting in `touched` to be drained.
@@ -275,9 +270,6 @@ struct Forwarder {
     /// Boxed: a connection is several KB, and a table of them inline
     /// reserves that for every empty slot and moves it all on growth.
     conns: HashMap<ConnId, Box<Conn>>,
-    next_conn: ConnId,
-    by_addr: HashMap<SocketAddr, ConnId>,
-    by_ufrag: HashMap<String, ConnId>,
     tracks: Vec<Published>,
     speakers: SpeakerDetector,
     recording: Option<Recording>,
@@ -414,23 +406,7 @@ impl Forwarder {
 
     /// One datagram from the socket, for one of this room's connections.
     fn datagram(&mut self, d: Datagram) {
-        let id = match crate::stun::local_ufrag(&d.bytes) {
-            Some(ufrag) => {
-                let Some(&id) = self.by_ufrag.get(ufrag) else {
-                    return;
-                };
-                if self.by_addr.insert(d.from, id) != Some(id) {
-                    if let Some(c) = self.conns.get_mut(&id) {
-                        c.addrs.push(d.from);
-                    }
-                }
-                id
-            }
-            None => match self.by_addr.get(&d.from) {
-                Some(&id) => id,
-                None => return,
-            },
-        };
+        let id = d.conn;
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -682,10 +658,7 @@ impl Forwarder {
             kind == PcKind::Subscribe,
         )
         .map_err(|e| e.to_string())?;
-        self.next_conn += 1;
-        let id = self.next_conn;
-        self.shared.socket.register(&ufrag, self.inbox.clone());
-        self.by_ufrag.insert(ufrag.clone(), id);
+        let id = self.shared.socket.register(&ufrag, self.inbox.clone());
         self.conns.insert(
             id,
             Box::new(Conn {
@@ -694,7 +667,6 @@ impl Forwarder {
                 pc,
                 ufrag,
                 gates,
-                addrs: Vec::new(),
                 deadline: None,
                 touched: false,
                 by_ssrc: HashMap::new(),
@@ -722,13 +694,7 @@ impl Forwarder {
         while let Some(w) = c.pc.poll_write() {
             self.out.push((w.transport.peer_addr, w.message));
         }
-        self.shared.socket.forget(&c.ufrag, &c.addrs);
-        self.by_ufrag.remove(&c.ufrag);
-        for a in &c.addrs {
-            if self.by_addr.get(a) == Some(&id) {
-                self.by_addr.remove(a);
-            }
-        }
+        self.shared.socket.forget(&c.ufrag);
     }
 
     fn detach(&mut self, member: ParticipantId) {

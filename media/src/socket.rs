@@ -1,8 +1,9 @@
 //! The media plane's one UDP socket. Every peer connection of every room
 //! shares it: a reader task hands each datagram to the room whose
-//! connection it is for, found by the sender's address, or, for the STUN
-//! binding request that comes first, by the server's ICE ufrag in it. Rooms
-//! send their batches with one `sendmmsg` call.
+//! connection it is for, named by connection, found by the sender's
+//! address, or, for the STUN binding request that comes first, by the
+//! server's ICE ufrag in it. Rooms send their batches with one `sendmmsg`
+//! call.
 //!
 //! One socket instead of one per connection is what keeps a connection
 //! cheap: no socket buffers, no reader task and no channel per connection,
@@ -21,13 +22,16 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{error::TrySendError, Sender};
 
+use crate::published::ConnId;
+
 /// Largest datagram read (above any MTU a client uses).
 const RECEIVE_MTU: usize = 1500;
 /// Datagrams per `sendmmsg` call.
 const BATCH: usize = 64;
 
-/// One datagram for a room.
+/// One datagram for a room, and the connection it is for.
 pub struct Datagram {
+    pub conn: ConnId,
     pub from: SocketAddr,
     pub at: Instant,
     pub bytes: BytesMut,
@@ -36,10 +40,18 @@ pub struct Datagram {
 /// Where a room takes its datagrams.
 pub type Inbox = Sender<Datagram>;
 
+/// A connection's room, and the connection.
+#[derive(Clone)]
+struct Route {
+    inbox: Inbox,
+    conn: ConnId,
+}
+
 #[derive(Default)]
 struct Routes {
-    by_addr: HashMap<SocketAddr, Inbox>,
-    by_ufrag: HashMap<String, Inbox>,
+    by_addr: HashMap<SocketAddr, Route>,
+    /// With the addresses learnt for the connection, to forget with it.
+    by_ufrag: HashMap<String, (Route, Vec<SocketAddr>)>,
 }
 
 pub struct MediaSocket {
@@ -48,6 +60,9 @@ pub struct MediaSocket {
     /// 1:1 NAT, or the address clients reach this host on.
     pub announced: SocketAddr,
     routes: Mutex<Routes>,
+    /// Connection ids are the plane's, so a room restarted under a new
+    /// inbox never meets an id of its predecessor's.
+    next_conn: AtomicU64,
     /// Datagrams dropped because their room was behind (its queue full).
     pub overflow: AtomicU64,
 }
@@ -72,6 +87,7 @@ impl MediaSocket {
                         socket: UdpSocket::from_std(socket)?,
                         announced: SocketAddr::new(ip, local.port()),
                         routes: Mutex::new(Routes::default()),
+                        next_conn: AtomicU64::new(1),
                         overflow: AtomicU64::new(0),
                     }));
                 }
@@ -85,18 +101,28 @@ impl MediaSocket {
         self.routes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Datagrams for a connection with ICE ufrag `ufrag` go to `inbox`.
-    pub fn register(&self, ufrag: &str, inbox: Inbox) {
-        self.routes().by_ufrag.insert(ufrag.to_owned(), inbox);
+    /// Datagrams for a new connection with ICE ufrag `ufrag` go to
+    /// `inbox`, under the id this answers.
+    pub fn register(&self, ufrag: &str, inbox: Inbox) -> ConnId {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.routes()
+            .by_ufrag
+            .insert(ufrag.to_owned(), (Route { inbox, conn }, Vec::new()));
+        conn
     }
 
     /// A connection closed: its ufrag and the addresses it used route
-    /// nowhere any more.
-    pub fn forget(&self, ufrag: &str, addrs: &[SocketAddr]) {
+    /// nowhere any more (an address another connection has taken over
+    /// since stays that one's).
+    pub fn forget(&self, ufrag: &str) {
         let mut routes = self.routes();
-        routes.by_ufrag.remove(ufrag);
+        let Some((route, addrs)) = routes.by_ufrag.remove(ufrag) else {
+            return;
+        };
         for a in addrs {
-            routes.by_addr.remove(a);
+            if routes.by_addr.get(&a).is_some_and(|r| r.conn == route.conn) {
+                routes.by_addr.remove(&a);
+            }
         }
     }
 
@@ -121,6 +147,7 @@ impl MediaSocket {
             let bytes = buf.split_to(n);
             buf.clear();
             self.route(Datagram {
+                conn: 0,
                 from,
                 at: Instant::now(),
                 bytes,
@@ -128,25 +155,30 @@ impl MediaSocket {
         }
     }
 
-    fn route(&self, d: Datagram) {
-        let mut routes = self.routes();
+    fn route(&self, mut d: Datagram) {
+        let mut guard = self.routes();
+        let routes = &mut *guard;
         // A binding request names its connection; it also teaches the
         // route for the media that follows from the same address.
-        let inbox = match crate::stun::local_ufrag(&d.bytes) {
+        let route = match crate::stun::local_ufrag(&d.bytes) {
             Some(ufrag) => {
-                let Some(inbox) = routes.by_ufrag.get(ufrag).cloned() else {
+                let Some((route, addrs)) = routes.by_ufrag.get_mut(ufrag) else {
                     return;
                 };
-                routes.by_addr.insert(d.from, inbox.clone());
-                inbox
+                let before = routes.by_addr.insert(d.from, route.clone());
+                if before.is_none_or(|b| b.conn != route.conn) {
+                    addrs.push(d.from);
+                }
+                route.clone()
             }
             None => match routes.by_addr.get(&d.from) {
-                Some(inbox) => inbox.clone(),
+                Some(route) => route.clone(),
                 None => return,
             },
         };
-        drop(routes);
-        match inbox.try_send(d) {
+        drop(guard);
+        d.conn = route.conn;
+        match route.inbox.try_send(d) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 self.overflow.fetch_add(1, Ordering::Relaxed);
@@ -155,8 +187,8 @@ impl MediaSocket {
                 // The room is gone (stopped, or died and restarted under a
                 // new inbox): drop its routes as they are met.
                 let mut routes = self.routes();
-                routes.by_addr.retain(|_, i| !i.is_closed());
-                routes.by_ufrag.retain(|_, i| !i.is_closed());
+                routes.by_addr.retain(|_, r| !r.inbox.is_closed());
+                routes.by_ufrag.retain(|_, (r, _)| !r.inbox.is_closed());
                 drop(d);
             }
         }
@@ -313,13 +345,13 @@ mod tests {
         assert_eq!(socket.announced.ip(), loopback);
         tokio::spawn(socket.clone().run_reader());
         let (inbox, mut room) = tokio::sync::mpsc::channel(16);
-        socket.register("roomUfrag", inbox);
+        let conn = socket.register("roomUfrag", inbox);
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let to = socket.announced;
         let next = |room: &mut tokio::sync::mpsc::Receiver<Datagram>| {
             let got = room.try_recv();
-            got.ok().map(|d| (d.from, d.bytes.to_vec()))
+            got.ok().map(|d| (d.conn, d.from, d.bytes.to_vec()))
         };
 
         // Unknown address, not STUN: nowhere. An unknown ufrag: nowhere.
@@ -334,14 +366,29 @@ mod tests {
         client.send_to(&[0x80; 30], to).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let me = client.local_addr().unwrap();
-        assert_eq!(next(&mut room), Some((me, request)));
-        assert_eq!(next(&mut room), Some((me, vec![0x80; 30])));
+        assert_eq!(next(&mut room), Some((conn, me, request)));
+        assert_eq!(next(&mut room), Some((conn, me, vec![0x80; 30])));
         stranger.send_to(&[0x80; 20], to).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(next(&mut room), None, "another address is not the client");
 
-        // Once the connection is forgotten, nothing reaches the room.
-        socket.forget("roomUfrag", &[me]);
+        // The address moves to another connection (a port reused, an ICE
+        // restart): forgetting the first leaves it the second's.
+        let (inbox2, mut room2) = tokio::sync::mpsc::channel(16);
+        let conn2 = socket.register("otherConn", inbox2);
+        assert_ne!(conn, conn2);
+        let request2 = binding_request("otherConn");
+        client.send_to(&request2, to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(next(&mut room2), Some((conn2, me, request2)));
+        socket.forget("roomUfrag");
+        client.send_to(&[0x81; 30], to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(next(&mut room2), Some((conn2, me, vec![0x81; 30])));
+        assert_eq!(next(&mut room), None);
+
+        // Once forgotten, nothing reaches either room.
+        socket.forget("otherConn");
         client.send_to(&[0x80; 30], to).await.unwrap();
         client
             .send_to(&binding_request("roomUfrag"), to)
@@ -349,6 +396,7 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(next(&mut room), None);
+        assert_eq!(next(&mut room2), None);
 
         // Batched sends arrive, in order.
         let mut out: Vec<_> = (0..100u8)
