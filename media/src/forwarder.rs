@@ -549,10 +549,7 @@ impl Forwarder {
                 counters.resend_refused.fetch_add(1, Ordering::Relaxed);
                 break;
             }
-            let mut copy = packet.clone();
-            copy.header.ssrc = sub.ssrc;
-            copy.header.payload_type = sub.payload_type;
-            if sender.write_rtp(now, copy).is_ok() {
+            if sender.write_rtp(now, sub.copy_of(packet)).is_ok() {
                 counters.resent.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -580,10 +577,7 @@ impl Forwarder {
             let Some(mut sender) = c.pc.rtp_sender(sub.sender) else {
                 continue;
             };
-            let mut copy = packet.clone();
-            copy.header.ssrc = sub.ssrc;
-            copy.header.payload_type = sub.payload_type;
-            if sender.write_rtp(now, copy).is_ok() {
+            if sender.write_rtp(now, sub.copy_of(&packet)).is_ok() {
                 counters.forwarded.fetch_add(1, Ordering::Relaxed);
                 if !c.touched {
                     c.touched = true;

@@ -41,6 +41,17 @@ pub struct Subscription {
     pub payload_type: u8,
 }
 
+impl Subscription {
+    /// This subscriber's copy of an admitted packet: its own SSRC and the
+    /// server's payload type; the payload is shared.
+    pub fn copy_of(&self, packet: &Packet) -> Packet {
+        let mut copy = packet.clone();
+        copy.header.ssrc = self.ssrc;
+        copy.header.payload_type = self.payload_type;
+        copy
+    }
+}
+
 /// Counters the benchmark and tests read.
 #[derive(Debug, Default)]
 pub struct Counters {
