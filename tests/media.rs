@@ -1182,13 +1182,13 @@ async fn the_server_announces_its_public_address_on_a_port_of_its_range() {
 /// not encrypted by SRTP, so its payload type shows). Answers how many it
 /// dropped.
 async fn lossy_path(
-    front: std::net::SocketAddr,
+    front: tokio::net::UdpSocket,
     server: std::net::SocketAddr,
     nth: u64,
 ) -> Arc<std::sync::atomic::AtomicU64> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use tokio::net::UdpSocket;
-    let front = Arc::new(UdpSocket::bind(front).await.expect("the front address"));
+    let front = Arc::new(front);
     let dropped = Arc::new(AtomicU64::new(0));
     let video = Arc::new(AtomicU64::new(0));
     let out = dropped.clone();
@@ -1228,8 +1228,15 @@ async fn lossy_path(
 #[actix_web::test]
 async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
     // The server announces 127.0.0.2, where the lossy path listens; it
-    // binds 127.0.0.1 on one fixed port.
-    let port = 48300;
+    // binds 127.0.0.1 on the same port: one free on both addresses, the
+    // path's end held from the start.
+    let (front, port) = loop {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        if let Ok(front) = tokio::net::UdpSocket::bind(("127.0.0.2", port)).await {
+            break (front, port);
+        }
+    };
     let server = TestServer::start_with(
         Backend::Sqlite,
         |c| {
@@ -1241,12 +1248,7 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
         Arc::new(conclave::clock::SystemClock),
     )
     .await;
-    let dropped = lossy_path(
-        ([127, 0, 0, 2], port).into(),
-        ([127, 0, 0, 1], port).into(),
-        10,
-    )
-    .await;
+    let dropped = lossy_path(front, ([127, 0, 0, 1], port).into(), 10).await;
     let (m, b, c) = three(&server, [&["cam"], &[], &[]]).await;
     let (stop, stop_rx) = oneshot::channel();
     let sender = stream(&[&m, &b, &c], stop_rx);
