@@ -804,6 +804,40 @@ async fn a_screen_is_refused_and_stopped_under_share_moderators() {
         "screen still forwarded: {screen:?}"
     );
     assert!(mic.1 - mic.0 >= 25, "{mic:?}");
+    // Nor is what was forwarded before sent again on a NACK.
+    let track = {
+        let remotes = s.remotes.lock().unwrap();
+        remotes
+            .iter()
+            .find(|(who, source, _)| *who == p.id && source == "screen")
+            .map(|(_, _, t)| t.clone())
+            .expect("Sam received the screen")
+    };
+    let last = *s.counts.lock().unwrap()[&(p.id.clone(), "screen".to_owned())]
+        .seqs
+        .last()
+        .unwrap();
+    let resent = metric(&server, "resent").await;
+    let nacks = (0..4u16)
+        .map(|k| NackPair {
+            packet_id: last.wrapping_sub(67).wrapping_add(k * 17),
+            lost_packets: 0xffff,
+        })
+        .collect();
+    track
+        .write_rtcp(vec![Box::new(TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: track.ssrcs().await[0],
+            nacks,
+        })])
+        .await
+        .unwrap();
+    settle(500).await;
+    assert_eq!(
+        metric(&server, "resent").await,
+        resent,
+        "a refused screen is not sent again"
+    );
 
     // A new offer with a screen is refused outright, before any SDP is read.
     let refused = p

@@ -533,6 +533,12 @@ impl Forwarder {
         let Some(sub) = track.subscribers.iter().find(|s| s.conn == id) else {
             return;
         };
+        // The gates as for a first copy: nothing again to someone removed
+        // since, nor of a publisher removed, muted or refused the screen
+        // since.
+        if !sub.gates.receiving() || !track.gates.open(track.source) {
+            return;
+        }
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
