@@ -509,6 +509,44 @@ impl Client {
     fn received(&self, publisher: &Client, source: &str) -> u64 {
         count(&self.counts, &publisher.id, source)
     }
+
+    /// The track this client receives `publisher`'s `source` on.
+    fn remote(&self, publisher: &Client, source: &str) -> Arc<dyn TrackRemote> {
+        let remotes = self.remotes.lock().unwrap();
+        remotes
+            .iter()
+            .find(|(p, s, _)| *p == publisher.id && s == source)
+            .map(|(_, _, t)| t.clone())
+            .unwrap_or_else(|| panic!("no {source} received from {}", publisher.id))
+    }
+
+    /// The highest sequence number received of `publisher`'s `source`.
+    fn last_seq(&self, publisher: &Client, source: &str) -> u16 {
+        let counts = self.counts.lock().unwrap();
+        *counts[&(publisher.id.clone(), source.to_owned())]
+            .seqs
+            .last()
+            .unwrap()
+    }
+}
+
+/// Reports the last `pairs` × 17 packets up to `last` lost on `track`, in
+/// one NACK.
+async fn nack_recent(track: &Arc<dyn TrackRemote>, last: u16, pairs: u16) {
+    let nacks = (0..pairs)
+        .map(|k| NackPair {
+            packet_id: last.wrapping_sub(pairs * 17 - 1).wrapping_add(k * 17),
+            lost_packets: 0xffff,
+        })
+        .collect();
+    track
+        .write_rtcp(vec![Box::new(TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: track.ssrcs().await[0],
+            nacks,
+        })])
+        .await
+        .unwrap();
 }
 
 /// Sends every client's tracks in real time (audio 50 packets/s, video 30
@@ -805,33 +843,8 @@ async fn a_screen_is_refused_and_stopped_under_share_moderators() {
     );
     assert!(mic.1 - mic.0 >= 25, "{mic:?}");
     // Nor is what was forwarded before sent again on a NACK.
-    let track = {
-        let remotes = s.remotes.lock().unwrap();
-        remotes
-            .iter()
-            .find(|(who, source, _)| *who == p.id && source == "screen")
-            .map(|(_, _, t)| t.clone())
-            .expect("Sam received the screen")
-    };
-    let last = *s.counts.lock().unwrap()[&(p.id.clone(), "screen".to_owned())]
-        .seqs
-        .last()
-        .unwrap();
     let resent = metric(&server, "resent").await;
-    let nacks = (0..4u16)
-        .map(|k| NackPair {
-            packet_id: last.wrapping_sub(67).wrapping_add(k * 17),
-            lost_packets: 0xffff,
-        })
-        .collect();
-    track
-        .write_rtcp(vec![Box::new(TransportLayerNack {
-            sender_ssrc: 1,
-            media_ssrc: track.ssrcs().await[0],
-            nacks,
-        })])
-        .await
-        .unwrap();
+    nack_recent(&s.remote(&p, "screen"), s.last_seq(&p, "screen"), 4).await;
     settle(500).await;
     assert_eq!(
         metric(&server, "resent").await,
@@ -1115,14 +1128,7 @@ async fn a_subscribers_keyframe_requests_reach_the_publisher_throttled() {
     // New subscriptions ask for keyframes themselves; let that settle.
     settle(1500).await;
     let plis = || m.plis.load(std::sync::atomic::Ordering::Relaxed);
-    let camera = {
-        let remotes = b.remotes.lock().unwrap();
-        remotes
-            .iter()
-            .find(|(p, s, _)| *p == m.id && s == "camera")
-            .map(|(_, _, t)| t.clone())
-            .expect("Bea receives the camera")
-    };
+    let camera = b.remote(&m, "camera");
     let ssrc = camera.ssrcs().await[0];
     let pli = || -> Vec<Box<dyn rtc::rtcp::Packet>> {
         vec![Box::new(
@@ -1318,36 +1324,12 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
 
     // A subscriber that asks for everything again, as fast as it can, is
     // held to its budget and keeps its connection.
-    let camera = {
-        let remotes = b.remotes.lock().unwrap();
-        remotes
-            .iter()
-            .find(|(p, s, _)| *p == m.id && s == "camera")
-            .map(|(_, _, t)| t.clone())
-            .expect("Bea receives the camera")
-    };
-    let ssrc = camera.ssrcs().await[0];
-    let last = *b.counts.lock().unwrap()[&(m.id.clone(), "camera".to_owned())]
-        .seqs
-        .last()
-        .unwrap();
+    let camera = b.remote(&m, "camera");
+    let last = b.last_seq(&m, "camera");
     let refused = metric(&server, "resend_refused").await;
     for _ in 0..20 {
         // 16 pairs of 17 each: the whole history, 272 packets a NACK.
-        let nacks = (0..16u16)
-            .map(|k| NackPair {
-                packet_id: last.wrapping_sub(271).wrapping_add(k * 17),
-                lost_packets: 0xffff,
-            })
-            .collect();
-        camera
-            .write_rtcp(vec![Box::new(TransportLayerNack {
-                sender_ssrc: 1,
-                media_ssrc: ssrc,
-                nacks,
-            })])
-            .await
-            .unwrap();
+        nack_recent(&camera, last, 16).await;
     }
     settle(500).await;
     assert!(

@@ -132,7 +132,7 @@ pub(crate) fn sending_interceptors() -> Registry {
     use rtc::interceptor::SenderReportBuilder;
     Registry::new()
         .with(Slot::SenderReport, SenderReportBuilder::new().build())
-        .with(Slot::from(14_000), KeyframeRequests::with_nacks())
+        .with(Slot::from(14_000), Feedback::keyframes_and_nacks())
 }
 
 /// Whether an RTCP packet reports packets lost (a generic NACK).
@@ -146,16 +146,22 @@ pub fn is_nack(packet: &dyn rtc::rtcp::Packet) -> bool {
 /// and answers the second from its history. All other inbound RTCP stays
 /// with the interceptors that act on it. Sits last in the chain.
 #[derive(Default)]
-pub struct KeyframeRequests {
+pub struct Feedback {
     nacks: bool,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
 
-impl KeyframeRequests {
+impl Feedback {
+    /// Keyframe requests only (a client: its own NACK responder answers
+    /// NACKs).
+    pub fn keyframes() -> Self {
+        Self::default()
+    }
+
     /// Keyframe requests and NACKs (the server, which has no NACK
     /// responder of its own).
-    pub fn with_nacks() -> Self {
+    pub fn keyframes_and_nacks() -> Self {
         Self {
             nacks: true,
             ..Self::default()
@@ -167,7 +173,7 @@ impl KeyframeRequests {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+impl Protocol<TaggedPacket, TaggedPacket, ()> for Feedback {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -205,7 +211,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
     }
 }
 
-impl Interceptor for KeyframeRequests {
+impl Interceptor for Feedback {
     fn bind_local_stream(&mut self, _: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}

@@ -126,7 +126,8 @@ impl MediaSocket {
         }
     }
 
-    /// Reads datagrams and hands each to its room, until the runtime stops.
+    /// Reads datagrams and hands each to its connection's room, until the
+    /// runtime stops.
     pub async fn run_reader(self: Arc<Self>) {
         let mut buf = BytesMut::new();
         loop {
@@ -146,38 +147,38 @@ impl MediaSocket {
             };
             let bytes = buf.split_to(n);
             buf.clear();
-            self.route(Datagram {
-                conn: 0,
-                from,
-                at: Instant::now(),
-                bytes,
-            });
+            self.route(from, bytes);
         }
     }
 
-    fn route(&self, mut d: Datagram) {
+    fn route(&self, from: SocketAddr, bytes: BytesMut) {
         let mut guard = self.routes();
         let routes = &mut *guard;
         // A binding request names its connection; it also teaches the
         // route for the media that follows from the same address.
-        let route = match crate::stun::local_ufrag(&d.bytes) {
+        let route = match crate::stun::local_ufrag(&bytes) {
             Some(ufrag) => {
                 let Some((route, addrs)) = routes.by_ufrag.get_mut(ufrag) else {
                     return;
                 };
-                let before = routes.by_addr.insert(d.from, route.clone());
+                let before = routes.by_addr.insert(from, route.clone());
                 if before.is_none_or(|b| b.conn != route.conn) {
-                    addrs.push(d.from);
+                    addrs.push(from);
                 }
                 route.clone()
             }
-            None => match routes.by_addr.get(&d.from) {
+            None => match routes.by_addr.get(&from) {
                 Some(route) => route.clone(),
                 None => return,
             },
         };
         drop(guard);
-        d.conn = route.conn;
+        let d = Datagram {
+            conn: route.conn,
+            from,
+            at: Instant::now(),
+            bytes,
+        };
         match route.inbox.try_send(d) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use conclave_media::peer::{media_engine, KeyframeRequests};
+use conclave_media::peer::{media_engine, Feedback};
 use conclave_media::rtc::interceptor::Slot;
 use conclave_media::webrtc::peer_connection::{
     register_default_interceptors, PeerConnection, PeerConnectionBuilder,
@@ -21,7 +21,7 @@ pub async fn loopback_peer(
     let mut engine = media_engine().expect("the server's codecs register");
     let registry = register_default_interceptors(Registry::new(), &mut engine)
         .expect("the default interceptors register")
-        .with(Slot::from(14_000), KeyframeRequests::default());
+        .with(Slot::from(14_000), Feedback::keyframes());
     let pc = PeerConnectionBuilder::new()
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
