@@ -1215,23 +1215,30 @@ async fn the_server_announces_its_public_address_on_a_port_of_its_range() {
     let _ = pc.close().await;
 }
 
+/// What the lossy path saw: the packets it dropped, and the sender
+/// reports the server sent each client address.
+struct Path {
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+    sender_reports: Arc<Mutex<HashMap<std::net::SocketAddr, u64>>>,
+}
+
 /// A lossy network between clients and the server's media port: it
 /// listens where the server announces itself, relays each client's
 /// datagrams to the server from a socket of its own, and relays the
 /// server's back, dropping every `nth` video RTP packet (the RTP header is
-/// not encrypted by SRTP, so its payload type shows). Answers how many it
-/// dropped.
-async fn lossy_path(
-    front: tokio::net::UdpSocket,
-    server: std::net::SocketAddr,
-    nth: u64,
-) -> Arc<std::sync::atomic::AtomicU64> {
+/// not encrypted by SRTP, so its payload type shows; nor is an SRTCP
+/// packet's first header, so a sender report shows too).
+async fn lossy_path(front: tokio::net::UdpSocket, server: std::net::SocketAddr, nth: u64) -> Path {
     use std::sync::atomic::{AtomicU64, Ordering};
     use tokio::net::UdpSocket;
     let front = Arc::new(front);
     let dropped = Arc::new(AtomicU64::new(0));
+    let reports = Arc::new(Mutex::new(HashMap::new()));
     let video = Arc::new(AtomicU64::new(0));
-    let out = dropped.clone();
+    let out = Path {
+        dropped: dropped.clone(),
+        sender_reports: reports.clone(),
+    };
     tokio::spawn(async move {
         let mut upstreams: HashMap<std::net::SocketAddr, Arc<UdpSocket>> = HashMap::new();
         let mut buf = vec![0u8; 2048];
@@ -1242,12 +1249,21 @@ async fn lossy_path(
                     let up = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
                     up.connect(server).await.unwrap();
                     upstreams.insert(client, up.clone());
-                    let (up2, front, dropped, video) =
-                        (up.clone(), front.clone(), dropped.clone(), video.clone());
+                    let (up2, front, dropped, video, reports) = (
+                        up.clone(),
+                        front.clone(),
+                        dropped.clone(),
+                        video.clone(),
+                        reports.clone(),
+                    );
                     tokio::spawn(async move {
                         let mut buf = vec![0u8; 2048];
                         while let Ok(n) = up2.recv(&mut buf).await {
                             let d = &buf[..n];
+                            // RTCP packet type 200: a sender report.
+                            if n >= 8 && d[0] >> 6 == 2 && d[1] == 200 {
+                                *reports.lock().unwrap().entry(client).or_insert(0) += 1;
+                            }
                             let is_video = n >= 12 && d[0] >> 6 == 2 && d[1] & 0x7f == VP8_PT;
                             if is_video && video.fetch_add(1, Ordering::Relaxed) % nth == nth - 1 {
                                 dropped.fetch_add(1, Ordering::Relaxed);
@@ -1288,7 +1304,7 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
         Arc::new(conclave::clock::SystemClock),
     )
     .await;
-    let dropped = lossy_path(front, ([127, 0, 0, 1], port).into(), 10).await;
+    let path = lossy_path(front, ([127, 0, 0, 1], port).into(), 10).await;
     let (m, b, c) = three(&server, [&["cam"], &[], &[]]).await;
     let (stop, stop_rx) = oneshot::channel();
     let sender = stream(&[&m, &b, &c], stop_rx);
@@ -1296,10 +1312,22 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
         b.received(&m, "camera") >= 30 && c.received(&m, "camera") >= 30
     })
     .await;
+    let reports_before = path.sender_reports.lock().unwrap().clone();
     settle(6000).await;
     assert!(
-        dropped.load(std::sync::atomic::Ordering::Relaxed) >= 10,
+        path.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 10,
         "the path drops"
+    );
+    // Each subscriber is sent a sender report a second for the stream it
+    // gets (its player's clock for lip sync and round-trip time).
+    let reports = path.sender_reports.lock().unwrap().clone();
+    let reported = reports
+        .iter()
+        .filter(|(at, n)| **n >= reports_before.get(at).unwrap_or(&0) + 4)
+        .count();
+    assert!(
+        reported >= 2,
+        "both subscribers get sender reports: {reports:?} (before {reports_before:?})"
     );
     for rx in [&b, &c] {
         let counts = rx.counts.lock().unwrap();

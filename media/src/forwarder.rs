@@ -251,12 +251,26 @@ struct Conn {
     gates: Arc<Gates>,
     /// When the connection next wants [`Protocol::handle_timeout`].
     deadline: Option<Instant>,
-    /// Waiting in `touched` to be drained.
-    touched: bool,
+    /// Waiting in `touched` to be drained, and how much of it.
+    touched: Touch,
+    /// Has been written to and drained since.
+    has_sent: bool,
     /// Subscribe: the forwarded track behind each SSRC it sends.
     by_ssrc: HashMap<u32, TrackKey>,
     /// How many copies it may still be sent again on NACKs.
     resends: ResendBudget,
+}
+
+/// What a connection waiting to be drained has had done to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Touch {
+    No,
+    /// Only packets written: a drain takes its datagrams and nothing
+    /// else. The sweeps for events, messages and timers it skips cost
+    /// about 7 % of the server's CPU per forwarded copy.
+    Written,
+    /// Read, timed out or signalled: events and messages may be due too.
+    Everything,
 }
 
 struct Forwarder {
@@ -336,10 +350,18 @@ impl Forwarder {
 
     fn touch(&mut self, id: ConnId) {
         if let Some(c) = self.conns.get_mut(&id) {
-            if !c.touched {
-                c.touched = true;
+            if c.touched == Touch::No {
                 self.touched.push(id);
             }
+            c.touched = Touch::Everything;
+        }
+    }
+
+    /// Marks connection `id` as written to: only its datagrams are due.
+    fn written(touched: &mut Vec<ConnId>, id: ConnId, c: &mut Conn) {
+        if c.touched == Touch::No {
+            c.touched = Touch::Written;
+            touched.push(id);
         }
     }
 
@@ -361,9 +383,19 @@ impl Forwarder {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        c.touched = false;
+        let touch = std::mem::replace(&mut c.touched, Touch::No);
         while let Some(w) = c.pc.poll_write() {
             self.out.push((w.transport.peer_addr, w.message));
+        }
+        if touch == Touch::Written {
+            // A write raises no event and no message. The first one arms
+            // the sender-report timer; later ones never bring a timer
+            // closer, and the drain at a deadline reads the next one.
+            if !c.has_sent {
+                c.has_sent = true;
+                c.deadline = c.pc.poll_timeout();
+            }
+            return;
         }
         // Reused between drains: one per packet on the forwarding path.
         let mut events = std::mem::take(&mut self.events_scratch);
@@ -559,10 +591,7 @@ impl Forwarder {
                 counters.resent.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if !c.touched {
-            c.touched = true;
-            self.touched.push(id);
-        }
+        Self::written(&mut self.touched, id, c);
     }
 
     /// One packet of track `i`, to every subscriber whose connection is up.
@@ -585,10 +614,7 @@ impl Forwarder {
             };
             if sender.write_rtp(now, sub.copy_of(&packet)).is_ok() {
                 counters.forwarded.fetch_add(1, Ordering::Relaxed);
-                if !c.touched {
-                    c.touched = true;
-                    self.touched.push(sub.conn);
-                }
+                Self::written(&mut self.touched, sub.conn, c);
             }
         }
     }
@@ -668,7 +694,8 @@ impl Forwarder {
                 ufrag,
                 gates,
                 deadline: None,
-                touched: false,
+                touched: Touch::No,
+                has_sent: false,
                 by_ssrc: HashMap::new(),
                 resends: ResendBudget::default(),
             }),
