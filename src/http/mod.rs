@@ -5,6 +5,7 @@
 
 mod accounts;
 pub(crate) mod auth;
+mod client;
 mod conferences;
 mod documents;
 mod health;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .error_handler(|e, _| AppError::BadRequest(e.to_string()).into()),
     )
     .configure(health::configure)
+    .configure(client::configure)
     .service(
         web::scope("/api/v1")
             .configure(accounts::configure)

@@ -1,0 +1,41 @@
+//! The browser client (`web/`): the meeting room page and its script and
+//! style, built into the binary so `cargo run` serves them from anywhere.
+//! No build step: what is in `web/` is what the browser gets.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+const ROOM_HTML: &str = include_str!("../../web/room.html");
+const ROOM_JS: &str = include_str!("../../web/room.js");
+const ROOM_CSS: &str = include_str!("../../web/room.css");
+
+/// Only this origin's own script, style, media and WebSocket: no inline
+/// script, no third party, no framing (the page holds codes and a camera).
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/").route(web::get().to(|| file(ROOM_HTML, "text/html; charset=utf-8"))),
+    )
+    .service(
+        web::resource("/room.js")
+            .route(web::get().to(|| file(ROOM_JS, "text/javascript; charset=utf-8"))),
+    )
+    .service(
+        web::resource("/room.css")
+            .route(web::get().to(|| file(ROOM_CSS, "text/css; charset=utf-8"))),
+    );
+}
+
+async fn file(body: &'static str, content_type: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CONTENT_SECURITY_POLICY, POLICY))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        // A new server version is picked up on the next load.
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
+}

@@ -1,0 +1,276 @@
+//! The web client (`web/`) in a real browser: Debian's Chromium, headless,
+//! with its fake camera and microphone, driven over the DevTools protocol.
+//! Pages join through the join form, as a person would; what they receive
+//! is read from the browser's own WebRTC statistics.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_codec::Framed;
+use awc::ws::{Codec, Frame, Message};
+use common::{line_with_security, Backend, TestServer};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+/// A headless Chromium, closed when dropped.
+struct Browser {
+    child: Child,
+    /// `127.0.0.1:port` of its DevTools endpoint.
+    devtools: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn launch() -> Self {
+        let binary = std::env::var("CONCLAVE_CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(&binary)
+            .args([
+                "--headless=new",
+                // Tests run as root in CI, where Chromium's sandbox will not start.
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--mute-audio",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                "--allow-loopback-in-peer-connection",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{binary} does not start ({e}): scripts/test installs it"));
+        // It names its endpoint on stderr.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let devtools = loop {
+            let line = lines
+                .next()
+                .expect("Chromium names its DevTools endpoint")
+                .unwrap();
+            if let Some(rest) = line.split("ws://").nth(1) {
+                break rest.split('/').next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stderr so Chromium never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            devtools,
+            _profile: profile,
+        }
+    }
+
+    /// A new tab at `url`.
+    async fn open(&self, url: &str) -> Page {
+        let list: Value = awc::Client::new()
+            .put(format!("http://{}/json/new?{url}", self.devtools))
+            .send()
+            .await
+            .expect("DevTools answers")
+            .json()
+            .await
+            .unwrap();
+        let ws = list["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
+        let (_, framed) = awc::Client::new()
+            .ws(ws)
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+            .expect("the tab's DevTools socket opens");
+        Page { framed, next: 0 }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One tab.
+struct Page {
+    framed: Framed<awc::BoxedSocket, Codec>,
+    next: u64,
+}
+
+impl Page {
+    /// Evaluates `expression` (awaiting a promise) and answers its value.
+    async fn eval(&mut self, expression: &str) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let call = json!({"id": id, "method": "Runtime.evaluate", "params": {
+            "expression": expression, "awaitPromise": true, "returnByValue": true}});
+        self.framed
+            .send(Message::Text(call.to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            let frame = self.framed.next().await.expect("the tab answers").unwrap();
+            let Frame::Text(bytes) = frame else { continue };
+            let answer: Value = serde_json::from_slice(&bytes).unwrap();
+            if answer["id"] == id {
+                assert!(
+                    answer["result"]["exceptionDetails"].is_null(),
+                    "{expression}: {answer}"
+                );
+                return answer["result"]["result"]["value"].clone();
+            }
+        }
+    }
+
+    async fn wait_for(&mut self, expression: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.eval(expression).await == json!(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never true: {expression}");
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Fills the join form and joins, as a person would.
+    async fn join(&mut self, code: &str, name: &str) {
+        self.wait_for("document.readyState === 'complete'").await;
+        self.eval(&format!(
+            "document.getElementById('access_code').value = '{code}';
+             document.getElementById('security_code').value = '2468';
+             document.getElementById('name').value = '{name}';
+             document.getElementById('join_button').click(); true"
+        ))
+        .await;
+        self.wait_for("!document.getElementById('room').hidden")
+            .await;
+    }
+
+    async fn stats(&mut self) -> Value {
+        self.eval("window.conclave.stats()").await
+    }
+
+    /// Waits until this page decodes video and plays audio from `from`
+    /// publishers on connection `pc`: at least `frames` video frames and
+    /// `packets` audio packets from each.
+    async fn receives(&mut self, pc: &str, from: usize, frames: u64, packets: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stats = self.stats().await;
+            let of = |kind: &str, field: &str, least: u64| {
+                stats["inbound"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r["pc"] == pc && r["kind"] == kind)
+                    .filter(|r| r[field].as_u64().unwrap_or(0) >= least)
+                    .count()
+            };
+            // Audio played, not only received: samples out of the jitter
+            // buffer that are not concealment, half the packets' worth.
+            let played = of("audio", "played", packets * 480);
+            if of("video", "frames", frames) >= from
+                && of("audio", "packets", packets) >= from
+                && played >= from
+            {
+                return stats;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{pc}: not {from} publishers' media: {stats}"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+async fn server() -> TestServer {
+    TestServer::start_with(
+        Backend::Sqlite,
+        |c| {
+            c.media.bind_ip = std::net::IpAddr::from([127, 0, 0, 1]);
+            c.media.port_min = 48000;
+            c.media.port_max = 48999;
+        },
+        Arc::new(conclave::clock::SystemClock),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn the_page_is_served_with_a_strict_policy() {
+    let server = server().await;
+    let mut res = awc::Client::new()
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let policy = res
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    let body = res.body().await.unwrap();
+    assert!(std::str::from_utf8(&body).unwrap().contains("/room.js"));
+    for (path, kind) in [("/room.js", "text/javascript"), ("/room.css", "text/css")] {
+        let res = awc::Client::new()
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let content_type = res.headers().get("content-type").unwrap().to_str().unwrap();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+    }
+}
+
+#[actix_web::test]
+async fn browsers_talk_end_to_end_then_through_the_server_when_a_third_joins() {
+    let server = server().await;
+    let (code, _) = line_with_security(&server).await;
+    let browser = Browser::launch();
+    let mut ada = browser.open(&server.url("/")).await;
+    let mut bob = browser.open(&server.url("/")).await;
+    ada.join(&code, "Ada").await;
+    bob.join(&code, "Bob").await;
+
+    // Two: peer to peer, and the page says so.
+    for page in [&mut ada, &mut bob] {
+        page.receives("peer", 1, 20, 50).await;
+        assert_eq!(
+            page.eval("document.getElementById('mode').textContent")
+                .await,
+            "End-to-end encrypted"
+        );
+    }
+
+    // A third: everyone through the server, both others' media decoded,
+    // and the direct call closed once the server carries media.
+    let mut cy = browser.open(&server.url("/")).await;
+    cy.join(&code, "Cy").await;
+    for page in [&mut ada, &mut bob, &mut cy] {
+        let stats = page.receives("subscribe", 2, 20, 50).await;
+        assert_eq!(stats["mode"], "sfu", "{stats}");
+        page.wait_for("window.conclave.stats().then(s => s.inbound.every(r => r.pc !== 'peer'))")
+            .await;
+        assert_eq!(
+            page.eval("document.getElementById('mode').textContent")
+                .await,
+            "Encrypted to the server"
+        );
+        assert_eq!(
+            page.eval("document.querySelectorAll('#participants li').length")
+                .await,
+            3
+        );
+    }
+}
