@@ -266,8 +266,9 @@ struct Conn {
 enum Touch {
     No,
     /// Only packets written: a drain takes its datagrams and nothing
-    /// else. The sweeps for events, messages and timers it skips cost
-    /// about 7 % of the server's CPU per forwarded copy.
+    /// else. The sweeps for events, messages and timers it skips were
+    /// 2–9 % of the server's CPU per forwarded copy at 4 × 16 (paired
+    /// runs), 0–3 % at 4 × 40.
     Written,
     /// Read, timed out or signalled: events and messages may be due too.
     Everything,
