@@ -1115,16 +1115,31 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     assert_eq!(list, json!([]));
 }
 
-#[actix_web::test]
-async fn a_subscribers_keyframe_requests_reach_the_publisher_throttled() {
-    let server = media_server().await;
-    let (m, b, c) = three(&server, [&["cam"], &[], &[]]).await;
+/// A camera publisher and two who only receive, streaming (until `stop` is
+/// sent) once video reaches both.
+async fn camera_to_two(
+    server: &TestServer,
+) -> (
+    Client,
+    Client,
+    Client,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (m, b, c) = three(server, [&["cam"], &[], &[]]).await;
     let (stop, stop_rx) = oneshot::channel();
     let sender = stream(&[&m, &b, &c], stop_rx);
     wait_for("video flows", || {
         b.received(&m, "camera") >= 30 && c.received(&m, "camera") >= 30
     })
     .await;
+    (m, b, c, stop, sender)
+}
+
+#[actix_web::test]
+async fn a_subscribers_keyframe_requests_reach_the_publisher_throttled() {
+    let server = media_server().await;
+    let (m, b, _c, stop, sender) = camera_to_two(&server).await;
     // New subscriptions ask for keyframes themselves; let that settle.
     settle(1500).await;
     let plis = || m.plis.load(std::sync::atomic::Ordering::Relaxed);
@@ -1305,13 +1320,7 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
     )
     .await;
     let path = lossy_path(front, ([127, 0, 0, 1], port).into(), 10).await;
-    let (m, b, c) = three(&server, [&["cam"], &[], &[]]).await;
-    let (stop, stop_rx) = oneshot::channel();
-    let sender = stream(&[&m, &b, &c], stop_rx);
-    wait_for("video flows", || {
-        b.received(&m, "camera") >= 30 && c.received(&m, "camera") >= 30
-    })
-    .await;
+    let (m, b, c, stop, sender) = camera_to_two(&server).await;
     let reports_before = path.sender_reports.lock().unwrap().clone();
     settle(6000).await;
     assert!(
