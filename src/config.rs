@@ -352,14 +352,15 @@ impl Config {
     }
 
     /// The origins allowed to open a WebSocket: the configured list, else the
-    /// public URL's origin, else the bind address.
-    pub fn websocket_origins(&self) -> Vec<String> {
+    /// public URL's origin, else the address the server listens on (`bound`:
+    /// the listener's, which names the port a bind to port 0 got).
+    pub fn websocket_origins(&self, bound: SocketAddr) -> Vec<String> {
         if !self.allowed_origins.is_empty() {
             return self.allowed_origins.clone();
         }
         match &self.public_url {
             Some(url) => vec![url.trim_end_matches('/').to_owned()],
-            None => vec![format!("http://{}", self.bind)],
+            None => vec![format!("http://{bound}")],
         }
     }
 }
@@ -376,7 +377,9 @@ mod tests {
         assert!(c.database_url.is_none());
         assert_eq!(c.join_throttle.max_failures, 10);
         assert_eq!(c.join_throttle.window_secs, 900);
-        assert_eq!(c.websocket_origins(), vec!["http://127.0.0.1:8080"]);
+        assert_eq!(c.websocket_origins(c.bind), vec!["http://127.0.0.1:8080"]);
+        let bound = "127.0.0.1:41234".parse().unwrap();
+        assert_eq!(c.websocket_origins(bound), vec!["http://127.0.0.1:41234"]);
     }
 
     #[test]
@@ -399,7 +402,10 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:7000");
         assert_eq!(c.join_throttle.max_failures, 3);
         assert_eq!(c.join_throttle.window_secs, 900);
-        assert_eq!(c.websocket_origins(), vec!["https://meet.example.org"]);
+        assert_eq!(
+            c.websocket_origins(c.bind),
+            vec!["https://meet.example.org"]
+        );
     }
 
     #[test]

@@ -95,9 +95,10 @@ pub async fn run_with_clock(
         services.metrics.media_from(plane.counters());
     }
     let rooms = registry.start();
+    let addr = listener.local_addr()?;
     let ws_rooms = web::Data::new(Rooms {
         registry: rooms.clone(),
-        origins: config.websocket_origins(),
+        origins: config.websocket_origins(addr),
         tickets: crate::ws::resume::ResumeTickets::default(),
         persistence: sink.clone(),
         ack_wait: Duration::from_secs(config.persistence.durable_ack_wait_secs),
@@ -106,7 +107,6 @@ pub async fn run_with_clock(
         media,
         recordings: config.data_dir.join("recordings"),
     });
-    let addr = listener.local_addr()?;
     let send_buffer = config.tcp_send_buffer_bytes;
     let workers = config
         .http_workers

@@ -139,7 +139,10 @@ impl Page {
 
     /// Fills the join form and joins, as a person would.
     async fn join(&mut self, code: &str, name: &str) {
-        self.wait_for("document.readyState === 'complete'").await;
+        // A new tab is about:blank, complete, until the page's navigation
+        // commits: wait for the page itself and its script.
+        self.wait_for("document.readyState === 'complete' && window.conclave !== undefined")
+            .await;
         self.eval(&format!(
             "document.getElementById('access_code').value = '{code}';
              document.getElementById('security_code').value = '2468';

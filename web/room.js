@@ -12,7 +12,6 @@ const state = {
   nextId: 0,
   pending: new Map(), // request id -> resolve
   me: null,
-  role: null,
   participants: new Map(), // id -> participant
   media: { mode: 'sfu', peer: null, offerer: false },
   iceServers: [],
@@ -70,7 +69,6 @@ function onJoinAnswer(answer) {
     return;
   }
   state.me = answer.participant;
-  state.role = answer.role;
   state.iceServers = answer.ice_servers || [];
   $('join').hidden = true;
   $('room').hidden = false;
@@ -96,7 +94,6 @@ function onMessage(m) {
   switch (m.type) {
     case 'room':
       state.me = m.you;
-      state.role = m.role;
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
       $('recording').hidden = !m.recording;
       $('locked').hidden = !m.locked;
@@ -289,7 +286,6 @@ function tileFor(id, mine) {
   if (!t) {
     const tile = document.createElement('div');
     tile.className = 'tile';
-    tile.dataset.participant = id;
     const video = document.createElement('video');
     video.autoplay = true;
     video.playsInline = true;

@@ -261,8 +261,9 @@ struct Conn {
     resends: ResendBudget,
 }
 
-/// What a connection waiting to be drained has had done to it.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What a connection waiting to be drained has had done to it; each level
+/// includes the ones before it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Touch {
     No,
     /// Only packets written: a drain takes its datagrams and nothing
@@ -351,19 +352,16 @@ impl Forwarder {
 
     fn touch(&mut self, id: ConnId) {
         if let Some(c) = self.conns.get_mut(&id) {
-            if c.touched == Touch::No {
-                self.touched.push(id);
-            }
-            c.touched = Touch::Everything;
+            Self::mark(&mut self.touched, id, c, Touch::Everything);
         }
     }
 
-    /// Marks connection `id` as written to: only its datagrams are due.
-    fn written(touched: &mut Vec<ConnId>, id: ConnId, c: &mut Conn) {
+    /// Queues connection `c` (id `id`) to be drained for at least `what`.
+    fn mark(touched: &mut Vec<ConnId>, id: ConnId, c: &mut Conn, what: Touch) {
         if c.touched == Touch::No {
-            c.touched = Touch::Written;
             touched.push(id);
         }
+        c.touched = c.touched.max(what);
     }
 
     /// Drains every touched connection (which may touch others: a packet
@@ -592,7 +590,7 @@ impl Forwarder {
                 counters.resent.fetch_add(1, Ordering::Relaxed);
             }
         }
-        Self::written(&mut self.touched, id, c);
+        Self::mark(&mut self.touched, id, c, Touch::Written);
     }
 
     /// One packet of track `i`, to every subscriber whose connection is up.
@@ -615,7 +613,7 @@ impl Forwarder {
             };
             if sender.write_rtp(now, sub.copy_of(&packet)).is_ok() {
                 counters.forwarded.fetch_add(1, Ordering::Relaxed);
-                Self::written(&mut self.touched, sub.conn, c);
+                Self::mark(&mut self.touched, sub.conn, c, Touch::Written);
             }
         }
     }

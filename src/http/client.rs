@@ -5,9 +5,24 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-const ROOM_HTML: &str = include_str!("../../web/room.html");
-const ROOM_JS: &str = include_str!("../../web/room.js");
-const ROOM_CSS: &str = include_str!("../../web/room.css");
+/// Path, body, content type.
+const FILES: [(&str, &str, &str); 3] = [
+    (
+        "/",
+        include_str!("../../web/room.html"),
+        "text/html; charset=utf-8",
+    ),
+    (
+        "/room.js",
+        include_str!("../../web/room.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "/room.css",
+        include_str!("../../web/room.css"),
+        "text/css; charset=utf-8",
+    ),
+];
 
 /// Only this origin's own script, style, media and WebSocket: no inline
 /// script, no third party, no framing (the page holds codes and a camera).
@@ -16,17 +31,9 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/").route(web::get().to(|| file(ROOM_HTML, "text/html; charset=utf-8"))),
-    )
-    .service(
-        web::resource("/room.js")
-            .route(web::get().to(|| file(ROOM_JS, "text/javascript; charset=utf-8"))),
-    )
-    .service(
-        web::resource("/room.css")
-            .route(web::get().to(|| file(ROOM_CSS, "text/css; charset=utf-8"))),
-    );
+    for (path, body, content_type) in FILES {
+        cfg.service(web::resource(path).route(web::get().to(move || file(body, content_type))));
+    }
 }
 
 async fn file(body: &'static str, content_type: &'static str) -> HttpResponse {

@@ -100,12 +100,7 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let mut run_config = config.clone();
-        // Pages the server serves open its WebSocket from this origin, as
-        // an operator's public URL says.
-        if run_config.public_url.is_none() && run_config.allowed_origins.is_empty() {
-            run_config.public_url = Some(base.clone());
-        }
+        let run_config = config.clone();
         let run_clock = clock.clone();
         actix_web::rt::spawn(async move {
             conclave::run_with_clock(listener, run_config, run_clock, async {
