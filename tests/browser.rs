@@ -143,6 +143,13 @@ impl Page {
         // commits: wait for the page itself and its script.
         self.wait_for("document.readyState === 'complete' && window.conclave !== undefined")
             .await;
+        let shown = "id => getComputedStyle(document.getElementById(id)).display !== 'none'";
+        assert_eq!(
+            self.eval(&format!("[({shown})('join'), ({shown})('room')]"))
+                .await,
+            json!([true, false]),
+            "before joining, only the form shows"
+        );
         self.eval(&format!(
             "document.getElementById('access_code').value = '{code}';
              document.getElementById('security_code').value = '2468';
@@ -150,7 +157,7 @@ impl Page {
              document.getElementById('join_button').click(); true"
         ))
         .await;
-        self.wait_for("!document.getElementById('room').hidden")
+        self.wait_for(&format!("({shown})('room') && !({shown})('join')"))
             .await;
     }
 
