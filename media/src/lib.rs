@@ -30,6 +30,7 @@ pub mod forwarder;
 pub mod gates;
 pub mod history;
 pub mod keyframes;
+pub mod leg;
 pub mod peer;
 pub mod plane;
 pub mod published;

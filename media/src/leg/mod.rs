@@ -1,0 +1,362 @@
+//! A subscribe connection the server runs itself: ICE-lite, DTLS-SRTP and
+//! sender reports, with nothing between a forwarded packet and its seal.
+//!
+//! A subscribe connection only sends media and only hears RTCP back, so it
+//! needs a small part of a peer connection. Sent through `rtc`'s pipeline,
+//! every copy crossed eight handlers and their queues, which cost more
+//! than the seal and the send together (docs/performance.md); here a copy
+//! is marshalled, sealed and queued for the socket, and that is all.
+//!
+//! What the leg does not do, and why it need not: it never probes (ICE
+//! lite, one host candidate, so no TURN on the server's side); it is
+//! always the DTLS server; it carries no data channel; it receives no RTP.
+
+pub mod dtls;
+pub mod ice;
+pub mod offer;
+pub mod reports;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::BytesMut;
+use rtc::crypto::RTCCryptoProvider;
+use rtc::peer_connection::certificate::RTCCertificate;
+use rtc::shared::marshal::Marshal;
+
+pub use offer::{BadAnswer, Section, Sending};
+
+/// Silence after which a client is taken to be gone: no consent check and
+/// no RTCP that opens (RFC 7675 gives 30 s).
+pub const CONSENT: Duration = Duration::from_secs(30);
+
+/// DTLS datagrams kept while the answer is on its way: the client may
+/// start the handshake before its answer reaches the server.
+const EARLY: usize = 8;
+
+/// What a leg has to tell the forwarder.
+pub enum Event {
+    /// Keys are agreed: media may flow.
+    Connected,
+    /// RTCP from the client: keyframe requests, NACKs, reports.
+    Feedback(Vec<Box<dyn rtc::rtcp::Packet>>),
+    /// The client is gone: it closed, went silent, or the handshake failed.
+    Lost,
+}
+
+pub struct Leg {
+    credentials: ice::Credentials,
+    certificate: RTCCertificate,
+    fingerprint: String,
+    provider: Arc<dyn RTCCryptoProvider>,
+    /// Where media goes: the nominated address, or else the first that
+    /// passed a check.
+    remote: Option<SocketAddr>,
+    nominated: bool,
+    dtls: Option<dtls::Dtls>,
+    early: Vec<BytesMut>,
+    srtp: Option<Box<dtls::Srtp>>,
+    reports: reports::Reports,
+    heard: Instant,
+    lost: bool,
+    session_id: u64,
+    version: u64,
+    /// Datagrams other than forwarded media, for [`Leg::poll_transmit`].
+    pending: VecDeque<(SocketAddr, BytesMut)>,
+}
+
+impl Leg {
+    pub fn new(
+        certificate: RTCCertificate,
+        ufrag: String,
+        pwd: String,
+        now: Instant,
+    ) -> rtc::shared::error::Result<Self> {
+        let provider = rtc::crypto::default_provider()
+            .map_err(|e| rtc::shared::error::Error::Other(e.to_string()))?;
+        let fingerprint = certificate
+            .get_fingerprints(provider.crypto())?
+            .into_iter()
+            .find(|f| f.algorithm == "sha-256")
+            .map(|f| f.value.to_ascii_uppercase())
+            .ok_or(rtc::shared::error::Error::ErrNonCertificate)?;
+        Ok(Self {
+            credentials: ice::Credentials { ufrag, pwd },
+            certificate,
+            fingerprint,
+            provider,
+            remote: None,
+            nominated: false,
+            dtls: None,
+            early: Vec::new(),
+            srtp: None,
+            reports: reports::Reports::default(),
+            heard: now,
+            lost: false,
+            session_id: u64::from(rand_u32()) << 16,
+            version: 0,
+            pending: VecDeque::new(),
+        })
+    }
+
+    pub fn ufrag(&self) -> &str {
+        &self.credentials.ufrag
+    }
+
+    pub fn connected(&self) -> bool {
+        self.srtp.is_some() && !self.lost
+    }
+
+    /// An offer of `sections`, the one after the last.
+    pub fn offer(&mut self, candidate: SocketAddr, sections: &[Section]) -> String {
+        self.version += 1;
+        offer::write(
+            &offer::Local {
+                ufrag: &self.credentials.ufrag,
+                pwd: &self.credentials.pwd,
+                fingerprint: &self.fingerprint,
+                candidate,
+                session_id: self.session_id,
+                version: self.version,
+            },
+            sections,
+        )
+    }
+
+    /// Takes the client's answer. The first one starts DTLS; later ones
+    /// (renegotiation) change nothing the leg keeps, but are still checked.
+    pub fn answer(&mut self, now: Instant, sdp: &str) -> Result<(), BadAnswer> {
+        let answer = offer::read(sdp)?;
+        if self.dtls.is_some() {
+            return Ok(());
+        }
+        let dtls = dtls::Dtls::new(
+            self.certificate.dtls_certificate.clone(),
+            &answer.fingerprint,
+            answer.server_connects,
+            self.provider.clone(),
+        )
+        .map_err(|_| BadAnswer::NoFingerprint)?;
+        self.dtls = Some(dtls);
+        self.start_dtls(now);
+        let mut events = Vec::new();
+        for datagram in std::mem::take(&mut self.early) {
+            self.on_dtls(now, datagram, &mut events);
+        }
+        // Nothing in the early flight can finish a handshake: the client
+        // speaks first, the server answers.
+        debug_assert!(events.is_empty());
+        Ok(())
+    }
+
+    /// One datagram from `from` (RFC 7983 demultiplexing).
+    pub fn read(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: BytesMut,
+        events: &mut Vec<Event>,
+    ) {
+        match data.first() {
+            Some(0..=3) => self.on_stun(now, from, &data),
+            // DTLS and SRTCP only from an address that passed a check.
+            Some(20..=63) if self.remote == Some(from) => self.on_dtls(now, data, events),
+            Some(128..=191) if self.remote == Some(from) => self.on_rtcp(now, &data, events),
+            _ => {}
+        }
+    }
+
+    fn on_stun(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let Ok(binding) = ice::answer(data, from, &self.credentials, self.provider.crypto()) else {
+            return;
+        };
+        self.heard = now;
+        if binding.nominated || self.remote.is_none() {
+            // A nomination is final; until one, the latest check wins.
+            if !self.nominated || binding.nominated {
+                self.remote = Some(from);
+            }
+            self.nominated |= binding.nominated;
+        }
+        self.pending
+            .push_back((from, BytesMut::from(&binding.response[..])));
+        self.start_dtls(now);
+    }
+
+    /// Connects, when the leg is the DTLS client, once it has both the
+    /// answer and an address.
+    fn start_dtls(&mut self, now: Instant) {
+        let (Some(dtls), Some(_)) = (self.dtls.as_mut(), self.remote) else {
+            return;
+        };
+        if dtls.start(now).is_err() {
+            tracing::debug!("leg: cannot start DTLS");
+        }
+        self.flush_dtls();
+    }
+
+    fn on_dtls(&mut self, now: Instant, data: BytesMut, events: &mut Vec<Event>) {
+        let Some(dtls) = self.dtls.as_mut() else {
+            if self.early.len() < EARLY {
+                self.early.push(data);
+            }
+            return;
+        };
+        match dtls.read(now, data) {
+            Ok(dtls::Progress::Keys(keys)) => {
+                self.heard = now;
+                if self.srtp.is_none() {
+                    self.srtp = Some(keys);
+                    events.push(Event::Connected);
+                }
+            }
+            Ok(dtls::Progress::Handshaking) => self.heard = now,
+            Ok(dtls::Progress::Closed) => self.lose(events),
+            // A record that does not verify or parse: dropped, as DTLS
+            // over UDP does.
+            Err(e) => tracing::debug!(error = %e, "leg: DTLS datagram dropped"),
+        }
+        self.flush_dtls();
+    }
+
+    fn flush_dtls(&mut self) {
+        let (Some(dtls), Some(to)) = (self.dtls.as_mut(), self.remote) else {
+            return;
+        };
+        while let Some(d) = dtls.poll_transmit() {
+            self.pending.push_back((to, d));
+        }
+    }
+
+    fn on_rtcp(&mut self, now: Instant, data: &[u8], events: &mut Vec<Event>) {
+        // RTP from a client on a send-only leg is not expected: RTCP is
+        // told apart by its packet type (RFC 5761 §4).
+        if !(192..=223).contains(&data.get(1).copied().unwrap_or(0)) {
+            return;
+        }
+        let Some(srtp) = self.srtp.as_mut() else {
+            return;
+        };
+        let Ok(plain) = srtp.remote.decrypt_rtcp(data) else {
+            return;
+        };
+        self.heard = now;
+        if let Ok(packets) = rtc::rtcp::packet::unmarshal(&mut plain.freeze()) {
+            events.push(Event::Feedback(packets));
+        }
+    }
+
+    /// Seals one RTP packet and queues it on `out`; false when the leg has
+    /// no keys yet or is lost. `clock_rate` is the codec's, for reports.
+    pub fn send_rtp(
+        &mut self,
+        now: Instant,
+        packet: &rtc::rtp::Packet,
+        clock_rate: u32,
+        out: &mut Vec<(SocketAddr, BytesMut)>,
+    ) -> bool {
+        let (Some(srtp), Some(to), false) = (self.srtp.as_mut(), self.remote, self.lost) else {
+            return false;
+        };
+        let Ok(plain) = packet.marshal() else {
+            return false;
+        };
+        let Ok(sealed) = srtp.local.encrypt_rtp_with_header(&plain, &packet.header) else {
+            return false;
+        };
+        out.push((to, sealed));
+        let h = &packet.header;
+        self.reports
+            .sent(now, h.ssrc, clock_rate, h.timestamp, packet.payload.len());
+        true
+    }
+
+    /// Stops reporting on `ssrc` (its track went away).
+    pub fn forget(&mut self, ssrc: u32) {
+        self.reports.forget(ssrc);
+    }
+
+    /// When [`Leg::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.lost {
+            return None;
+        }
+        let handshake = if self.srtp.is_none() {
+            self.dtls.as_ref().and_then(|d| d.poll_timeout())
+        } else {
+            None
+        };
+        [handshake, self.reports.due(), Some(self.heard + CONSENT)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, events: &mut Vec<Event>) {
+        if self.lost {
+            return;
+        }
+        if now >= self.heard + CONSENT {
+            self.lose(events);
+            return;
+        }
+        if self.srtp.is_none() {
+            if let Some(dtls) = self.dtls.as_mut() {
+                if dtls.handle_timeout(now).is_err() {
+                    self.lose(events);
+                    return;
+                }
+                self.flush_dtls();
+            }
+            return;
+        }
+        let reports = self.reports.take(now, SystemTime::now());
+        if reports.is_empty() {
+            return;
+        }
+        let packets: Vec<Box<dyn rtc::rtcp::Packet>> = reports
+            .into_iter()
+            .map(|r| Box::new(r) as Box<dyn rtc::rtcp::Packet>)
+            .collect();
+        let (Some(srtp), Some(to)) = (self.srtp.as_mut(), self.remote) else {
+            return;
+        };
+        let sealed = rtc::rtcp::packet::marshal(&packets)
+            .ok()
+            .and_then(|plain| srtp.local.encrypt_rtcp(&plain).ok());
+        if let Some(sealed) = sealed {
+            self.pending.push_back((to, sealed));
+        }
+    }
+
+    fn lose(&mut self, events: &mut Vec<Event>) {
+        if !self.lost {
+            self.lost = true;
+            events.push(Event::Lost);
+        }
+    }
+
+    /// Ends the leg, telling the client (`close_notify`) if it can.
+    pub fn close(&mut self, now: Instant) {
+        if let Some(dtls) = self.dtls.as_mut() {
+            dtls.close(now);
+            self.flush_dtls();
+        }
+        self.lost = true;
+    }
+
+    /// The next datagram to send other than forwarded media.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+        self.pending.pop_front()
+    }
+}
+
+fn rand_u32() -> u32 {
+    let b = uuid::Uuid::new_v4().into_bytes();
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+#[cfg(test)]
+mod tests;

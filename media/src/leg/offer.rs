@@ -1,0 +1,228 @@
+//! The SDP a leg speaks: the offer it writes, one `sendonly` section per
+//! forwarded track, bundled on one ICE-lite transport; and the three
+//! two things it reads from the client's answer.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use crate::peer::{OPUS_PT, VP8_PT};
+
+/// One section of the offer.
+pub struct Section {
+    pub mid: u32,
+    pub audio: bool,
+    /// `None`: the track went away; the section stays, `inactive`, so the
+    /// others keep their place (JSEP never removes a section).
+    pub sending: Option<Sending>,
+}
+
+/// What a live section sends.
+pub struct Sending {
+    pub ssrc: u32,
+    /// The `msid` stream (the publisher, so a client groups its tracks)
+    /// and track id.
+    pub stream: String,
+    pub track: String,
+}
+
+/// What the leg's side of the session is.
+pub struct Local<'a> {
+    pub ufrag: &'a str,
+    pub pwd: &'a str,
+    /// SHA-256 of the certificate, `AB:CD:…`.
+    pub fingerprint: &'a str,
+    /// The one host candidate: the media port at the announced address.
+    pub candidate: SocketAddr,
+    pub session_id: u64,
+    pub version: u64,
+}
+
+/// The offer: `sections` in mid order.
+pub fn write(local: &Local<'_>, sections: &[Section]) -> String {
+    let mut s = String::with_capacity(512 + sections.len() * 512);
+    let mids: Vec<String> = sections.iter().map(|x| x.mid.to_string()).collect();
+    // `write!` to a String cannot fail.
+    let _ = write!(
+        s,
+        "v=0\r\no=- {} {} IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+         a=fingerprint:sha-256 {}\r\na=ice-lite\r\na=group:BUNDLE {}\r\n\
+         a=msid-semantic: WMS *\r\n",
+        local.session_id,
+        local.version,
+        local.fingerprint,
+        mids.join(" "),
+    );
+    for (i, section) in sections.iter().enumerate() {
+        let (kind, pt) = if section.audio {
+            ("audio", OPUS_PT)
+        } else {
+            ("video", VP8_PT)
+        };
+        let _ = write!(
+            s,
+            "m={kind} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\n\
+             a=setup:actpass\r\na=mid:{}\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n\
+             a=rtcp-mux\r\na=rtcp-rsize\r\n",
+            section.mid, local.ufrag, local.pwd,
+        );
+        if section.audio {
+            let _ = write!(
+                s,
+                "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\n"
+            );
+        } else {
+            let _ = write!(
+                s,
+                "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} nack\r\n\
+                 a=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n"
+            );
+        }
+        match &section.sending {
+            Some(x) => {
+                let _ = write!(
+                    s,
+                    "a=msid:{stream} {track}\r\na=ssrc:{ssrc} cname:{stream}\r\n\
+                     a=ssrc:{ssrc} msid:{stream} {track}\r\na=sendonly\r\n",
+                    stream = x.stream,
+                    track = x.track,
+                    ssrc = x.ssrc,
+                );
+            }
+            None => s.push_str("a=inactive\r\n"),
+        }
+        if i == 0 {
+            let _ = write!(
+                s,
+                "a=candidate:1 1 udp 2130706431 {} {} typ host\r\na=end-of-candidates\r\n",
+                local.candidate.ip(),
+                local.candidate.port(),
+            );
+        }
+    }
+    s
+}
+
+/// What the leg needs from the client's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// SHA-256 of the client's certificate, as written.
+    pub fingerprint: String,
+    /// The client said `passive`: the server is the DTLS client. Browsers
+    /// say `active`; a full ICE agent answering a lite one may say
+    /// `passive` (as `rtc` does).
+    pub server_connects: bool,
+}
+
+/// Why an answer cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BadAnswer {
+    /// No `a=fingerprint`, or none with SHA-256.
+    NoFingerprint,
+    /// `a=setup` is neither `active` nor `passive` (RFC 5763 §5).
+    NoSetup,
+}
+
+/// Reads an answer to [`write`]'s offer.
+pub fn read(sdp: &str) -> Result<Answer, BadAnswer> {
+    let mut fingerprint = None;
+    let mut setup = None;
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(v) = line.strip_prefix("a=fingerprint:") {
+            let mut parts = v.split_whitespace();
+            if parts
+                .next()
+                .is_some_and(|a| a.eq_ignore_ascii_case("sha-256"))
+            {
+                if let Some(value) = parts.next() {
+                    fingerprint.get_or_insert_with(|| value.to_owned());
+                }
+            }
+        } else if let Some(v) = line.strip_prefix("a=setup:") {
+            setup = match v {
+                "active" => Some(false),
+                "passive" => Some(true),
+                _ => None,
+            };
+        }
+    }
+    Ok(Answer {
+        server_connects: setup.ok_or(BadAnswer::NoSetup)?,
+        fingerprint: fingerprint.ok_or(BadAnswer::NoFingerprint)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> Local<'static> {
+        Local {
+            ufrag: "uf",
+            pwd: "pw",
+            fingerprint: "AA:BB",
+            candidate: "203.0.113.5:40000".parse().unwrap(),
+            session_id: 7,
+            version: 2,
+        }
+    }
+
+    #[test]
+    fn each_track_gets_a_bundled_sendonly_section_and_gone_ones_stay_inactive() {
+        let sdp = write(
+            &local(),
+            &[
+                Section {
+                    mid: 0,
+                    audio: true,
+                    sending: Some(Sending {
+                        ssrc: 11,
+                        stream: "p1".into(),
+                        track: "microphone-1".into(),
+                    }),
+                },
+                Section {
+                    mid: 1,
+                    audio: false,
+                    sending: None,
+                },
+            ],
+        );
+        assert!(sdp.contains("a=group:BUNDLE 0 1\r\n"), "{sdp}");
+        assert!(sdp.contains("a=ice-lite\r\n"));
+        assert!(sdp.contains("a=fingerprint:sha-256 AA:BB\r\n"));
+        assert!(sdp.contains("a=ssrc:11 msid:p1 microphone-1\r\na=sendonly\r\n"));
+        assert!(sdp.contains("m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"));
+        assert!(sdp.contains("a=rtcp-fb:96 nack pli\r\n"));
+        assert!(
+            sdp.ends_with("a=rtcp-fb:96 ccm fir\r\na=inactive\r\n"),
+            "{sdp}"
+        );
+        assert_eq!(
+            sdp.matches("a=candidate:1 1 udp 2130706431 203.0.113.5 40000 typ host")
+                .count(),
+            1
+        );
+        assert_eq!(sdp.matches("a=setup:actpass").count(), 2);
+    }
+
+    #[test]
+    fn an_answer_must_pick_a_dtls_role_and_carry_a_sha256_fingerprint() {
+        let ok = "v=0\r\na=fingerprint:sha-1 00:11\r\na=fingerprint:sha-256 0A:0B\r\nm=audio 9 x\r\na=setup:active\r\n";
+        assert_eq!(
+            read(ok),
+            Ok(Answer {
+                fingerprint: "0A:0B".into(),
+                server_connects: false,
+            })
+        );
+        let passive = ok.replace("setup:active", "setup:passive");
+        assert!(read(&passive).unwrap().server_connects);
+        let actpass = ok.replace("setup:active", "setup:actpass");
+        assert_eq!(read(&actpass), Err(BadAnswer::NoSetup));
+        let no_setup = ok.replace("a=setup:active\r\n", "");
+        assert_eq!(read(&no_setup), Err(BadAnswer::NoSetup));
+        let sha1_only = ok.replace("a=fingerprint:sha-256 0A:0B\r\n", "");
+        assert_eq!(read(&sha1_only), Err(BadAnswer::NoFingerprint));
+    }
+}
