@@ -17,7 +17,7 @@ use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCI
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::shared::error::Result;
 
-use crate::peer::{media_engine, receiving_interceptors, sending_interceptors};
+use crate::peer::{media_engine, receiving_interceptors};
 
 /// A random string of `n` ICE characters (RFC 8445 §5.3: ALPHA / DIGIT).
 fn ice_chars(n: usize) -> String {
@@ -60,27 +60,27 @@ impl Certificate {
     }
 }
 
-/// A new server connection and its ICE ufrag. `sends`: a subscribe
-/// connection (the server sends), else a publish one (the server receives).
+/// A connection's ICE ufrag and password. 16 characters of 62 for the
+/// ufrag: collisions between live connections are out of reach; the
+/// password is what authenticates.
+pub fn credentials() -> (String, String) {
+    (ice_chars(16), ice_chars(32))
+}
+
+/// A new publish connection (the server receives) and its ICE ufrag.
+/// Subscribe connections are the server's own ([`crate::leg`]).
 pub fn build(
     announced: SocketAddr,
     certificate: &Certificate,
-    sends: bool,
 ) -> Result<(RTCPeerConnection, String)> {
-    // 16 characters of 62: collisions between live connections are out of
-    // reach; the password is what authenticates.
-    let ufrag = ice_chars(16);
+    let (ufrag, pwd) = credentials();
     let mut engine = media_engine()?;
-    let registry = if sends {
-        sending_interceptors()
-    } else {
-        receiving_interceptors(&mut engine)?
-    };
+    let registry = receiving_interceptors(&mut engine)?;
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
         // The engine is this connection's own already: no second copy.
         .with_disable_media_engine_copy(true)
-        .with_ice_credentials(ufrag.clone(), ice_chars(32))
+        .with_ice_credentials(ufrag.clone(), pwd)
         .build();
     let configuration = RTCConfigurationBuilder::new()
         .with_certificates(vec![certificate.current()?])
@@ -122,9 +122,9 @@ mod tests {
     fn connections_share_the_planes_certificate() {
         let at = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
         let shared = super::Certificate::default();
-        let (_, ua) = super::build(at, &shared, true).unwrap();
+        let (_, ua) = super::build(at, &shared).unwrap();
         let first = shared.current().unwrap();
-        let (_, ub) = super::build(at, &shared, true).unwrap();
+        let (_, ub) = super::build(at, &shared).unwrap();
         assert_ne!(ua, ub, "each connection has its own ufrag");
         assert!(shared.current().unwrap() == first, "made once, then kept");
         let other = super::Certificate::default();

@@ -10,7 +10,9 @@
 //! Each participant has up to two server connections: `publish` (the
 //! client offers its tracks, the server answers) and `subscribe` (the
 //! server offers everyone else's tracks, the client answers). Separate
-//! directions mean either side renegotiates without glare.
+//! directions mean either side renegotiates without glare. A publish
+//! connection is `rtc`'s peer connection; a subscribe connection is the
+//! server's own [`Leg`], which seals each copy without `rtc`'s pipeline.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,25 +26,21 @@ use conclave_actors::media::{
     ClientSignal, FromMedia, MediaEvent, MediaPort, PcKind, ServerSignal, TrackSource,
 };
 use conclave_actors::{ConferenceId, ParticipantId, SessionId};
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent, RTCTrackEventInit};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
-use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::sync::mpsc::{self, unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::gates::Gates;
 use crate::history::ResendBudget;
+use crate::leg::{self, Leg, Section, Sending};
 use crate::peer;
 use crate::plane::Shared;
 use crate::published::{ConnId, Published, Subscription, TrackKey};
@@ -232,8 +230,6 @@ struct Member {
     /// Declared track ids and what they are.
     sources: HashMap<String, TrackSource>,
     audio_level_id: Option<u8>,
-    /// What the subscribe connection sends, per published track.
-    senders: HashMap<TrackKey, RTCRtpSenderId>,
     /// An offer is out and unanswered.
     offering: bool,
     /// Tracks changed while an offer was out: offer again after the answer.
@@ -243,36 +239,52 @@ struct Member {
 /// One server connection.
 struct Conn {
     member: ParticipantId,
-    kind: PcKind,
-    pc: RTCPeerConnection,
+    link: Link,
     ufrag: String,
     /// The member's gates when the connection was made: a connection's
     /// state speaks for it alone, not for one made after it.
     gates: Arc<Gates>,
-    /// When the connection next wants [`Protocol::handle_timeout`].
+    /// When the connection next wants its timers run.
     deadline: Option<Instant>,
-    /// Waiting in `touched` to be drained, and how much of it.
-    touched: Touch,
-    /// Has been written to and drained since.
-    has_sent: bool,
-    /// Subscribe: the forwarded track behind each SSRC it sends.
+    /// Waiting in `touched` to be drained.
+    touched: bool,
+}
+
+/// Boxed: a peer connection is several KB, and a table of connections
+/// inline reserves that for every empty slot and moves it all on growth.
+enum Link {
+    Publish(Box<RTCPeerConnection>),
+    Subscribe(Box<Subscribe>),
+}
+
+/// A subscribe connection and what it sends.
+struct Subscribe {
+    leg: Leg,
+    /// Its offer's sections, in mid order; a track that went away leaves
+    /// its section inactive.
+    sections: Vec<Section>,
+    /// The forwarded track behind each SSRC it sends.
     by_ssrc: HashMap<u32, TrackKey>,
     /// How many copies it may still be sent again on NACKs.
     resends: ResendBudget,
+    /// Has sent media: the sender reports' timer is armed.
+    has_sent: bool,
 }
 
-/// What a connection waiting to be drained has had done to it; each level
-/// includes the ones before it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Touch {
-    No,
-    /// Only packets written: a drain takes its datagrams and nothing
-    /// else. The sweeps for events, messages and timers it skips were
-    /// 2–9 % of the server's CPU per forwarded copy at 4 × 16 (paired
-    /// runs), 0–3 % at 4 × 40.
-    Written,
-    /// Read, timed out or signalled: events and messages may be due too.
-    Everything,
+impl Conn {
+    fn pc(&mut self) -> Option<&mut RTCPeerConnection> {
+        match &mut self.link {
+            Link::Publish(pc) => Some(pc),
+            Link::Subscribe(_) => None,
+        }
+    }
+
+    fn sub(&mut self) -> Option<&mut Subscribe> {
+        match &mut self.link {
+            Link::Subscribe(s) => Some(s),
+            Link::Publish(_) => None,
+        }
+    }
 }
 
 struct Forwarder {
@@ -283,9 +295,7 @@ struct Forwarder {
     /// Registered with the socket for this room's connections.
     inbox: mpsc::Sender<Datagram>,
     members: HashMap<ParticipantId, Member>,
-    /// Boxed: a connection is several KB, and a table of them inline
-    /// reserves that for every empty slot and moves it all on growth.
-    conns: HashMap<ConnId, Box<Conn>>,
+    conns: HashMap<ConnId, Conn>,
     tracks: Vec<Published>,
     speakers: SpeakerDetector,
     recording: Option<Recording>,
@@ -352,16 +362,11 @@ impl Forwarder {
 
     fn touch(&mut self, id: ConnId) {
         if let Some(c) = self.conns.get_mut(&id) {
-            Self::mark(&mut self.touched, id, c, Touch::Everything);
+            if !c.touched {
+                c.touched = true;
+                self.touched.push(id);
+            }
         }
-    }
-
-    /// Queues connection `c` (id `id`) to be drained for at least `what`.
-    fn mark(touched: &mut Vec<ConnId>, id: ConnId, c: &mut Conn, what: Touch) {
-        if c.touched == Touch::No {
-            touched.push(id);
-        }
-        c.touched = c.touched.max(what);
     }
 
     /// Drains every touched connection (which may touch others: a packet
@@ -382,30 +387,31 @@ impl Forwarder {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let touch = std::mem::replace(&mut c.touched, Touch::No);
-        while let Some(w) = c.pc.poll_write() {
-            self.out.push((w.transport.peer_addr, w.message));
-        }
-        if touch == Touch::Written {
-            // A write raises no event and no message. The first one arms
-            // the sender-report timer; later ones never bring a timer
-            // closer, and the drain at a deadline reads the next one.
-            if !c.has_sent {
-                c.has_sent = true;
-                c.deadline = c.pc.poll_timeout();
+        c.touched = false;
+        let pc = match &mut c.link {
+            Link::Publish(pc) => pc,
+            Link::Subscribe(s) => {
+                // A leg's events were acted on as they happened.
+                while let Some(t) = s.leg.poll_transmit() {
+                    self.out.push(t);
+                }
+                c.deadline = s.leg.poll_timeout();
+                return;
             }
-            return;
+        };
+        while let Some(w) = pc.poll_write() {
+            self.out.push((w.transport.peer_addr, w.message));
         }
         // Reused between drains: one per packet on the forwarding path.
         let mut events = std::mem::take(&mut self.events_scratch);
         let mut messages = std::mem::take(&mut self.messages_scratch);
-        while let Some(e) = c.pc.poll_event() {
+        while let Some(e) = pc.poll_event() {
             events.push(e);
         }
-        while let Some(m) = c.pc.poll_read() {
+        while let Some(m) = pc.poll_read() {
             messages.push(m.message);
         }
-        c.deadline = c.pc.poll_timeout();
+        c.deadline = pc.poll_timeout();
         for e in events.drain(..) {
             self.on_event(id, e);
         }
@@ -425,12 +431,19 @@ impl Forwarder {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
+            let mut events = Vec::new();
             if let Some(c) = self.conns.get_mut(&id) {
                 c.deadline = None;
-                if let Err(e) = c.pc.handle_timeout(now) {
-                    tracing::debug!(error = %e, "media connection timeout");
+                match &mut c.link {
+                    Link::Publish(pc) => {
+                        if let Err(e) = pc.handle_timeout(now) {
+                            tracing::debug!(error = %e, "media connection timeout");
+                        }
+                    }
+                    Link::Subscribe(s) => s.leg.handle_timeout(now, &mut events),
                 }
             }
+            self.on_leg_events(id, events);
             self.touch(id);
         }
     }
@@ -441,7 +454,17 @@ impl Forwarder {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let read = c.pc.handle_read(TaggedBytesMut {
+        let pc = match &mut c.link {
+            Link::Publish(pc) => pc,
+            Link::Subscribe(s) => {
+                let mut events = Vec::new();
+                s.leg.read(d.at, d.from, d.bytes, &mut events);
+                self.on_leg_events(id, events);
+                self.touch(id);
+                return;
+            }
+        };
+        let read = pc.handle_read(TaggedBytesMut {
             now: d.at,
             transport: TransportContext {
                 local_addr: self.shared.socket.announced,
@@ -475,30 +498,8 @@ impl Forwarder {
     fn on_event(&mut self, id: ConnId, event: RTCPeerConnectionEvent) {
         match event {
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                let up = match state {
-                    RTCPeerConnectionState::Connected => true,
-                    RTCPeerConnectionState::Failed
-                    | RTCPeerConnectionState::Closed
-                    | RTCPeerConnectionState::Disconnected => false,
-                    _ => return,
-                };
-                let Some(c) = self.conns.get(&id) else {
-                    return;
-                };
-                let (member, kind) = (c.member, c.kind);
-                tracing::debug!(conference = %self.conference, member = %member, pc = kind.as_str(), up, "media connection");
-                if kind != PcKind::Subscribe {
-                    return;
-                }
-                c.gates.set_receiving(up);
-                if up {
-                    // A fresh receiver needs a keyframe to show video (of
-                    // everyone's tracks but its own).
-                    for i in 0..self.tracks.len() {
-                        if self.tracks[i].key.publisher != member {
-                            self.request_keyframe(i);
-                        }
-                    }
+                if let Some(c) = self.conns.get(&id) {
+                    tracing::debug!(conference = %self.conference, member = %c.member, pc = "publish", ?state, "media connection");
                 }
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => self.on_track(id, init),
@@ -506,54 +507,79 @@ impl Forwarder {
         }
     }
 
-    fn on_message(&mut self, id: ConnId, message: RTCMessage) {
-        match message {
-            RTCMessage::RtpPacket(track_id, packet) => {
-                let Some(i) = self
-                    .tracks
-                    .iter()
-                    .position(|t| t.conn == id && t.key.track_id == track_id)
-                else {
-                    return;
-                };
-                self.forward(i, packet);
+    fn on_leg_events(&mut self, id: ConnId, events: Vec<leg::Event>) {
+        for event in events {
+            match event {
+                leg::Event::Connected => self.subscriber_up(id, true),
+                leg::Event::Lost => self.subscriber_up(id, false),
+                leg::Event::Feedback(packets) => self.on_feedback(id, &packets),
             }
-            RTCMessage::RtcpPacket(_, packets) => {
-                // From a subscriber (the only RTCP the chain hands up):
-                // keyframe requests and NACKs, for the track behind the
-                // SSRC named.
-                let Some(c) = self.conns.get(&id) else {
-                    return;
-                };
-                let mut asked = Vec::new();
-                let mut lost = Vec::new();
-                for p in packets.iter() {
-                    if crate::keyframes::is_keyframe_request(p.as_ref()) {
-                        asked.extend(p.destination_ssrc().iter().filter_map(|s| c.by_ssrc.get(s)));
-                    } else if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
-                        if let Some(key) = c.by_ssrc.get(&nack.media_ssrc) {
-                            lost.push((key, nack));
-                        }
-                    }
-                }
-                let asked: Vec<usize> = asked
-                    .into_iter()
-                    .filter_map(|key| self.tracks.iter().position(|t| t.key == *key))
-                    .collect();
-                let lost: Vec<(usize, &TransportLayerNack)> = lost
-                    .into_iter()
-                    .filter_map(|(key, nack)| {
-                        Some((self.tracks.iter().position(|t| t.key == *key)?, nack))
-                    })
-                    .collect();
-                for (i, nack) in lost {
-                    self.resend(id, i, nack);
-                }
-                for i in asked {
+        }
+    }
+
+    fn subscriber_up(&mut self, id: ConnId, up: bool) {
+        let Some(c) = self.conns.get(&id) else {
+            return;
+        };
+        let member = c.member;
+        tracing::debug!(conference = %self.conference, member = %member, pc = "subscribe", up, "media connection");
+        c.gates.set_receiving(up);
+        if up {
+            // A fresh receiver needs a keyframe to show video (of
+            // everyone's tracks but its own).
+            for i in 0..self.tracks.len() {
+                if self.tracks[i].key.publisher != member {
                     self.request_keyframe(i);
                 }
             }
-            _ => {}
+        }
+    }
+
+    /// What a publish connection hands up: RTP. It hands up no RTCP: its
+    /// interceptors act on it.
+    fn on_message(&mut self, id: ConnId, message: RTCMessage) {
+        if let RTCMessage::RtpPacket(track_id, packet) = message {
+            let Some(i) = self
+                .tracks
+                .iter()
+                .position(|t| t.conn == id && t.key.track_id == track_id)
+            else {
+                return;
+            };
+            self.forward(i, packet);
+        }
+    }
+
+    /// RTCP from a subscriber: keyframe requests and NACKs, for the track
+    /// behind the SSRC named; the rest (receiver reports) is not used.
+    fn on_feedback(&mut self, id: ConnId, packets: &[Box<dyn rtc::rtcp::Packet>]) {
+        let Some(c) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
+            return;
+        };
+        let mut asked = Vec::new();
+        let mut lost = Vec::new();
+        for p in packets.iter() {
+            if crate::keyframes::is_keyframe_request(p.as_ref()) {
+                asked.extend(p.destination_ssrc().iter().filter_map(|s| c.by_ssrc.get(s)));
+            } else if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                if let Some(key) = c.by_ssrc.get(&nack.media_ssrc) {
+                    lost.push((key, nack));
+                }
+            }
+        }
+        let asked: Vec<usize> = asked
+            .into_iter()
+            .filter_map(|key| self.tracks.iter().position(|t| t.key == *key))
+            .collect();
+        let lost: Vec<(usize, &TransportLayerNack)> = lost
+            .into_iter()
+            .filter_map(|(key, nack)| Some((self.tracks.iter().position(|t| t.key == *key)?, nack)))
+            .collect();
+        for (i, nack) in lost {
+            self.resend(id, i, nack);
+        }
+        for i in asked {
+            self.request_keyframe(i);
         }
     }
 
@@ -570,13 +596,10 @@ impl Forwarder {
         if !sub.gates.receiving() || !track.gates.open(track.source) {
             return;
         }
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(c) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
             return;
         };
         let now = Instant::now();
-        let Some(mut sender) = c.pc.rtp_sender(sub.sender) else {
-            return;
-        };
         let counters = &self.shared.counters;
         for seq in crate::history::lost(nack) {
             let Some(packet) = track.resend(seq) else {
@@ -586,11 +609,12 @@ impl Forwarder {
                 counters.resend_refused.fetch_add(1, Ordering::Relaxed);
                 break;
             }
-            if sender.write_rtp(now, sub.copy_of(packet)).is_ok() {
+            if c.leg
+                .send_rtp(now, &sub.copy_of(packet), sub.clock_rate, &mut self.out)
+            {
                 counters.resent.fetch_add(1, Ordering::Relaxed);
             }
         }
-        Self::mark(&mut self.touched, id, c, Touch::Written);
     }
 
     /// One packet of track `i`, to every subscriber whose connection is up.
@@ -608,12 +632,19 @@ impl Forwarder {
             let Some(c) = self.conns.get_mut(&sub.conn) else {
                 continue;
             };
-            let Some(mut sender) = c.pc.rtp_sender(sub.sender) else {
+            let deadline = &mut c.deadline;
+            let Link::Subscribe(s) = &mut c.link else {
                 continue;
             };
-            if sender.write_rtp(now, sub.copy_of(&packet)).is_ok() {
+            if s.leg
+                .send_rtp(now, &sub.copy_of(&packet), sub.clock_rate, &mut self.out)
+            {
                 counters.forwarded.fetch_add(1, Ordering::Relaxed);
-                Self::mark(&mut self.touched, sub.conn, c, Touch::Written);
+                if !s.has_sent {
+                    // The first copy arms the sender reports' timer.
+                    s.has_sent = true;
+                    *deadline = s.leg.poll_timeout();
+                }
             }
         }
     }
@@ -626,10 +657,10 @@ impl Forwarder {
             return;
         }
         let (conn, receiver, media_ssrc) = (track.conn, track.receiver, track.media_ssrc);
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(pc) = self.conns.get_mut(&conn).and_then(|c| c.pc()) else {
             return;
         };
-        if let Some(mut r) = c.pc.rtp_receiver(receiver) {
+        if let Some(mut r) = pc.rtp_receiver(receiver) {
             let pli = PictureLossIndication {
                 sender_ssrc: 0,
                 media_ssrc,
@@ -652,7 +683,6 @@ impl Forwarder {
                 subscribe: None,
                 sources: HashMap::new(),
                 audio_level_id: None,
-                senders: HashMap::new(),
                 offering: false,
                 dirty: false,
             },
@@ -677,27 +707,40 @@ impl Forwarder {
             .ok_or("not attached to media")?
             .gates
             .clone();
-        let (pc, ufrag) = crate::conn::build(
-            self.shared.socket.announced,
-            &self.shared.certificate,
-            kind == PcKind::Subscribe,
-        )
-        .map_err(|e| e.to_string())?;
+        let (link, ufrag) = if kind == PcKind::Subscribe {
+            let (ufrag, pwd) = crate::conn::credentials();
+            let certificate = self
+                .shared
+                .certificate
+                .current()
+                .map_err(|e| e.to_string())?;
+            let leg = Leg::new(certificate, ufrag.clone(), pwd, Instant::now())
+                .map_err(|e| e.to_string())?;
+            let sub = Subscribe {
+                leg,
+                sections: Vec::new(),
+                by_ssrc: HashMap::new(),
+                resends: ResendBudget::default(),
+                has_sent: false,
+            };
+            (Link::Subscribe(Box::new(sub)), ufrag)
+        } else {
+            let (pc, ufrag) =
+                crate::conn::build(self.shared.socket.announced, &self.shared.certificate)
+                    .map_err(|e| e.to_string())?;
+            (Link::Publish(Box::new(pc)), ufrag)
+        };
         let id = self.shared.socket.register(&ufrag, self.inbox.clone());
         self.conns.insert(
             id,
-            Box::new(Conn {
+            Conn {
                 member,
-                kind,
-                pc,
+                link,
                 ufrag,
                 gates,
                 deadline: None,
-                touched: Touch::No,
-                has_sent: false,
-                by_ssrc: HashMap::new(),
-                resends: ResendBudget::default(),
-            }),
+                touched: false,
+            },
         );
         let m = self
             .members
@@ -716,9 +759,19 @@ impl Forwarder {
             return;
         };
         c.gates.set_receiving(false);
-        let _ = c.pc.close();
-        while let Some(w) = c.pc.poll_write() {
-            self.out.push((w.transport.peer_addr, w.message));
+        match &mut c.link {
+            Link::Publish(pc) => {
+                let _ = pc.close();
+                while let Some(w) = pc.poll_write() {
+                    self.out.push((w.transport.peer_addr, w.message));
+                }
+            }
+            Link::Subscribe(s) => {
+                s.leg.close(Instant::now());
+                while let Some(t) = s.leg.poll_transmit() {
+                    self.out.push(t);
+                }
+            }
         }
         self.shared.socket.forget(&c.ufrag);
     }
@@ -739,14 +792,18 @@ impl Forwarder {
         self.tracks = others;
         let mut renegotiate = Vec::new();
         for track in &theirs {
-            for (id, m) in self.members.iter_mut() {
-                if let Some(sender) = m.senders.remove(&track.key) {
-                    if let Some(c) = m.subscribe.and_then(|s| self.conns.get_mut(&s)) {
-                        let _ = c.pc.remove_track(sender);
-                        c.by_ssrc.retain(|_, k| *k != track.key);
+            for sub in &track.subscribers {
+                let Some(s) = self.conns.get_mut(&sub.conn).and_then(|c| c.sub()) else {
+                    continue;
+                };
+                s.by_ssrc.remove(&sub.ssrc);
+                s.leg.forget(sub.ssrc);
+                for section in &mut s.sections {
+                    if section.sending.as_ref().is_some_and(|x| x.ssrc == sub.ssrc) {
+                        section.sending = None;
                     }
-                    renegotiate.push(*id);
                 }
+                renegotiate.push(sub.member);
             }
         }
         for track in &mut self.tracks {
@@ -779,13 +836,17 @@ impl Forwarder {
                 if let Some(level) = crate::sdp::audio_level_id(&sdp) {
                     m.audio_level_id = Some(level);
                 }
-                let c = self.conns.get_mut(&id).ok_or("no publish connection")?;
+                let pc = self
+                    .conns
+                    .get_mut(&id)
+                    .and_then(|c| c.pc())
+                    .ok_or("no publish connection")?;
                 let offer = RTCSessionDescription::offer(sdp).map_err(|e| e.to_string())?;
-                c.pc.set_remote_description(Instant::now(), offer)
+                pc.set_remote_description(Instant::now(), offer)
                     .map_err(|e| e.to_string())?;
-                let answer = c.pc.create_answer(None).map_err(|e| e.to_string())?;
+                let answer = pc.create_answer(None).map_err(|e| e.to_string())?;
                 let sdp = answer.sdp.clone();
-                c.pc.set_local_description(Instant::now(), answer)
+                pc.set_local_description(Instant::now(), answer)
                     .map_err(|e| e.to_string())?;
                 self.touch(id);
                 self.signal(
@@ -804,10 +865,14 @@ impl Forwarder {
                 if !m.offering {
                     return Err("no subscribe offer is out".into());
                 }
-                let c = self.conns.get_mut(&id).ok_or("no subscribe connection")?;
-                let answer = RTCSessionDescription::answer(sdp).map_err(|e| e.to_string())?;
-                c.pc.set_remote_description(Instant::now(), answer)
-                    .map_err(|e| e.to_string())?;
+                let s = self
+                    .conns
+                    .get_mut(&id)
+                    .and_then(|c| c.sub())
+                    .ok_or("no subscribe connection")?;
+                s.leg
+                    .answer(Instant::now(), &sdp)
+                    .map_err(|e| format!("the subscribe answer cannot be used: {e:?}"))?;
                 self.touch(id);
                 let m = self.members.get_mut(&member).ok_or("not attached")?;
                 m.offering = false;
@@ -825,9 +890,10 @@ impl Forwarder {
                 let init: RTCIceCandidateInit =
                     serde_json::from_str(&candidate).map_err(|e| e.to_string())?;
                 // The server is ICE-lite: a client's candidates are where its
-                // checks come from, which it finds on its own; kept for stats.
-                if let Some(c) = self.conns.get_mut(&id) {
-                    c.pc.add_remote_candidate(init).map_err(|e| e.to_string())?;
+                // checks come from, which it finds on its own. `rtc` keeps
+                // them for stats; a leg has no use for them.
+                if let Some(pc) = self.conns.get_mut(&id).and_then(|c| c.pc()) {
+                    pc.add_remote_candidate(init).map_err(|e| e.to_string())?;
                 }
                 self.touch(id);
             }
@@ -841,9 +907,10 @@ impl Forwarder {
             return;
         };
         let member = c.member;
-        let Some(kind) =
-            c.pc.rtp_receiver(init.receiver_id)
-                .map(|r| r.track().kind())
+        let Some(kind) = c
+            .pc()
+            .and_then(|pc| pc.rtp_receiver(init.receiver_id))
+            .map(|r| r.track().kind())
         else {
             return;
         };
@@ -909,55 +976,44 @@ impl Forwarder {
         self.next_track += 1;
         let n = self.next_track;
         let track = &self.tracks[i];
-        let (kind, codec, payload_type) = if track.source.is_audio() {
-            (RtpCodecKind::Audio, peer::opus(), peer::OPUS_PT)
+        let audio = track.source.is_audio();
+        let (payload_type, clock_rate) = if audio {
+            (peer::OPUS_PT, 48_000)
         } else {
-            (RtpCodecKind::Video, peer::vp8(), peer::VP8_PT)
+            (peer::VP8_PT, 90_000)
         };
         // Random, never 0: SSRCs only need to differ within a connection.
         let ssrc = rand_ssrc();
-        let id_str = format!("{}-{n}", track.source.as_str());
         // The stream is the publisher, so a client groups its tracks; the
         // track id says what it is.
-        let local = MediaStreamTrack::new(
-            track.key.publisher.to_string(),
-            id_str.clone(),
-            id_str,
-            kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec,
-                ..Default::default()
-            }],
-        );
+        let sending = Sending {
+            ssrc,
+            stream: track.key.publisher.to_string(),
+            track: format!("{}-{n}", track.source.as_str()),
+        };
         let key = track.key.clone();
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let sender = match c.pc.add_track(local) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(member = %member, error = %e, "cannot add a forwarded track");
-                return;
-            }
-        };
-        c.by_ssrc.insert(ssrc, key.clone());
         let gates = c.gates.clone();
-        if let Some(m) = self.members.get_mut(&member) {
-            m.senders.insert(key, sender);
-        }
+        let Some(s) = c.sub() else {
+            return;
+        };
+        s.sections.push(Section {
+            mid: s.sections.len() as u32,
+            audio,
+            sending: Some(sending),
+        });
+        s.by_ssrc.insert(ssrc, key);
         let track = &mut self.tracks[i];
         track.subscribers.retain(|s| s.member != member);
         track.subscribers.push(Subscription {
             member,
             conn: id,
-            sender,
             gates,
             ssrc,
             payload_type,
+            clock_rate,
         });
         self.request_keyframe(i);
     }
@@ -975,21 +1031,10 @@ impl Forwarder {
             m.dirty = true;
             return;
         }
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(s) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
             return;
         };
-        let offer = match c.pc.create_offer(None) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(member = %member, error = %e, "cannot make a subscribe offer");
-                return;
-            }
-        };
-        let sdp = offer.sdp.clone();
-        if let Err(e) = c.pc.set_local_description(Instant::now(), offer) {
-            tracing::warn!(member = %member, error = %e, "cannot set a subscribe offer");
-            return;
-        }
+        let sdp = s.leg.offer(self.shared.socket.announced, &s.sections);
         m.offering = true;
         self.touch(id);
         self.signal(

@@ -1,9 +1,8 @@
 //! What both ends of a connection to the server speak: the codecs the
 //! server forwards (Opus and VP8), the audio-level extension, the
-//! interceptors (NACK, reports, TWCC) plus one that hands the feedback the
-//! forwarder acts on (keyframe requests, and on the server NACKs) up to the
-//! application, and a ready-made RTP track for webrtc clients (tests, the
-//! load tool).
+//! interceptors of a publish connection (NACK, reports, TWCC), one that
+//! hands keyframe requests up to a client application, and a ready-made
+//! RTP track for webrtc clients (tests, the load tool).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -123,53 +122,23 @@ pub(crate) fn receiving_interceptors(engine: &mut MediaEngine) -> webrtc::error:
     configure_twcc_receiver_only(registry, engine)
 }
 
-/// The server's chain for a connection that only sends (subscribe): sender
-/// reports, and the hand-off of keyframe requests and NACKs to the
-/// forwarder. No NACK responder: it would keep a history per sent stream,
-/// the same packets once per subscriber; the forwarder answers NACKs from
-/// one history per published track instead ([`crate::history`]).
-pub(crate) fn sending_interceptors() -> Registry {
-    use rtc::interceptor::SenderReportBuilder;
-    Registry::new()
-        .with(Slot::SenderReport, SenderReportBuilder::new().build())
-        .with(Slot::from(14_000), Feedback::keyframes_and_nacks())
-}
-
-/// Whether an RTCP packet reports packets lost (a generic NACK).
-pub fn is_nack(packet: &dyn rtc::rtcp::Packet) -> bool {
-    use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
-    packet.as_any().is::<TransportLayerNack>()
-}
-
-/// Marks inbound keyframe requests (PLI, FIR), and NACKs when asked to,
-/// for the application: the forwarder relays the first to the publisher
-/// and answers the second from its history. All other inbound RTCP stays
-/// with the interceptors that act on it. Sits last in the chain.
+/// Marks inbound keyframe requests (PLI, FIR) for a client application,
+/// which makes a keyframe; its own NACK responder answers NACKs. All other
+/// inbound RTCP stays with the interceptors that act on it. Sits last in
+/// the chain.
 #[derive(Default)]
 pub struct Feedback {
-    nacks: bool,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
 
 impl Feedback {
-    /// Keyframe requests only (a client: its own NACK responder answers
-    /// NACKs).
     pub fn keyframes() -> Self {
         Self::default()
     }
 
-    /// Keyframe requests and NACKs (the server, which has no NACK
-    /// responder of its own).
-    pub fn keyframes_and_nacks() -> Self {
-        Self {
-            nacks: true,
-            ..Self::default()
-        }
-    }
-
     fn wanted(&self, packet: &dyn rtc::rtcp::Packet) -> bool {
-        crate::keyframes::is_keyframe_request(packet) || (self.nacks && is_nack(packet))
+        crate::keyframes::is_keyframe_request(packet)
     }
 }
 

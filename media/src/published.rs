@@ -12,7 +12,7 @@ use std::time::Instant;
 use conclave_actors::media::TrackSource;
 use conclave_actors::ParticipantId;
 use rtc::rtp::Packet;
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::rtp_transceiver::RTCRtpReceiverId;
 
 use crate::dedup::SeqWindow;
 use crate::gates::Gates;
@@ -35,10 +35,11 @@ pub type ConnId = u64;
 pub struct Subscription {
     pub member: ParticipantId,
     pub conn: ConnId,
-    pub sender: RTCRtpSenderId,
     pub gates: Arc<Gates>,
     pub ssrc: u32,
     pub payload_type: u8,
+    /// The codec's, for the sender reports.
+    pub clock_rate: u32,
 }
 
 impl Subscription {
