@@ -169,6 +169,31 @@ impl Page {
     /// publishers on connection `pc`: at least `frames` video frames and
     /// `packets` audio packets from each.
     async fn receives(&mut self, pc: &str, from: usize, frames: u64, packets: u64) -> Value {
+        self.receives_beyond(pc, &[], from, frames, packets).await
+    }
+
+    /// The SSRCs this page receives on `pc`.
+    async fn ssrcs(&mut self, pc: &str) -> Vec<Value> {
+        let stats = self.stats().await;
+        stats["inbound"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["pc"] == pc)
+            .map(|r| r["ssrc"].clone())
+            .collect()
+    }
+
+    /// As [`Page::receives`], counting only streams whose SSRC is not in
+    /// `old`.
+    async fn receives_beyond(
+        &mut self,
+        pc: &str,
+        old: &[Value],
+        from: usize,
+        frames: u64,
+        packets: u64,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let stats = self.stats().await;
@@ -178,6 +203,7 @@ impl Page {
                     .unwrap()
                     .iter()
                     .filter(|r| r["pc"] == pc && r["kind"] == kind)
+                    .filter(|r| !old.contains(&r["ssrc"]))
                     .filter(|r| r[field].as_u64().unwrap_or(0) >= least)
                     .count()
             };
@@ -190,22 +216,33 @@ impl Page {
             {
                 return stats;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{pc}: not {from} publishers' media: {stats}"
-            );
+            if Instant::now() >= deadline {
+                // What the page's connections are doing, to say why.
+                let pcs = self
+                    .eval(
+                        "JSON.stringify(Object.fromEntries(Object.entries(state.pcs).map(([k, v]) =>
+                           [k, [v.connectionState, v.getTransceivers().map(t => t.currentDirection)]])))",
+                    )
+                    .await;
+                panic!("{pc}: not {from} publishers' media: {stats}, connections {pcs}");
+            }
             actix_web::rt::time::sleep(Duration::from_millis(250)).await;
         }
     }
 }
 
 async fn server() -> TestServer {
+    server_with(true).await
+}
+
+async fn server_with(peer_to_peer: bool) -> TestServer {
     TestServer::start_with(
         Backend::Sqlite,
-        |c| {
+        move |c| {
             c.media.bind_ip = std::net::IpAddr::from([127, 0, 0, 1]);
             c.media.port_min = 48000;
             c.media.port_max = 48999;
+            c.media.peer_to_peer = peer_to_peer;
         },
         Arc::new(conclave::clock::SystemClock),
     )
@@ -244,7 +281,7 @@ async fn the_page_is_served_with_a_strict_policy() {
 }
 
 #[actix_web::test]
-async fn browsers_talk_end_to_end_then_through_the_server_when_a_third_joins() {
+async fn browsers_talk_end_to_end_then_through_the_server_and_back_as_people_come_and_go() {
     let server = server().await;
     let (code, _) = line_with_security(&server).await;
     let browser = Browser::launch();
@@ -281,6 +318,53 @@ async fn browsers_talk_end_to_end_then_through_the_server_when_a_third_joins() {
             page.eval("document.querySelectorAll('#participants li').length")
                 .await,
             3
+        );
+    }
+
+    // Cy leaves: Ada and Bob are two again, end to end. Dee joins:
+    // through the server again, and Ada and Bob decode Dee's media.
+    let old = [ada.ssrcs("subscribe").await, bob.ssrcs("subscribe").await];
+    cy.eval("document.getElementById('leave').click(); true")
+        .await;
+    for page in [&mut ada, &mut bob] {
+        page.wait_for("document.getElementById('mode').textContent === 'End-to-end encrypted'")
+            .await;
+    }
+    let mut dee = browser.open(&server.url("/")).await;
+    dee.join(&code, "Dee").await;
+    dee.receives("subscribe", 2, 20, 50).await;
+    for (page, old) in [(&mut ada, &old[0]), (&mut bob, &old[1])] {
+        page.receives_beyond("subscribe", old, 1, 20, 50).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_track_that_arrives_takes_the_place_of_one_that_left() {
+    let server = server_with(false).await;
+    let (code, _) = line_with_security(&server).await;
+    let browser = Browser::launch();
+    let mut ada = browser.open(&server.url("/")).await;
+    let mut bob = browser.open(&server.url("/")).await;
+    let mut cy = browser.open(&server.url("/")).await;
+    for (page, name) in [(&mut ada, "Ada"), (&mut bob, "Bob"), (&mut cy, "Cy")] {
+        page.join(&code, name).await;
+    }
+    for page in [&mut ada, &mut bob] {
+        page.receives("subscribe", 2, 20, 50).await;
+    }
+    // Cy leaves, Dee joins: Ada and Bob decode Dee's media on the
+    // sections Cy's tracks left: two tracks from each of two others, four
+    // transceivers, not six.
+    let old = [ada.ssrcs("subscribe").await, bob.ssrcs("subscribe").await];
+    cy.eval("document.getElementById('leave').click(); true")
+        .await;
+    let mut dee = browser.open(&server.url("/")).await;
+    dee.join(&code, "Dee").await;
+    for (page, old) in [(&mut ada, &old[0]), (&mut bob, &old[1])] {
+        page.receives_beyond("subscribe", old, 1, 20, 50).await;
+        assert_eq!(
+            page.eval("window.conclave.transceivers('subscribe')").await,
+            4
         );
     }
 }

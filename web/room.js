@@ -266,6 +266,8 @@ function publish() {
 
 function onOffer(name, sdp) {
   const needsLocal = name === 'peer';
+  // Peer to peer, the server serves no connection of ours.
+  if (!needsLocal && state.media.mode === 'p2p') return;
   inOrder(name, async () => {
     if (needsLocal) await state.localReady;
     let pc = state.pcs[name];
@@ -380,6 +382,7 @@ window.conclave = {
           inbound.push({
             pc,
             kind: r.kind,
+            ssrc: r.ssrc,
             packets: r.packetsReceived || 0,
             frames: r.framesDecoded || 0,
             played: (r.totalSamplesReceived || 0) - (r.concealedSamples || 0),
@@ -388,5 +391,8 @@ window.conclave = {
       });
     }
     return { mode: state.media.mode, me: state.me, tiles: state.tiles.size, inbound };
+  },
+  transceivers(pc) {
+    return state.pcs[pc] ? state.pcs[pc].getTransceivers().length : 0;
   },
 };

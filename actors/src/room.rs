@@ -365,21 +365,34 @@ impl Room {
         }
         self.media_mode = mode;
         let ids: Vec<_> = self.connections.keys().copied().collect();
+        let mut told = Vec::new();
         for id in ids {
             let is_web = self
                 .state
                 .seat(id)
                 .is_some_and(|s| s.endpoint == crate::room_state::Endpoint::Web);
-            if !is_web {
-                continue;
+            if is_web {
+                told.push((id, MediaState::of(&self.state, id)));
             }
-            let now = MediaState::of(&self.state, id);
-            if now.mode == crate::media::MediaMode::PeerToPeer {
-                // End to end: the server's connections for them close.
-                let may = self.state.may_present(id);
-                self.media.detach(id);
-                self.media.attach(id, may);
-            }
+        }
+        // End to end: the server's connections for them close. Both are
+        // detached before either is attached again: attached while the
+        // other's tracks were still there, one was offered them on a
+        // connection nobody would answer, and the media plane waited for
+        // that answer before offering anything more.
+        let direct: Vec<ParticipantId> = told
+            .iter()
+            .filter(|(_, now)| now.mode == crate::media::MediaMode::PeerToPeer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &direct {
+            self.media.detach(*id);
+        }
+        for id in &direct {
+            let may = self.state.may_present(*id);
+            self.media.attach(*id, may);
+        }
+        for (id, now) in told {
             self.send_to(id, ToClient::Media(now));
         }
     }
@@ -616,6 +629,13 @@ impl Handler<FromMedia> for Room {
     fn handle(&mut self, FromMedia(event): FromMedia, _: &mut Self::Context) {
         match event {
             MediaEvent::Signal { to, signal } => {
+                // End to end, the server has no connection with them: a
+                // signal of its own is from before the move (an offer a
+                // departure made, sent as the room went peer to peer), and
+                // a client would open a connection nobody serves.
+                if MediaState::of(&self.state, to).mode == crate::media::MediaMode::PeerToPeer {
+                    return;
+                }
                 self.send_to(to, ToClient::Signal { from: None, signal })
             }
             MediaEvent::ActiveSpeaker(who) => {

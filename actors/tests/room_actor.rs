@@ -427,3 +427,95 @@ async fn a_backlogged_sink_refuses_new_work_but_takes_departures() {
         "a lock waits for its commit: {lock:?}"
     );
 }
+
+/// A media plane that records what the room asks of it, and lets a test
+/// speak for it.
+#[derive(Default)]
+struct FakeMedia {
+    calls: Arc<Mutex<Vec<(&'static str, ParticipantId)>>>,
+    events: Arc<Mutex<Option<Recipient<conclave_actors::media::FromMedia>>>>,
+}
+
+struct FakePort(Arc<Mutex<Vec<(&'static str, ParticipantId)>>>);
+
+impl conclave_actors::media::MediaPort for FakePort {
+    fn attach(&mut self, id: ParticipantId, _: bool) {
+        self.0.lock().unwrap().push(("attach", id));
+    }
+    fn detach(&mut self, id: ParticipantId) {
+        self.0.lock().unwrap().push(("detach", id));
+    }
+    fn signal(&mut self, _: ParticipantId, _: conclave_actors::media::ClientSignal) {}
+    fn mute(&mut self, _: ParticipantId, _: bool) {}
+    fn allow_screen(&mut self, _: ParticipantId, _: bool) {}
+    fn record(&mut self, _: bool) {}
+    fn close(&mut self) {}
+}
+
+impl conclave_actors::media::MediaFactory for FakeMedia {
+    fn start(
+        &self,
+        _: ConferenceId,
+        _: SessionId,
+        events: Recipient<conclave_actors::media::FromMedia>,
+    ) -> Box<dyn conclave_actors::media::MediaPort> {
+        *self.events.lock().unwrap() = Some(events);
+        Box::new(FakePort(self.calls.clone()))
+    }
+}
+
+#[actix_rt::test]
+async fn going_end_to_end_detaches_both_before_attaching_either_and_drops_the_servers_stale_offers()
+{
+    use conclave_actors::media::{FromMedia, MediaEvent, PcKind, ServerSignal};
+    let media = Arc::new(FakeMedia::default());
+    let room = Room::new(
+        ConferenceId::new(),
+        RoomSettings::default(),
+        Durable::default(),
+        Arc::new(Recorder::default()),
+        Arc::new(|| 1_900_000_000_000),
+        None,
+    )
+    .with_media(media.clone())
+    .start();
+    let mut a = connect(&room, web("a", Role::Moderator), 64).await;
+    let b = connect(&room, web("b", Role::Participant), 64).await;
+    let c = connect(&room, web("c", Role::Participant), 64).await;
+    a.drain().await;
+    let offer = |to| {
+        FromMedia(MediaEvent::Signal {
+            to,
+            signal: ServerSignal::Offer {
+                pc: PcKind::Subscribe,
+                sdp: "v=0".into(),
+            },
+        })
+    };
+    let speak = media.events.lock().unwrap().clone().expect("media started");
+    let offered = |seen: &[ToClient]| {
+        seen.iter()
+            .any(|m| matches!(m, ToClient::Signal { from: None, .. }))
+    };
+    speak.send(offer(a.id)).await.unwrap();
+    assert!(offered(&a.drain().await), "three: the server's offers pass");
+
+    media.calls.lock().unwrap().clear();
+    room.send(Apply(Command::Leave { id: c.id }))
+        .await
+        .unwrap()
+        .unwrap();
+    let calls = media.calls.lock().unwrap().clone();
+    let at = |what, who| calls.iter().position(|c| *c == (what, who)).unwrap();
+    let last_detach = at("detach", a.id).max(at("detach", b.id));
+    let first_attach = at("attach", a.id).min(at("attach", b.id));
+    assert!(last_detach < first_attach, "{calls:?}");
+
+    // An offer the departure made, arriving after the move: dropped.
+    speak.send(offer(a.id)).await.unwrap();
+    assert!(!offered(&a.drain().await), "two, end to end: none");
+
+    let _d = connect(&room, web("d", Role::Participant), 64).await;
+    speak.send(offer(a.id)).await.unwrap();
+    assert!(offered(&a.drain().await), "three again: they pass");
+}

@@ -1,4 +1,4 @@
-//! The server's end of one peer connection, on the sans-IO `rtc` core: an
+//! The server's end of a publish connection, on the sans-IO `rtc` core: an
 //! ICE-lite agent (the server never probes; clients' binding requests find
 //! it) with a ufrag of its own, which is how the shared socket routes a
 //! client's first packet to it, and one host candidate: the media port at

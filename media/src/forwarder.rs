@@ -40,7 +40,7 @@ use tokio::sync::mpsc::{self, unbounded_channel, UnboundedReceiver, UnboundedSen
 
 use crate::gates::Gates;
 use crate::history::ResendBudget;
-use crate::leg::{self, Leg, Section, Sending};
+use crate::leg::{self, Leg, Sending};
 use crate::peer;
 use crate::plane::Shared;
 use crate::published::{ConnId, Published, Subscription, TrackKey};
@@ -261,8 +261,8 @@ enum Link {
 struct Subscribe {
     leg: Leg,
     /// Its offer's sections, in mid order; a track that went away leaves
-    /// its section inactive.
-    sections: Vec<Section>,
+    /// its section inactive until a new one takes it.
+    sections: Vec<leg::Section>,
     /// The forwarded track behind each SSRC it sends.
     by_ssrc: HashMap<u32, TrackKey>,
     /// How many copies it may still be sent again on NACKs.
@@ -999,11 +999,7 @@ impl Forwarder {
         let Some(s) = c.sub() else {
             return;
         };
-        s.sections.push(Section {
-            mid: s.sections.len() as u32,
-            audio,
-            sending: Some(sending),
-        });
+        leg::offer::place(&mut s.sections, audio, sending);
         s.by_ssrc.insert(ssrc, key);
         let track = &mut self.tracks[i];
         track.subscribers.retain(|s| s.member != member);

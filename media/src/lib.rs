@@ -14,7 +14,10 @@
 //! - [`plane`]: the media runtime and the factory rooms start from.
 //! - [`socket`]: the one UDP port every connection shares, and its routing.
 //! - [`forwarder`]: the per-room forwarding actor and its handle (the port).
-//! - [`conn`]: the server's end of a peer connection (sans-IO, ICE-lite).
+//! - [`conn`]: the server's end of a publish connection (`rtc`, sans-IO,
+//!   ICE-lite).
+//! - [`leg`]: a subscribe connection the server runs itself: ICE-lite,
+//!   DTLS-SRTP, sender reports, and nothing between a copy and its seal.
 //! - [`peer`]: codecs and interceptors both ends speak; a client track.
 //! - [`published`]: one published track and what its packets go through.
 //! - [`history`]: a published video track's recent packets, for NACKs.

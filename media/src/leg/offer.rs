@@ -25,6 +25,28 @@ pub struct Sending {
     pub track: String,
 }
 
+/// Puts a new track in the first inactive section of its kind, or in a
+/// new section when there is none; returns its mid. Reusing sections keeps
+/// the offer (and the client's answer, which must fit in one WebSocket
+/// frame) as long as the most tracks sent at once, however many came and
+/// went: a client's transceiver takes the new track as a changed sender.
+pub fn place(sections: &mut Vec<Section>, audio: bool, sending: Sending) -> u32 {
+    if let Some(free) = sections
+        .iter_mut()
+        .find(|s| s.audio == audio && s.sending.is_none())
+    {
+        free.sending = Some(sending);
+        return free.mid;
+    }
+    let mid = sections.len() as u32;
+    sections.push(Section {
+        mid,
+        audio,
+        sending: Some(sending),
+    });
+    mid
+}
+
 /// What the leg's side of the session is.
 pub struct Local<'a> {
     pub ufrag: &'a str,
@@ -204,6 +226,34 @@ mod tests {
             1
         );
         assert_eq!(sdp.matches("a=setup:actpass").count(), 2);
+    }
+
+    #[test]
+    fn a_new_track_takes_the_first_free_section_of_its_kind() {
+        let sending = |ssrc| Sending {
+            ssrc,
+            stream: "p".into(),
+            track: format!("t{ssrc}"),
+        };
+        let mut sections = Vec::new();
+        assert_eq!(place(&mut sections, true, sending(1)), 0);
+        assert_eq!(place(&mut sections, false, sending(2)), 1);
+        assert_eq!(place(&mut sections, false, sending(3)), 2);
+        sections[1].sending = None;
+        sections[0].sending = None;
+        assert_eq!(
+            place(&mut sections, false, sending(4)),
+            1,
+            "video reuses video"
+        );
+        assert_eq!(
+            place(&mut sections, false, sending(5)),
+            3,
+            "none free: a new one"
+        );
+        assert_eq!(place(&mut sections, true, sending(6)), 0);
+        assert_eq!(sections.len(), 4);
+        assert_eq!(sections[1].sending.as_ref().map(|s| s.ssrc), Some(4));
     }
 
     #[test]

@@ -86,21 +86,7 @@ fn sections() -> Vec<Section> {
     ]
 }
 
-/// The client's answer to the leg's offer.
-fn negotiate(leg: &mut Leg, client: &mut RTCPeerConnection) -> String {
-    let offer = leg.offer(addr(SERVER), &sections());
-    client
-        .set_remote_description(Instant::now(), RTCSessionDescription::offer(offer).unwrap())
-        .unwrap();
-    let answer = client.create_answer(None).unwrap();
-    let sdp = answer.sdp.clone();
-    client
-        .set_local_description(Instant::now(), answer)
-        .unwrap();
-    sdp
-}
-
-/// Everything both ends did, step by step.
+/// Everything the client saw and the leg said, step by step.
 #[derive(Default)]
 struct Seen {
     leg_events: Vec<Event>,
@@ -110,56 +96,113 @@ struct Seen {
     sender_reports: usize,
 }
 
-/// Moves datagrams both ways and fires timers, in 5 ms steps, until
-/// `done` or `limit` of simulated time.
-fn run(
-    now: &mut Instant,
-    leg: &mut Leg,
-    client: &mut RTCPeerConnection,
-    seen: &mut Seen,
-    limit: Duration,
-    done: impl Fn(&Seen) -> bool,
-) {
-    let end = *now + limit;
-    while *now < end && !done(seen) {
-        while let Some(w) = client.poll_write() {
-            assert_eq!(
-                w.transport.peer_addr,
-                addr(SERVER),
-                "the client sends to the candidate"
-            );
-            leg.read(*now, addr(CLIENT), w.message, &mut seen.leg_events);
-        }
-        while let Some((to, d)) = leg.poll_transmit() {
-            // SRTCP leaves its header in the clear: packet type 200 is a
-            // sender report. `deliver` fails if the client cannot open it.
-            if d.get(1) == Some(&200) {
-                seen.sender_reports += 1;
+/// A leg and its client on one simulated clock.
+struct Pair {
+    now: Instant,
+    leg: Leg,
+    client: RTCPeerConnection,
+    seen: Seen,
+}
+
+impl Pair {
+    /// The leg has offered and the client answered; the leg does not have
+    /// the answer yet, which is returned.
+    fn offered() -> (Self, String) {
+        let now = Instant::now();
+        let mut pair = Self {
+            now,
+            leg: leg(now),
+            client: client(now),
+            seen: Seen::default(),
+        };
+        let answer = pair.renegotiate(&sections());
+        (pair, answer)
+    }
+
+    /// Connected, the answer taken.
+    fn connected() -> Self {
+        let (mut pair, answer) = Self::offered();
+        pair.leg.answer(pair.now, &answer).unwrap();
+        pair.run(Duration::from_secs(10), connected);
+        assert!(
+            connected(&pair.seen),
+            "client state {:?}",
+            pair.seen.client_state
+        );
+        pair
+    }
+
+    /// The leg offers `sections`; the client's answer.
+    fn renegotiate(&mut self, sections: &[Section]) -> String {
+        let offer = self.leg.offer(addr(SERVER), sections);
+        self.client
+            .set_remote_description(self.now, RTCSessionDescription::offer(offer).unwrap())
+            .unwrap();
+        let answer = self.client.create_answer(None).unwrap();
+        let sdp = answer.sdp.clone();
+        self.client.set_local_description(self.now, answer).unwrap();
+        sdp
+    }
+
+    /// Moves datagrams both ways and fires timers, in 5 ms steps, until
+    /// `done` or `limit` of simulated time.
+    fn run(&mut self, limit: Duration, done: impl Fn(&Seen) -> bool) {
+        let end = self.now + limit;
+        while self.now < end && !done(&self.seen) {
+            let now = self.now;
+            while let Some(w) = self.client.poll_write() {
+                assert_eq!(
+                    w.transport.peer_addr,
+                    addr(SERVER),
+                    "the client sends to the candidate"
+                );
+                self.leg
+                    .read(now, addr(CLIENT), w.message, &mut self.seen.leg_events);
             }
-            deliver(*now, client, to, d);
-        }
-        while let Some(e) = client.poll_event() {
-            match e {
-                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => {
-                    seen.client_state = Some(s)
+            while let Some((to, d)) = self.leg.poll_transmit() {
+                // SRTCP leaves its header in the clear: packet type 200 is
+                // a sender report. `deliver` fails if the client cannot
+                // open it.
+                if d.get(1) == Some(&200) {
+                    self.seen.sender_reports += 1;
                 }
-                RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => seen
-                    .tracks
-                    .push((init.track_id.to_string(), init.receiver_id)),
-                _ => {}
+                deliver(now, &mut self.client, to, d);
+            }
+            while let Some(e) = self.client.poll_event() {
+                match e {
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => {
+                        self.seen.client_state = Some(s)
+                    }
+                    RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => self
+                        .seen
+                        .tracks
+                        .push((init.track_id.to_string(), init.receiver_id)),
+                    _ => {}
+                }
+            }
+            while let Some(m) = self.client.poll_read() {
+                if let RTCMessage::RtpPacket(track, p) = m.message {
+                    self.seen.rtp.push((track.to_string(), p));
+                }
+            }
+            self.now += Duration::from_millis(5);
+            if self.client.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.client.handle_timeout(self.now).unwrap();
+            }
+            if self.leg.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.leg.handle_timeout(self.now, &mut self.seen.leg_events);
             }
         }
-        while let Some(m) = client.poll_read() {
-            if let RTCMessage::RtpPacket(track, p) = m.message {
-                seen.rtp.push((track.to_string(), p));
-            }
+    }
+
+    /// Seals `packets` and hands them to the client.
+    fn send(&mut self, packets: &[rtc::rtp::Packet]) {
+        let mut out = Vec::new();
+        for p in packets {
+            assert!(self.leg.send_rtp(self.now, p, 90_000, &mut out));
         }
-        *now += Duration::from_millis(5);
-        if client.poll_timeout().is_some_and(|t| t <= *now) {
-            client.handle_timeout(*now).unwrap();
-        }
-        if leg.poll_timeout().is_some_and(|t| t <= *now) {
-            leg.handle_timeout(*now, &mut seen.leg_events);
+        for (to, d) in out {
+            deliver(self.now, &mut self.client, to, d);
         }
     }
 }
@@ -203,49 +246,21 @@ fn vp8(seq: u16) -> rtc::rtp::Packet {
 
 #[test]
 fn a_client_connects_receives_sealed_media_and_sender_reports_and_asks_for_keyframes() {
-    let mut now = Instant::now();
-    let mut leg = leg(now);
-    let mut client = client(now);
-    let answer = negotiate(&mut leg, &mut client);
-    let mut seen = Seen::default();
+    let (mut p, answer) = Pair::offered();
     // The client starts checks (and DTLS) before its answer reaches the
     // server: what arrives early waits.
-    run(
-        &mut now,
-        &mut leg,
-        &mut client,
-        &mut seen,
-        Duration::from_millis(200),
-        |_| false,
-    );
-    assert!(!leg.connected());
-    leg.answer(now, &answer).unwrap();
-    run(
-        &mut now,
-        &mut leg,
-        &mut client,
-        &mut seen,
-        Duration::from_secs(10),
-        connected,
-    );
-    assert!(connected(&seen), "client state {:?}", seen.client_state);
+    p.run(Duration::from_millis(200), |_| false);
+    assert!(!p.leg.connected());
+    p.leg.answer(p.now, &answer).unwrap();
+    p.run(Duration::from_secs(10), connected);
+    assert!(connected(&p.seen), "client state {:?}", p.seen.client_state);
 
-    let mut out = Vec::new();
-    for seq in 1..=30 {
-        assert!(leg.send_rtp(now, &vp8(seq), 90_000, &mut out));
-    }
-    assert!(out.iter().all(|(to, _)| *to == addr(CLIENT)));
-    for (to, d) in out.drain(..) {
-        deliver(now, &mut client, to, d);
-    }
-    run(
-        &mut now,
-        &mut leg,
-        &mut client,
-        &mut seen,
-        Duration::from_millis(2_500),
-        |s| s.rtp.len() >= 30 && s.sender_reports >= 2,
-    );
+    let packets: Vec<_> = (1..=30).map(vp8).collect();
+    p.send(&packets);
+    p.run(Duration::from_millis(2_500), |s| {
+        s.rtp.len() >= 30 && s.sender_reports >= 2
+    });
+    let seen = &p.seen;
     let camera = seen
         .tracks
         .iter()
@@ -255,7 +270,8 @@ fn a_client_connects_receives_sealed_media_and_sender_reports_and_asks_for_keyfr
                 "the client sees the offered track: {:?}",
                 seen.tracks.iter().map(|t| &t.0).collect::<Vec<_>>()
             )
-        });
+        })
+        .clone();
     assert_eq!(
         seen.rtp.len(),
         30,
@@ -269,28 +285,22 @@ fn a_client_connects_receives_sealed_media_and_sender_reports_and_asks_for_keyfr
         seen.sender_reports
     );
 
-    let receiver = camera.1;
-    client
-        .rtp_receiver(receiver)
+    p.client
+        .rtp_receiver(camera.1)
         .unwrap()
         .write_rtcp(
-            now,
+            p.now,
             vec![Box::new(PictureLossIndication {
                 sender_ssrc: 1,
                 media_ssrc: 2222,
             })],
         )
         .unwrap();
-    seen.leg_events.clear();
-    run(
-        &mut now,
-        &mut leg,
-        &mut client,
-        &mut seen,
-        Duration::from_millis(100),
-        |s| s.leg_events.iter().any(|e| matches!(e, Event::Feedback(_))),
-    );
-    let asked = seen.leg_events.iter().any(|e| match e {
+    p.seen.leg_events.clear();
+    p.run(Duration::from_millis(100), |s| {
+        s.leg_events.iter().any(|e| matches!(e, Event::Feedback(_)))
+    });
+    let asked = p.seen.leg_events.iter().any(|e| match e {
         Event::Feedback(ps) => ps
             .iter()
             .any(|p| crate::keyframes::is_keyframe_request(p.as_ref())),
@@ -301,10 +311,7 @@ fn a_client_connects_receives_sealed_media_and_sender_reports_and_asks_for_keyfr
 
 #[test]
 fn a_client_whose_certificate_is_not_the_answers_never_gets_keys() {
-    let mut now = Instant::now();
-    let mut leg = leg(now);
-    let mut client = client(now);
-    let answer = negotiate(&mut leg, &mut client);
+    let (mut p, answer) = Pair::offered();
     // Another certificate's fingerprint in the answer, as a tampered
     // signalling path would put there.
     let fake = certificate()
@@ -318,48 +325,25 @@ fn a_client_whose_certificate_is_not_the_answers_never_gets_keys() {
         .unwrap()
         .trim()
         .to_owned();
-    leg.answer(now, &answer.replace(&real, &fake)).unwrap();
-    let mut seen = Seen::default();
-    run(
-        &mut now,
-        &mut leg,
-        &mut client,
-        &mut seen,
-        Duration::from_secs(5),
-        connected,
-    );
-    assert!(!leg.connected());
-    assert!(!seen
+    p.leg.answer(p.now, &answer.replace(&real, &fake)).unwrap();
+    p.run(Duration::from_secs(5), connected);
+    assert!(!p.leg.connected());
+    assert!(!p
+        .seen
         .leg_events
         .iter()
         .any(|e| matches!(e, Event::Connected)));
     let mut out = Vec::new();
-    assert!(!leg.send_rtp(now, &vp8(1), 90_000, &mut out));
+    assert!(!p.leg.send_rtp(p.now, &vp8(1), 90_000, &mut out));
     assert!(out.is_empty(), "nothing is sent without keys");
 }
 
 #[test]
-fn a_silent_client_is_lost_after_the_consent_window_and_a_closed_leg_says_so() {
-    let mut now = Instant::now();
-    let mut leg = leg(now);
-    let mut client = client(now);
-    let answer = negotiate(&mut leg, &mut client);
-    leg.answer(now, &answer).unwrap();
-    let mut seen = Seen::default();
-    run(
-        &mut now,
-        &mut leg,
-        &mut client,
-        &mut seen,
-        Duration::from_secs(10),
-        connected,
-    );
-    assert!(leg.connected());
-
+fn a_silent_client_is_lost_after_the_consent_window() {
+    let Pair { now, mut leg, .. } = Pair::connected();
     // The client goes away without a word: only the leg's clock runs.
     let mut events = Vec::new();
-    let deadline = leg.poll_timeout().unwrap();
-    assert!(deadline <= now + CONSENT);
+    assert!(leg.poll_timeout().unwrap() <= now + CONSENT);
     let mut t = now;
     while !matches!(events.last(), Some(Event::Lost)) && t < now + CONSENT + Duration::from_secs(2)
     {
@@ -378,12 +362,107 @@ fn a_silent_client_is_lost_after_the_consent_window_and_a_closed_leg_says_so() {
 
 #[test]
 fn an_answer_that_picks_no_dtls_role_is_refused() {
-    let now = Instant::now();
-    let mut leg = leg(now);
-    let mut client = client(now);
-    let answer = negotiate(&mut leg, &mut client);
+    let (mut p, answer) = Pair::offered();
     let role = answer.lines().find(|l| l.starts_with("a=setup:")).unwrap();
     let neither = answer.replace(role, "a=setup:actpass");
-    assert_eq!(leg.answer(now, &neither), Err(BadAnswer::NoSetup));
-    assert!(leg.answer(now, &answer).is_ok());
+    assert_eq!(p.leg.answer(p.now, &neither), Err(BadAnswer::NoSetup));
+    assert!(p.leg.answer(p.now, &answer).is_ok());
+}
+
+#[test]
+fn a_section_a_track_left_carries_the_next_track_after_renegotiation() {
+    let mut p = Pair::connected();
+    p.send(&[vp8(1)]);
+    p.run(Duration::from_millis(50), |s| !s.rtp.is_empty());
+    assert_eq!(p.seen.rtp.len(), 1);
+
+    // The camera's publisher leaves; another's camera takes its section.
+    let mut sections = sections();
+    sections[1].sending = None;
+    let mid = offer::place(
+        &mut sections,
+        false,
+        Sending {
+            ssrc: 3333,
+            stream: "another".into(),
+            track: "camera-9".into(),
+        },
+    );
+    assert_eq!(mid, 1, "the freed section is reused");
+    let answer = p.renegotiate(&sections);
+    p.leg.answer(p.now, &answer).unwrap();
+    p.run(Duration::from_millis(50), |_| false);
+
+    let packets: Vec<_> = (1..=10)
+        .map(|seq| {
+            let mut next = vp8(seq);
+            next.header.ssrc = 3333;
+            next
+        })
+        .collect();
+    p.send(&packets);
+    p.run(Duration::from_millis(200), |s| s.rtp.len() >= 11);
+    let new = p
+        .seen
+        .rtp
+        .iter()
+        .filter(|(_, x)| x.header.ssrc == 3333)
+        .count();
+    assert_eq!(new, 10, "the new track's packets reach the client");
+    assert!(
+        p.seen.tracks.iter().any(|(id, _)| id == "camera-9"),
+        "the client sees the new track: {:?}",
+        p.seen.tracks.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn hostile_datagrams_change_nothing_on_a_connected_leg() {
+    let mut p = Pair::connected();
+    p.seen.leg_events.clear();
+    let stranger = addr("127.0.0.1:50999");
+    let mut junk: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![1, 1, 0, 8, 0x21, 0x12, 0xA4, 0x42],
+        vec![22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 1, 0, 5, 1, 2],
+        vec![0x80, 200, 0, 6, 1, 2, 3, 4],
+        vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 8, 174, 9, 9],
+        vec![0x80; 1500],
+        vec![255; 64],
+    ];
+    // Pseudo-random bytes after each demultiplexing first byte.
+    let mut x: u32 = 0x9E37_79B9;
+    for first in [0u8, 3, 20, 23, 63, 128, 191] {
+        let mut d = vec![first];
+        for _ in 0..200 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            d.push(x as u8);
+        }
+        junk.push(d);
+    }
+    for d in &junk {
+        for from in [addr(CLIENT), stranger] {
+            p.leg
+                .read(p.now, from, BytesMut::from(&d[..]), &mut p.seen.leg_events);
+        }
+    }
+    assert!(
+        p.seen.leg_events.is_empty(),
+        "no event from junk: {}",
+        p.seen.leg_events.len()
+    );
+    while let Some((to, _)) = p.leg.poll_transmit() {
+        assert_ne!(
+            to, stranger,
+            "nothing goes to an address that passed no check"
+        );
+    }
+    assert!(p.leg.connected());
+    let before = p.seen.rtp.len();
+    p.send(&[vp8(2)]);
+    p.run(Duration::from_millis(50), |s| s.rtp.len() > before);
+    assert_eq!(p.seen.rtp.len(), before + 1, "media still flows");
 }
