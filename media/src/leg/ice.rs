@@ -85,7 +85,7 @@ pub fn answer(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rtc::stun::message::Getter;
     use rtc::stun::textattrs::TextAttribute;
@@ -97,7 +97,7 @@ mod tests {
         }
     }
 
-    fn request(username: &str, pwd: &str, nominate: bool) -> Vec<u8> {
+    pub(crate) fn request(username: &str, pwd: &str, nominate: bool) -> Vec<u8> {
         let provider = rtc::crypto::default_provider().unwrap();
         let mut m = Message::new();
         let mut setters: Vec<Box<dyn rtc::stun::message::Setter>> = vec![

@@ -54,7 +54,6 @@ pub struct Leg {
     /// Where media goes: the nominated address, or else the first that
     /// passed a check.
     remote: Option<SocketAddr>,
-    nominated: bool,
     dtls: Option<dtls::Dtls>,
     early: Vec<BytesMut>,
     srtp: Option<Box<dtls::Srtp>>,
@@ -88,7 +87,6 @@ impl Leg {
             fingerprint,
             provider,
             remote: None,
-            nominated: false,
             dtls: None,
             early: Vec::new(),
             srtp: None,
@@ -138,7 +136,7 @@ impl Leg {
             answer.server_connects,
             self.provider.clone(),
         )
-        .map_err(|_| BadAnswer::NoFingerprint)?;
+        .map_err(|e| BadAnswer::Dtls(e.to_string()))?;
         self.dtls = Some(dtls);
         self.start_dtls(now);
         let mut events = Vec::new();
@@ -173,12 +171,11 @@ impl Leg {
             return;
         };
         self.heard = now;
+        // Until a nomination the first address that passed is used; a
+        // nomination (a later one too, as a client that moved makes) moves
+        // media to its address.
         if binding.nominated || self.remote.is_none() {
-            // A nomination is final; until one, the latest check wins.
-            if !self.nominated || binding.nominated {
-                self.remote = Some(from);
-            }
-            self.nominated |= binding.nominated;
+            self.remote = Some(from);
         }
         self.pending
             .push_back((from, BytesMut::from(&binding.response[..])));

@@ -142,6 +142,9 @@ pub enum BadAnswer {
     NoFingerprint,
     /// `a=setup` is neither `active` nor `passive` (RFC 5763 §5).
     NoSetup,
+    /// The DTLS association for it could not be made (the server's own
+    /// configuration, not the answer).
+    Dtls(String),
 }
 
 /// Reads an answer to [`write`]'s offer.

@@ -466,3 +466,40 @@ fn hostile_datagrams_change_nothing_on_a_connected_leg() {
     p.run(Duration::from_millis(50), |s| s.rtp.len() > before);
     assert_eq!(p.seen.rtp.len(), before + 1, "media still flows");
 }
+
+#[test]
+fn media_goes_to_the_first_checked_address_until_a_nomination_moves_it() {
+    let now = Instant::now();
+    let mut leg = leg(now);
+    let check = |nominate| {
+        let r = super::ice::tests::request(
+            "legUfrag0123:client",
+            "legPasswordOf24Characters",
+            nominate,
+        );
+        BytesMut::from(&r[..])
+    };
+    let (a, b, c) = (
+        addr("127.0.0.1:50001"),
+        addr("127.0.0.1:50002"),
+        addr("127.0.0.1:50003"),
+    );
+    let mut events = Vec::new();
+    leg.read(now, a, check(false), &mut events);
+    assert_eq!(leg.remote, Some(a));
+    leg.read(now, b, check(false), &mut events);
+    assert_eq!(leg.remote, Some(a), "a plain check does not move it");
+    leg.read(now, c, check(true), &mut events);
+    assert_eq!(leg.remote, Some(c), "a nomination does");
+    let forged = super::ice::tests::request("legUfrag0123:client", "notThePassword", true);
+    leg.read(now, b, BytesMut::from(&forged[..]), &mut events);
+    assert_eq!(leg.remote, Some(c), "a forged nomination does not");
+    let answered: Vec<_> = std::iter::from_fn(|| leg.poll_transmit())
+        .map(|(to, _)| to)
+        .collect();
+    assert_eq!(
+        answered,
+        vec![a, b, c],
+        "each signed check is answered where it came from"
+    );
+}
