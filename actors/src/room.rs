@@ -629,11 +629,8 @@ impl Handler<FromMedia> for Room {
     fn handle(&mut self, FromMedia(event): FromMedia, _: &mut Self::Context) {
         match event {
             MediaEvent::Signal { to, signal } => {
-                // End to end, the server has no connection with them: a
-                // signal of its own is from before the move (an offer a
-                // departure made, sent as the room went peer to peer), and
-                // a client would open a connection nobody serves.
-                if MediaState::of(&self.state, to).mode == crate::media::MediaMode::PeerToPeer {
+                // A client would open a connection nobody serves.
+                if !self.state.takes_server_signal(to) {
                     return;
                 }
                 self.send_to(to, ToClient::Signal { from: None, signal })

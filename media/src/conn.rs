@@ -60,6 +60,11 @@ impl Certificate {
     }
 }
 
+/// A random 32-bit number, from the generator the ufrags use.
+pub(crate) fn random_u32() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32
+}
+
 /// A connection's ICE ufrag and password. 16 characters of 62 for the
 /// ufrag: collisions between live connections are out of reach; the
 /// password is what authenticates.

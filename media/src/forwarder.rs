@@ -983,7 +983,7 @@ impl Forwarder {
             (peer::VP8_PT, 90_000)
         };
         // Random, never 0: SSRCs only need to differ within a connection.
-        let ssrc = rand_ssrc();
+        let ssrc = crate::conn::random_u32().max(1);
         // The stream is the publisher, so a client groups its tracks; the
         // track id says what it is.
         let sending = Sending {
@@ -1090,10 +1090,6 @@ impl Forwarder {
         self.flush().await;
         tracing::debug!(conference = %self.conference, session = %self.session, "media forwarder stopped");
     }
-}
-
-fn rand_ssrc() -> u32 {
-    (uuid::Uuid::new_v4().as_u128() as u32).max(1)
 }
 
 #[cfg(test)]

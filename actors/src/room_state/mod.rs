@@ -189,6 +189,14 @@ impl RoomState {
         Ok(peer)
     }
 
+    /// Whether the media plane's own signalling reaches `to` now: a seated
+    /// participant, and not while the room is end to end. The server then
+    /// has no connection with either of the two, so what arrives was made
+    /// before the move (an offer a departure made).
+    pub fn takes_server_signal(&self, to: ParticipantId) -> bool {
+        self.seats.contains_key(&to) && self.media_mode().0 != MediaMode::PeerToPeer
+    }
+
     /// Whether the participant may send a screen now.
     pub fn may_present(&self, id: ParticipantId) -> bool {
         self.seats

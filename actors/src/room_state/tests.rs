@@ -914,6 +914,22 @@ mod media {
     }
 
     #[test]
+    fn the_servers_own_signalling_reaches_the_seated_and_not_end_to_end() {
+        let mut room = RoomState::new(RoomSettings::default());
+        let a = join(&mut room, web("a", Role::Moderator, false));
+        let b = join(&mut room, web("b", Role::Participant, false));
+        assert!(!room.takes_server_signal(a), "two: end to end");
+        let c = join(&mut room, web("c", Role::Participant, false));
+        assert!(room.takes_server_signal(a) && room.takes_server_signal(c));
+        room.apply(Command::Leave { id: c }, T0);
+        assert!(!room.takes_server_signal(a) && !room.takes_server_signal(b));
+        assert!(!room.takes_server_signal(c), "gone");
+        room.apply(Command::StartRecording { by: a }, T0);
+        assert!(room.takes_server_signal(b), "recording: through the server");
+        assert!(!room.takes_server_signal(ParticipantId::new()));
+    }
+
+    #[test]
     fn signalling_is_checked_for_seat_mode_and_the_share_permission() {
         let mut room = RoomState::new(RoomSettings::default());
         let a = join(&mut room, web("a", Role::Moderator, false));

@@ -93,7 +93,7 @@ impl Leg {
             reports: reports::Reports::default(),
             heard: now,
             lost: false,
-            session_id: u64::from(rand_u32()) << 16,
+            session_id: u64::from(crate::conn::random_u32()) << 16,
             version: 0,
             pending: VecDeque::new(),
         })
@@ -348,11 +348,6 @@ impl Leg {
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
         self.pending.pop_front()
     }
-}
-
-fn rand_u32() -> u32 {
-    let b = uuid::Uuid::new_v4().into_bytes();
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 #[cfg(test)]
