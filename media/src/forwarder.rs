@@ -798,11 +798,7 @@ impl Forwarder {
                 };
                 s.by_ssrc.remove(&sub.ssrc);
                 s.leg.forget(sub.ssrc);
-                for section in &mut s.sections {
-                    if section.sending.as_ref().is_some_and(|x| x.ssrc == sub.ssrc) {
-                        section.sending = None;
-                    }
-                }
+                leg::offer::free(&mut s.sections, sub.ssrc);
                 renegotiate.push(sub.member);
             }
         }

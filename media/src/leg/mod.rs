@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::BytesMut;
 use rtc::crypto::RTCCryptoProvider;
 use rtc::peer_connection::certificate::RTCCertificate;
-use rtc::shared::marshal::Marshal;
+use rtc::shared::marshal::{Marshal, MarshalSize};
 
 pub use offer::{BadAnswer, Section, Sending};
 
@@ -64,6 +64,9 @@ pub struct Leg {
     version: u64,
     /// Datagrams other than forwarded media, for [`Leg::poll_transmit`].
     pending: VecDeque<(SocketAddr, BytesMut)>,
+    /// Where a copy is marshalled before its seal, kept between copies:
+    /// a fresh buffer per copy was an allocation and a zero fill each.
+    plain: Vec<u8>,
 }
 
 impl Leg {
@@ -93,14 +96,11 @@ impl Leg {
             reports: reports::Reports::default(),
             heard: now,
             lost: false,
-            session_id: u64::from(crate::conn::random_u32()) << 16,
+            session_id: u64::from(crate::conn::random_u32()),
             version: 0,
             pending: VecDeque::new(),
+            plain: Vec::new(),
         })
-    }
-
-    pub fn ufrag(&self) -> &str {
-        &self.credentials.ufrag
     }
 
     pub fn connected(&self) -> bool {
@@ -171,19 +171,22 @@ impl Leg {
             return;
         };
         self.heard = now;
+        self.pending
+            .push_back((from, BytesMut::from(&binding.response[..])));
         // Until a nomination the first address that passed is used; a
         // nomination (a later one too, as a client that moved makes) moves
         // media to its address.
-        if binding.nominated || self.remote.is_none() {
+        let first = self.remote.is_none();
+        if binding.nominated || first {
             self.remote = Some(from);
         }
-        self.pending
-            .push_back((from, BytesMut::from(&binding.response[..])));
-        self.start_dtls(now);
+        if first {
+            self.start_dtls(now);
+        }
     }
 
     /// Connects, when the leg is the DTLS client, once it has both the
-    /// answer and an address.
+    /// answer and an address (whichever came second calls this).
     fn start_dtls(&mut self, now: Instant) {
         let (Some(dtls), Some(_)) = (self.dtls.as_mut(), self.remote) else {
             return;
@@ -257,10 +260,14 @@ impl Leg {
         let (Some(srtp), Some(to), false) = (self.srtp.as_mut(), self.remote, self.lost) else {
             return false;
         };
-        let Ok(plain) = packet.marshal() else {
+        self.plain.resize(packet.marshal_size(), 0);
+        let Ok(n) = packet.marshal_to(&mut self.plain) else {
             return false;
         };
-        let Ok(sealed) = srtp.local.encrypt_rtp_with_header(&plain, &packet.header) else {
+        let Ok(sealed) = srtp
+            .local
+            .encrypt_rtp_with_header(&self.plain[..n], &packet.header)
+        else {
             return false;
         };
         out.push((to, sealed));

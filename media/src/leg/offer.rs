@@ -47,6 +47,15 @@ pub fn place(sections: &mut Vec<Section>, audio: bool, sending: Sending) -> u32 
     mid
 }
 
+/// Frees the section that sends `ssrc` for the next track of its kind.
+pub fn free(sections: &mut [Section], ssrc: u32) {
+    for section in sections {
+        if section.sending.as_ref().is_some_and(|x| x.ssrc == ssrc) {
+            section.sending = None;
+        }
+    }
+}
+
 /// What the leg's side of the session is.
 pub struct Local<'a> {
     pub ufrag: &'a str,
@@ -242,8 +251,8 @@ mod tests {
         assert_eq!(place(&mut sections, true, sending(1)), 0);
         assert_eq!(place(&mut sections, false, sending(2)), 1);
         assert_eq!(place(&mut sections, false, sending(3)), 2);
-        sections[1].sending = None;
-        sections[0].sending = None;
+        free(&mut sections, 2);
+        free(&mut sections, 1);
         assert_eq!(
             place(&mut sections, false, sending(4)),
             1,

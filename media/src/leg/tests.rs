@@ -378,7 +378,7 @@ fn a_section_a_track_left_carries_the_next_track_after_renegotiation() {
 
     // The camera's publisher leaves; another's camera takes its section.
     let mut sections = sections();
-    sections[1].sending = None;
+    offer::free(&mut sections, 2222);
     let mid = offer::place(
         &mut sections,
         false,
