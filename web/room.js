@@ -260,6 +260,9 @@ function publish() {
     }
     await pc.setLocalDescription(await pc.createOffer());
     const answer = await send({ type: 'media_offer', pc: 'publish', sdp: pc.localDescription.sdp, tracks });
+    // The room went end to end before the offer arrived: the mode change
+    // that says so closes this connection.
+    if (answer && answer.code === 'wrong_media_mode') return;
     showError('room_error', answer);
   });
 }

@@ -35,6 +35,28 @@ struct Handler {
     out: tokio::sync::mpsc::UnboundedSender<Value>,
     received: Arc<AtomicU64>,
     streams: Arc<AtomicU64>,
+    timing: Arc<Timing>,
+}
+
+/// When a participant answered its first subscribe offer, and when the
+/// first forwarded packet reached it: the time a person waits for media.
+#[derive(Default)]
+struct Timing {
+    answered: std::sync::Mutex<Option<Instant>>,
+    first_media: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Timing {
+    fn mark(at: &std::sync::Mutex<Option<Instant>>) {
+        at.lock().unwrap().get_or_insert_with(Instant::now);
+    }
+
+    /// Answer to first media, in milliseconds.
+    fn wait_ms(&self) -> Option<f64> {
+        let answered = (*self.answered.lock().unwrap())?;
+        let first = (*self.first_media.lock().unwrap())?;
+        Some(first.saturating_duration_since(answered).as_secs_f64() * 1e3)
+    }
 }
 
 #[async_trait::async_trait]
@@ -50,10 +72,14 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
         let streams = self.streams.clone();
+        let timing = (self.pc == "subscribe").then(|| self.timing.clone());
         tokio::spawn(async move {
             let mut first = true;
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                    if let Some(t) = &timing {
+                        Timing::mark(&t.first_media);
+                    }
                     received.fetch_add(1, Ordering::Relaxed);
                     if std::mem::take(&mut first) {
                         streams.fetch_add(1, Ordering::Relaxed);
@@ -73,6 +99,7 @@ async fn peer(handler: Handler) -> Arc<dyn PeerConnection> {
 struct Participant {
     received: Arc<AtomicU64>,
     streams: Arc<AtomicU64>,
+    timing: Arc<Timing>,
     tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>,
 }
 
@@ -81,6 +108,7 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
     join(&mut ws, code, None, &format!("P{i}")).await;
     let received = Arc::new(AtomicU64::new(0));
     let streams = Arc::new(AtomicU64::new(0));
+    let timing = Arc::new(Timing::default());
     let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let mut tracks = Vec::new();
     let mut publish = None;
@@ -90,6 +118,7 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
             out: out.clone(),
             received: received.clone(),
             streams: streams.clone(),
+            timing: timing.clone(),
         })
         .await;
         for (id, kind) in [("a", RtpCodecKind::Audio), ("v", RtpCodecKind::Video)] {
@@ -109,13 +138,14 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
         .await;
         publish = Some(pc);
     }
-    let (counter, tally) = (received.clone(), streams.clone());
+    let (counter, tally, clock) = (received.clone(), streams.clone(), timing.clone());
     actix_web::rt::spawn(async move {
-        signalling(ws, publish, out, &mut out_rx, counter, tally).await;
+        signalling(ws, publish, out, &mut out_rx, counter, tally, clock).await;
     });
     Participant {
         received,
         streams,
+        timing,
         tracks,
     }
 }
@@ -127,6 +157,7 @@ async fn signalling(
     out_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>,
     received: Arc<AtomicU64>,
     streams: Arc<AtomicU64>,
+    timing: Arc<Timing>,
 ) {
     let mut subscribe: Option<Arc<dyn PeerConnection>> = None;
     let mut n = 0u64;
@@ -144,7 +175,7 @@ async fn signalling(
                     }
                     "media_offer" if pc == "subscribe" => {
                         if subscribe.is_none() {
-                            subscribe = Some(peer(Handler { pc: "subscribe", out: out.clone(), received: received.clone(), streams: streams.clone() }).await);
+                            subscribe = Some(peer(Handler { pc: "subscribe", out: out.clone(), received: received.clone(), streams: streams.clone(), timing: timing.clone() }).await);
                         }
                         let s = subscribe.clone().unwrap();
                         let sdp = m["sdp"].as_str().unwrap().to_owned();
@@ -153,6 +184,7 @@ async fn signalling(
                         let sdp = answer.sdp.clone();
                         s.set_local_description(answer).await.unwrap();
                         let _ = out.send(json!({"type": "media_answer", "pc": "subscribe", "sdp": sdp}));
+                        Timing::mark(&timing.answered);
                     }
                     "media_candidate" => {
                         let target = if pc == "publish" { publish.clone() } else { subscribe.clone() };
@@ -274,6 +306,17 @@ pub async fn media(server: &Server, args: &Args) -> Value {
     until_flowing(&people, expected_streams, &flowing).await;
     let rss_flowing = server.usage().map(|(rss, _)| rss);
     let flowing_mem = server.memory();
+    // Subscribers joined while media flowed: how long each waited from its
+    // answer to its first forwarded packet.
+    let mut waits: Vec<f64> = people[p..]
+        .iter()
+        .filter_map(|x| x.timing.wait_ms())
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    let quantile = |q: f64| -> Option<f64> {
+        let last = waits.len().checked_sub(1)?;
+        Some(waits[((last as f64) * q).round() as usize])
+    };
     let window = Duration::from_secs(args.seconds.max(1));
     let before_fwd = server
         .metric("conclave_media_packets{outcome=\"forwarded\"}")
@@ -320,6 +363,9 @@ pub async fn media(server: &Server, args: &Args) -> Value {
         "subscribers": s,
         "forwarded_streams": expected_streams,
         "streams_received": flowing(&people),
+        "answer_to_first_media_ms_p50": quantile(0.5),
+        "answer_to_first_media_ms_p99": quantile(0.99),
+        "answer_to_first_media_samples": waits.len(),
         "window_secs": secs,
         "forwarded_packets": fwd,
         "forwarded_packets_per_sec": fwd as f64 / secs,

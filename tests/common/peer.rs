@@ -1,7 +1,7 @@
 //! A WebRTC client connection on loopback, speaking what the server speaks
 //! (its media engine), with keyframe requests from the far end handed to
 //! the application as the server's forwarder gets them. Shared by
-//! `tests/media.rs` and the load tool's media scenario (included by path).
+//! `tests/media/` and the load tool's media scenario (included by path).
 
 use std::sync::Arc;
 

@@ -168,14 +168,18 @@ impl RoomState {
         if seat.endpoint != Endpoint::Web {
             return Err(RoomError::WrongMediaMode);
         }
-        // The server's connections may outlive a switch to end to end (a
-        // client may keep them for the way back), so only the direct one is
-        // tied to the mode.
+        // End to end the server holds no connection with either of the
+        // two: a publish or subscribe signal then was sent before the client
+        // heard of the move, and taken it would open a connection nobody
+        // uses, which the way back to the server would then reuse.
         let peer = match (signal.pc(), self.media_mode()) {
             (PcKind::Peer, (MediaMode::PeerToPeer, Some((a, b)))) => {
                 Some(if a == by { b } else { a })
             }
-            (PcKind::Peer, _) => return Err(RoomError::WrongMediaMode),
+            (PcKind::Peer, _)
+            | (PcKind::Publish | PcKind::Subscribe, (MediaMode::PeerToPeer, _)) => {
+                return Err(RoomError::WrongMediaMode)
+            }
             (PcKind::Publish | PcKind::Subscribe, _) => None,
         };
         if let ClientSignal::Offer { tracks, .. } = signal {

@@ -942,12 +942,29 @@ mod media {
             room.check_signal(stranger, &peer),
             Err(RoomError::NotInRoom)
         );
+        let publish = offer(PcKind::Publish, &[TrackSource::Microphone]);
+        assert_eq!(
+            room.check_signal(a, &publish),
+            Err(RoomError::WrongMediaMode),
+            "end to end the server serves no connection: a late publish offer is refused"
+        );
+        let answer = ClientSignal::Answer {
+            pc: PcKind::Subscribe,
+            sdp: "v=0".into(),
+        };
+        assert_eq!(
+            room.check_signal(b, &answer),
+            Err(RoomError::WrongMediaMode),
+            "nor an answer to an offer made before the move"
+        );
         let c = join(&mut room, web("c", Role::Participant, false));
         assert_eq!(
             room.check_signal(a, &peer),
             Err(RoomError::WrongMediaMode),
             "no direct calls among three"
         );
+        assert_eq!(room.check_signal(a, &publish), Ok(None));
+        assert_eq!(room.check_signal(b, &answer), Ok(None));
         let screen = offer(
             PcKind::Publish,
             &[TrackSource::Microphone, TrackSource::Screen],

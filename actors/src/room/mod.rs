@@ -12,6 +12,8 @@
 //! Talks to: participant connections (through [`Link`]s), the [`RoomSink`],
 //! and the registry (told when the room is empty).
 
+mod media;
+
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -21,16 +23,13 @@ use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ids::{ConferenceId, ParticipantId, SessionId};
-use crate::media::{
-    no_media, ClientSignal, FromMedia, MediaEvent, MediaFactory, MediaPort, NoMedia, PcKind,
-    ServerSignal,
-};
+use crate::media::{no_media, ClientSignal, MediaFactory, MediaPort, NoMedia};
 use crate::role::Role;
 use crate::room_state::{
     Command, Durable, Event, Identity, LeaveReason, Millis, Newcomer, Reply, RoomError,
     RoomSettings, RoomState, Seat,
 };
-use crate::view::{for_viewer, CloseReason, MediaState, Outgoing, Snapshot, ToClient};
+use crate::view::{for_viewer, CloseReason, Outgoing, Snapshot, ToClient};
 
 /// Seats a connection: join, then receive a snapshot and every event.
 #[derive(Message)]
@@ -318,85 +317,6 @@ impl Room {
         commit
     }
 
-    /// What the media plane must enforce, before anyone is told: a removal
-    /// is acknowledged only after nothing more of the target is forwarded.
-    fn tell_media(&mut self, event: &Event) {
-        use crate::room_state::{Endpoint, Permission};
-        match event {
-            Event::Joined(seat) if seat.endpoint == Endpoint::Web => {
-                let may = self.state.may_present(seat.id);
-                self.media.attach(seat.id, may);
-            }
-            Event::Left { id, .. } => {
-                self.media.detach(*id);
-            }
-            Event::Muted { target, muted, .. } => self.media.mute(*target, *muted),
-            Event::RoleChanged { target, .. } => {
-                let may = self.state.may_present(*target);
-                self.media.allow_screen(*target, may);
-            }
-            Event::PermissionChanged {
-                permission: Permission::Share,
-                ..
-            } => {
-                let seats: Vec<_> = self.state.seats().iter().map(|s| s.id).collect();
-                for id in seats {
-                    let may = self.state.may_present(id);
-                    self.media.allow_screen(id, may);
-                }
-            }
-            Event::RecordingChanged { on, .. } => self.media.record(*on),
-            _ => {}
-        }
-    }
-
-    /// Tells each web participant whose media mode changed. Moving from
-    /// end to end to forwarded keeps the call: clients publish to the server
-    /// and then drop their direct connection.
-    fn announce_media_mode(&mut self) {
-        // Once per event, and a room of 1,000 has many: only a change of
-        // the mode itself is worth a look at every connection.
-        // Connections attached since the last change learnt the mode from
-        // their snapshot; one command changes it at most once, so on a
-        // change every web connection's view of it changed too.
-        let mode = self.state.media_mode();
-        if self.media_mode == mode {
-            return;
-        }
-        self.media_mode = mode;
-        let ids: Vec<_> = self.connections.keys().copied().collect();
-        let mut told = Vec::new();
-        for id in ids {
-            let is_web = self
-                .state
-                .seat(id)
-                .is_some_and(|s| s.endpoint == crate::room_state::Endpoint::Web);
-            if is_web {
-                told.push((id, MediaState::of(&self.state, id)));
-            }
-        }
-        // End to end: the server's connections for them close. Both are
-        // detached before either is attached again: attached while the
-        // other's tracks were still there, one was offered them on a
-        // connection nobody would answer, and the media plane waited for
-        // that answer before offering anything more.
-        let direct: Vec<ParticipantId> = told
-            .iter()
-            .filter(|(_, now)| now.mode == crate::media::MediaMode::PeerToPeer)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &direct {
-            self.media.detach(*id);
-        }
-        for id in &direct {
-            let may = self.state.may_present(*id);
-            self.media.attach(*id, may);
-        }
-        for (id, now) in told {
-            self.send_to(id, ToClient::Media(now));
-        }
-    }
-
     /// One message for one participant.
     fn send_to(&mut self, id: ParticipantId, message: ToClient) {
         let Some(conn) = self.connections.get(&id) else {
@@ -586,67 +506,6 @@ impl Handler<Apply> for Room {
         let reply = self.guarded(msg.0, false);
         self.stop_if_empty(ctx);
         reply
-    }
-}
-
-impl Handler<Signal> for Room {
-    type Result = Result<(), RoomError>;
-
-    fn handle(&mut self, msg: Signal, _: &mut Self::Context) -> Self::Result {
-        match self.state.check_signal(msg.by, &msg.signal)? {
-            Some(peer) => {
-                let signal = match msg.signal {
-                    ClientSignal::Offer { sdp, .. } => ServerSignal::Offer {
-                        pc: PcKind::Peer,
-                        sdp,
-                    },
-                    ClientSignal::Answer { sdp, .. } => ServerSignal::Answer {
-                        pc: PcKind::Peer,
-                        sdp,
-                    },
-                    ClientSignal::Candidate { candidate, .. } => ServerSignal::Candidate {
-                        pc: PcKind::Peer,
-                        candidate,
-                    },
-                };
-                self.send_to(
-                    peer,
-                    ToClient::Signal {
-                        from: Some(msg.by),
-                        signal,
-                    },
-                );
-            }
-            None => self.media.signal(msg.by, msg.signal),
-        }
-        Ok(())
-    }
-}
-
-impl Handler<FromMedia> for Room {
-    type Result = ();
-
-    fn handle(&mut self, FromMedia(event): FromMedia, _: &mut Self::Context) {
-        match event {
-            MediaEvent::Signal { to, signal } => {
-                // A client would open a connection nobody serves.
-                if !self.state.takes_server_signal(to) {
-                    return;
-                }
-                self.send_to(to, ToClient::Signal { from: None, signal })
-            }
-            MediaEvent::ActiveSpeaker(who) => {
-                let m = Arc::new(Outgoing::new(ToClient::ActiveSpeaker(who)));
-                self.deliver(|_| Some(m.clone()));
-            }
-            MediaEvent::Restarted => {
-                let m = Arc::new(Outgoing::new(ToClient::MediaReset));
-                self.deliver(|_| Some(m.clone()));
-            }
-            MediaEvent::Recorded(file) => {
-                tracing::info!(conference = %self.conference, file = %file.file, bytes = file.bytes, "recording file written");
-            }
-        }
     }
 }
 

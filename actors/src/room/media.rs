@@ -1,0 +1,149 @@
+//! The room's side of its media plane: what the plane must enforce for each
+//! event, the moves between peer to peer and the server, and the signalling
+//! both ways.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::{Room, Signal};
+use crate::media::{ClientSignal, FromMedia, MediaEvent, MediaMode, PcKind, ServerSignal};
+use crate::room_state::{Endpoint, Event, Permission, RoomError};
+use crate::view::{MediaState, Outgoing, ToClient};
+
+impl Room {
+    /// What the media plane must enforce, before anyone is told: a removal
+    /// is acknowledged only after nothing more of the target is forwarded.
+    pub(super) fn tell_media(&mut self, event: &Event) {
+        match event {
+            Event::Joined(seat) if seat.endpoint == Endpoint::Web => {
+                let may = self.state.may_present(seat.id);
+                self.media.attach(seat.id, may);
+            }
+            Event::Left { id, .. } => {
+                self.media.detach(*id);
+            }
+            Event::Muted { target, muted, .. } => self.media.mute(*target, *muted),
+            Event::RoleChanged { target, .. } => {
+                let may = self.state.may_present(*target);
+                self.media.allow_screen(*target, may);
+            }
+            Event::PermissionChanged {
+                permission: Permission::Share,
+                ..
+            } => {
+                let seats: Vec<_> = self.state.seats().iter().map(|s| s.id).collect();
+                for id in seats {
+                    let may = self.state.may_present(id);
+                    self.media.allow_screen(id, may);
+                }
+            }
+            Event::RecordingChanged { on, .. } => self.media.record(*on),
+            _ => {}
+        }
+    }
+
+    /// Tells each web participant whose media mode changed. Moving from
+    /// end to end to forwarded keeps the call: clients publish to the server
+    /// and then drop their direct connection.
+    pub(super) fn announce_media_mode(&mut self) {
+        // Once per event, and a room of 1,000 has many: only a change of
+        // the mode itself is worth a look at every connection.
+        // Connections attached since the last change learnt the mode from
+        // their snapshot; one command changes it at most once, so on a
+        // change every web connection's view of it changed too.
+        let mode = self.state.media_mode();
+        if self.media_mode == mode {
+            return;
+        }
+        self.media_mode = mode;
+        // End to end: the server's connections with both close, and both
+        // are detached before either is attached again. Attached while the
+        // other's tracks were still there, one was offered them on a
+        // connection nobody will answer, and the plane offers nothing more
+        // until that answer. The pair comes from the seats, not the
+        // connections: a joiner's connection is attached only after its
+        // join, yet the plane may already have offered it the first
+        // publisher's tracks.
+        if let (MediaMode::PeerToPeer, Some((a, b))) = mode {
+            self.media.detach(a);
+            self.media.detach(b);
+            for id in [a, b] {
+                let may = self.state.may_present(id);
+                self.media.attach(id, may);
+            }
+        }
+        let ids: Vec<_> = self.connections.keys().copied().collect();
+        for id in ids {
+            let is_web = self
+                .state
+                .seat(id)
+                .is_some_and(|s| s.endpoint == Endpoint::Web);
+            if is_web {
+                let now = MediaState::of(&self.state, id);
+                self.send_to(id, ToClient::Media(now));
+            }
+        }
+    }
+}
+
+impl Handler<Signal> for Room {
+    type Result = Result<(), RoomError>;
+
+    fn handle(&mut self, msg: Signal, _: &mut Self::Context) -> Self::Result {
+        match self.state.check_signal(msg.by, &msg.signal)? {
+            Some(peer) => {
+                let signal = match msg.signal {
+                    ClientSignal::Offer { sdp, .. } => ServerSignal::Offer {
+                        pc: PcKind::Peer,
+                        sdp,
+                    },
+                    ClientSignal::Answer { sdp, .. } => ServerSignal::Answer {
+                        pc: PcKind::Peer,
+                        sdp,
+                    },
+                    ClientSignal::Candidate { candidate, .. } => ServerSignal::Candidate {
+                        pc: PcKind::Peer,
+                        candidate,
+                    },
+                };
+                self.send_to(
+                    peer,
+                    ToClient::Signal {
+                        from: Some(msg.by),
+                        signal,
+                    },
+                );
+            }
+            None => self.media.signal(msg.by, msg.signal),
+        }
+        Ok(())
+    }
+}
+
+impl Handler<FromMedia> for Room {
+    type Result = ();
+
+    fn handle(&mut self, FromMedia(event): FromMedia, _: &mut Self::Context) {
+        match event {
+            MediaEvent::Signal { to, signal } => {
+                // A client would open a connection nobody serves.
+                if !self.state.takes_server_signal(to) {
+                    return;
+                }
+                self.send_to(to, ToClient::Signal { from: None, signal })
+            }
+            MediaEvent::ActiveSpeaker(who) => {
+                let m = Arc::new(Outgoing::new(ToClient::ActiveSpeaker(who)));
+                self.deliver(|_| Some(m.clone()));
+            }
+            MediaEvent::Restarted => {
+                let m = Arc::new(Outgoing::new(ToClient::MediaReset));
+                self.deliver(|_| Some(m.clone()));
+            }
+            MediaEvent::Recorded(file) => {
+                tracing::info!(conference = %self.conference, file = %file.file, bytes = file.bytes, "recording file written");
+            }
+        }
+    }
+}
