@@ -8,8 +8,9 @@
 //! is marshalled, sealed and queued for the socket, and that is all.
 //!
 //! What the leg does not do, and why it need not: it never probes (ICE
-//! lite, one host candidate, so no TURN on the server's side); it is
-//! always the DTLS server; it carries no data channel; it receives no RTP.
+//! lite, one host candidate, so no TURN on the server's side); it carries
+//! no data channel; it receives no RTP. It takes either DTLS role, as the
+//! client's answer picks.
 
 pub mod dtls;
 pub mod ice;
@@ -36,6 +37,14 @@ pub const CONSENT: Duration = Duration::from_secs(30);
 /// start the handshake before its answer reaches the server.
 const EARLY: usize = 8;
 
+/// As the DTLS client, how long the leg waits after the first check for
+/// the client to nominate before it sends its ClientHello anyway.
+/// A client drops DTLS until its ICE has a selected pair, which comes with
+/// the nomination, one check interval after the first check; a ClientHello
+/// sent sooner is lost and the next goes a retransmission timer (1 s)
+/// later.
+const NOMINATION_WAIT: Duration = Duration::from_millis(500);
+
 /// What a leg has to tell the forwarder.
 pub enum Event {
     /// Keys are agreed: media may flow.
@@ -54,6 +63,10 @@ pub struct Leg {
     /// Where media goes: the nominated address, or else the first that
     /// passed a check.
     remote: Option<SocketAddr>,
+    /// The client nominated a pair, or it was given time enough to.
+    nominated: bool,
+    /// When the leg connects without a nomination (set by the first check).
+    nomination_due: Option<Instant>,
     dtls: Option<dtls::Dtls>,
     early: Vec<BytesMut>,
     srtp: Option<Box<dtls::Srtp>>,
@@ -90,6 +103,8 @@ impl Leg {
             fingerprint,
             provider,
             remote: None,
+            nominated: false,
+            nomination_due: None,
             dtls: None,
             early: Vec::new(),
             srtp: None,
@@ -181,14 +196,19 @@ impl Leg {
             self.remote = Some(from);
         }
         if first {
+            self.nomination_due = Some(now + NOMINATION_WAIT);
+        }
+        if binding.nominated && !self.nominated {
+            self.nominated = true;
             self.start_dtls(now);
         }
     }
 
-    /// Connects, when the leg is the DTLS client, once it has both the
-    /// answer and an address (whichever came second calls this).
+    /// Connects, when the leg is the DTLS client, once it has the answer,
+    /// an address and the client's nomination (whichever came last calls
+    /// this).
     fn start_dtls(&mut self, now: Instant) {
-        let (Some(dtls), Some(_)) = (self.dtls.as_mut(), self.remote) else {
+        let (Some(dtls), Some(_), true) = (self.dtls.as_mut(), self.remote, self.nominated) else {
             return;
         };
         if dtls.start(now).is_err() {
@@ -287,15 +307,24 @@ impl Leg {
         if self.lost {
             return None;
         }
-        let handshake = if self.srtp.is_none() {
-            self.dtls.as_ref().and_then(|d| d.poll_timeout())
+        let (handshake, nomination) = if self.srtp.is_none() {
+            let waiting = self.dtls.is_some() && !self.nominated;
+            (
+                self.dtls.as_ref().and_then(|d| d.poll_timeout()),
+                self.nomination_due.filter(|_| waiting),
+            )
         } else {
-            None
+            (None, None)
         };
-        [handshake, self.reports.due(), Some(self.heard + CONSENT)]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            handshake,
+            nomination,
+            self.reports.due(),
+            Some(self.heard + CONSENT),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant, events: &mut Vec<Event>) {
@@ -307,6 +336,10 @@ impl Leg {
             return;
         }
         if self.srtp.is_none() {
+            if !self.nominated && self.nomination_due.is_some_and(|due| now >= due) {
+                self.nominated = true;
+                self.start_dtls(now);
+            }
             if let Some(dtls) = self.dtls.as_mut() {
                 if dtls.handle_timeout(now).is_err() {
                     self.lose(events);
