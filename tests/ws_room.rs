@@ -1,6 +1,7 @@
 //! The room over a real WebSocket, on both stores: joining with each
 //! credential combination, the lock and the moderator PIN, removal and
-//! blocking, chat permission, and how bad frames are treated.
+//! blocking, chat permission, and how bad frames are treated; text that
+//! must not pass (on SQLite: no store is involved).
 
 mod common;
 
@@ -443,4 +444,48 @@ async fn room_with_role(ws: &mut Ws, role: &str) {
             return;
         }
     }
+}
+
+/// Chat with control characters, names that show nothing or reorder text,
+/// and malformed ids: typed errors, nothing sent to anyone, no value quoted.
+#[actix_web::test]
+async fn text_that_should_not_pass_is_refused() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    let mut guest = Ws::connect(&s).await;
+    for name in ["\u{200B}", "\u{2060}\u{FEFF} ", "\u{202E}"] {
+        let refused = guest.join(&code, Some("2468"), None, name).await;
+        assert_eq!(refused["code"], "invalid_text", "{name:?}: {refused}");
+    }
+    let joined = guest
+        .join(&code, Some("2468"), None, "Mallory\u{202E}gnp.exe")
+        .await;
+    assert_eq!(joined["type"], "joined");
+    let arrived = chair.until("participant_joined").await;
+    assert_eq!(arrived["participant"]["name"], "Mallorygnp.exe");
+    for text in ["a\u{0}b", "\u{1b}[2J", "bell\u{7}"] {
+        let refused = guest.ask(json!({"type": "chat", "text": text})).await;
+        assert_eq!(refused["code"], "invalid_text", "{text:?}: {refused}");
+    }
+    assert_eq!(
+        guest
+            .ask(json!({"type": "chat", "text": "two\n\tlines"}))
+            .await["type"],
+        "ack"
+    );
+    assert_eq!(
+        chair.until("chat").await["message"]["text"],
+        "two\n\tlines",
+        "the refused messages reached nobody"
+    );
+    let bad = chair
+        .ask(json!({"type": "remove", "participant": "nope-123"}))
+        .await;
+    assert_eq!(
+        (bad["code"].as_str(), bad["message"].as_str()),
+        (Some("bad_request"), Some("participant: not a valid id")),
+        "{bad}"
+    );
 }
