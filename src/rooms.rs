@@ -35,6 +35,8 @@ pub struct Rooms {
     pub media: Option<conclave_media::MediaPlane>,
     /// Where the media plane writes recordings.
     pub recordings: std::path::PathBuf,
+    /// Whether the device cookie is `Secure` (the public URL is `https`).
+    pub secure_cookies: bool,
 }
 
 /// Why a room could not be opened.

@@ -106,6 +106,10 @@ pub async fn run_with_clock(
         gateway_secret: config.gateway_secret.clone(),
         media,
         recordings: config.data_dir.join("recordings"),
+        secure_cookies: config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
     });
     let send_buffer = config.tcp_send_buffer_bytes;
     let workers = config
