@@ -121,6 +121,11 @@ pub(super) fn close(code: CloseCode, reason: &str) -> CloseReason {
 }
 
 impl Gate {
+    /// Resolves to `true` once the server begins to stop.
+    pub(super) fn shutdown(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.rooms.shutdown.clone()
+    }
+
     /// The STUN/TURN servers clients should gather with.
     fn ice_servers(&self) -> serde_json::Value {
         let servers = self
@@ -298,7 +303,7 @@ impl Gate {
             .open(&*self.services.store, conference)
             .await
             .map_err(|e| match e {
-                OpenError::ShuttingDown => Some(close(CloseCode::Error, "server_shutting_down")),
+                OpenError::ShuttingDown => Some(close(CloseCode::Away, "server_shutdown")),
                 OpenError::Unavailable => None,
             })
     }
@@ -331,7 +336,7 @@ impl Gate {
                 self.send(&refuse("not_in_room")).await;
                 return Ok(None);
             }
-            Err(_) => return Err(close(CloseCode::Error, "server_shutting_down")),
+            Err(_) => return Err(close(CloseCode::Away, "server_shutdown")),
         };
         let (link, queue, close_rx) = Link::new(QUEUE_CAPACITY);
         let id = ticket.participant;
