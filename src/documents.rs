@@ -63,17 +63,19 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
 const MAX_NAME_CHARS: usize = 200;
 
 /// A display name from whatever the client sent: the last path component
-/// (either slash), without control characters or leading dots, at most 200
-/// characters, and `document` when nothing is left.
+/// (either slash), without control characters, bidirectional controls
+/// (which could show `exe.pdf` for `fdp.exe`) or leading dots, at most 200
+/// characters, and `document` when nothing visible is left.
 pub fn clean_filename(raw: &str) -> String {
+    use conclave_actors::text::{is_bidi_control, is_invisible};
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_bidi_control(c))
         .collect::<String>()
-        .trim()
+        .trim_matches(is_invisible)
         .trim_start_matches('.')
-        .trim()
+        .trim_matches(is_invisible)
         .chars()
         .take(MAX_NAME_CHARS)
         .collect();
@@ -116,6 +118,9 @@ mod tests {
             ("a\u{0}b\r\nc.txt", "abc.txt"),
             ("dir/", "document"),
             ("Zoë's plan ✓.docx", "Zoë's plan ✓.docx"),
+            ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
+            ("\u{2066}x\u{2069}.txt", "x.txt"),
+            ("\u{200B}\u{FEFF}", "document"),
         ] {
             assert_eq!(clean_filename(raw), clean, "{raw:?}");
         }

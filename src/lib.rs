@@ -11,6 +11,7 @@
 //!   embedded migrations from `schema/`.
 //! - [`http`]: routes, problem bodies, OpenAPI.
 //! - [`ws`]: the WebSocket protocol (the client-message decoder so far).
+//! - [`device`]: the device credential a block bars, and its cookie.
 //! - [`passwords`], [`crypto`], [`secrets`], [`throttle`], [`clock`],
 //!   [`metrics`], [`validate`], [`error`]: the small pieces they stand on.
 
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod crypto;
+pub mod device;
 pub mod documents;
 pub mod error;
 pub mod http;

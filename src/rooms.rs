@@ -35,6 +35,11 @@ pub struct Rooms {
     pub media: Option<conclave_media::MediaPlane>,
     /// Where the media plane writes recordings.
     pub recordings: std::path::PathBuf,
+    /// Whether the device cookie is `Secure` (the public URL is `https`).
+    pub secure_cookies: bool,
+    /// Turns `true` when the server begins to stop: connections that hold
+    /// no seat (no room will close them) close themselves.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Why a room could not be opened.

@@ -96,6 +96,7 @@ pub async fn run_with_clock(
     }
     let rooms = registry.start();
     let addr = listener.local_addr()?;
+    let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
     let ws_rooms = web::Data::new(Rooms {
         registry: rooms.clone(),
         origins: config.websocket_origins(addr),
@@ -106,6 +107,11 @@ pub async fn run_with_clock(
         gateway_secret: config.gateway_secret.clone(),
         media,
         recordings: config.data_dir.join("recordings"),
+        secure_cookies: config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
+        shutdown: shutdown_seen,
     });
     let send_buffer = config.tcp_send_buffer_bytes;
     let workers = config
@@ -149,9 +155,11 @@ pub async fn run_with_clock(
     let handle = server.handle();
     actix_web::rt::spawn(async move {
         shutdown.await;
-        // Rooms first: each ends its seats' attendance and its session, and
-        // closes its connections, so the HTTP drain is not held by sockets.
-        tracing::info!("shutting down: closing rooms");
+        // Connections first: those that never joined close themselves
+        // (`server_shutdown`); each room ends its seats' attendance and its
+        // session, and closes its own. So the drain is not held by sockets.
+        tracing::info!("shutting down: closing connections and rooms");
+        let _ = shutting_down.send(true);
         let _ = rooms.send(CloseAll).await;
         tracing::info!("shutting down: draining requests");
         handle.stop(true).await;

@@ -36,25 +36,16 @@ pub fn new_password(raw: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// A name or title: trimmed, 1 to `max` characters, no control characters.
+/// A name or title, by the same rule as a participant's name
+/// (`conclave_actors::text::name`): bidirectional controls removed, trimmed
+/// of invisible characters, 1 to `max` characters, no control characters.
 pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, AppError> {
-    let t = raw.trim();
-    if t.is_empty() {
-        return Err(AppError::invalid(field, "must not be empty"));
-    }
-    if t.chars().count() > max {
-        return Err(AppError::invalid(
-            field,
-            format!("at most {max} characters"),
-        ));
-    }
-    if t.chars().any(char::is_control) {
-        return Err(AppError::invalid(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(t.to_owned())
+    use conclave_actors::text::{name, TextError};
+    name(raw, max).map_err(|e| match e {
+        TextError::Empty => AppError::invalid(field, "must not be empty"),
+        TextError::TooLong => AppError::invalid(field, format!("at most {max} characters")),
+        TextError::Control => AppError::invalid(field, "must not contain control characters"),
+    })
 }
 
 /// A security code: 4 to 16 digits, so it can be typed on a phone keypad.
@@ -93,6 +84,8 @@ mod tests {
         assert!(new_password("long enough pass").is_ok());
         assert_eq!(text("title", "  Board  ", 10).unwrap(), "Board");
         assert!(text("title", "   ", 10).is_err());
+        assert!(text("title", "\u{200B}\u{2060}", 10).is_err());
+        assert_eq!(text("title", "a\u{202E}b", 10).unwrap(), "ab");
         assert!(text("title", "a\u{0}b", 10).is_err());
         assert!(text("title", &"é".repeat(11), 10).is_err());
         assert!(security_code("1234").is_ok());

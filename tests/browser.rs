@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use actix_codec::Framed;
 use awc::ws::{Codec, Frame, Message};
-use common::{line_with_security, Backend, TestServer};
+use common::{line_with_security, Backend, TestServer, Ws};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
@@ -150,6 +150,13 @@ impl Page {
             json!([true, false]),
             "before joining, only the form shows"
         );
+        self.submit(code, name).await;
+        self.wait_for(&format!("({shown})('room') && !({shown})('join')"))
+            .await;
+    }
+
+    /// Fills the join form and presses Join.
+    async fn submit(&mut self, code: &str, name: &str) {
         self.eval(&format!(
             "document.getElementById('access_code').value = '{code}';
              document.getElementById('security_code').value = '2468';
@@ -157,8 +164,17 @@ impl Page {
              document.getElementById('join_button').click(); true"
         ))
         .await;
-        self.wait_for(&format!("({shown})('room') && !({shown})('join')"))
+    }
+
+    /// Joins through the form and expects the refusal `code`.
+    async fn refused(&mut self, code: &str, name: &str, refusal: &str) {
+        self.wait_for("document.readyState === 'complete' && window.conclave !== undefined")
             .await;
+        self.submit(code, name).await;
+        self.wait_for(&format!(
+            "document.getElementById('join_error').textContent.endsWith('({refusal})')"
+        ))
+        .await;
     }
 
     async fn stats(&mut self) -> Value {
@@ -409,4 +425,38 @@ async fn a_track_that_arrives_takes_the_place_of_one_that_left() {
             4
         );
     }
+}
+
+/// A blocked guest stays out: the device cookie the server gave the page
+/// (which the page cannot read) comes back after a reload and from a new
+/// tab of the same browser, and the block matches it.
+#[actix_web::test]
+async fn a_blocked_guest_stays_out_after_a_reload_and_in_a_new_tab() {
+    let server = server().await;
+    let (code, pin) = line_with_security(&server).await;
+    let mut chair = Ws::connect(&server).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    let browser = Browser::launch();
+    let mut guest = browser.open(&server.url("/")).await;
+    guest.join(&code, "Guest").await;
+    assert_eq!(guest.eval("document.cookie").await, "", "HttpOnly");
+    let arrived = chair.until("participant_joined").await;
+    let blocked = chair
+        .ask(json!({"type": "remove", "participant": arrived["participant"]["id"], "block": true}))
+        .await;
+    assert_eq!(blocked["type"], "ack", "{blocked}");
+    guest
+        .wait_for("!document.getElementById('closed').hidden")
+        .await;
+
+    // Reload: a new page (the marker is gone), the same device.
+    guest
+        .eval("window.before_reload = true; setTimeout(() => location.reload(), 50); true")
+        .await;
+    guest
+        .wait_for("window.before_reload === undefined && document.readyState === 'complete'")
+        .await;
+    guest.refused(&code, "Guest", "blocked").await;
+    let mut tab = browser.open(&server.url("/")).await;
+    tab.refused(&code, "Someone else", "blocked").await;
 }

@@ -1,7 +1,8 @@
 //! SIGTERM to the real binary while a room is live: the process exits 0
 //! only after every seat's attendance, the session's end and every chat
 //! message are written, on both stores. Read back from the store itself
-//! once the process is gone.
+//! once the process is gone. And a connection that never joined does not
+//! hold the stop: it is closed with `server_shutdown`.
 
 mod common;
 
@@ -151,4 +152,67 @@ fn sqlite_sigterm_flushes_room_history() {
 #[test]
 fn postgres_sigterm_flushes_room_history() {
     sigterm_flushes_room_history(Backend::Postgres);
+}
+
+/// SIGTERM with a WebSocket open that never joined: it is closed at once
+/// with `server_shutdown` (no room would close it), and the process exits
+/// well within the 10 s drain it used to wait out.
+#[test]
+fn sigterm_closes_connections_that_never_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(BIN);
+    for var in ["DATABASE_URL", "CONCLAVE_CONFIG"] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .env("CONCLAVE_DATA_DIR", dir.path().join("data"))
+        .env("CONCLAVE_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = server_at(port, Backend::Sqlite);
+    actix_web::rt::System::new().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while awc::Client::default()
+            .get(format!("{}/readyz", addr.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the server never answered");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut idle = Ws::connect_to(&addr.base).await;
+        assert_eq!(idle.ask(json!({"type": "ping"})).await["type"], "pong");
+        let signalled = Instant::now();
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let reason = idle
+            .next()
+            .await
+            .expect_err("the server closes the connection")
+            .expect("with a reason");
+        assert_eq!(reason.description.as_deref(), Some("server_shutdown"));
+        assert_eq!(reason.code, awc::ws::CloseCode::Away);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                signalled.elapsed() < Duration::from_secs(5),
+                "not stopped within 5 s of SIGTERM"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(status.success(), "exit status {status}");
+    });
 }

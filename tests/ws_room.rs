@@ -1,6 +1,7 @@
 //! The room over a real WebSocket, on both stores: joining with each
 //! credential combination, the lock and the moderator PIN, removal and
-//! blocking, chat permission, and how bad frames are treated.
+//! blocking, chat permission, and how bad frames are treated; the device
+//! cookie and text that must not pass (on SQLite: no store is involved).
 
 mod common;
 
@@ -443,4 +444,101 @@ async fn room_with_role(ws: &mut Ws, role: &str) {
             return;
         }
     }
+}
+
+/// A browser's device credential is its cookie: an upgrade without one gets
+/// one, the join uses it as the device, and whoever comes back with it
+/// after a block is refused. A `device_token` in the join wins over it.
+#[actix_web::test]
+async fn the_device_cookie_is_the_identity_a_block_bars() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+
+    let (mut guest, set) = Ws::connect_with_cookie(&s, None).await;
+    let set = set.expect("an upgrade without the cookie sets it");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=34560000"] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(!set.contains("Secure"), "not over plain http: {set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let token = cookie.split_once('=').unwrap().1.to_owned();
+    let joined = guest.join(&code, Some("2468"), None, "Guest").await;
+    assert_eq!(
+        joined["device_token"],
+        token.as_str(),
+        "the cookie is the device"
+    );
+    // The page load sets the same kind of cookie, and keeps one it is sent.
+    let page = awc::Client::new()
+        .get(s.url("/"))
+        .insert_header(("cookie", cookie.as_str()))
+        .send()
+        .await
+        .unwrap();
+    let renewed = page.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(renewed.starts_with(&format!("{cookie};")), "{renewed}");
+
+    let guest_id = joined["participant"].clone();
+    chair
+        .ask(json!({"type": "remove", "participant": guest_id, "block": true}))
+        .await;
+    assert_eq!(guest.until("closed").await["reason"], "blocked");
+    let (mut again, set) = Ws::connect_with_cookie(&s, Some(&cookie)).await;
+    assert_eq!(set, None, "a cookie sent is kept");
+    let refused = again.join(&code, Some("2468"), None, "Guest again").await;
+    assert_eq!(refused["code"], "blocked", "{refused}");
+    // A client naming another device in its join is that device instead.
+    let other = again
+        .ask(
+            json!({"type": "join", "access_code": code, "security_code": "2468", "name": "G",
+            "device_token": "A".repeat(43)}),
+        )
+        .await;
+    assert_eq!(other["type"], "joined", "{other}");
+}
+
+/// Chat with control characters, names that show nothing or reorder text,
+/// and malformed ids: typed errors, nothing sent to anyone, no value quoted.
+#[actix_web::test]
+async fn text_that_should_not_pass_is_refused() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    let mut guest = Ws::connect(&s).await;
+    for name in ["\u{200B}", "\u{2060}\u{FEFF} ", "\u{202E}"] {
+        let refused = guest.join(&code, Some("2468"), None, name).await;
+        assert_eq!(refused["code"], "invalid_text", "{name:?}: {refused}");
+    }
+    let joined = guest
+        .join(&code, Some("2468"), None, "Mallory\u{202E}gnp.exe")
+        .await;
+    assert_eq!(joined["type"], "joined");
+    let arrived = chair.until("participant_joined").await;
+    assert_eq!(arrived["participant"]["name"], "Mallorygnp.exe");
+    for text in ["a\u{0}b", "\u{1b}[2J", "bell\u{7}"] {
+        let refused = guest.ask(json!({"type": "chat", "text": text})).await;
+        assert_eq!(refused["code"], "invalid_text", "{text:?}: {refused}");
+    }
+    assert_eq!(
+        guest
+            .ask(json!({"type": "chat", "text": "two\n\tlines"}))
+            .await["type"],
+        "ack"
+    );
+    assert_eq!(
+        chair.until("chat").await["message"]["text"],
+        "two\n\tlines",
+        "the refused messages reached nobody"
+    );
+    let bad = chair
+        .ask(json!({"type": "remove", "participant": "nope-123"}))
+        .await;
+    assert_eq!(
+        (bad["code"].as_str(), bad["message"].as_str()),
+        (Some("bad_request"), Some("participant: not a valid id")),
+        "{bad}"
+    );
 }

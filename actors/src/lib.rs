@@ -11,6 +11,7 @@
 //! - [`role`]: what a participant may do in a room.
 //! - [`room_state`]: the room's rules, a pure state machine
 //!   (`apply(command, now) -> outcome`) driven by table tests.
+//! - [`text`]: what a name or a chat message may contain.
 //! - [`view`]: what one recipient is shown (phone numbers masked for
 //!   non-moderators), and the messages of a participant's outbound queue.
 //! - [`media`]: the room's port to its media plane (implemented by
@@ -29,6 +30,7 @@ pub mod registry;
 pub mod role;
 pub mod room;
 pub mod room_state;
+pub mod text;
 pub mod view;
 
 pub use ids::{AccountId, BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, SessionId};

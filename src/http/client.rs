@@ -3,7 +3,9 @@
 //! No build step: what is in `web/` is what the browser gets.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::rooms::Rooms;
 
 /// Path, body, content type.
 const FILES: [(&str, &str, &str); 3] = [
@@ -32,11 +34,23 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (path, body, content_type) in FILES {
-        cfg.service(web::resource(path).route(web::get().to(move || file(body, content_type))));
+        cfg.service(web::resource(path).route(web::get().to(
+            move |req: HttpRequest, rooms: web::Data<Rooms>| async move {
+                let mut res = file(body, content_type);
+                if path == "/" {
+                    // The page's device cookie, issued or renewed before the
+                    // page opens its WebSocket (crate::device).
+                    let token =
+                        crate::device::from_request(&req).unwrap_or_else(crate::crypto::new_token);
+                    let _ = res.add_cookie(&crate::device::cookie(&token, rooms.secure_cookies));
+                }
+                res
+            },
+        )));
     }
 }
 
-async fn file(body: &'static str, content_type: &'static str) -> HttpResponse {
+fn file(body: &'static str, content_type: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, POLICY))

@@ -129,7 +129,16 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 pub(crate) fn describe_data_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let msg = msg.split(" at line ").next().unwrap_or(&msg);
-    for kind in ["invalid type", "invalid value", "invalid length"] {
+    // The uuid crate's message quotes the text it could not parse.
+    if msg.starts_with("UUID parsing failed") {
+        return "not a valid id".to_owned();
+    }
+    for kind in [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ] {
         if msg.starts_with(kind) {
             return match msg.find(", expected") {
                 Some(i) => format!("{kind}{}", &msg[i..]),
@@ -156,5 +165,23 @@ mod tests {
         assert_eq!(d, "invalid type, expected a string");
         let e = serde_json::from_str::<B>("{}").unwrap_err();
         assert_eq!(describe_data_error(&e), "missing field `password`");
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct I {
+            conference_id: uuid::Uuid,
+            kind: K,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "snake_case")]
+        enum K {
+            A,
+        }
+        let e = serde_json::from_str::<I>(r#"{"conference_id": "nope", "kind": "a"}"#).unwrap_err();
+        assert_eq!(describe_data_error(&e), "not a valid id");
+        let id = uuid::Uuid::nil();
+        let e =
+            serde_json::from_str::<I>(&format!(r#"{{"conference_id": "{id}", "kind": "s3cret"}}"#))
+                .unwrap_err();
+        assert_eq!(describe_data_error(&e), "unknown variant, expected `a`");
     }
 }

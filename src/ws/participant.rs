@@ -254,6 +254,17 @@ impl Actor for Participant {
                 act.close(close(CloseCode::Policy, "join_timeout"), ctx);
             }
         });
+        // A seated connection is closed by its room when the server stops;
+        // one that holds no seat must close itself, or it holds the drain.
+        let mut shutdown = self.gate.shutdown();
+        let stopping = async move {
+            let _ = shutdown.wait_for(|&stopping| stopping).await;
+        };
+        ctx.spawn(stopping.into_actor(self).map(|_, act, ctx| {
+            if act.seat.is_none() {
+                act.close_now(close(CloseCode::Away, "server_shutdown"), ctx);
+            }
+        }));
         ctx.run_interval(HEARTBEAT, |act, ctx| {
             if act.last_seen.elapsed() > IDLE_TIMEOUT {
                 act.close(close(CloseCode::Away, "idle_timeout"), ctx);

@@ -46,12 +46,14 @@ pub enum ClientMessage {
     Lock {},
     Unlock {},
     Remove {
+        #[serde(deserialize_with = "id::participant")]
         participant: Uuid,
         #[serde(default)]
         block: bool,
     },
     ListBlocks {},
     Unblock {
+        #[serde(deserialize_with = "id::block")]
         block: Uuid,
     },
     SetPermission {
@@ -59,16 +61,20 @@ pub enum ClientMessage {
         audience: AudienceName,
     },
     Mute {
+        #[serde(deserialize_with = "id::participant")]
         participant: Uuid,
         muted: bool,
     },
     Promote {
+        #[serde(deserialize_with = "id::participant")]
         participant: Uuid,
     },
     Demote {
+        #[serde(deserialize_with = "id::participant")]
         participant: Uuid,
     },
     NameCaller {
+        #[serde(deserialize_with = "id::participant")]
         participant: Uuid,
         name: String,
     },
@@ -76,9 +82,11 @@ pub enum ClientMessage {
         text: String,
     },
     DeleteChat {
+        #[serde(deserialize_with = "id::message")]
         message: Uuid,
     },
     RemoveDocument {
+        #[serde(deserialize_with = "id::document")]
         document: Uuid,
     },
     StartRecording {},
@@ -100,6 +108,35 @@ pub enum ClientMessage {
         pc: PcName,
         candidate: serde_json::Value,
     },
+}
+
+/// Ids, read so that a malformed one is refused without quoting it (the
+/// uuid crate's own message does: ``found `n` at 0``).
+mod id {
+    use serde::de::{Deserialize, Deserializer, Error};
+    use uuid::Uuid;
+
+    fn parse<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Uuid, D::Error> {
+        let invalid = || D::Error::custom(format!("{field}: not a valid id"));
+        let text = String::deserialize(d).map_err(|_| invalid())?;
+        Uuid::parse_str(&text).map_err(|_| invalid())
+    }
+
+    pub fn participant<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        parse(d, "participant")
+    }
+
+    pub fn block<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        parse(d, "block")
+    }
+
+    pub fn message<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        parse(d, "message")
+    }
+
+    pub fn document<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        parse(d, "document")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -254,8 +291,37 @@ mod tests {
             other => panic!("{f}: {other:?}"),
         };
         assert_eq!(invalid(r#"{"type":"fly","id":"r9"}"#).1, "unknown_type");
-        let (id, code, _) = invalid(r#"{"type":"remove","id":"r8","participant":"nope"}"#);
-        assert_eq!((id.as_str(), code), ("r8", "bad_request"));
+        let (id, code, detail) = invalid(r#"{"type":"remove","id":"r8","participant":"nope"}"#);
+        assert_eq!(
+            (id.as_str(), code, detail.as_str()),
+            ("r8", "bad_request", "participant: not a valid id"),
+            "the value is not quoted"
+        );
+        for (frame, field) in [
+            (
+                r#"{"type":"unblock","id":"r","block":"not-an-id"}"#,
+                "block",
+            ),
+            (r#"{"type":"delete_chat","id":"r","message":7}"#, "message"),
+            (
+                r#"{"type":"remove_document","id":"r","document":"x"}"#,
+                "document",
+            ),
+            (
+                r#"{"type":"mute","id":"r","participant":"n","muted":true}"#,
+                "participant",
+            ),
+        ] {
+            assert_eq!(
+                invalid(frame).2,
+                format!("{field}: not a valid id"),
+                "{frame}"
+            );
+        }
+        let (_, _, detail) = invalid(
+            r#"{"type":"set_permission","id":"r","permission":"s3cret","audience":"everyone"}"#,
+        );
+        assert!(!detail.contains("s3cret"), "{detail}");
         assert_eq!(invalid(r#"{"type":"chat","id":"r7"}"#).1, "bad_request");
         assert_eq!(
             invalid(r#"{"type":"lock","id":"r6","extra":1}"#).1,

@@ -65,7 +65,17 @@ pub async fn endpoint(
             .into());
         }
     }
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
+    // A browser's device credential is its cookie (crate::device); one
+    // that comes without is given one here, in case it never loaded `/`.
+    let device = match crate::device::from_request(&req) {
+        Some(token) => token,
+        None => {
+            let token = crate::crypto::new_token();
+            let _ = response.add_cookie(&crate::device::cookie(&token, rooms.secure_cookies));
+            token
+        }
+    };
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
@@ -75,6 +85,7 @@ pub async fn endpoint(
         services,
         rooms,
         client: client_address(&req),
+        device,
     };
     super::participant::Participant::start_with(gate, stream);
     Ok(response)
@@ -90,6 +101,8 @@ pub(super) struct Gate {
     services: web::Data<Services>,
     rooms: web::Data<Rooms>,
     client: String,
+    /// The connection's device token: its cookie's, or the one just set.
+    device: String,
 }
 
 /// A seat just taken: the room, and the participant's ends of its link.
@@ -108,6 +121,11 @@ pub(super) fn close(code: CloseCode, reason: &str) -> CloseReason {
 }
 
 impl Gate {
+    /// Resolves to `true` once the server begins to stop.
+    pub(super) fn shutdown(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.rooms.shutdown.clone()
+    }
+
     /// The STUN/TURN servers clients should gather with.
     fn ice_servers(&self) -> serde_json::Value {
         let servers = self
@@ -198,15 +216,11 @@ impl Gate {
                 };
             }
         };
-        // The device credential: kept by the client, presented at each join,
-        // known to the room only by its hash, so a block can bar the device.
+        // The device credential (crate::device): the one the join names,
+        // else the connection's cookie. Known to the room only by its hash.
         let device_token = device_token
-            .filter(|t| {
-                t.len() == 43
-                    && t.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            })
-            .unwrap_or_else(crate::crypto::new_token);
+            .filter(|t| crate::device::is_token(t))
+            .unwrap_or_else(|| self.device.clone());
         let device = hex::encode(crate::crypto::token_hash(&device_token));
         let id = ParticipantId::new();
         let owner = account
@@ -289,7 +303,7 @@ impl Gate {
             .open(&*self.services.store, conference)
             .await
             .map_err(|e| match e {
-                OpenError::ShuttingDown => Some(close(CloseCode::Error, "server_shutting_down")),
+                OpenError::ShuttingDown => Some(close(CloseCode::Away, "server_shutdown")),
                 OpenError::Unavailable => None,
             })
     }
@@ -322,7 +336,7 @@ impl Gate {
                 self.send(&refuse("not_in_room")).await;
                 return Ok(None);
             }
-            Err(_) => return Err(close(CloseCode::Error, "server_shutting_down")),
+            Err(_) => return Err(close(CloseCode::Away, "server_shutdown")),
         };
         let (link, queue, close_rx) = Link::new(QUEUE_CAPACITY);
         let id = ticket.participant;

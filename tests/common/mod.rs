@@ -352,6 +352,30 @@ impl Ws {
         }
     }
 
+    /// Connects to `/ws` as a browser would, with `cookie` (a `Cookie`
+    /// header's value) if given; also answers the upgrade's `Set-Cookie`.
+    pub async fn connect_with_cookie(
+        server: &TestServer,
+        cookie: Option<&str>,
+    ) -> (Self, Option<String>) {
+        let url = server.url("/ws").replacen("http", "ws", 1);
+        let mut req = awc::Client::new().ws(url);
+        if let Some(c) = cookie {
+            req = req.set_header("cookie", c);
+        }
+        let (res, framed) = req.connect().await.expect("the WebSocket opens");
+        let set = res
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let ws = Self {
+            framed,
+            skipped: Default::default(),
+            captured: Vec::new(),
+        };
+        (ws, set)
+    }
+
     /// Opens the telephony gateway's `/gateway` with a bearer secret.
     pub async fn gateway(server: &TestServer, secret: &str) -> Result<Self, u16> {
         Self::gateway_at(&server.base, secret).await

@@ -26,7 +26,7 @@ pub enum RoomError {
     UnknownDocument,
     #[error("that cannot be done to this participant")]
     InvalidTarget,
-    #[error("the text is empty or too long")]
+    #[error("the text is empty, too long or has control characters")]
     InvalidText,
     #[error("that seat is already connected")]
     AlreadyConnected,

@@ -358,16 +358,14 @@ impl RoomState {
                 if !self.durable.permissions.chat.admits(seat.role) {
                     return Err(RoomError::NotPermitted);
                 }
-                let text = text.trim();
-                if text.is_empty() || text.chars().count() > self.settings.max_chat_chars {
-                    return Err(RoomError::InvalidText);
-                }
+                let text = crate::text::chat(&text, self.settings.max_chat_chars)
+                    .map_err(|_| RoomError::InvalidText)?;
                 let message = ChatMessage {
                     id,
                     from: by,
                     from_name: seat.name.clone(),
                     at: now,
-                    text: Some(text.to_owned()),
+                    text: Some(text),
                 };
                 self.chat.push_back(message.clone());
                 while self.chat.len() > self.settings.chat_history {
@@ -570,11 +568,6 @@ impl RoomState {
     }
 
     fn clean_name(&self, raw: &str) -> Result<String, RoomError> {
-        let name = raw.trim();
-        let n = name.chars().count();
-        if n == 0 || n > self.settings.max_name_chars || name.chars().any(char::is_control) {
-            return Err(RoomError::InvalidText);
-        }
-        Ok(name.to_owned())
+        crate::text::name(raw, self.settings.max_name_chars).map_err(|_| RoomError::InvalidText)
     }
 }

@@ -303,7 +303,7 @@ fn join_rules_lock_block_full_and_names() {
     join(&mut room, web("chair", Role::Moderator, false));
     room.apply(Command::Unlock { by: owner }, T0);
     // Full: participants refused, moderators still admitted.
-    let cases: [(Newcomer, Result<Reply, RoomError>); 5] = [
+    let cases: [(Newcomer, Result<Reply, RoomError>); 7] = [
         (web("p", Role::Participant, false), Err(RoomError::RoomFull)),
         (web("m", Role::Moderator, false), Ok(Reply::Ok)),
         (
@@ -318,6 +318,14 @@ fn join_rules_lock_block_full_and_names() {
             web("bell\u{7}", Role::Moderator, false),
             Err(RoomError::InvalidText),
         ),
+        (
+            web("\u{200B}", Role::Moderator, false),
+            Err(RoomError::InvalidText),
+        ),
+        (
+            web(" \u{FEFF}\u{202E} ", Role::Moderator, false),
+            Err(RoomError::InvalidText),
+        ),
     ];
     for (n, expected) in cases {
         let name = n.name.clone();
@@ -330,6 +338,12 @@ fn join_rules_lock_block_full_and_names() {
     }
     let names: Vec<_> = room.seats().iter().map(|s| s.name.clone()).collect();
     assert_eq!(names.len(), 3);
+    // A bidirectional override cannot reverse what others read.
+    join(&mut room, web("Eve\u{202E}cod.exe", Role::Moderator, false));
+    assert!(
+        room.seats().iter().any(|s| s.name == "Evecod.exe"),
+        "the override is stripped"
+    );
 }
 
 #[test]
@@ -522,6 +536,24 @@ fn resume_within_grace_keeps_one_seat_and_grace_expiry_drops() {
 }
 
 #[test]
+fn chat_keeps_newlines_and_tabs() {
+    let mut room = RoomState::new(RoomSettings::default());
+    let p = join(&mut room, web("p", Role::Participant, false));
+    let out = room.apply(
+        Command::Chat {
+            by: p,
+            id: MessageId::new(),
+            text: "a\n\tb".into(),
+        },
+        T0,
+    );
+    assert!(
+        matches!(&out.events[..], [Event::ChatPosted(m)] if m.text.as_deref() == Some("a\n\tb")),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn chat_permission_limits_history_and_tombstones() {
     let mut room = RoomState::new(RoomSettings {
         chat_history: 3,
@@ -541,11 +573,13 @@ fn chat_permission_limits_history_and_tombstones() {
             T0,
         )
     };
-    assert_eq!(say(&mut room, p, "   ").reply, Err(RoomError::InvalidText));
-    assert_eq!(
-        say(&mut room, p, "0123456789X").reply,
-        Err(RoomError::InvalidText)
-    );
+    // Empty, too long, or a control character other than newline and tab
+    // (NUL, a terminal escape): refused, nothing posted.
+    for bad in ["   ", "0123456789X", "a\u{0}b", "\u{1b}[2J", "x\ry"] {
+        let out = say(&mut room, p, bad);
+        assert_eq!(out.reply, Err(RoomError::InvalidText), "{bad:?}");
+        assert!(out.events.is_empty(), "{bad:?}");
+    }
     let out = say(&mut room, p, "  hi  ");
     let Event::ChatPosted(posted) = &out.events[0] else {
         panic!()
@@ -751,6 +785,7 @@ fn the_owner_cannot_be_removed_or_demoted_and_nobody_removes_themselves() {
         (Command::Mute { by: f.moderator, target: f.removed, muted: true }, RoomError::UnknownParticipant),
         (Command::NameCaller { by: f.moderator, target: f.participant, name: "X".into() }, RoomError::InvalidTarget),
         (Command::NameCaller { by: f.moderator, target: f.phone, name: "".into() }, RoomError::InvalidText),
+        (Command::NameCaller { by: f.moderator, target: f.phone, name: "\u{200B}\u{2060}".into() }, RoomError::InvalidText),
         (Command::Unblock { by: f.moderator, block: BlockId::new() }, RoomError::UnknownBlock),
     ];
     for (command, error) in cases {
