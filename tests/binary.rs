@@ -285,3 +285,121 @@ async fn use_everything(base: &str) -> Vec<String> {
         GATEWAY_SECRET.to_owned(),
     ]
 }
+
+/// A server killed with an open room (SIGKILL: no room is closed) and
+/// started again on the same data directory and database closes the
+/// session it left open: `ended_at` and every open seat's `left_at` at the
+/// last recorded event, the seats with `server_stopped`.
+#[test]
+fn a_killed_server_closes_its_open_sessions_on_restart_on_sqlite() {
+    a_killed_server_closes_its_open_sessions_on_restart(common::Backend::Sqlite);
+}
+
+#[test]
+fn a_killed_server_closes_its_open_sessions_on_restart_on_postgres() {
+    a_killed_server_closes_its_open_sessions_on_restart(common::Backend::Postgres);
+}
+
+fn a_killed_server_closes_its_open_sessions_on_restart(backend: common::Backend) {
+    use serde_json::{json, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let port = free_port();
+    let start = || {
+        let mut command = conclave(&dir.path().join("data"));
+        if backend == common::Backend::Postgres {
+            command
+                .env("DATABASE_URL", common::postgres_url())
+                .env("CONCLAVE_DATABASE_SCHEMA", &schema);
+        }
+        command
+            .env("CONCLAVE_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let sessions = |token: String, line: String| {
+        let base = base.clone();
+        async move {
+            let mut res = awc::Client::default()
+                .get(format!("{base}/api/v1/conferences/{line}/sessions"))
+                .insert_header(("authorization", format!("Bearer {token}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().limit(1 << 20).await.unwrap()
+        }
+    };
+    let wait_up = |base: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while awc::Client::default()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the server never answered");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+
+    let mut first = start();
+    let (token, line) = actix_web::rt::System::new().block_on(async {
+        wait_up(base.clone()).await;
+        let mut res = awc::Client::default()
+            .post(format!("{base}/api/v1/accounts"))
+            .send_json(&json!({"email": "owner@example.org", "password": "a very secret passphrase", "display_name": "Ada"}))
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        let token = body["session"]["token"].as_str().unwrap().to_owned();
+        let line = body["line"]["id"].as_str().unwrap().to_owned();
+        let code = body["line"]["access_code"].as_str().unwrap().to_owned();
+        let mut ada = common::Ws::connect_to(&base).await;
+        assert_eq!(ada.join(&code, None, None, "Ada").await["type"], "joined");
+        let said = ada.ask(json!({"type": "chat", "text": "still here"})).await;
+        assert_eq!(said["type"], "ack", "{said}");
+        // Killed once the seat and the chat are written.
+        common::eventually(10, "the open session is written", || {
+            let sessions = sessions(token.clone(), line.clone());
+            async move {
+                let all = sessions.await;
+                let seat = &all[0]["attendance"][0];
+                (seat["left_at"].is_null() && !seat["joined_at"].is_null()).then_some(())
+            }
+        })
+        .await;
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        std::mem::forget(ada);
+        (token, line)
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let killed_at = chrono::Utc::now();
+
+    let mut second = start();
+    let after = actix_web::rt::System::new().block_on(async {
+        wait_up(base.clone()).await;
+        sessions(token, line).await
+    });
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let session = &after[0];
+    let seat = &session["attendance"][0];
+    assert!(!session["ended_at"].is_null(), "{after}");
+    assert_eq!(session["ended_at"], seat["left_at"], "{after}");
+    assert_eq!(seat["left_reason"], "server_stopped", "{after}");
+    let at = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    assert!(
+        at(&seat["joined_at"]) <= at(&seat["left_at"]) && at(&seat["left_at"]) < killed_at,
+        "closed at its last event, not at the restart: {after}"
+    );
+}
