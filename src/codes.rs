@@ -257,7 +257,17 @@ impl Services {
         creds: &Credentials,
         client: ThrottleKey,
     ) -> Result<Admission, Refusal> {
-        let outcome = self.resolve_inner(creds, client).await;
+        self.resolve_for(creds, vec![client]).await
+    }
+
+    /// [`Self::resolve`] with failures counted against every one of
+    /// `clients` (a phone call: its caller and its gateway connection).
+    pub async fn resolve_for(
+        &self,
+        creds: &Credentials,
+        clients: Vec<ThrottleKey>,
+    ) -> Result<Admission, Refusal> {
+        let outcome = self.resolve_inner(creds, clients).await;
         self.metrics.resolve(match &outcome {
             Ok(a) => a.role.as_str(),
             Err(r) => r.code(),
@@ -268,15 +278,13 @@ impl Services {
     async fn resolve_inner(
         &self,
         creds: &Credentials,
-        client: ThrottleKey,
+        mut clients: Vec<ThrottleKey>,
     ) -> Result<Admission, Refusal> {
         let now = self.clock.now();
         let throttled = |l: crate::throttle::Locked| Refusal::Throttled {
             retry_after_secs: l.retry_after_secs,
         };
-        self.join_throttle
-            .check(std::slice::from_ref(&client), now)
-            .map_err(throttled)?;
+        self.join_throttle.check(&clients, now).map_err(throttled)?;
 
         let code = creds.access_code.as_str();
         let well_formed = !code.is_empty()
@@ -314,12 +322,12 @@ impl Services {
                 &self.secrets.hmac_key,
                 creds.security_code.as_deref().unwrap_or(""),
             );
-            self.join_throttle
-                .record_failure(std::slice::from_ref(&client), now);
+            self.join_throttle.record_failure(&clients, now);
             return Err(Refusal::InvalidCredentials);
         };
         let conference = &found.conference;
-        let keys = [client, ThrottleKey::Conference(conference.id.to_string())];
+        clients.push(ThrottleKey::Conference(conference.id.to_string()));
+        let keys = clients;
         self.join_throttle.check(&keys, now).map_err(throttled)?;
 
         if let Some(required) = &conference.security {

@@ -94,6 +94,9 @@ pub struct Config {
     pub signin_throttle: ThrottleConfig,
     /// Conference join failure throttling.
     pub join_throttle: ThrottleConfig,
+    /// The ceiling on unknown access codes typed through the whole
+    /// telephony gateway, all calls and connections together.
+    pub gateway_throttle: ThrottleConfig,
     /// argon2 verification pool.
     pub hashing: HashingConfig,
     /// Key for keyed hashes (security codes, phone-number index); hex, 32 bytes.
@@ -189,6 +192,7 @@ impl Default for Config {
             scheduled_grace_minutes: 30,
             signin_throttle: ThrottleConfig::default(),
             join_throttle: ThrottleConfig::default(),
+            gateway_throttle: ThrottleConfig::default(),
             hashing: HashingConfig::default(),
             hmac_key: None,
             encryption_key: None,
@@ -302,6 +306,7 @@ impl Config {
         for (name, t) in [
             ("signin_throttle", &self.signin_throttle),
             ("join_throttle", &self.join_throttle),
+            ("gateway_throttle", &self.gateway_throttle),
         ] {
             if t.max_failures == 0 || t.window_secs == 0 {
                 return Err(invalid(

@@ -27,6 +27,7 @@ pub mod error;
 pub mod http;
 pub mod last_known;
 pub mod metrics;
+pub mod node;
 pub mod passwords;
 pub mod persist;
 pub mod phone;

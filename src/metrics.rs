@@ -12,6 +12,7 @@ pub struct Metrics {
     http: IntCounterVec,
     resolve: IntCounterVec,
     signin: IntCounterVec,
+    gateway: IntCounterVec,
     persist: IntCounterVec,
     /// Read from the media plane's counters at each scrape.
     media: IntGaugeVec,
@@ -43,6 +44,11 @@ impl Metrics {
             signin: counter(
                 "conclave_sign_ins_total",
                 "Sign-in attempts by outcome.",
+                "outcome",
+            ),
+            gateway: counter(
+                "conclave_gateway_access_codes_total",
+                "Access codes typed through the telephony gateway, by outcome: unknown (counted toward the gateway-wide ceiling), ceiling (refused unchecked: the ceiling is reached), throttled (the caller's number or the gateway connection is locked out).",
                 "outcome",
             ),
             persist: counter(
@@ -91,6 +97,10 @@ impl Metrics {
 
     pub fn signin(&self, outcome: &str) {
         self.signin.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn gateway_code(&self, outcome: &str) {
+        self.gateway.with_label_values(&[outcome]).inc();
     }
 
     pub fn persisted(&self, events: usize) {

@@ -33,6 +33,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("secrets: {0}")]
     Secrets(std::io::Error),
+    #[error("node id: {0}")]
+    Node(std::io::Error),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -54,11 +56,15 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()> + 'static,
 ) -> Result<(), RunError> {
     let services = web::Data::new(build_services(&config, clock.clone()).await?);
+    let node = crate::node::node_id(&config.data_dir).map_err(RunError::Node)?;
+    crate::node::recover(&services.store, node, &*clock).await?;
+    let heartbeat = crate::node::keep_alive(services.store.clone(), node, clock.clone());
     let sink = PersistSink::start(
         services.store.clone(),
         services.secrets.encryption_key.clone(),
         config.persistence.max_pending_events,
         services.metrics.clone(),
+        node,
     );
     let files = Arc::new(DocumentFiles::new(
         &config.data_dir,
@@ -169,6 +175,7 @@ pub async fn run_with_clock(
     let flushed = sink
         .flush(Duration::from_secs(config.persistence.shutdown_flush_secs))
         .await;
+    heartbeat.abort();
     tracing::info!(flushed, "stopped");
     served?;
     Ok(())

@@ -23,6 +23,9 @@ pub struct Services {
     pub secrets: ServerSecrets,
     pub signin_throttle: Throttle,
     pub join_throttle: Throttle,
+    /// Unknown access codes through the telephony gateway, all calls
+    /// together (src/phone/guard.rs).
+    pub gateway_throttle: Throttle,
     pub session_ttl: Duration,
     pub scheduled_grace: Duration,
     pub metrics: Metrics,
@@ -44,6 +47,7 @@ impl Services {
             secrets,
             signin_throttle: Throttle::new(&config.signin_throttle),
             join_throttle: Throttle::new(&config.join_throttle),
+            gateway_throttle: Throttle::new(&config.gateway_throttle),
             session_ttl: Duration::hours(config.session_ttl_hours),
             scheduled_grace: Duration::minutes(config.scheduled_grace_minutes),
             metrics: Metrics::new(),

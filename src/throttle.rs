@@ -1,5 +1,6 @@
 //! Failure counting and lockout. A [`Throttle`] remembers recent failures
-//! per key (a client address, an account, a conference, a caller number) in
+//! per key (a client address, an account, a conference, a caller number, a
+//! gateway connection, the whole gateway) in
 //! a sliding window; callers ask [`Throttle::check`] *before* doing any
 //! expensive work such as hashing, so a flood of guesses costs us nothing.
 //!
@@ -24,6 +25,11 @@ pub enum ThrottleKey {
     Conference(String),
     /// A phone caller, by the keyed hash of the number (never the number).
     Caller(String),
+    /// One telephony gateway connection: all its calls, as one web
+    /// address is all its requests.
+    GatewayConnection(u64),
+    /// The whole telephony gateway, every connection together.
+    Gateway,
 }
 
 /// The key is locked out until `retry_after` seconds from now.

@@ -2,7 +2,8 @@
 //! go through the IVR, `*5` toggles the lock for moderators only, numbers
 //! are masked in every frame a non-moderator receives, a named caller is
 //! recognised when calling again, three wrong codes hang up, callers are
-//! throttled by number, and a blocked number is refused.
+//! throttled by number, by gateway connection and across the gateway, and
+//! a blocked number is refused.
 
 mod common;
 
@@ -14,6 +15,7 @@ on_both_stores!(actix:
     three_wrong_codes_hang_up_and_callers_are_throttled_by_number,
     a_blocked_number_is_refused_when_it_calls_again,
     the_gateway_needs_its_secret,
+    guesses_from_many_numbers_reach_the_gateway_limits,
 );
 
 const SECRET: &str = "a-long-gateway-secret-for-tests";
@@ -192,7 +194,10 @@ async fn three_wrong_codes_hang_up_and_callers_are_throttled_by_number(b: Backen
     dtmf(&mut gw, "b", &format!("{code}#")).await;
     expect_prompt(&mut gw, "b", "try_later").await;
     assert_eq!(next_for(&mut gw, "b").await["type"], "hangup");
-    // Another number is not held back.
+    // Another number is not held back by the number's count; on this
+    // connection it would be by the connection's (4 failures on it too),
+    // so it calls through another connection.
+    let mut gw = Ws::gateway(&s, SECRET).await.unwrap();
     gw.send(json!({"type": "call", "call": "c", "from": "+33612345678"}))
         .await;
     expect_prompt(&mut gw, "c", "enter_access_code").await;
@@ -261,4 +266,76 @@ async fn the_gateway_needs_its_secret(b: Backend) {
     // Off unless configured.
     let off = TestServer::start(b).await;
     assert_eq!(Ws::gateway(&off, SECRET).await.err(), Some(404));
+}
+
+/// One wrong access code from each of `count` fresh numbers on `gw`, each
+/// answered `invalid_access_code`; the calls are then hung up.
+async fn guesses_from_fresh_numbers(gw: &mut Ws, tag: &str, count: usize) {
+    for n in 0..count {
+        let call = format!("{tag}{n}");
+        gw.send(json!({"type": "call", "call": call, "from": format!("+4420{n:08}")}))
+            .await;
+        expect_prompt(gw, &call, "enter_access_code").await;
+        dtmf(gw, &call, "1111111111#").await;
+        expect_prompt(gw, &call, "invalid_access_code").await;
+        expect_prompt(gw, &call, "enter_access_code").await;
+        gw.send(json!({"type": "hangup", "call": call})).await;
+    }
+}
+
+/// The first prompt after the access code, for a call from a fresh number.
+async fn answer_to_code(gw: &mut Ws, call: &str, from: &str, code: &str) -> Value {
+    gw.send(json!({"type": "call", "call": call, "from": from}))
+        .await;
+    expect_prompt(gw, call, "enter_access_code").await;
+    dtmf(gw, call, &format!("{code}#")).await;
+    next_for(gw, call).await
+}
+
+async fn guesses_from_many_numbers_reach_the_gateway_limits(b: Backend) {
+    // Per connection: with the gateway-wide ceiling out of the way, fresh
+    // numbers on one connection share its count (10, as a web address).
+    let s = TestServer::start_with(
+        b,
+        |c| {
+            c.gateway_secret = Some(conclave::secrets::GatewaySecret::new(SECRET.into()).unwrap());
+            c.gateway_throttle.max_failures = 1000;
+        },
+        std::sync::Arc::new(conclave::clock::SystemClock),
+    )
+    .await;
+    let (code, _) = line_with_security(&s).await;
+    let mut gw = Ws::gateway(&s, SECRET).await.unwrap();
+    guesses_from_fresh_numbers(&mut gw, "p", 10).await;
+    let m = answer_to_code(&mut gw, "p-next", "+33600000001", &code).await;
+    assert_eq!(m["prompt"], "try_later", "{m}");
+    let mut other = Ws::gateway(&s, SECRET).await.unwrap();
+    let m = answer_to_code(&mut other, "o", "+33600000002", &code).await;
+    assert_eq!(
+        m["prompt"], "enter_security_code",
+        "another connection: {m}"
+    );
+    drop(s);
+
+    // Across the gateway: 10 unknown codes over two connections (defaults),
+    // then every access code, right or wrong, on any connection: try later.
+    let s = server(b, 1000).await;
+    let (code, _) = line_with_security(&s).await;
+    let mut one = Ws::gateway(&s, SECRET).await.unwrap();
+    let mut two = Ws::gateway(&s, SECRET).await.unwrap();
+    guesses_from_fresh_numbers(&mut one, "a", 5).await;
+    guesses_from_fresh_numbers(&mut two, "b", 5).await;
+    let m = answer_to_code(&mut one, "right", "+33600000003", &code).await;
+    assert_eq!(m["prompt"], "try_later", "{m}");
+    let mut three = Ws::gateway(&s, SECRET).await.unwrap();
+    let m = answer_to_code(&mut three, "wrong", "+33600000004", "2222222222").await;
+    assert_eq!(m["prompt"], "try_later", "{m}");
+    let (_, metrics) = s.raw("GET", "/metrics", None, None, None).await;
+    let metrics = metrics.as_str().unwrap();
+    for line in [
+        r#"conclave_gateway_access_codes_total{outcome="unknown"} 10"#,
+        r#"conclave_gateway_access_codes_total{outcome="ceiling"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
 }

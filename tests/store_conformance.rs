@@ -372,6 +372,7 @@ fn session_records(conference: ConferenceId) -> (uuid::Uuid, Vec<store::Record>)
         SessionStarted {
             session,
             conference: c,
+            node: uuid::Uuid::nil(),
             at: 1_000,
         },
         Joined {
@@ -544,6 +545,7 @@ async fn deleting_history_takes_past_sessions_and_keeps_the_rest(b: Backend) {
     records.push(store::Record::SessionStarted {
         session: later,
         conference: line.id.0,
+        node: uuid::Uuid::nil(),
         at: 5_000,
     });
     records.push(document(later_doc, later));

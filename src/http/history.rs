@@ -48,7 +48,9 @@ pub struct AttendanceView {
     role: String,
     joined_at: DateTime<Utc>,
     left_at: Option<DateTime<Utc>>,
-    /// `left`, `removed`, `blocked`, `dropped` or `room_closed`.
+    /// `left`, `removed`, `blocked`, `dropped`, `room_closed`, or
+    /// `server_stopped` (the server stopped without closing the room: the
+    /// session was closed at its next start, at its last recorded event).
     left_reason: Option<String>,
 }
 

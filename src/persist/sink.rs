@@ -28,6 +28,8 @@ pub struct PersistSink {
     bound: usize,
     committed: watch::Receiver<u64>,
     key: SecretKey,
+    /// This server's node id, written on every session it opens.
+    node: uuid::Uuid,
 }
 
 impl PersistSink {
@@ -38,6 +40,7 @@ impl PersistSink {
         key: SecretKey,
         bound: usize,
         metrics: crate::metrics::Metrics,
+        node: uuid::Uuid,
     ) -> Arc<Self> {
         let (tx, rx) = watch::channel(0);
         let pending = Arc::new(AtomicUsize::new(0));
@@ -49,6 +52,7 @@ impl PersistSink {
             bound,
             committed: rx,
             key,
+            node,
         })
     }
 
@@ -102,6 +106,7 @@ impl RoomSink for PersistSink {
         self.hand_over(vec![Record::SessionStarted {
             session: session.0,
             conference: conference.0,
+            node: self.node,
             at,
         }]);
     }

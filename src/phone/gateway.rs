@@ -12,6 +12,7 @@
 //! call never holds up another.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
@@ -35,6 +36,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames the legs may have waiting for this connection to write.
 const OUTBOUND_CAPACITY: usize = 4096;
+
+/// Numbers each connection, for counting failures per connection.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 /// What the gateway sends.
 #[derive(Debug, Deserialize)]
@@ -71,6 +75,7 @@ pub async fn endpoint(
     actix_web::rt::spawn(async move {
         let (out_tx, out_rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let mut gateway = Gateway {
+            id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             session,
             services,
             rooms,
@@ -87,6 +92,7 @@ pub async fn endpoint(
 }
 
 struct Gateway {
+    id: u64,
     session: actix_ws::Session,
     services: web::Data<Services>,
     rooms: web::Data<Rooms>,
@@ -237,6 +243,7 @@ impl Gateway {
         let leg = PhoneLeg::new(
             call.clone(),
             from,
+            self.id,
             self.services.clone(),
             self.rooms.clone(),
             self.out_tx.clone(),

@@ -19,12 +19,12 @@ use conclave_actors::{ConferenceId, ParticipantId, Role};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::guard::{self, CallKeys};
 use super::ivr::{Action, Checked, Entry, Input, Ivr, JoinOutcome, Prompt};
 use super::mask_number;
 use crate::codes::{Credentials, Refusal};
 use crate::rooms::Rooms;
 use crate::services::Services;
-use crate::throttle::ThrottleKey;
 
 /// A seated caller's room queue; a phone leg acts on few messages.
 const QUEUE_CAPACITY: usize = 256;
@@ -59,6 +59,8 @@ pub struct PhoneLeg {
     number: String,
     /// Keyed hash of the number: the identity blocks and contacts use.
     index: String,
+    /// The gateway connection carrying the call.
+    connection: u64,
     ivr: Ivr,
     seat: Option<(ParticipantId, Addr<Room>)>,
     locked: bool,
@@ -72,6 +74,7 @@ impl PhoneLeg {
     pub fn new(
         call: String,
         number: String,
+        connection: u64,
         services: web::Data<Services>,
         rooms: web::Data<Rooms>,
         out: mpsc::Sender<Outbound>,
@@ -81,6 +84,7 @@ impl PhoneLeg {
             call,
             number,
             index,
+            connection,
             ivr: Ivr::new(),
             seat: None,
             locked: false,
@@ -151,14 +155,22 @@ impl PhoneLeg {
 
     fn check(&mut self, entry: Entry, ctx: &mut Context<Self>) {
         let services = self.services.clone();
-        let key = ThrottleKey::Caller(self.index.clone());
+        let keys = CallKeys {
+            caller: self.index.clone(),
+            connection: self.connection,
+        };
         let work = async move {
+            let now = services.clock.now();
+            if guard::before_check(&services.gateway_throttle, &entry, now).is_err() {
+                services.metrics.gateway_code("ceiling");
+                return Checked::TryLater;
+            }
             let creds = Credentials {
-                access_code: entry.access_code,
-                security_code: entry.security_code,
-                moderator_pin: entry.moderator_pin,
+                access_code: entry.access_code.clone(),
+                security_code: entry.security_code.clone(),
+                moderator_pin: entry.moderator_pin.clone(),
             };
-            match services.resolve(&creds, key).await {
+            let checked = match services.resolve_for(&creds, keys.keys()).await {
                 Ok(a) => Checked::Admitted {
                     conference: a.conference_id,
                     role: a.role,
@@ -166,10 +178,16 @@ impl PhoneLeg {
                 Err(Refusal::InvalidCredentials) => Checked::InvalidCredentials,
                 Err(Refusal::SecurityCodeRequired) => Checked::SecurityCodeRequired,
                 Err(Refusal::InvalidModeratorPin) => Checked::InvalidModeratorPin,
-                Err(Refusal::Throttled { .. } | Refusal::Busy | Refusal::Unavailable) => {
+                Err(Refusal::Throttled { .. }) => {
+                    services.metrics.gateway_code("throttled");
                     Checked::TryLater
                 }
+                Err(Refusal::Busy | Refusal::Unavailable) => Checked::TryLater,
+            };
+            if guard::after_check(&services.gateway_throttle, &entry, checked, now) {
+                services.metrics.gateway_code("unknown");
             }
+            checked
         };
         ctx.spawn(
             work.into_actor(self)

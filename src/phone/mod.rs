@@ -4,6 +4,7 @@
 //! carries each call ([`leg`]).
 
 pub mod gateway;
+pub mod guard;
 pub mod ivr;
 pub mod leg;
 

@@ -9,10 +9,12 @@
 
 pub mod migrations;
 mod pg_history;
+mod pg_nodes;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
 mod sqlite_history;
+mod sqlite_nodes;
 
 pub use records::*;
 
@@ -264,6 +266,22 @@ pub trait Store: Send + Sync + 'static {
         conference: ConferenceId,
         number_index: &str,
     ) -> StoreResult<Option<String>>;
+
+    /// Records that server node `node` is alive at `at` (src/node.rs).
+    async fn node_alive(
+        &self,
+        node: uuid::Uuid,
+        at: conclave_actors::room_state::Millis,
+    ) -> StoreResult<()>;
+    /// Closes every open session left by `own` (this node, restarted), by a
+    /// node not alive since `stale_before`, or by no recorded node: each
+    /// ends at its last recorded event, its open seats leaving then with
+    /// `server_stopped`. Stale nodes are forgotten. Returns the sessions.
+    async fn close_abandoned_sessions(
+        &self,
+        own: Option<uuid::Uuid>,
+        stale_before: conclave_actors::room_state::Millis,
+    ) -> StoreResult<Vec<uuid::Uuid>>;
 }
 
 /// The store in use, shared by every request.

@@ -27,9 +27,9 @@ impl PgStore {
             // Prepared once per connection, then reused by every batch.
             let (sql, params): (&str, Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>) =
                 match r.clone() {
-                    Record::SessionStarted { session, conference, at } => (
-                        "INSERT INTO conference_sessions (id, conference_id, started_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                        vec![Box::new(session), Box::new(conference), Box::new(t(at))],
+                    Record::SessionStarted { session, conference, node, at } => (
+                        "INSERT INTO conference_sessions (id, conference_id, started_at, node_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                        vec![Box::new(session), Box::new(conference), Box::new(t(at)), Box::new(node)],
                     ),
                     Record::SessionEnded { session, at } => (
                         "UPDATE conference_sessions SET ended_at = $2 WHERE id = $1",

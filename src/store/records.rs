@@ -13,6 +13,8 @@ pub enum Record {
     SessionStarted {
         session: Uuid,
         conference: Uuid,
+        /// The server node holding the room (src/node.rs).
+        node: Uuid,
         at: Millis,
     },
     SessionEnded {

@@ -519,4 +519,20 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<String>> {
         self.contact_name_sqlite(conference, number_index).await
     }
+
+    async fn node_alive(
+        &self,
+        node: uuid::Uuid,
+        at: conclave_actors::room_state::Millis,
+    ) -> StoreResult<()> {
+        self.node_alive_sqlite(node, at).await
+    }
+
+    async fn close_abandoned_sessions(
+        &self,
+        own: Option<uuid::Uuid>,
+        stale_before: conclave_actors::room_state::Millis,
+    ) -> StoreResult<Vec<uuid::Uuid>> {
+        self.close_abandoned_sqlite(own, stale_before).await
+    }
 }

@@ -26,9 +26,9 @@ fn opt_text(s: Option<String>) -> Value {
 fn statement(r: Record) -> (&'static str, Vec<Value>) {
     use Value::Integer as I;
     match r {
-        Record::SessionStarted { session, conference, at } => (
-            "INSERT INTO conference_sessions (id, conference_id, started_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-            vec![id(session), id(conference), I(at)],
+        Record::SessionStarted { session, conference, node, at } => (
+            "INSERT INTO conference_sessions (id, conference_id, started_at, node_id) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            vec![id(session), id(conference), I(at), id(node)],
         ),
         Record::SessionEnded { session, at } => (
             "UPDATE conference_sessions SET ended_at = ?2 WHERE id = ?1",
