@@ -155,3 +155,61 @@ test('the moderator removes and blocks a participant from the list; they see why
     await troll.locator('#room').waitFor({ state: 'visible' });
   });
 });
+
+test('chat for moderators only: the participant sees why the send is disabled', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    const bob = await pages.open('bob', server.url('/'));
+    await join(bob, { ...line, pin: '', name: 'Bob' });
+
+    await chair.getByRole('button', { name: 'Settings' }).click();
+    await chair.getByLabel('Who may chat').selectOption('moderators');
+    await bob.getByText('Only moderators may post').waitFor();
+    assert.equal(await bob.getByLabel('Message').isDisabled(), true);
+    await chair.getByLabel('Message').fill('<b>not bold</b>');
+    await chair.getByRole('button', { name: 'Send' }).click();
+    // Text stays text: the markup arrives as characters.
+    await bob.locator('#chat li', { hasText: '<b>not bold</b>' }).waitFor();
+    assert.equal(await bob.locator('#chat li b b').count(), 0);
+
+    await chair.getByLabel('Who may chat').selectOption('everyone');
+    await bob.getByLabel('Message').fill('thanks');
+    await bob.getByRole('button', { name: 'Send' }).click();
+    await chair.locator('#chat li', { hasText: 'thanks' }).waitFor();
+  });
+});
+
+test('a page whose WebSocket drops takes its seat back, and the others never see it leave', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    const bob = await pages.open('bob', server.url('/'));
+    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await chair.locator('#participants li', { hasText: 'Bob' }).waitFor();
+    // Count what the chair's list shows while Bob is away.
+    await chair.evaluate(() => {
+      // @ts-ignore: a test marker
+      window.minimum = 2;
+      const list = /** @type {Element} */ (document.getElementById('participants'));
+      new MutationObserver(() => {
+        // @ts-ignore: a test marker
+        window.minimum = Math.min(window.minimum, list.querySelectorAll('li').length);
+      }).observe(list, { childList: true, subtree: true });
+    });
+
+    await bob.evaluate(() => /** @type {any} */ (window).conclave.dropConnection());
+    await bob.locator('#resuming').waitFor({ state: 'visible' });
+    await bob.locator('#resuming').waitFor({ state: 'hidden', timeout: 15_000 });
+    assert.equal(await bob.locator('#room').isVisible(), true);
+
+    // Still seated: the chair's request reaches Bob's seat.
+    const row = chair.locator('#participants li', { hasText: 'Bob' });
+    await row.getByRole('button', { name: 'Actions for Bob' }).click();
+    await row.getByRole('button', { name: 'Mute' }).click();
+    await bob.locator('#participants li', { hasText: 'Bob' }).getByText('muted').waitFor();
+    assert.equal(await chair.evaluate(() => /** @type {any} */ (window).minimum), 2, 'Bob never left the list');
+  });
+});
