@@ -235,10 +235,7 @@ impl Page {
             if Instant::now() >= deadline {
                 // What the page's connections are doing, to say why.
                 let pcs = self
-                    .eval(
-                        "JSON.stringify(Object.fromEntries(Object.entries(state.pcs).map(([k, v]) =>
-                           [k, [v.connectionState, v.getTransceivers().map(t => t.currentDirection)]])))",
-                    )
+                    .eval("JSON.stringify(window.conclave.connections())")
                     .await;
                 panic!("{pc}: not {from} publishers' media: {stats}, connections {pcs}");
             }
@@ -283,8 +280,12 @@ async fn the_page_is_served_with_a_strict_policy() {
     assert!(policy.contains("script-src 'self'"), "{policy}");
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     let body = res.body().await.unwrap();
-    assert!(std::str::from_utf8(&body).unwrap().contains("/room.js"));
-    for (path, kind) in [("/room.js", "text/javascript"), ("/room.css", "text/css")] {
+    assert!(std::str::from_utf8(&body).unwrap().contains("/app/main.js"));
+    for (path, kind) in [
+        ("/app/main.js", "text/javascript"),
+        ("/vendor/preact.module.js", "text/javascript"),
+        ("/room.css", "text/css"),
+    ] {
         let res = awc::Client::new()
             .get(server.url(path))
             .send()

@@ -1,30 +1,54 @@
-//! The browser client (`web/`): the meeting room page and its script and
-//! style, built into the binary so `cargo run` serves them from anywhere.
-//! No build step: what is in `web/` is what the browser gets.
+//! The browser client (`web/`): the meeting room page, its ES modules
+//! (`web/app`, `web/vendor`) and style, built into the binary so `cargo run`
+//! serves them from anywhere. No build step: what is in `web/` is what the
+//! browser gets (docs/web.md).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::rooms::Rooms;
 
-/// Path, body, content type.
-const FILES: [(&str, &str, &str); 3] = [
-    (
-        "/",
-        include_str!("../../web/room.html"),
-        "text/html; charset=utf-8",
-    ),
-    (
-        "/room.js",
-        include_str!("../../web/room.js"),
-        "text/javascript; charset=utf-8",
-    ),
-    (
-        "/room.css",
-        include_str!("../../web/room.css"),
-        "text/css; charset=utf-8",
-    ),
+/// One file of `web/`, built into the binary: its URL path and body.
+macro_rules! web_file {
+    ($url:literal, $file:literal) => {
+        ($url, include_str!(concat!("../../web/", $file)))
+    };
+}
+
+/// Every file the browser may load. A file added to `web/app` or
+/// `web/vendor` must be listed here (a test checks).
+const FILES: &[(&str, &str)] = &[
+    web_file!("/", "room.html"),
+    web_file!("/room.css", "room.css"),
+    web_file!("/app/main.js", "app/main.js"),
+    web_file!("/app/types.js", "app/types.js"),
+    web_file!("/app/state.js", "app/state.js"),
+    web_file!("/app/protocol.js", "app/protocol.js"),
+    web_file!("/app/api.js", "app/api.js"),
+    web_file!("/app/media.js", "app/media.js"),
+    web_file!("/app/session.js", "app/session.js"),
+    web_file!("/app/words.js", "app/words.js"),
+    web_file!("/app/views/html.js", "app/views/html.js"),
+    web_file!("/app/views/app.js", "app/views/app.js"),
+    web_file!("/app/views/join.js", "app/views/join.js"),
+    web_file!("/app/views/room.js", "app/views/room.js"),
+    web_file!("/app/views/videos.js", "app/views/videos.js"),
+    web_file!("/app/views/chat.js", "app/views/chat.js"),
+    web_file!("/app/views/participants.js", "app/views/participants.js"),
+    web_file!("/app/views/settings.js", "app/views/settings.js"),
+    web_file!("/vendor/preact.module.js", "vendor/preact.module.js"),
+    web_file!("/vendor/hooks.module.js", "vendor/hooks.module.js"),
+    web_file!("/vendor/htm.module.js", "vendor/htm.module.js"),
 ];
+
+/// The content type, by the path's extension.
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        _ => "text/html; charset=utf-8",
+    }
+}
 
 /// Only this origin's own script, style, media and WebSocket: no inline
 /// script, no third party, no framing (the page holds codes and a camera).
@@ -33,10 +57,10 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for (path, body, content_type) in FILES {
+    for &(path, body) in FILES {
         cfg.service(web::resource(path).route(web::get().to(
             move |req: HttpRequest, rooms: web::Data<Rooms>| async move {
-                let mut res = file(body, content_type);
+                let mut res = file(body, content_type(path));
                 if path == "/" {
                     // The page's device cookie, issued or renewed before the
                     // page opens its WebSocket (crate::device).
@@ -59,4 +83,35 @@ fn file(body: &'static str, content_type: &'static str) -> HttpResponse {
         // A new server version is picked up on the next load.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every module under `web/app` and `web/vendor` is served, or the page
+    /// would fail to load in the browser with a missing import.
+    #[test]
+    fn every_module_is_served() {
+        let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        let mut missing = Vec::new();
+        for dir in ["app", "app/views", "vendor"] {
+            for entry in std::fs::read_dir(web.join(dir)).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".js") {
+                    let url = format!("/{dir}/{name}");
+                    if !FILES.iter().any(|(path, _)| *path == url) {
+                        missing.push(url);
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "add to FILES: {missing:?}");
+        assert_eq!(
+            content_type("/app/main.js"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(content_type("/room.css"), "text/css; charset=utf-8");
+        assert_eq!(content_type("/"), "text/html; charset=utf-8");
+    }
 }

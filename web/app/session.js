@@ -1,0 +1,149 @@
+// Ties the pieces together: what the server says goes into the state
+// (state.js) and to the media (media.js); what the person does (the
+// actions the views call) goes to the server (protocol.js). Views get
+// `actions` and never see the connection.
+
+import { Connection } from './protocol.js';
+import { Media } from './media.js';
+import { applyEvent, createStore, initialState } from './state.js';
+import { explainClosed, explainError, explainRefusal } from './words.js';
+
+/** @typedef {import('./types.js').Message} Message */
+/** @typedef {import('./types.js').Audience} Audience */
+/** @typedef {import('./state.js').State} State */
+
+const SIGNALLING = new Set(['media_offer', 'media_answer', 'media_candidate', 'media_reset']);
+
+/** @typedef {import('./types.js').JoinFields} JoinFields */
+export function createSession() {
+  const store = createStore(initialState());
+  const media = new Media({
+    send: (m) => connection.request(m),
+    show: (who, stream, mine) =>
+      store.update((s) => {
+        const old = s.tiles.find((t) => t.id === who);
+        const tile = { id: who, stream, mine, tracks: (old ? old.tracks : 0) + 1 };
+        return { tiles: old ? s.tiles.map((t) => (t.id === who ? tile : t)) : [...s.tiles, tile] };
+      }),
+    error: (message) => store.update({ roomError: message }),
+  });
+
+  const connection = new Connection({
+    event(m) {
+      if (SIGNALLING.has(m.type)) {
+        media.signal(m);
+        return;
+      }
+      if (m.type === 'participant_left') media.forget(m.participant);
+      store.update((s) => applyEvent(s, m));
+      if (m.type === 'room' || m.type === 'media_mode') media.setMode(store.get().media);
+      if (m.type === 'room' && m.role === 'moderator') refreshBlocks();
+    },
+    closed(reason) {
+      media.stop();
+      store.update((s) => (s.phase === 'join' ? { joinError: explainClosed(reason) } : { phase: 'closed', closedReason: explainClosed(reason) }));
+    },
+    link(link) {
+      store.update({ link: link === 'resuming' ? 'resuming' : 'ok' });
+      // The server's media connections did not survive the drop.
+      if (link === 'resumed') media.reset();
+    },
+  });
+
+  /**
+   * A moderator request; its refusal shows in the room.
+   * @param {Message} message
+   * @returns {Promise<boolean>} whether the server accepted it
+   */
+  async function ask(message) {
+    const answer = await connection.request(message);
+    if (answer.type === 'error') {
+      store.update({ roomError: explainError(answer) });
+      return false;
+    }
+    store.update({ roomError: '' });
+    return true;
+  }
+
+  async function refreshBlocks() {
+    const answer = await connection.request({ type: 'list_blocks' });
+    if (answer.type === 'blocks') store.update({ blocks: answer.blocks });
+  }
+
+  const actions = {
+    /** @param {JoinFields} fields */
+    async join(fields) {
+      store.update({ joining: true, joinError: '' });
+      const answer = await connection.join(fields);
+      if (answer.type !== 'joined') {
+        store.update({
+          joining: false,
+          joinError: explainRefusal(answer),
+          needsSecurity: store.get().needsSecurity || answer.code === 'security_code_required',
+        });
+        return;
+      }
+      store.update({ joining: false, phase: 'room', me: answer.participant, role: answer.role, title: answer.title || 'Conference' });
+      media.start(answer.participant, answer.ice_servers || []);
+    },
+    async leave() {
+      await connection.leave();
+      media.stop();
+      store.update({ phase: 'closed', closedReason: explainClosed('left') });
+    },
+    toggleMicrophone() {
+      store.update({ micOn: media.toggleMicrophone() });
+    },
+    /** @param {string} text */
+    chat: (text) => ask({ type: 'chat', text }),
+    lock: () => ask({ type: 'lock' }),
+    unlock: () => ask({ type: 'unlock' }),
+    /**
+     * @param {'chat' | 'share'} permission
+     * @param {Audience} audience
+     */
+    setPermission: (permission, audience) => ask({ type: 'set_permission', permission, audience }),
+    startRecording: () => ask({ type: 'start_recording' }),
+    stopRecording: () => ask({ type: 'stop_recording' }),
+    refreshBlocks,
+    /** @param {string} block */
+    unblock: (block) => ask({ type: 'unblock', block }),
+    /**
+     * @param {string} participant
+     * @param {boolean} muted
+     */
+    mute: (participant, muted) => ask({ type: 'mute', participant, muted }),
+    /**
+     * @param {string} participant
+     * @param {boolean} block
+     */
+    remove: (participant, block) => ask({ type: 'remove', participant, block }),
+    /** @param {string} participant */
+    promote: (participant) => ask({ type: 'promote', participant }),
+    /** @param {string} participant */
+    demote: (participant) => ask({ type: 'demote', participant }),
+    /**
+     * @param {string} participant
+     * @param {string} name
+     */
+    nameCaller: (participant, name) => ask({ type: 'name_caller', participant, name }),
+    dismissError: () => store.update({ roomError: '' }),
+  };
+
+  // For diagnostics and the browser tests.
+  const diagnostics = {
+    async stats() {
+      const s = store.get();
+      return { mode: s.media.mode, me: s.me, tiles: s.tiles.length, inbound: await media.stats() };
+    },
+    /** @param {'publish' | 'subscribe' | 'peer'} pc */
+    transceivers: (pc) => media.transceivers(pc),
+    connections: () => media.describe(),
+    /** Closes the WebSocket as a network drop would. */
+    dropConnection: () => connection.drop(),
+  };
+
+  return { store, actions, diagnostics };
+}
+
+/** @typedef {ReturnType<typeof createSession>['actions']} Actions */

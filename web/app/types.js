@@ -1,0 +1,73 @@
+// Shapes of what the server sends (docs/protocol.md), for the type checker.
+// This module has no code: it only names types the others import.
+
+/**
+ * A message on the WebSocket, either way. Every client request has `type`
+ * and `id`; answers echo the `id`; events have none.
+ * @typedef {{type: string, id?: string, [field: string]: any}} Message
+ */
+
+/**
+ * @typedef {object} Participant
+ * @property {string} id
+ * @property {string} name
+ * @property {'moderator' | 'participant'} role
+ * @property {boolean} phone
+ * @property {string | null} number full for moderators, masked for others
+ * @property {boolean} muted
+ * @property {boolean} owner
+ */
+
+/**
+ * @typedef {object} ChatMessage
+ * @property {string} id
+ * @property {string} from
+ * @property {string} from_name
+ * @property {number} at
+ * @property {string | null} text
+ * @property {boolean} deleted
+ */
+
+/**
+ * @typedef {object} Block
+ * @property {string} id
+ * @property {string} name
+ * @property {string} by
+ * @property {number} at
+ */
+
+/**
+ * @typedef {object} DocumentInfo
+ * @property {string} id
+ * @property {string} name
+ * @property {string} content_type
+ * @property {number} size
+ * @property {string} by
+ * @property {number} at
+ */
+
+/** @typedef {'everyone' | 'moderators'} Audience */
+
+/**
+ * @typedef {object} MediaMode
+ * @property {'sfu' | 'p2p'} mode
+ * @property {string | null} peer
+ * @property {boolean} offerer
+ */
+
+/**
+ * One video tile: a participant's media. `tracks` counts the tracks added,
+ * so the view knows to start playback again.
+ * @typedef {{id: string, stream: MediaStream, mine: boolean, tracks: number}} Tile
+ */
+
+/**
+ * What a person types in the join form.
+ * @typedef {object} JoinFields
+ * @property {string | null} access_code
+ * @property {string | null} security_code
+ * @property {string | null} moderator_pin
+ * @property {string | null} name
+ */
+
+export {};

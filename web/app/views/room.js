@@ -1,0 +1,45 @@
+// The meeting room: the menu on the left (participants, the settings cog,
+// chat), the video grid, and the banners that tell everyone what changed.
+import { html } from './html.js';
+import { Participants } from './participants.js';
+import { Settings } from './settings.js';
+import { Chat } from './chat.js';
+import { Videos } from './videos.js';
+
+/** @typedef {import('../state.js').State} State */
+/** @typedef {import('../session.js').Actions} Actions */
+
+/** @param {{state: State, actions: Actions}} props */
+export function Room({ state, actions }) {
+  const e2e = state.media.mode === 'p2p';
+  const moderator = state.role === 'moderator';
+  return html`
+    <section id="room" hidden=${state.phase !== 'room'} aria-labelledby="title">
+      <header>
+        <h1 id="title">${state.title}</h1>
+        <span id="mode" class=${e2e ? 'e2e' : ''} tabindex="0"
+          title=${e2e
+            ? 'Only the two of you can see and hear this call: the server passes nothing on.'
+            : 'Your media is encrypted on its way to the server, which forwards it to the others.'}
+          >${e2e ? 'End-to-end encrypted' : 'Encrypted to the server'}</span>
+        <span id="recording" class="banner recording" role="status" hidden=${!state.recording}>● Recording: everyone is told</span>
+        <span id="locked" class="banner" role="status" hidden=${!state.locked}>🔒 Locked: nobody new may join</span>
+        <button id="mute_self" type="button" aria-pressed=${!state.micOn} onClick=${actions.toggleMicrophone}>
+          ${state.micOn ? 'Mute' : 'Unmute'}
+        </button>
+        <button id="leave" type="button" onClick=${actions.leave}>Leave</button>
+      </header>
+      <p id="resuming" class="banner" role="status" hidden=${state.link !== 'resuming'}>
+        The connection dropped: taking your seat back…
+      </p>
+      <p id="room_error" role="alert">${state.roomError}</p>
+      <nav id="menu" aria-label="Meeting menu">
+        <h2>Participants</h2>
+        <${Participants} state=${state} actions=${actions} />
+        ${moderator ? html`<${Settings} state=${state} actions=${actions} />` : null}
+        <${Chat} state=${state} actions=${actions} />
+      </nav>
+      <${Videos} state=${state} />
+    </section>
+  `;
+}

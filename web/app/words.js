@@ -1,0 +1,67 @@
+// What the server's codes mean, in plain words for the person at the page.
+
+/** @typedef {import('./types.js').Message} Message */
+
+/** @type {Record<string, string>} */
+const REFUSALS = {
+  invalid_credentials: 'The access code or the security code is wrong.',
+  security_code_required: 'This conference needs its security code.',
+  invalid_moderator_pin: 'The moderator PIN is wrong.',
+  locked: 'The conference is locked: only a moderator PIN lets you in now.',
+  blocked: 'A moderator has blocked you from this conference.',
+  room_full: 'The conference is full.',
+  busy: 'The server is busy: try again in a moment.',
+  unavailable: 'The conference cannot be opened right now: try again shortly.',
+  unauthorized: 'Sign in again: your session has expired.',
+  connection_lost: 'The server cannot be reached.',
+};
+
+/** @type {Record<string, string>} */
+const ERRORS = {
+  forbidden: 'Only moderators may do that.',
+  not_permitted: 'The moderators have kept that for themselves.',
+  unknown_participant: 'That person is no longer here.',
+  invalid_target: 'That cannot be done to this person.',
+  invalid_text: 'That text cannot be sent: it is empty, too long or has control characters.',
+  rate_limited: 'Too many requests at once: try again in a moment.',
+  connection_lost: 'The connection dropped: try again once it is back.',
+};
+
+/** @type {Record<string, string>} */
+const CLOSED = {
+  left: 'You left the conference.',
+  removed: 'A moderator removed you from the conference.',
+  blocked: 'A moderator removed you and blocked you from coming back.',
+  room_closed: 'The conference has ended.',
+  replaced: 'You joined this conference from another window, which now holds your seat.',
+  dropped: 'The connection was lost for too long and your seat is gone. Join again.',
+  throttled: 'Too many failed attempts: wait a while before trying again.',
+  server_shutdown: 'The server is restarting. Join again in a moment.',
+  slow_consumer: 'The connection was too slow to keep up.',
+};
+
+/**
+ * A refused join, with the server's code in brackets for support.
+ * @param {Message} answer
+ */
+export function explainRefusal(answer) {
+  let words = REFUSALS[answer.code];
+  if (answer.code === 'throttled') {
+    const wait = /(\d+) s/.exec(answer.message || '');
+    words = `Too many failed attempts: try again in ${wait ? wait[1] : 'a few'} seconds.`;
+  }
+  return `${words || answer.message} (${answer.code})`;
+}
+
+/**
+ * A refused request in the room.
+ * @param {Message} answer
+ */
+export function explainError(answer) {
+  return `${ERRORS[answer.code] || answer.message} (${answer.code})`;
+}
+
+/** @param {string} reason why the seat ended */
+export function explainClosed(reason) {
+  return `${CLOSED[reason] || `You are out of the conference: ${reason}.`} (${reason})`;
+}

@@ -1,0 +1,234 @@
+// What the browser tests share: a real Conclave server (the binary cargo
+// built) on a free port with a throwaway data directory, Debian's Chromium
+// driven by playwright-core, pages that fail their test on any console
+// error, and a screenshot plus console log of each page when a test fails.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Where failing tests leave their screenshots and console logs. */
+export const ARTIFACTS = resolve(here, '../../target/web-test-artifacts');
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address());
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** Starts the server binary; `stop()` ends it and removes its data. */
+export async function startServer() {
+  const bin = process.env.CONCLAVE_BIN || resolve(here, '../../target/debug/conclave');
+  const dir = mkdtempSync(join(tmpdir(), 'conclave-web-'));
+  const port = await freePort();
+  const config = join(dir, 'conclave.toml');
+  writeFileSync(
+    config,
+    [
+      `bind = "127.0.0.1:${port}"`,
+      `data_dir = "${join(dir, 'data')}"`,
+      '[media]',
+      'bind_ip = "127.0.0.1"',
+      'port_min = 46000',
+      'port_max = 46999',
+    ].join('\n'),
+  );
+  const child = spawn(bin, ['--config', config, '--log-format', 'json'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, RUST_LOG: 'warn' },
+  });
+  let log = '';
+  child.stderr.on('data', (d) => (log += d));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${bin} exited: ${log}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${bin} never answered: ${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    /** @param {string} path */
+    url: (path) => `${base}${path}`,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Signs up an account with a default security code: its line's access
+ * code and moderator PIN.
+ * @param {string} base
+ */
+export async function lineWithSecurity(base) {
+  const email = `user-${crypto.randomUUID()}@example.org`;
+  const res = await fetch(`${base}/api/v1/accounts`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password: 'correct horse battery', display_name: 'Ada' }),
+  });
+  const body = await res.json();
+  if (res.status !== 201) throw new Error(`sign-up: ${res.status} ${JSON.stringify(body)}`);
+  const token = body.session.token;
+  const put = await fetch(`${base}/api/v1/account/default-security-code`, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ security_code: '2468' }),
+  });
+  if (put.status !== 204) throw new Error(`security code: ${put.status}`);
+  return { code: body.line.access_code, pin: body.moderator_pin, securityCode: '2468', token };
+}
+
+/** Debian's Chromium headless, with the fake camera and microphone. */
+export function launchBrowser() {
+  const executablePath = process.env.CONCLAVE_CHROMIUM || 'chromium';
+  return chromium.launch({
+    executablePath: executablePath.includes('/') ? executablePath : which(executablePath),
+    args: [
+      // Tests run as root in CI, where Chromium's sandbox will not start.
+      '--no-sandbox',
+      '--disable-gpu',
+      '--mute-audio',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      '--allow-loopback-in-peer-connection',
+    ],
+  });
+}
+
+/** @param {string} name */
+function which(name) {
+  for (const dir of (process.env.PATH || '').split(':')) {
+    const path = join(dir, name);
+    try {
+      if (statIsFile(path)) return path;
+    } catch {
+      // not here
+    }
+  }
+  throw new Error(`${name} is not on PATH: scripts/test installs it, or set CONCLAVE_CHROMIUM`);
+}
+
+/** @param {string} path */
+function statIsFile(path) {
+  return statSync(path).isFile();
+}
+
+/**
+ * Pages of one test: each in its own browser context (its own cookies, as
+ * a separate person's browser), each failing the test on a console error
+ * or an uncaught exception, each saved on failure.
+ */
+export class Pages {
+  /** @param {import('playwright-core').Browser} browser */
+  constructor(browser) {
+    this.browser = browser;
+    /** @type {{name: string, page: import('playwright-core').Page, log: string[], errors: string[]}[]} */
+    this.pages = [];
+  }
+
+  /**
+   * @param {string} name for the artifacts
+   * @param {string} url
+   * @param {import('playwright-core').BrowserContextOptions} [options]
+   */
+  async open(name, url, options = {}) {
+    const context = await this.browser.newContext(options);
+    const page = await context.newPage();
+    /** @type {string[]} */
+    const log = [];
+    /** @type {string[]} */
+    const errors = [];
+    page.on('console', (m) => {
+      log.push(`[${m.type()}] ${m.text()}`);
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    // The console names no URL for a failed load: the log does.
+    page.on('response', (r) => {
+      if (r.status() >= 400) log.push(`[http ${r.status()}] ${r.url()}`);
+    });
+    page.on('pageerror', (e) => {
+      log.push(`[pageerror] ${e.message}`);
+      errors.push(e.message);
+    });
+    this.pages.push({ name, page, log, errors });
+    await page.goto(url);
+    return page;
+  }
+
+  /** Fails if any page logged an error. */
+  assertNoConsoleErrors() {
+    const bad = this.pages.filter((p) => p.errors.length > 0).map((p) => `${p.name}: ${p.errors.join(' | ')}`);
+    if (bad.length > 0) throw new Error(`console errors: ${bad.join('; ')}`);
+  }
+
+  /**
+   * Closes the pages; after a failure, saves each page's screenshot and
+   * console log first.
+   * @param {import('node:test').TestContext} t
+   * @param {boolean} failed
+   */
+  async close(t, failed) {
+    if (failed) {
+      const dir = join(ARTIFACTS, t.name.replace(/[^a-z0-9]+/gi, '_'));
+      mkdirSync(dir, { recursive: true });
+      for (const p of this.pages) {
+        await p.page.screenshot({ path: join(dir, `${p.name}.png`), fullPage: true }).catch(() => {});
+        writeFileSync(join(dir, `${p.name}.console.log`), p.log.join('\n'));
+      }
+      t.diagnostic(`screenshots and console logs in ${dir}`);
+    }
+    for (const p of this.pages) await p.page.context().close();
+    this.pages = [];
+  }
+}
+
+/**
+ * Runs `body` with fresh pages, saving them if it throws, and checking
+ * that no page logged an error if it does not.
+ * @param {import('playwright-core').Browser} browser
+ * @param {import('node:test').TestContext} t
+ * @param {(pages: Pages) => Promise<void>} body
+ */
+export async function withPages(browser, t, body) {
+  const pages = new Pages(browser);
+  let failed = true;
+  try {
+    await body(pages);
+    pages.assertNoConsoleErrors();
+    failed = false;
+  } finally {
+    await pages.close(t, failed);
+  }
+}
+
+/**
+ * Fills the join form and joins, as a person would.
+ * @param {import('playwright-core').Page} page
+ * @param {{code: string, securityCode?: string, pin?: string, name: string}} who
+ */
+export async function fillJoin(page, who) {
+  await page.getByLabel('Access code').fill(who.code);
+  await page.getByLabel('Security code').fill(who.securityCode || '');
+  await page.getByLabel('Moderator PIN').fill(who.pin || '');
+  await page.getByLabel('Your name').fill(who.name);
+  await page.getByRole('button', { name: 'Join' }).click();
+}

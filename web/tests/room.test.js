@@ -1,0 +1,215 @@
+// The meeting room as people use it: Chromium pages join through the form,
+// see each other, and a moderator uses the menu on the left. One server
+// and one browser for the file; each test opens its own pages.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fillJoin, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/**
+ * Serious and critical accessibility violations on the page as it is now.
+ * axe is evaluated over DevTools, which the page's CSP does not govern.
+ * @param {import('playwright-core').Page} page
+ */
+async function axeViolations(page) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    // @ts-ignore: axe was just evaluated into the page
+    const result = await window.axe.run(document);
+    return result.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/**
+ * Waits until the page decodes video from `from` others through the server.
+ * @param {import('playwright-core').Page} page
+ * @param {number} from
+ */
+async function decodesVideo(page, from) {
+  await page.waitForFunction(
+    async (n) => {
+      // @ts-ignore: the page's diagnostics
+      const stats = await window.conclave.stats();
+      return stats.inbound.filter((/** @type {any} */ r) => r.pc === 'subscribe' && r.kind === 'video' && r.frames >= 20).length >= n;
+    },
+    from,
+    { timeout: 45_000, polling: 250 },
+  );
+}
+
+/**
+ * @param {import('playwright-core').Page} page
+ * @param {{code: string, securityCode?: string, pin?: string, name: string}} who
+ */
+async function join(page, who) {
+  await fillJoin(page, who);
+  await page.locator('#room').waitFor({ state: 'visible' });
+}
+
+test('the join form has no serious accessibility violations', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const page = await pages.open('join', server.url('/'));
+    await page.getByRole('button', { name: 'Join' }).waitFor();
+    assert.deepEqual(await axeViolations(page), []);
+    // At a phone's width too.
+    await page.setViewportSize({ width: 390, height: 800 });
+    assert.deepEqual(await axeViolations(page), []);
+  });
+});
+
+test('a wrong access code is refused in plain words, and the form stays for another try', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const page = await pages.open('guest', server.url('/'));
+    await fillJoin(page, { code: '0000000000', securityCode: '2468', name: 'Guest' });
+    await assert.doesNotReject(page.getByRole('alert').filter({ hasText: 'access code or the security code is wrong' }).waitFor());
+    await join(page, { ...line, name: 'Guest' });
+  });
+});
+
+test('three browsers meet; the moderator locks the room from the cog; a fourth is refused, a moderator PIN enters', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    const bob = await pages.open('bob', server.url('/'));
+    await join(bob, { ...line, pin: '', name: 'Bob' });
+    const cy = await pages.open('cy', server.url('/'));
+    await join(cy, { ...line, pin: '', name: 'Cy' });
+    for (const page of [chair, bob, cy]) {
+      await decodesVideo(page, 2);
+      await assert.doesNotReject(page.locator('#participants li').nth(2).waitFor());
+    }
+    // Participants get no cog.
+    assert.equal(await bob.getByRole('button', { name: 'Settings' }).count(), 0);
+
+    await chair.getByRole('button', { name: 'Settings' }).click();
+    await chair.getByRole('button', { name: 'Lock the room' }).click();
+    for (const page of [chair, bob, cy]) await page.locator('#locked').waitFor({ state: 'visible' });
+    assert.deepEqual(await axeViolations(chair), [], 'the room with the settings open');
+
+    const late = await pages.open('late', server.url('/'));
+    await fillJoin(late, { ...line, pin: '', name: 'Late' });
+    await late.locator('#join_error').filter({ hasText: '(locked)' }).waitFor();
+    assert.match(await late.locator('#join_error').innerText(), /locked/);
+    // The moderator PIN still enters, on the same connection.
+    await late.getByLabel('Moderator PIN').fill(line.pin);
+    await late.getByRole('button', { name: 'Join' }).click();
+    await late.locator('#room').waitFor({ state: 'visible' });
+
+    await chair.getByRole('button', { name: 'Unlock the room' }).click();
+    await bob.locator('#locked').waitFor({ state: 'hidden' });
+  });
+});
+
+test('the moderator removes and blocks a participant from the list; they see why and cannot return', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    const troll = await pages.open('troll', server.url('/'));
+    await join(troll, { ...line, pin: '', name: 'Troll' });
+
+    const row = chair.locator('#participants li', { hasText: 'Troll' });
+    await row.getByRole('button', { name: 'Actions for Troll' }).click();
+    await row.getByRole('button', { name: 'Remove and block…' }).click();
+    // Nothing happens before the confirmation.
+    await row.getByText('They cannot come back').waitFor();
+    assert.equal(await chair.locator('#participants li').count(), 2);
+    await row.getByRole('button', { name: 'Remove and block', exact: true }).click();
+
+    await troll.locator('#closed').filter({ hasText: 'blocked you from coming back' }).waitFor();
+    await chair.locator('#participants li', { hasText: 'Troll' }).waitFor({ state: 'detached' });
+
+    // The same browser, after a reload, is refused.
+    await troll.reload();
+    await fillJoin(troll, { ...line, pin: '', name: 'Troll again' });
+    await troll.locator('#join_error').filter({ hasText: '(blocked)' }).waitFor();
+
+    // The cog lists the block; unblocking lets the browser back in.
+    await chair.getByRole('button', { name: 'Settings' }).click();
+    await chair.getByRole('button', { name: 'Unblock Troll' }).click();
+    await chair.locator('#no_blocks').waitFor();
+    await troll.getByRole('button', { name: 'Join' }).click();
+    await troll.locator('#room').waitFor({ state: 'visible' });
+  });
+});
+
+test('chat for moderators only: the participant sees why the send is disabled', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    const bob = await pages.open('bob', server.url('/'));
+    await join(bob, { ...line, pin: '', name: 'Bob' });
+
+    await chair.getByRole('button', { name: 'Settings' }).click();
+    await chair.getByLabel('Who may chat').selectOption('moderators');
+    await bob.getByText('Only moderators may post').waitFor();
+    assert.equal(await bob.getByLabel('Message').isDisabled(), true);
+    await chair.getByLabel('Message').fill('<b>not bold</b>');
+    await chair.getByRole('button', { name: 'Send' }).click();
+    // Text stays text: the markup arrives as characters.
+    await bob.locator('#chat li', { hasText: '<b>not bold</b>' }).waitFor();
+    assert.equal(await bob.locator('#chat li b b').count(), 0);
+
+    await chair.getByLabel('Who may chat').selectOption('everyone');
+    await bob.getByLabel('Message').fill('thanks');
+    await bob.getByRole('button', { name: 'Send' }).click();
+    await chair.locator('#chat li', { hasText: 'thanks' }).waitFor();
+  });
+});
+
+test('a page whose WebSocket drops takes its seat back, and the others never see it leave', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    const bob = await pages.open('bob', server.url('/'));
+    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await chair.locator('#participants li', { hasText: 'Bob' }).waitFor();
+    // Count what the chair's list shows while Bob is away.
+    await chair.evaluate(() => {
+      // @ts-ignore: a test marker
+      window.minimum = 2;
+      const list = /** @type {Element} */ (document.getElementById('participants'));
+      new MutationObserver(() => {
+        // @ts-ignore: a test marker
+        window.minimum = Math.min(window.minimum, list.querySelectorAll('li').length);
+      }).observe(list, { childList: true, subtree: true });
+    });
+
+    await bob.evaluate(() => /** @type {any} */ (window).conclave.dropConnection());
+    await bob.locator('#resuming').waitFor({ state: 'visible' });
+    await bob.locator('#resuming').waitFor({ state: 'hidden', timeout: 15_000 });
+    assert.equal(await bob.locator('#room').isVisible(), true);
+
+    // Still seated: the chair's request reaches Bob's seat.
+    const row = chair.locator('#participants li', { hasText: 'Bob' });
+    await row.getByRole('button', { name: 'Actions for Bob' }).click();
+    await row.getByRole('button', { name: 'Mute' }).click();
+    await bob.locator('#participants li', { hasText: 'Bob' }).getByText('muted').waitFor();
+    assert.equal(await chair.evaluate(() => /** @type {any} */ (window).minimum), 2, 'Bob never left the list');
+  });
+});

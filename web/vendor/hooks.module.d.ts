@@ -1,0 +1,2 @@
+// Types for the vendored file beside this one (see preact.module.d.ts).
+export * from 'preact/hooks';
