@@ -28,7 +28,11 @@ function freePort() {
 
 /** Starts the server binary; `stop()` ends it and removes its data. */
 export async function startServer() {
-  const bin = process.env.CONCLAVE_BIN || resolve(here, '../../target/debug/conclave');
+  // Where cargo put it: CI may point CARGO_TARGET_DIR outside the clone
+  // (relative paths are the repository root's, where scripts/test runs cargo).
+  const root = resolve(here, '../..');
+  const targets = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : resolve(root, 'target');
+  const bin = process.env.CONCLAVE_BIN || resolve(targets, 'debug/conclave');
   const dir = mkdtempSync(join(tmpdir(), 'conclave-web-'));
   const port = await freePort();
   const config = join(dir, 'conclave.toml');
