@@ -1,7 +1,7 @@
-//! The browser client (`web/`): the meeting room page, its ES modules
-//! (`web/app`, `web/vendor`) and style, built into the binary so `cargo run`
-//! serves them from anywhere. No build step: what is in `web/` is what the
-//! browser gets (docs/web.md).
+//! The browser client (`web/`): the meeting room page, the account pages
+//! (`/account`), their ES modules (`web/app`, `web/vendor`) and styles,
+//! built into the binary so `cargo run` serves them from anywhere. No build
+//! step: what is in `web/` is what the browser gets (docs/web.md).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -36,6 +36,19 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/views/chat.js", "app/views/chat.js"),
     web_file!("/app/views/participants.js", "app/views/participants.js"),
     web_file!("/app/views/settings.js", "app/views/settings.js"),
+    web_file!("/app/handover.js", "app/handover.js"),
+    web_file!("/account", "account.html"),
+    web_file!("/account.css", "account.css"),
+    web_file!("/app/account/main.js", "app/account/main.js"),
+    web_file!("/app/account/auth.js", "app/account/auth.js"),
+    web_file!("/app/account/load.js", "app/account/load.js"),
+    web_file!("/app/account/shell.js", "app/account/shell.js"),
+    web_file!("/app/account/join.js", "app/account/join.js"),
+    web_file!("/app/account/line.js", "app/account/line.js"),
+    web_file!("/app/account/conferences.js", "app/account/conferences.js"),
+    web_file!("/app/account/reports.js", "app/account/reports.js"),
+    web_file!("/app/account/recordings.js", "app/account/recordings.js"),
+    web_file!("/app/account/csv.js", "app/account/csv.js"),
     web_file!("/vendor/preact.module.js", "vendor/preact.module.js"),
     web_file!("/vendor/hooks.module.js", "vendor/hooks.module.js"),
     web_file!("/vendor/htm.module.js", "vendor/htm.module.js"),
@@ -95,7 +108,7 @@ mod tests {
     fn every_module_is_served() {
         let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
         let mut missing = Vec::new();
-        for dir in ["app", "app/views", "vendor"] {
+        for dir in ["app", "app/views", "app/account", "vendor"] {
             for entry in std::fs::read_dir(web.join(dir)).unwrap() {
                 let name = entry.unwrap().file_name().into_string().unwrap();
                 if name.ends_with(".js") {

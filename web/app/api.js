@@ -41,3 +41,122 @@ export function uploadDocument(seatToken, file) {
     contentType: file.type || 'application/octet-stream',
   });
 }
+
+// ---- The account pages (docs/api.md): every call carries the account's
+// token, kept by app/account/auth.js.
+
+/**
+ * @param {string} email
+ * @param {string} password
+ * @param {string} displayName
+ */
+export const signUp = (email, password, displayName) =>
+  call('POST', '/accounts', { json: { email, password, display_name: displayName } });
+
+/**
+ * @param {string} email
+ * @param {string} password
+ */
+export const signIn = (email, password) => call('POST', '/sessions', { json: { email, password } });
+
+/** @param {string} token */
+export const signOut = (token) => call('DELETE', '/sessions/current', { token });
+
+/** @param {string} token */
+export const account = (token) => call('GET', '/account', { token });
+
+/** @param {string} token */
+export const line = (token) => call('GET', '/account/line', { token });
+
+/** @param {string} token */
+export const resetAccessCode = (token) => call('POST', '/account/line/access-code/reset', { token });
+
+/** @param {string} token */
+export const resetModeratorPin = (token) => call('POST', '/account/line/moderator-pin/reset', { token });
+
+/**
+ * Sets the default security code, or removes it with `null`.
+ * @param {string} token
+ * @param {string | null} code
+ */
+export const setDefaultSecurityCode = (token, code) =>
+  code === null
+    ? call('DELETE', '/account/default-security-code', { token })
+    : call('PUT', '/account/default-security-code', { token, json: { security_code: code } });
+
+/**
+ * How a conference's security code is chosen (docs/api.md).
+ * @typedef {{mode: 'none' | 'default'} | {mode: 'own', security_code: string}} SecurityChoice
+ */
+
+/** @param {string} token */
+export const conferences = (token) => call('GET', '/conferences', { token });
+
+/**
+ * @param {string} token
+ * @param {{title: string, starts_at: string, ends_at: string, security: SecurityChoice}} body
+ */
+export const schedule = (token, body) => call('POST', '/conferences', { token, json: body });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ */
+export const conference = (token, id) => call('GET', `/conferences/${encodeURIComponent(id)}`, { token });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ * @param {SecurityChoice} choice
+ */
+export const setConferenceSecurity = (token, id, choice) =>
+  call('PUT', `/conferences/${encodeURIComponent(id)}/security-code`, { token, json: choice });
+
+/**
+ * A conference's history: `sessions` (with attendance), `audit` or `chat`.
+ * @param {string} token
+ * @param {string} id
+ * @param {'sessions' | 'audit' | 'chat' | 'recordings'} what
+ */
+export const history = (token, id, what) => call('GET', `/conferences/${encodeURIComponent(id)}/${what}`, { token });
+
+/**
+ * Deletes a conference's summary: past sessions, attendance, audit, chat,
+ * documents and recordings. The conference and its codes stay.
+ * @param {string} token
+ * @param {string} id
+ */
+export const deleteHistory = (token, id) => call('DELETE', `/conferences/${encodeURIComponent(id)}/history`, { token });
+
+/**
+ * @param {string} id
+ * @param {string} recording
+ * @param {string} [file] one file; without it, the whole recording
+ */
+function recordingPath(id, recording, file) {
+  const base = `/conferences/${encodeURIComponent(id)}/recordings/${encodeURIComponent(recording)}`;
+  return file === undefined ? base : `${base}/${encodeURIComponent(file)}`;
+}
+
+/**
+ * Deletes one recorded file, or the whole recording.
+ * @param {string} token
+ * @param {string} id
+ * @param {string} recording
+ * @param {string} [file]
+ */
+export const deleteRecording = (token, id, recording, file) => call('DELETE', recordingPath(id, recording, file), { token });
+
+/**
+ * One recorded file's bytes. The token goes in a header, never the URL, so
+ * the page fetches the file and plays or saves it from a blob.
+ * @param {string} token
+ * @param {string} id
+ * @param {string} recording
+ * @param {string} file
+ * @returns {Promise<Blob | null>} null when refused
+ */
+export async function recordingFile(token, id, recording, file) {
+  const res = await fetch(`/api/v1${recordingPath(id, recording, file)}`, { headers: { Authorization: `Bearer ${token}` } });
+  return res.ok ? res.blob() : null;
+}

@@ -7,6 +7,7 @@ import { Connection } from './protocol.js';
 import { Media } from './media.js';
 import { applyEvent, createStore, initialState } from './state.js';
 import { explainClosed, explainError, explainRefusal } from './words.js';
+import { takeHandover } from './handover.js';
 
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').Audience} Audience */
@@ -129,6 +130,10 @@ export function createSession() {
     nameCaller: (participant, name) => ask({ type: 'name_caller', participant, name }),
     dismissError: () => store.update({ roomError: '' }),
   };
+
+  // The owner's "Join" on the account pages: join at once with what it gave.
+  const handed = takeHandover();
+  if (handed) actions.join(handed);
 
   // For diagnostics and the browser tests.
   const diagnostics = {

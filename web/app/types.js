@@ -68,6 +68,7 @@
  * @property {string | null} security_code
  * @property {string | null} moderator_pin
  * @property {string | null} name
+ * @property {string | null} [account_token] the owner's join from the account pages (app/handover.js)
  */
 
 export {};

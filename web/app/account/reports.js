@@ -1,0 +1,153 @@
+// Reports per conference: the sessions with their attendance (and the CSV),
+// the moderator audit log, the chat, the recordings, and deleting the
+// summary. Everything the server stores about a meeting, for its owner.
+import { html } from '../views/html.js';
+import { useState } from '../../vendor/hooks.module.js';
+import * as api from '../api.js';
+import { duration, useLoad, when } from './load.js';
+import { attendanceCsv, download } from './csv.js';
+import { Recordings } from './recordings.js';
+
+/** @typedef {import('./auth.js').AccountActions} AccountActions */
+
+/** @param {{actions: AccountActions}} props */
+export function ReportsPage({ actions }) {
+  const list = useLoad(() => actions.ask(api.conferences), []);
+  return html`
+    <h1>Reports</h1>
+    <p>Attendance, the moderators' actions, the chat and the recordings of each conference.</p>
+    <p role="alert">${list.error}</p>
+    <ul class="links">
+      ${(list.data || []).map(
+        (/** @type {any} */ c) => html`<li><a href=${`#/reports/${c.id}`}>${c.kind === 'line' ? `${c.title} (your line)` : c.title}</a>
+          ${c.starts_at && html` <span class="hint">${when(c.starts_at)}</span>`}</li>`,
+      )}
+    </ul>
+  `;
+}
+
+/** @param {{id: string, actions: AccountActions}} props */
+export function ReportPage({ id, actions }) {
+  const conf = useLoad(() => actions.ask((t) => api.conference(t, id)), [id]);
+  const sessions = useLoad(() => actions.ask((t) => api.history(t, id, 'sessions')), [id]);
+  const audit = useLoad(() => actions.ask((t) => api.history(t, id, 'audit')), [id]);
+  const chat = useLoad(() => actions.ask((t) => api.history(t, id, 'chat')), [id]);
+  const recordings = useLoad(() => actions.ask((t) => api.history(t, id, 'recordings')), [id]);
+  const reload = () => [sessions, audit, chat, recordings].forEach((l) => l.reload());
+
+  /** Participant ids to names, for the audit log. */
+  const names = new Map();
+  for (const s of sessions.data || []) for (const a of s.attendance) names.set(a.participant, a.name);
+  const name = (/** @type {string | null} */ p) => (p && names.get(p)) || p || '';
+  const title = conf.data ? conf.data.title : 'Conference';
+
+  return html`
+    <h1>Reports: ${title}</h1>
+    <p role="alert">${conf.error || sessions.error}</p>
+    <section aria-labelledby="sessions_heading">
+      <h2 id="sessions_heading">Sessions and attendance</h2>
+      ${sessions.data && sessions.data.length === 0 && html`<p id="no_sessions">No sessions.</p>`}
+      ${(sessions.data || []).map((/** @type {any} */ s, /** @type {number} */ i) => html`<${Session} session=${s} n=${i + 1} title=${title} />`)}
+    </section>
+    <section aria-labelledby="audit_heading">
+      <h2 id="audit_heading">Moderator actions</h2>
+      <p role="alert">${audit.error}</p>
+      ${audit.data && audit.data.length === 0 && html`<p>None.</p>`}
+      ${audit.data &&
+      audit.data.length > 0 &&
+      html`<div class="scroll" tabindex="0" role="region" aria-label="Moderator actions"><table id="audit">
+        <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">To whom</th><th scope="col">Detail</th></tr></thead>
+        <tbody>
+          ${audit.data.map(
+            (/** @type {any} */ e) => html`<tr><td>${when(e.at)}</td><td>${name(e.actor)}</td><td>${e.action}</td><td>${name(e.target)}</td><td>${e.detail || ''}</td></tr>`,
+          )}
+        </tbody>
+      </table></div>`}
+    </section>
+    <section aria-labelledby="chat_heading">
+      <h2 id="chat_heading">Chat</h2>
+      <p role="alert">${chat.error}</p>
+      ${chat.data && chat.data.length === 0 && html`<p>No messages.</p>`}
+      <ul id="chat_log" class="chat">
+        ${(chat.data || []).map(
+          (/** @type {any} */ m) => html`<li>
+            <span class="hint">${when(m.posted_at)}</span> <strong>${m.sender_name}</strong>:
+            ${m.text === null ? html` <em>(deleted)</em>` : ` ${m.text}`}
+          </li>`,
+        )}
+      </ul>
+    </section>
+    <${Recordings} id=${id} list=${recordings} actions=${actions} />
+    <${DeleteSummary} id=${id} sessions=${sessions.data} recordings=${recordings.data} actions=${actions} done=${reload} />
+  `;
+}
+
+/** @param {{session: any, n: number, title: string}} props */
+function Session({ session, n, title }) {
+  const heading = `session_${session.id}`;
+  const save = () => {
+    const day = session.started_at.slice(0, 10);
+    const safe = title.replace(/[^\p{L}\p{N}]+/gu, '-').replace(/^-|-$/g, '') || 'conference';
+    download(`attendance-${safe}-${day}-${n}.csv`, attendanceCsv(session.attendance), 'text/csv;charset=utf-8');
+  };
+  return html`
+    <section class="card session" aria-labelledby=${heading}>
+      <h3 id=${heading}>Session ${n}: ${when(session.started_at)} to ${session.ended_at ? when(session.ended_at) : 'now (in progress)'}</h3>
+      <div class="scroll" tabindex="0" role="region" aria-label=${`Attendance of session ${n}`}><table class="attendance">
+        <caption class="visually-hidden">Attendance of session ${n}</caption>
+        <thead><tr>
+          <th scope="col">Name</th><th scope="col">Web or phone</th><th scope="col">Number</th><th scope="col">Role</th>
+          <th scope="col">Joined</th><th scope="col">Left</th><th scope="col">Duration</th><th scope="col">Reason</th>
+        </tr></thead>
+        <tbody>
+          ${session.attendance.map(
+            (/** @type {any} */ a) => html`<tr>
+              <th scope="row">${a.name}</th><td>${a.endpoint}</td><td>${a.phone_number || ''}</td><td>${a.role}</td>
+              <td>${when(a.joined_at)}</td><td>${a.left_at ? when(a.left_at) : 'still in'}</td>
+              <td>${duration(a.joined_at, a.left_at)}</td><td>${a.left_reason || ''}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table></div>
+      <button type="button" onClick=${save}>Download the attendance of session ${n} (CSV)</button>
+    </section>
+  `;
+}
+
+/** @param {{id: string, sessions: any[] | undefined, recordings: any[] | undefined, actions: AccountActions, done: () => void}} props */
+function DeleteSummary({ id, sessions, recordings, actions, done }) {
+  const [asking, setAsking] = useState(false);
+  const [message, setMessage] = useState('');
+  const [error, setError] = useState('');
+  async function remove() {
+    setAsking(false);
+    try {
+      const d = await actions.ask((t) => api.deleteHistory(t, id));
+      setMessage(`Deleted: ${d.sessions} session(s), ${d.documents} document(s), ${d.recordings} recording(s).`);
+      setError('');
+      done();
+    } catch (e) {
+      setError(String(e instanceof Error ? e.message : e));
+    }
+  }
+  const nSessions = sessions ? sessions.length : 0;
+  const nRecordings = recordings ? recordings.length : 0;
+  return html`
+    <section class="card" aria-labelledby="delete_heading">
+      <h2 id="delete_heading">Delete data</h2>
+      ${asking
+        ? html`<div class="confirm" role="group" aria-labelledby="delete_text">
+            <p id="delete_text">
+              This deletes the conference's summary: ${nSessions} past session(s) with their attendance, the moderator
+              actions, the chat, the shared documents and ${nRecordings} recording(s), files included. It cannot be undone.
+              The conference stays, with its access code, security code, moderator PIN, lock, permissions and blocks.
+            </p>
+            <button type="button" class="danger" onClick=${remove}>Delete the summary</button>
+            <button type="button" onClick=${() => setAsking(false)}>Keep it</button>
+          </div>`
+        : html`<button type="button" class="danger" onClick=${() => setAsking(true)}>Delete this conference's summary…</button>`}
+      <p role="status">${message}</p>
+      <p role="alert">${error}</p>
+    </section>
+  `;
+}

@@ -1,0 +1,34 @@
+// The account pages hand a join over to the meeting page (docs/web.md
+// "Account pages"): the codes and the account token go through this tab's
+// sessionStorage, never a URL; `/#join` only says "there is one". The
+// meeting page takes it once and forgets it, so a reload does not rejoin.
+
+/** @typedef {import('./types.js').JoinFields} JoinFields */
+
+const KEY = 'conclave.join';
+
+/**
+ * Opens the meeting page in this tab, joining with `fields`.
+ * @param {JoinFields} fields
+ */
+export function handOver(fields) {
+  sessionStorage.setItem(KEY, JSON.stringify(fields));
+  location.assign('/#join');
+}
+
+/**
+ * The join handed over to this page, if any; taken once.
+ * @returns {JoinFields | null}
+ */
+export function takeHandover() {
+  if (location.hash !== '#join') return null;
+  history.replaceState(null, '', location.pathname);
+  const raw = sessionStorage.getItem(KEY);
+  sessionStorage.removeItem(KEY);
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return null;
+  }
+}
