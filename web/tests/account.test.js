@@ -55,10 +55,10 @@ async function accessible(page, what) {
  * @param {import('playwright-core').Page} page
  * @param {string} name
  */
-async function signUp(page, name) {
+async function signUp(page, name, email = `${name.toLowerCase()}-${crypto.randomUUID()}@example.org`) {
   const form = page.locator('#sign_up');
   await form.getByLabel('Your name').fill(name);
-  await form.getByLabel('E-mail').fill(`${name.toLowerCase()}-${crypto.randomUUID()}@example.org`);
+  await form.getByLabel('E-mail').fill(email);
   await form.getByLabel('Password').fill('correct horse battery');
   await form.getByRole('button', { name: 'Create the account' }).click();
   const notice = await page.locator('#notice').innerText();
@@ -173,7 +173,8 @@ test('a default security code applies to conferences scheduled after it, not bef
 test('resetting the PIN and the access code on the page: the old ones are refused, the new ones work', async (t) => {
   await withPages(browser, t, async (pages) => {
     const page = await pages.open('owner', server.url('/account'));
-    const oldPin = await signUp(page, 'Cy');
+    const email = `cy-${crypto.randomUUID()}@example.org`;
+    const oldPin = await signUp(page, 'Cy', email);
     await page.getByRole('button', { name: 'Done' }).click();
     const oldCode = await lineCode(page);
 
@@ -202,6 +203,14 @@ test('resetting the PIN and the access code on the page: the old ones are refuse
     const chair = await pages.open('new_pin', server.url('/'));
     await fillJoin(chair, { code: newCode, pin: newPin, name: 'Chair' });
     await chair.getByRole('button', { name: 'Settings' }).waitFor();
+
+    // Sign out, and back in: the line shows the new code.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    const signIn = page.locator('#sign_in');
+    await signIn.getByLabel('E-mail').fill(email);
+    await signIn.getByLabel('Password').fill('correct horse battery');
+    await signIn.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#line_access_code', { hasText: newCode }).waitFor();
   });
 });
 
@@ -287,5 +296,58 @@ test('the owner reads a finished session, downloads its attendance as CSV, then 
     assert.equal(await page.locator('table.attendance').count(), 0);
     await page.getByText('No messages.').waitFor();
     assert.deepEqual(await get(token, `/conferences/${line.id}/sessions`), []);
+  });
+});
+
+test('the owner records from the cog, then plays, downloads and deletes the recording on the reports page', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const page = await pages.open('owner', server.url('/account'));
+    await signUp(page, 'Fay');
+    await page.getByRole('button', { name: 'Join as the host' }).click();
+    await page.locator('#room').waitFor({ state: 'visible' });
+    // Let the page publish its microphone and camera first.
+    await page.waitForFunction(
+      // @ts-ignore: the page's diagnostics
+      () => window.conclave.connections().publish?.[0] === 'connected',
+      null,
+      { timeout: 20_000 },
+    );
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByRole('button', { name: 'Start recording' }).click();
+    await page.locator('#recording').waitFor({ state: 'visible' });
+    await page.waitForTimeout(3_000);
+    await page.getByRole('button', { name: 'Stop recording' }).click();
+    await page.locator('#recording').waitFor({ state: 'hidden' });
+    await page.getByRole('button', { name: 'Leave' }).click();
+
+    await page.goto(server.url('/account#/reports'));
+    await page.getByRole('link', { name: /your line/ }).click();
+    const recording = page.getByRole('heading', { name: /^Recording of / });
+    await recording.waitFor({ timeout: 15_000 });
+    await accessible(page, 'the reports page with a recording');
+
+    const ogg = page.locator('tbody tr', { hasText: '.ogg' }).first();
+    const oggName = (await ogg.locator('th').innerText()).trim();
+    await ogg.getByRole('button', { name: /^Play/ }).click();
+    const audio = page.locator('.player audio');
+    await audio.waitFor();
+    await page.waitForFunction(() => {
+      const a = /** @type {HTMLAudioElement | null} */ (document.querySelector('.player audio'));
+      return a !== null && a.readyState >= 1 && a.duration > 0;
+    });
+    const [download] = await Promise.all([page.waitForEvent('download'), ogg.getByRole('button', { name: /^Download/ }).click()]);
+    assert.equal(download.suggestedFilename(), oggName);
+    assert.ok(readFileSync(/** @type {string} */ (await download.path())).subarray(0, 4).equals(Buffer.from('OggS')));
+
+    // One file, then the whole recording.
+    const files = await page.locator('tbody tr').count();
+    await ogg.getByRole('button', { name: /^Delete/ }).click();
+    await page.getByRole('button', { name: `Really delete ${oggName}` }).click();
+    await page.locator('th', { hasText: oggName }).waitFor({ state: 'detached' });
+    if (files > 1) {
+      await page.getByRole('button', { name: 'Delete the whole recording…' }).click();
+      await page.getByRole('button', { name: 'Delete the recording' }).click();
+    }
+    await page.getByText('No recordings.').waitFor();
   });
 });
