@@ -7,6 +7,7 @@ mod accounts;
 pub(crate) mod auth;
 mod client;
 mod conferences;
+mod contacts;
 mod documents;
 mod health;
 mod history;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(accounts::configure)
             .configure(conferences::configure)
+            .configure(contacts::configure)
             .configure(history::configure)
             .configure(documents::configure)
             .configure(recordings::configure)
