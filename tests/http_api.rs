@@ -264,6 +264,8 @@ async fn health_readiness_metrics_and_openapi(b: Backend) {
         "/api/v1/conferences/{id}/recordings",
         "/api/v1/conferences/{id}/recordings/{recording}/{file}",
         "/api/v1/account/contacts",
+        "/api/v1/conferences/{id}/sessions/{session}/attendance",
+        "/api/v1/conferences/{id}/sessions/{session}/attendance.csv",
         "/api/v1/account/contacts/{id}",
         "/healthz",
         "/readyz",

@@ -4,6 +4,7 @@
 //! `application/problem+json` body.
 
 mod accounts;
+mod attendance;
 pub(crate) mod auth;
 mod client;
 mod conferences;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(conferences::configure)
             .configure(contacts::configure)
             .configure(history::configure)
+            .configure(attendance::configure)
             .configure(documents::configure)
             .configure(recordings::configure)
             .configure(summary::configure)

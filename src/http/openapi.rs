@@ -6,7 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    accounts, conferences, contacts, documents, health, history, join, recordings, summary,
+    accounts, attendance, conferences, contacts, documents, health, history, join, recordings,
+    summary,
 };
 
 #[derive(OpenApi)]
@@ -20,6 +21,7 @@ use super::{
         conferences::schedule, conferences::list, conferences::get, conferences::set_security_code,
         contacts::list, contacts::rename, contacts::delete,
         history::sessions, history::audit, history::chat,
+        attendance::attendance, attendance::attendance_csv,
         documents::upload, documents::download,
         recordings::list, recordings::download, recordings::delete_file, recordings::delete_recording,
         summary::delete,
