@@ -250,6 +250,38 @@ impl Services {
         })
     }
 
+    /// Admits a signed-in account to one of its own conferences by id,
+    /// without codes: its owner, as moderator. Someone else's conference, a
+    /// missing one and a scheduled one past its end plus the grace are all
+    /// `InvalidCredentials`, as an unknown access code is. Not throttled:
+    /// the account token is the credential, and ids are not guessable.
+    pub async fn admit_owner(
+        &self,
+        account: &Account,
+        id: ConferenceId,
+    ) -> Result<Admission, Refusal> {
+        let conference = match self.store.conference(id).await {
+            Ok(c) if c.account_id == account.id => c,
+            Ok(_) | Err(StoreError::NotFound) => return Err(Refusal::InvalidCredentials),
+            Err(e) => {
+                tracing::warn!(error = %e, "owner join: store unavailable");
+                return Err(Refusal::Unavailable);
+            }
+        };
+        if let (ConferenceKind::Scheduled, Some(end)) = (conference.kind, conference.ends_at) {
+            if self.clock.now() > end + self.scheduled_grace {
+                return Err(Refusal::InvalidCredentials);
+            }
+        }
+        Ok(Admission {
+            conference_id: conference.id,
+            account_id: conference.account_id,
+            kind: conference.kind,
+            title: conference.title,
+            role: Role::Moderator,
+        })
+    }
+
     /// Decides who may join. `client` is what failures are counted against
     /// besides the conference: the client address, or the caller for phones.
     pub async fn resolve(

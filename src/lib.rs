@@ -13,7 +13,8 @@
 //! - [`ws`]: the WebSocket protocol (the client-message decoder so far).
 //! - [`device`]: the device credential a block bars, and its cookie.
 //! - [`passwords`], [`crypto`], [`secrets`], [`throttle`], [`clock`],
-//!   [`metrics`], [`validate`], [`error`]: the small pieces they stand on.
+//!   [`metrics`], [`validate`], [`error`], [`csv_text`]: the small pieces
+//!   they stand on.
 
 pub mod accounts;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod crypto;
+pub mod csv_text;
 pub mod device;
 pub mod documents;
 pub mod error;

@@ -4,9 +4,11 @@
 //! `application/problem+json` body.
 
 mod accounts;
+mod attendance;
 pub(crate) mod auth;
 mod client;
 mod conferences;
+mod contacts;
 mod documents;
 mod health;
 mod history;
@@ -45,7 +47,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(accounts::configure)
             .configure(conferences::configure)
+            .configure(contacts::configure)
             .configure(history::configure)
+            .configure(attendance::configure)
             .configure(documents::configure)
             .configure(recordings::configure)
             .configure(summary::configure)

@@ -5,7 +5,10 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, conferences, documents, health, history, join, recordings, summary};
+use super::{
+    accounts, attendance, conferences, contacts, documents, health, history, join, recordings,
+    summary,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,7 +19,9 @@ use super::{accounts, conferences, documents, health, history, join, recordings,
         conferences::line, conferences::reset_access_code, conferences::reset_moderator_pin,
         conferences::set_default_security_code, conferences::clear_default_security_code,
         conferences::schedule, conferences::list, conferences::get, conferences::set_security_code,
+        contacts::list, contacts::rename, contacts::delete,
         history::sessions, history::audit, history::chat,
+        attendance::attendance, attendance::attendance_csv,
         documents::upload, documents::download,
         recordings::list, recordings::download, recordings::delete_file, recordings::delete_recording,
         summary::delete,

@@ -8,11 +8,13 @@
 //! value, so a failing database can never pass for an empty one.
 
 pub mod migrations;
+mod pg_contacts;
 mod pg_history;
 mod pg_nodes;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
+mod sqlite_contacts;
 mod sqlite_history;
 mod sqlite_nodes;
 
@@ -266,6 +268,20 @@ pub trait Store: Send + Sync + 'static {
         conference: ConferenceId,
         number_index: &str,
     ) -> StoreResult<Option<String>>;
+    /// The account's address book, by name (then by id, so the order is stable).
+    async fn contacts(&self, account: AccountId) -> StoreResult<Vec<ContactRow>>;
+    /// Renames the account's contact; `NotFound` when the account has none
+    /// with that id.
+    async fn rename_contact(
+        &self,
+        account: AccountId,
+        number_index: &str,
+        name: &str,
+        at: conclave_actors::room_state::Millis,
+    ) -> StoreResult<ContactRow>;
+    /// Deletes the account's contact; `NotFound` when the account has none
+    /// with that id.
+    async fn delete_contact(&self, account: AccountId, number_index: &str) -> StoreResult<()>;
 
     /// Records that server node `node` is alive at `at` (src/node.rs).
     async fn node_alive(
@@ -335,4 +351,10 @@ pub(crate) fn resolve_security(
         },
         SecurityChoice::Own(h) => (Some(h), SecuritySource::Own),
     }
+}
+
+/// The address book's order, applied by both stores in Rust so that their
+/// collations cannot make them disagree: by name, then by id.
+pub(crate) fn sort_contacts(rows: &mut [ContactRow]) {
+    rows.sort_by(|a, b| (&a.name, &a.number_index).cmp(&(&b.name, &b.number_index)));
 }

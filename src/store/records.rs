@@ -231,3 +231,14 @@ pub struct BlockRow {
     pub by: Uuid,
     pub at: Millis,
 }
+
+/// One entry of an account's address book: the name a moderator gave a
+/// caller's number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactRow {
+    /// Keyed hash of the number: the contact's stable id.
+    pub number_index: String,
+    pub number_sealed: Vec<u8>,
+    pub name: String,
+    pub updated_at: Millis,
+}

@@ -520,6 +520,25 @@ impl Store for SqliteStore {
         self.contact_name_sqlite(conference, number_index).await
     }
 
+    async fn contacts(&self, account: AccountId) -> StoreResult<Vec<ContactRow>> {
+        self.contacts_sqlite(account).await
+    }
+
+    async fn rename_contact(
+        &self,
+        account: AccountId,
+        number_index: &str,
+        name: &str,
+        at: conclave_actors::room_state::Millis,
+    ) -> StoreResult<ContactRow> {
+        self.rename_contact_sqlite(account, number_index, name, at)
+            .await
+    }
+
+    async fn delete_contact(&self, account: AccountId, number_index: &str) -> StoreResult<()> {
+        self.delete_contact_sqlite(account, number_index).await
+    }
+
     async fn node_alive(
         &self,
         node: uuid::Uuid,

@@ -3,6 +3,7 @@
 //! sends, [`session`] accepts a connection and answers its requests, and
 //! [`participant`] is the actor that runs it.
 
+pub mod admit;
 pub mod encode;
 pub mod participant;
 pub mod protocol;

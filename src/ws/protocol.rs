@@ -29,7 +29,12 @@ pub struct Request {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     Join {
-        access_code: String,
+        /// Or `conference` with `account_token`: its owner needs no code.
+        #[serde(default)]
+        access_code: Option<String>,
+        /// A conference's id, for its owner signed in with `account_token`.
+        #[serde(default, deserialize_with = "id::conference")]
+        conference: Option<Uuid>,
         security_code: Option<String>,
         moderator_pin: Option<String>,
         name: String,
@@ -136,6 +141,16 @@ mod id {
 
     pub fn document<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
         parse(d, "document")
+    }
+
+    /// An optional id: absent or `null` is `None`.
+    pub fn conference<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => Uuid::parse_str(&text)
+                .map(Some)
+                .map_err(|_| D::Error::custom("conference: not a valid id")),
+        }
     }
 }
 

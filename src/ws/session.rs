@@ -2,7 +2,8 @@
 //! and what answering a request takes. The endpoint checks the origin and
 //! starts a [`Participant`](super::participant::Participant) actor per
 //! connection. The first request must be `join`; its credentials go through
-//! the same `resolve()` as the REST join check, with the same throttling.
+//! the same `resolve()` as the REST join check, with the same throttling,
+//! unless a signed-in owner names their own conference (`super::admit`).
 //! Once seated, requests become room commands ([`Gate::command`]).
 
 use std::time::Duration;
@@ -20,11 +21,12 @@ use conclave_actors::view::Outgoing;
 use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, Role};
 use serde_json::json;
 
+use super::admit::{door, Door};
 use super::encode;
 use super::protocol::{
     AudienceName, ClientMessage, PcName, PermissionName, Request, SourceName, MAX_FRAME_BYTES,
 };
-use crate::codes::{Credentials, Refusal};
+use crate::codes::Refusal;
 use crate::error::AppError;
 use crate::http::auth::client_address;
 use crate::rooms::{OpenError, Rooms};
@@ -152,6 +154,7 @@ impl Gate {
     pub(super) async fn join(&mut self, r: Request) -> Result<Option<Seated>, CloseReason> {
         let ClientMessage::Join {
             access_code,
+            conference,
             security_code,
             moderator_pin,
             name,
@@ -192,16 +195,29 @@ impl Gate {
             },
             None => None,
         };
-        let creds = Credentials {
+        let signed_in = account.is_some();
+        let door = match door(
             access_code,
+            conference,
             security_code,
             moderator_pin,
+            signed_in,
+        ) {
+            Ok(door) => door,
+            Err((code, message)) => {
+                self.send(&encode::error(Some(&r.id), code, message)).await;
+                return Ok(None);
+            }
         };
-        let admission = match self
-            .services
-            .resolve(&creds, ThrottleKey::Address(self.client.clone()))
-            .await
-        {
+        let admitted = match (door, &account) {
+            (Door::Owner(id), Some(account)) => self.services.admit_owner(account, id).await,
+            (Door::Code(creds), _) => {
+                let client = ThrottleKey::Address(self.client.clone());
+                self.services.resolve(&creds, client).await
+            }
+            (Door::Owner(_), None) => Err(Refusal::InvalidCredentials),
+        };
+        let admission = match admitted {
             Ok(a) => a,
             Err(refusal) => {
                 self.send(&encode::error(

@@ -148,6 +148,12 @@ impl TestServer {
         .await
     }
 
+    /// What it was started with (its store, its keys), for tests that
+    /// open the same store beside it.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The data directory (SQLite file, keys, uploads).
     pub fn data_dir(&self) -> &std::path::Path {
         &self.config.data_dir
