@@ -69,6 +69,7 @@
  * @property {string | null} moderator_pin
  * @property {string | null} name
  * @property {string | null} [account_token] the owner's join from the account pages (app/handover.js)
+ * @property {string} [conference] with `account_token`, instead of the access code: the owner's door
  */
 
 export {};
