@@ -40,6 +40,8 @@ mod client_peer;
 mod media;
 #[path = "load/persistence.rs"]
 mod persistence;
+#[path = "support/progress.rs"]
+mod progress;
 #[path = "../tests/common/proxy.rs"]
 mod proxy;
 
@@ -338,15 +340,8 @@ fn quantiles_ms(h: &Histogram<u64>) -> Value {
     })
 }
 
-fn bar(len: usize, what: &str) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::new(len as u64);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {per_sec}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_owned());
-    pb
+fn bar(len: usize, what: &str) -> progress::Progress {
+    progress::Progress::new(len, what)
 }
 
 async fn churn(server: &Server, args: &Args) -> Value {
