@@ -20,6 +20,7 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod crypto;
+pub mod database_error;
 pub mod documents;
 pub mod error;
 pub mod http;
