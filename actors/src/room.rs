@@ -184,6 +184,8 @@ pub struct Room {
         crate::media::MediaMode,
         Option<(ParticipantId, ParticipantId)>,
     ),
+    /// The active speaker as last relayed (snapshots carry it).
+    active_speaker: Option<ParticipantId>,
 }
 
 impl Room {
@@ -209,6 +211,7 @@ impl Room {
             media_factory: no_media(),
             media: Box::new(NoMedia),
             media_mode: (crate::media::MediaMode::Forwarded, None),
+            active_speaker: None,
         }
     }
 
@@ -456,7 +459,8 @@ impl Room {
         let Some(conn) = self.connections.get(&id) else {
             return;
         };
-        let snapshot = Snapshot::of(&self.state, id, conn.role);
+        let snapshot =
+            Snapshot::of(&self.state, id, conn.role).with_active_speaker(self.active_speaker);
         if let Err(mpsc::error::TrySendError::Full(_)) =
             conn.link
                 .queue
@@ -636,6 +640,7 @@ impl Handler<FromMedia> for Room {
                 self.send_to(to, ToClient::Signal { from: None, signal })
             }
             MediaEvent::ActiveSpeaker(who) => {
+                self.active_speaker = who;
                 let m = Arc::new(Outgoing::new(ToClient::ActiveSpeaker(who)));
                 self.deliver(|_| Some(m.clone()));
             }

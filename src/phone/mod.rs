@@ -33,6 +33,7 @@ mod tests {
         assert_eq!(mask_number("+441234567123"), "+44•••••••123");
         assert_eq!(mask_number("0612345678"), "06•••••678");
         assert_eq!(mask_number("1234"), "••34");
+        assert_eq!(mask_number("+12367"), "••••67", "docs/protocol.md");
         assert_eq!(mask_number(""), "");
         for n in ["+441234567123", "0612345678", "+12025550143"] {
             let m = mask_number(n);
