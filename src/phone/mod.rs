@@ -1,8 +1,9 @@
 //! Phone participants: the IVR a caller goes through ([`ivr`]), the number
 //! masking everyone but moderators sees ([`mask_number`]), the gateway
-//! endpoint a SIP bridge connects to ([`gateway`]), and the actor that
-//! carries each call ([`leg`]).
+//! endpoint a SIP bridge connects to ([`gateway`]) and the frames it reads
+//! ([`frame`]), and the actor that carries each call ([`leg`]).
 
+pub mod frame;
 pub mod gateway;
 pub mod ivr;
 pub mod leg;
