@@ -23,6 +23,7 @@ pub mod codes;
 pub mod config;
 pub mod crypto;
 pub mod csv_text;
+pub mod database_error;
 pub mod device;
 pub mod documents;
 pub mod error;

@@ -31,6 +31,9 @@ use crate::store::{self, StoreError};
 pub enum RunError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// PostgreSQL refused the start, and why ([`crate::database_error`]).
+    #[error("database: {0}")]
+    Database(String),
     #[error("secrets: {0}")]
     Secrets(std::io::Error),
     #[error("node id: {0}")]
@@ -190,7 +193,19 @@ pub async fn build_services(config: &Config, clock: Arc<dyn Clock>) -> Result<Se
         config.encryption_key.clone(),
     )
     .map_err(RunError::Secrets)?;
-    let store = store::open(config).await?;
+    let store = match store::open(config).await {
+        Ok(store) => store,
+        Err(e) => {
+            let url = config.database_url.as_deref();
+            return Err(match url {
+                Some(url) => match crate::database_error::explain(url).await {
+                    Some(why) => RunError::Database(why),
+                    None => e.into(),
+                },
+                None => e.into(),
+            });
+        }
+    };
     Ok(Services::new(config, store, secrets, clock))
 }
 

@@ -51,6 +51,11 @@ async fn join_with_each_credential_combination(b: Backend) {
     let room = ws.until("room").await;
     assert_eq!(room["you"], joined["participant"]);
     assert_eq!(room["participants"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        room.get("active_speaker"),
+        Some(&serde_json::Value::Null),
+        "nobody has spoken yet: {room}"
+    );
     let again = ws
         .ask(json!({"type": "join", "access_code": code, "name": "Ada"}))
         .await;

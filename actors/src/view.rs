@@ -60,6 +60,9 @@ pub struct Snapshot {
     pub messages: Vec<ChatMessage>,
     pub documents: Vec<Document>,
     pub media: MediaState,
+    /// Who the media plane last said is speaking, if still seated: the
+    /// `active_speaker` messages only say when it changes.
+    pub active_speaker: Option<ParticipantId>,
 }
 
 /// How this recipient's media flows: through the server, or end to end
@@ -105,7 +108,14 @@ impl Snapshot {
             messages: room.chat().cloned().collect(),
             documents: room.documents().to_vec(),
             media: MediaState::of(room, you),
+            active_speaker: None,
         }
+    }
+
+    /// Adds the current speaker, unless they have left since.
+    pub fn with_active_speaker(mut self, who: Option<ParticipantId>) -> Self {
+        self.active_speaker = who.filter(|w| self.participants.iter().any(|p| p.id == *w));
+        self
     }
 }
 

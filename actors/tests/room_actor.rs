@@ -519,3 +519,55 @@ async fn going_end_to_end_detaches_both_before_attaching_either_and_drops_the_se
     speak.send(offer(a.id)).await.unwrap();
     assert!(offered(&a.drain().await), "three again: they pass");
 }
+
+#[actix_rt::test]
+async fn a_newcomers_snapshot_names_the_current_speaker() {
+    use conclave_actors::media::{FromMedia, MediaEvent};
+    let media = Arc::new(FakeMedia::default());
+    let room = Room::new(
+        ConferenceId::new(),
+        RoomSettings::default(),
+        Durable::default(),
+        Arc::new(Recorder::default()),
+        Arc::new(|| 1_900_000_000_000),
+        None,
+    )
+    .with_media(media.clone())
+    .start();
+    let a = connect(&room, web("a", Role::Moderator), 64).await;
+    let _b = connect(&room, web("b", Role::Participant), 64).await;
+    let speak = media.events.lock().unwrap().clone().expect("media started");
+    speak
+        .send(FromMedia(MediaEvent::ActiveSpeaker(Some(a.id))))
+        .await
+        .unwrap();
+    let speaker = |seen: &[ToClient]| {
+        seen.iter()
+            .find_map(|m| match m {
+                ToClient::Snapshot(s) => Some(s.active_speaker),
+                _ => None,
+            })
+            .expect("a snapshot")
+    };
+    let mut c = connect(&room, web("c", Role::Participant), 64).await;
+    assert_eq!(speaker(&c.drain().await), Some(a.id));
+
+    // A speaker who left is nobody's current speaker.
+    room.send(Apply(Command::Leave { id: a.id }))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut d = connect(&room, web("d", Role::Participant), 64).await;
+    assert_eq!(speaker(&d.drain().await), None);
+
+    speak
+        .send(FromMedia(MediaEvent::ActiveSpeaker(Some(c.id))))
+        .await
+        .unwrap();
+    speak
+        .send(FromMedia(MediaEvent::ActiveSpeaker(None)))
+        .await
+        .unwrap();
+    let mut e = connect(&room, web("e", Role::Participant), 64).await;
+    assert_eq!(speaker(&e.drain().await), None, "silence is nobody");
+}

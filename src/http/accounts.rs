@@ -55,7 +55,7 @@ impl From<&Account> for AccountView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SessionView {
+pub struct SignedIn {
     /// Send as `Authorization: Bearer <token>`.
     token: String,
     expires_at: DateTime<Utc>,
@@ -68,7 +68,12 @@ pub struct SignUpResponse {
     line: ConferenceView,
     /// The moderator PIN, shown this once. Reset it to get a new one.
     moderator_pin: String,
-    session: SessionView,
+    /// Send as `Authorization: Bearer <token>`: the same place as in the
+    /// sign-in answer.
+    token: String,
+    expires_at: DateTime<Utc>,
+    /// The same token and expiry again, where the first releases put them.
+    session: SignedIn,
 }
 
 /// Creates an account with its permanent conference line, and signs in.
@@ -88,7 +93,9 @@ pub async fn sign_up(
         account: AccountView::from(&done.account),
         line: ConferenceView::from(&done.line),
         moderator_pin: done.moderator_pin,
-        session: SessionView {
+        token: done.session.token.clone(),
+        expires_at: done.session.expires_at,
+        session: SignedIn {
             token: done.session.token,
             expires_at: done.session.expires_at,
         },
@@ -107,7 +114,7 @@ pub struct SignInRequest {
 /// Signs in. An unknown e-mail and a wrong password get the same answer;
 /// failures are throttled per client address and per account.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = SignInRequest, responses(
-    (status = 201, body = SessionView),
+    (status = 201, body = SignedIn),
     (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`throttled`, with Retry-After", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -119,7 +126,7 @@ pub async fn sign_in(
     let session = services
         .sign_in(&body.email, &body.password, &client_address(&req))
         .await?;
-    Ok(HttpResponse::Created().json(SessionView {
+    Ok(HttpResponse::Created().json(SignedIn {
         token: session.token,
         expires_at: session.expires_at,
     }))

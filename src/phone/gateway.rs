@@ -19,10 +19,10 @@ use actix::{Actor, Addr};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::frame::{self, Frame, Refused};
 use super::leg::{CallerHungUp, GatewayLost, Keys, Outbound, PhoneLeg};
 use crate::error::AppError;
 use crate::rooms::Rooms;
@@ -39,15 +39,6 @@ const OUTBOUND_CAPACITY: usize = 4096;
 
 /// Numbers each connection, for counting failures per connection.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
-
-/// What the gateway sends.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum GatewayMessage {
-    Call { call: String, from: String },
-    Dtmf { call: String, digits: String },
-    Hangup { call: String },
-}
 
 pub async fn endpoint(
     req: HttpRequest,
@@ -165,42 +156,25 @@ impl Gateway {
 
     /// One frame from the gateway; `Some` closes the connection.
     async fn message(&mut self, text: &str) -> Option<CloseReason> {
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
-            return Some(close(CloseCode::Policy, "malformed_json"));
+        let frame = match frame::decode(text) {
+            Ok(frame) => frame,
+            Err(Refused::MalformedJson) => return Some(close(CloseCode::Policy, "malformed_json")),
+            Err(Refused::BadRequest { call, message }) => {
+                self.error(call.as_deref(), "bad_request", &message).await;
+                return None;
+            }
         };
-        let call_id = value.get("call").and_then(Value::as_str).map(str::to_owned);
-        let Ok(message) = serde_json::from_value::<GatewayMessage>(value) else {
-            self.error(
-                call_id.as_deref(),
-                "bad_request",
-                "unknown type, or a missing, extra or mistyped field",
-            )
-            .await;
-            return None;
-        };
-        match message {
-            GatewayMessage::Call { call, from } => self.call(call, from).await,
-            GatewayMessage::Dtmf { call, digits } => {
-                let valid = !digits.is_empty()
-                    && digits.len() <= 64
-                    && digits
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
-                if !valid {
-                    self.error(
-                        Some(&call),
-                        "bad_request",
-                        "digits must be 1 to 64 of 0-9, * and #",
-                    )
-                    .await;
-                } else if let Some(leg) = self.calls.get(&call) {
+        match frame {
+            Frame::Call { call, from } => self.call(call, from).await,
+            Frame::Dtmf { call, digits } => {
+                if let Some(leg) = self.calls.get(&call) {
                     leg.do_send(Keys(digits));
                 } else {
                     self.error(Some(&call), "unknown_call", "no such call")
                         .await;
                 }
             }
-            GatewayMessage::Hangup { call } => match self.calls.remove(&call) {
+            Frame::Hangup { call } => match self.calls.remove(&call) {
                 Some(leg) => leg.do_send(CallerHungUp),
                 None => {
                     self.error(Some(&call), "unknown_call", "no such call")
@@ -212,20 +186,6 @@ impl Gateway {
     }
 
     async fn call(&mut self, call: String, from: String) {
-        let valid_id = !call.is_empty() && call.chars().count() <= 64;
-        let digits = from.strip_prefix('+').unwrap_or(&from);
-        let valid_number =
-            (3..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
-        if !valid_id || !valid_number {
-            let field = if valid_id { "from" } else { "call" };
-            self.error(
-                valid_id.then_some(call.as_str()),
-                "bad_request",
-                &format!("{field} is not valid"),
-            )
-            .await;
-            return;
-        }
         if self.calls.contains_key(&call) {
             self.error(Some(&call), "duplicate_call", "that call id is in use")
                 .await;

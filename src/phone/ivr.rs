@@ -231,14 +231,18 @@ impl Ivr {
                     (State::Entering { stage, digits }, vec![])
                 }
                 '#' => self.submit(stage, digits),
-                // `*` while entering starts the entry over.
-                _ => (
-                    State::Entering {
-                        stage,
-                        digits: String::new(),
-                    },
-                    vec![],
-                ),
+                // `*` while entering starts the entry over and says again
+                // what to enter: a caller who lost track hears where they are.
+                _ => {
+                    let again = ask(&stage);
+                    (
+                        State::Entering {
+                            stage,
+                            digits: String::new(),
+                        },
+                        vec![Action::Play(again)],
+                    )
+                }
             },
             (
                 State::Checking {
@@ -409,6 +413,15 @@ impl Ivr {
     }
 }
 
+/// The prompt that asks for a stage's entry.
+fn ask(stage: &Stage) -> Prompt {
+    match stage {
+        Stage::AccessCode => Prompt::EnterAccessCode,
+        Stage::SecurityCode { .. } => Prompt::EnterSecurityCode,
+        Stage::ModeratorPin { .. } => Prompt::EnterModeratorPin,
+    }
+}
+
 fn end(prompt: Prompt) -> (State, Vec<Action>) {
     (State::Ended, vec![Action::Play(prompt), Action::HangUp])
 }
@@ -484,6 +497,7 @@ mod tests {
             ("wrong entries across stages add up", vec![
                 (Keys("4829105736#"), vec![Check(entry("4829105736", None, None))]),
                 (Feed(Input::Checked(Checked::SecurityCodeRequired)), vec![Play(EnterSecurityCode)]),
+                (Keys("9*"), vec![Play(EnterSecurityCode)]),
                 (Keys("1111#"), vec![Check(entry("4829105736", Some("1111"), None))]),
                 (Feed(Input::Checked(Checked::InvalidCredentials)), vec![Play(InvalidSecurityCode), Play(EnterSecurityCode)]),
                 (Keys("2468#"), vec![Check(entry("4829105736", Some("2468"), None))]),
@@ -493,9 +507,9 @@ mod tests {
                 (Keys("00000001#"), vec![Check(entry("4829105736", Some("2468"), Some("00000001")))]),
                 (Feed(Input::Checked(Checked::InvalidModeratorPin)), vec![Play(TooManyAttempts), HangUp]),
             ], true),
-            ("an overlong entry is a wrong one; * starts over; # alone re-prompts", vec![
+            ("an overlong entry is a wrong one; * starts over and replays the prompt; # alone re-prompts", vec![
                 (Keys("123456789012345678901"), vec![Play(InvalidAccessCode), Play(EnterAccessCode)]),
-                (Keys("99*"), vec![]),
+                (Keys("99*"), vec![Play(EnterAccessCode)]),
                 (Keys("#"), vec![Play(EnterAccessCode)]),
                 (Keys("12#"), vec![Check(entry("12", None, None))]),
                 (Keys("999#"), vec![]),

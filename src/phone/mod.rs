@@ -1,8 +1,9 @@
 //! Phone participants: the IVR a caller goes through ([`ivr`]), the number
 //! masking everyone but moderators sees ([`mask_number`]), the gateway
-//! endpoint a SIP bridge connects to ([`gateway`]), and the actor that
-//! carries each call ([`leg`]).
+//! endpoint a SIP bridge connects to ([`gateway`]) and the frames it reads
+//! ([`frame`]), and the actor that carries each call ([`leg`]).
 
+pub mod frame;
 pub mod gateway;
 pub mod guard;
 pub mod ivr;
@@ -34,6 +35,7 @@ mod tests {
         assert_eq!(mask_number("+441234567123"), "+44•••••••123");
         assert_eq!(mask_number("0612345678"), "06•••••678");
         assert_eq!(mask_number("1234"), "••34");
+        assert_eq!(mask_number("+12367"), "••••67", "docs/protocol.md");
         assert_eq!(mask_number(""), "");
         for n in ["+441234567123", "0612345678", "+12025550143"] {
             let m = mask_number(n);

@@ -72,6 +72,7 @@ fn snapshot(s: &Snapshot) -> Value {
         "chat": s.messages.iter().map(message).collect::<Vec<_>>(),
         "documents": s.documents.iter().map(document).collect::<Vec<_>>(),
         "media": media(&s.media),
+        "active_speaker": s.active_speaker.map(|p| p.to_string()),
     })
 }
 

@@ -134,6 +134,8 @@ impl Handler<FromMedia> for Room {
                 self.send_to(to, ToClient::Signal { from: None, signal })
             }
             MediaEvent::ActiveSpeaker(who) => {
+                // Kept for snapshots: a newcomer learns who speaks now.
+                self.active_speaker = who;
                 let m = Arc::new(Outgoing::new(ToClient::ActiveSpeaker(who)));
                 self.deliver(|_| Some(m.clone()));
             }

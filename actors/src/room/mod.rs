@@ -183,6 +183,8 @@ pub struct Room {
         crate::media::MediaMode,
         Option<(ParticipantId, ParticipantId)>,
     ),
+    /// The active speaker as last relayed (snapshots carry it).
+    active_speaker: Option<ParticipantId>,
 }
 
 impl Room {
@@ -208,6 +210,7 @@ impl Room {
             media_factory: no_media(),
             media: Box::new(NoMedia),
             media_mode: (crate::media::MediaMode::Forwarded, None),
+            active_speaker: None,
         }
     }
 
@@ -376,7 +379,8 @@ impl Room {
         let Some(conn) = self.connections.get(&id) else {
             return;
         };
-        let snapshot = Snapshot::of(&self.state, id, conn.role);
+        let snapshot =
+            Snapshot::of(&self.state, id, conn.role).with_active_speaker(self.active_speaker);
         if let Err(mpsc::error::TrySendError::Full(_)) =
             conn.link
                 .queue
