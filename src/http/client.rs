@@ -34,6 +34,7 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/views/room.js", "app/views/room.js"),
     web_file!("/app/views/videos.js", "app/views/videos.js"),
     web_file!("/app/views/chat.js", "app/views/chat.js"),
+    web_file!("/app/views/documents.js", "app/views/documents.js"),
     web_file!("/app/views/participants.js", "app/views/participants.js"),
     web_file!("/app/views/settings.js", "app/views/settings.js"),
     web_file!("/vendor/preact.module.js", "vendor/preact.module.js"),

@@ -4,12 +4,14 @@
 // `actions` and never see the connection.
 
 import { Connection } from './protocol.js';
+import { downloadDocument, uploadDocument } from './api.js';
 import { Media } from './media.js';
 import { applyEvent, createStore, initialState } from './state.js';
-import { explainClosed, explainError, explainRefusal } from './words.js';
+import { explainClosed, explainError, explainProblem, explainRefusal } from './words.js';
 
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').Audience} Audience */
+/** @typedef {import('./types.js').DocumentInfo} DocumentInfo */
 /** @typedef {import('./state.js').State} State */
 
 const SIGNALLING = new Set(['media_offer', 'media_answer', 'media_candidate', 'media_reset']);
@@ -128,6 +130,42 @@ export function createSession() {
      */
     nameCaller: (participant, name) => ask({ type: 'name_caller', participant, name }),
     dismissError: () => store.update({ roomError: '' }),
+    /**
+     * Shares a file; `upload` in the state follows its progress.
+     * @param {File} file
+     * @returns {Promise<boolean>} whether the server took it
+     */
+    async uploadDocument(file) {
+      const token = connection.resumeToken;
+      if (!token) return false;
+      store.update({ upload: { name: file.name, fraction: 0 }, roomError: '' });
+      const answer = await uploadDocument(token, file, (fraction) => store.update({ upload: { name: file.name, fraction } }));
+      const ok = answer.status === 201;
+      // The server's `document_added` puts it in the list.
+      store.update({ upload: null, roomError: ok ? '' : explainProblem(answer) });
+      return ok;
+    },
+    /**
+     * Saves a shared document, as the browser saves any download.
+     * @param {DocumentInfo} doc
+     */
+    async downloadDocument(doc) {
+      const token = connection.resumeToken;
+      if (!token) return;
+      const answer = await downloadDocument(token, doc.id);
+      if (!answer.blob) {
+        store.update({ roomError: explainProblem(answer) });
+        return;
+      }
+      const url = URL.createObjectURL(answer.blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = doc.name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    },
+    /** @param {string} id */
+    removeDocument: (id) => ask({ type: 'remove_document', document: id }),
   };
 
   // For diagnostics and the browser tests.

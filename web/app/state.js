@@ -27,6 +27,7 @@
  * @property {{chat: Audience, share: Audience}} permissions
  * @property {ChatMessage[]} chat
  * @property {DocumentInfo[]} documents
+ * @property {{name: string, fraction: number} | null} upload a document on its way up
  * @property {Block[]} blocks moderators only
  * @property {MediaMode} media
  * @property {string | null} speaker the active speaker's id
@@ -53,6 +54,7 @@ export function initialState() {
     permissions: { chat: 'everyone', share: 'everyone' },
     chat: [],
     documents: [],
+    upload: null,
     blocks: [],
     media: { mode: 'sfu', peer: null, offerer: false },
     speaker: null,
