@@ -6,7 +6,7 @@
 import { Connection } from './protocol.js';
 import { downloadDocument, uploadDocument } from './api.js';
 import { Media } from './media.js';
-import { applyEvent, createStore, initialState } from './state.js';
+import { applyEvent, createStore, initialState, mayShare } from './state.js';
 import { explainClosed, explainError, explainProblem, explainRefusal } from './words.js';
 
 /** @typedef {import('./types.js').Message} Message */
@@ -21,12 +21,14 @@ export function createSession() {
   const store = createStore(initialState());
   const media = new Media({
     send: (m) => connection.request(m),
-    show: (who, stream, mine) =>
+    show: (id, stream, mine, screen) =>
       store.update((s) => {
-        const old = s.tiles.find((t) => t.id === who);
-        const tile = { id: who, stream, mine, tracks: (old ? old.tracks : 0) + 1 };
-        return { tiles: old ? s.tiles.map((t) => (t.id === who ? tile : t)) : [...s.tiles, tile] };
+        const old = s.tiles.find((t) => t.id === id);
+        const owner = screen ? id.replace(/:screen$/, '') : id;
+        const tile = { id, owner, stream, mine, screen, tracks: (old ? old.tracks : 0) + 1 };
+        return { tiles: old ? s.tiles.map((t) => (t.id === id ? tile : t)) : [...s.tiles, tile] };
       }),
+    hideScreen: (id) => store.update((s) => ({ tiles: s.tiles.filter((t) => t.id !== id) })),
     error: (message) => store.update({ roomError: message }),
   });
 
@@ -38,8 +40,11 @@ export function createSession() {
       }
       if (m.type === 'participant_left') media.forget(m.participant);
       store.update((s) => applyEvent(s, m));
+      // The server stops forwarding a participant's screen when sharing
+      // becomes the moderators'; stop sending it too.
+      if (store.get().sharing && !mayShare(store.get())) stopScreen();
       if (m.type === 'room' || m.type === 'media_mode') media.setMode(store.get().media);
-      if (m.type === 'room' && m.role === 'moderator') refreshBlocks();
+      if ((m.type === 'room' || (m.type === 'role_changed' && m.participant === store.get().me)) && m.role === 'moderator') refreshBlocks();
     },
     closed(reason) {
       media.stop();
@@ -67,6 +72,11 @@ export function createSession() {
     return true;
   }
 
+  function stopScreen() {
+    media.stopScreen();
+    store.update({ sharing: false });
+  }
+
   async function refreshBlocks() {
     const answer = await connection.request({ type: 'list_blocks' });
     if (answer.type === 'blocks') store.update({ blocks: answer.blocks });
@@ -92,6 +102,15 @@ export function createSession() {
       await connection.leave();
       media.stop();
       store.update({ phase: 'closed', closedReason: explainClosed('left') });
+    },
+    async toggleScreen() {
+      if (store.get().sharing) {
+        stopScreen();
+        return;
+      }
+      store.update({ sharing: true, roomError: '' });
+      const refused = await media.shareScreen(stopScreen);
+      if (refused) store.update({ sharing: false, roomError: refused });
     },
     toggleMicrophone() {
       store.update({ micOn: media.toggleMicrophone() });

@@ -106,3 +106,55 @@ test('share for moderators only: the upload says why it is disabled, and a force
     await bob.locator('#documents li', { hasText: 'minutes.txt' }).waitFor();
   });
 });
+
+/**
+ * Waits until the page shows `owner`'s screen, decoded at a screen's size
+ * (the fake screen is 1280×720; the fake camera is sent at 640×480).
+ * @param {import('playwright-core').Page} page
+ * @param {string} caption
+ */
+async function seesScreen(page, caption) {
+  const video = page.locator('figure.screen', { hasText: caption }).locator('video');
+  await video.waitFor({ timeout: 30_000 });
+  await page.waitForFunction((v) => /** @type {HTMLVideoElement} */ (v).videoWidth >= 1000, await video.elementHandle(), {
+    timeout: 30_000,
+    polling: 250,
+  });
+}
+
+test('a screen share reaches the others, and stops when the moderator withdraws the share permission', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    const bob = await pages.open('bob', server.url('/'));
+    await join(bob, { ...line, pin: '', name: 'Bob' });
+    // A third makes the room go through the server, which enforces `share`.
+    const cy = await pages.open('cy', server.url('/'));
+    await join(cy, { ...line, pin: '', name: 'Cy' });
+    await cy.locator('#mode', { hasText: 'Encrypted to the server' }).waitFor();
+
+    await bob.getByRole('button', { name: 'Share screen' }).click();
+    await bob.getByRole('button', { name: 'Stop sharing' }).waitFor();
+    await bob.locator('figure.screen', { hasText: 'Your screen' }).waitFor();
+    await seesScreen(chair, "Bob's screen");
+    await seesScreen(cy, "Bob's screen");
+
+    await chair.getByRole('button', { name: 'Settings' }).click();
+    await chair.getByLabel('Who may share documents and screens').selectOption('moderators');
+    for (const page of [chair, cy]) {
+      await page.locator('figure.screen', { hasText: "Bob's screen" }).waitFor({ state: 'detached', timeout: 15_000 });
+    }
+    const share = bob.getByRole('button', { name: 'Share screen' });
+    await share.waitFor();
+    assert.equal(await share.isDisabled(), true);
+    assert.equal(await share.getAttribute('aria-describedby'), 'screen_why');
+    assert.match(await bob.locator('#screen_why').innerText(), /Only moderators may share screens/);
+
+    // A moderator still may, and stops from the same button.
+    await chair.getByRole('button', { name: 'Share screen' }).click();
+    await seesScreen(bob, "Chair's screen");
+    await chair.getByRole('button', { name: 'Stop sharing' }).click();
+    await bob.locator('figure.screen').waitFor({ state: 'detached', timeout: 15_000 });
+  });
+});

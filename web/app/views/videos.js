@@ -17,11 +17,21 @@ function Video({ tile, label, speaking }) {
   }, [tile.stream, tile.tracks]);
   // Never play one's own microphone back.
   return html`
-    <figure class=${speaking ? 'tile speaking' : 'tile'}>
+    <figure class=${`tile${speaking ? ' speaking' : ''}${tile.screen ? ' screen' : ''}`} data-owner=${tile.owner}>
       <video ref=${ref} autoplay playsinline muted=${tile.mine}></video>
       <figcaption>${label}${speaking ? ' (speaking)' : ''}</figcaption>
     </figure>
   `;
+}
+
+/**
+ * @param {Tile} t
+ * @param {Map<string, string>} names
+ */
+function label(t, names) {
+  const who = t.mine ? 'You' : names.get(t.owner) || '';
+  if (!t.screen) return who;
+  return t.mine ? 'Your screen' : `${who}'s screen`;
 }
 
 /** @param {{state: State}} props */
@@ -30,7 +40,7 @@ export function Videos({ state }) {
   return html`
     <div id="videos" class=${`count-${Math.min(state.tiles.length, 5)}`}>
       ${state.tiles.map(
-        (t) => html`<${Video} key=${t.id} tile=${t} label=${t.mine ? 'You' : names.get(t.id) || ''} speaking=${t.id === state.speaker} />`,
+        (t) => html`<${Video} key=${t.id} tile=${t} label=${label(t, names)} speaking=${!t.screen && t.id === state.speaker} />`,
       )}
     </div>
   `;
