@@ -38,10 +38,10 @@ use serde_json::{json, Value};
 mod client_peer;
 #[path = "load/media.rs"]
 mod media;
-#[path = "load/progress.rs"]
-mod progress;
 #[path = "load/persistence.rs"]
 mod persistence;
+#[path = "load/progress.rs"]
+mod progress;
 #[path = "../tests/common/proxy.rs"]
 mod proxy;
 
