@@ -112,6 +112,7 @@ export function createSession() {
       const refused = await media.shareScreen(stopScreen);
       if (refused) store.update({ sharing: false, roomError: refused });
     },
+    toggleSpeakerView: () => store.update((s) => ({ speakerView: !s.speakerView })),
     toggleMicrophone() {
       store.update({ micOn: media.toggleMicrophone() });
     },

@@ -34,6 +34,7 @@
  * @property {Tile[]} tiles
  * @property {boolean} micOn
  * @property {boolean} sharing this page shares its screen
+ * @property {boolean} speakerView one large tile instead of the grid
  * @property {'ok' | 'resuming'} link the WebSocket, once seated
  * @property {string} roomError the last refused request, in plain words
  * @property {string} closedReason why this page is out of the room
@@ -62,6 +63,7 @@ export function initialState() {
     tiles: [],
     micOn: true,
     sharing: false,
+    speakerView: false,
     link: 'ok',
     roomError: '',
     closedReason: '',

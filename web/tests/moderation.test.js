@@ -52,8 +52,42 @@ test('recording started from the cog: everyone sees the banner, and it goes when
     await join(cy, { ...line, pin: '', name: 'Cy' });
     await cy.getByRole('status').filter({ hasText: 'Recording: everyone is told' }).waitFor();
 
+    // Through the server, the active speaker is framed and named on the
+    // tiles (the fake microphones beep), and the grid has three tiles.
+    await chair.locator('#videos.count-3').waitFor();
+    await chair.locator('figure.tile.speaking figcaption', { hasText: '(speaking)' }).waitFor({ timeout: 20_000 });
+
     await chair.getByRole('button', { name: 'Stop recording' }).click();
     for (const page of [chair, bob, cy]) await page.locator('#recording').waitFor({ state: 'hidden' });
+  });
+});
+
+test('the grid follows the number of people; speaker view shows one large', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    await chair.locator('#videos.count-1').waitFor();
+    const bob = await pages.open('bob', server.url('/'));
+    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await chair.locator('#videos.count-2 figure', { hasText: 'Bob' }).waitFor();
+
+    const toggle = chair.getByRole('button', { name: 'Speaker view' });
+    await toggle.press('Enter');
+    assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
+    // The large tile is someone else, first in the view.
+    const main = chair.locator('#videos.speaker-view figure.main');
+    await main.waitFor();
+    assert.equal(await main.locator('figcaption').innerText(), 'Bob');
+    assert.equal(await chair.locator('#videos figure').first().getAttribute('class'), 'tile main');
+    const [big, small] = await Promise.all([main.boundingBox(), chair.locator('#videos figure:not(.main)').boundingBox()]);
+    assert.ok(big && small && big.width > 2 * small.width, 'one large, the others small');
+
+    await toggle.click();
+    await chair.locator('#videos.count-2').waitFor();
+    // Bob leaves: one tile again.
+    await bob.getByRole('button', { name: 'Leave' }).click();
+    await chair.locator('#videos.count-1').waitFor();
   });
 });
 

@@ -30,6 +30,9 @@ export function Room({ state, actions }) {
           ${state.sharing ? 'Stop sharing' : 'Share screen'}
         </button>
         <span id="screen_why" class="hint" hidden=${mayShare(state)}>Only moderators may share screens: a moderator chose so in the settings.</span>
+        <button id="speaker_view" type="button" aria-pressed=${state.speakerView} onClick=${actions.toggleSpeakerView}>
+          Speaker view
+        </button>
         <button id="mute_self" type="button" aria-pressed=${!state.micOn} onClick=${actions.toggleMicrophone}>
           ${state.micOn ? 'Mute' : 'Unmute'}
         </button>
