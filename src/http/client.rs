@@ -20,6 +20,7 @@ macro_rules! web_file {
 const FILES: &[(&str, &str)] = &[
     web_file!("/", "room.html"),
     web_file!("/room.css", "room.css"),
+    web_file!("/manifest.webmanifest", "manifest.webmanifest"),
     web_file!("/app/main.js", "app/main.js"),
     web_file!("/app/types.js", "app/types.js"),
     web_file!("/app/state.js", "app/state.js"),
@@ -34,6 +35,7 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/views/room.js", "app/views/room.js"),
     web_file!("/app/views/videos.js", "app/views/videos.js"),
     web_file!("/app/views/chat.js", "app/views/chat.js"),
+    web_file!("/app/views/documents.js", "app/views/documents.js"),
     web_file!("/app/views/participants.js", "app/views/participants.js"),
     web_file!("/app/views/settings.js", "app/views/settings.js"),
     web_file!("/app/handover.js", "app/handover.js"),
@@ -54,11 +56,25 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/vendor/htm.module.js", "vendor/htm.module.js"),
 ];
 
+/// The binary files: the web app's icons (drawn by scripts/make-icons.py).
+const IMAGES: &[(&str, &[u8])] = &[
+    (
+        "/icons/icon-192.png",
+        include_bytes!("../../web/icons/icon-192.png"),
+    ),
+    (
+        "/icons/icon-512.png",
+        include_bytes!("../../web/icons/icon-512.png"),
+    ),
+];
+
 /// The content type, by the path's extension.
 fn content_type(path: &str) -> &'static str {
     match path.rsplit_once('.').map(|(_, ext)| ext) {
         Some("js") => "text/javascript; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
+        Some("webmanifest") => "application/manifest+json",
+        Some("png") => "image/png",
         _ => "text/html; charset=utf-8",
     }
 }
@@ -66,7 +82,7 @@ fn content_type(path: &str) -> &'static str {
 /// Only this origin's own script, style, media and WebSocket: no inline
 /// script, no third party, no framing (the page holds codes and a camera).
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; \
+    connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; manifest-src 'self'; \
     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -85,9 +101,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             },
         )));
     }
+    for &(path, body) in IMAGES {
+        cfg.service(
+            web::resource(path)
+                .route(web::get().to(move || async move { file(body, content_type(path)) })),
+        );
+    }
 }
 
-fn file(body: &'static str, content_type: &'static str) -> HttpResponse {
+fn file(
+    body: impl actix_web::body::MessageBody + 'static,
+    content_type: &'static str,
+) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, POLICY))
@@ -108,12 +133,14 @@ mod tests {
     fn every_module_is_served() {
         let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
         let mut missing = Vec::new();
-        for dir in ["app", "app/views", "app/account", "vendor"] {
+        for dir in ["app", "app/views", "app/account", "vendor", "icons"] {
             for entry in std::fs::read_dir(web.join(dir)).unwrap() {
                 let name = entry.unwrap().file_name().into_string().unwrap();
-                if name.ends_with(".js") {
+                if name.ends_with(".js") || name.ends_with(".png") {
                     let url = format!("/{dir}/{name}");
-                    if !FILES.iter().any(|(path, _)| *path == url) {
+                    let served = FILES.iter().any(|(path, _)| *path == url)
+                        || IMAGES.iter().any(|(path, _)| *path == url);
+                    if !served {
                         missing.push(url);
                     }
                 }
@@ -125,6 +152,14 @@ mod tests {
             "text/javascript; charset=utf-8"
         );
         assert_eq!(content_type("/room.css"), "text/css; charset=utf-8");
+        assert_eq!(
+            content_type("/manifest.webmanifest"),
+            "application/manifest+json"
+        );
+        assert_eq!(content_type("/icons/icon-192.png"), "image/png");
+        for (path, body) in IMAGES {
+            assert!(body.starts_with(b"\x89PNG\r\n\x1a\n"), "{path} is a PNG");
+        }
         assert_eq!(content_type("/"), "text/html; charset=utf-8");
     }
 }

@@ -11,7 +11,8 @@
 /**
  * @typedef {object} MediaHooks
  * @property {(m: Message) => Promise<Message>} send a request; answers its answer
- * @property {(who: string, stream: MediaStream, mine: boolean) => void} show a tile's stream got a track
+ * @property {(who: string, stream: MediaStream, mine: boolean, screen: boolean) => void} show a tile's stream got a track
+ * @property {(who: string) => void} hideScreen someone's screen stopped (frames stopped arriving, or this page stopped sharing)
  * @property {(message: string) => void} error a refused media request
  */
 
@@ -35,6 +36,16 @@ export class Media {
     this.streams = new Map();
     /** @type {string | null} */
     this.me = null;
+    /** @type {MediaStreamTrack | null} this page's screen, while shared */
+    this.screen = null;
+    /** @type {Map<string, {who: string, stream: MediaStream, frames: number, live: boolean}>} screens received, by track id */
+    this.screens = new Map();
+    /** @type {string | null} the peer's camera stream, to tell its screen apart (peer to peer) */
+    this.peerMain = null;
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this.screenWatch = null;
+    /** @type {Set<string>} the mids of this page's screen senders, to use again */
+    this.screenMids = new Set();
   }
 
   /**
@@ -50,7 +61,7 @@ export class Media {
       .catch(() => new MediaStream()) // no devices, or refused: receive only
       .then((stream) => {
         this.local = stream;
-        this.hooks.show(me, stream, true);
+        this.hooks.show(me, stream, true, false);
         this.apply();
       });
   }
@@ -114,6 +125,108 @@ export class Media {
   stop() {
     for (const name of /** @type {PcName[]} */ (Object.keys(this.pcs))) this.closePc(name);
     if (this.local) this.local.getTracks().forEach((t) => t.stop());
+    this.stopScreen();
+    if (this.screenWatch) clearInterval(this.screenWatch);
+    this.screenWatch = null;
+  }
+
+  /**
+   * Shares a screen (getDisplayMedia, so it must run from a click). It is
+   * declared as `screen` in the publish offer; the server refuses the
+   * offer (`not_permitted`) when the share permission forbids it.
+   * @param {() => void} ended the browser's own "Stop sharing" was used
+   * @returns {Promise<string>} '' once shared, else why not
+   */
+  async shareScreen(ended) {
+    /** @type {MediaStream} */
+    let display;
+    try {
+      display = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+    } catch {
+      return 'The screen was not shared: the browser was not allowed to capture it.';
+    }
+    const track = display.getVideoTracks()[0];
+    if (!track) return 'The screen was not shared: the browser was not allowed to capture it.';
+    track.onended = () => {
+      if (this.screen === track) ended();
+    };
+    this.screen = track;
+    const refused = await this.sendScreen(track, display);
+    if (refused) {
+      this.stopScreen();
+      return refused;
+    }
+    if (this.me) this.hooks.show(`${this.me}:screen`, display, true, true);
+    return '';
+  }
+
+  /** Stops sharing the screen: the track ends, so nothing more is sent. */
+  stopScreen() {
+    const track = this.screen;
+    if (!track) return;
+    this.screen = null;
+    track.stop();
+    for (const pc of Object.values(this.pcs)) {
+      const sender = pc.getSenders().find((x) => x.track === track);
+      // Without renegotiating: the sender stays, ready for the next share.
+      if (sender) sender.replaceTrack(null).catch(() => {});
+    }
+    if (this.me) this.hooks.hideScreen(`${this.me}:screen`);
+  }
+
+  /**
+   * Puts the screen on the connection that carries this page's media:
+   * an idle screen sender again when there is one, else a new one, which
+   * needs an offer.
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} display
+   * @returns {Promise<string>} '' or why it was refused
+   */
+  async sendScreen(track, display) {
+    const name = this.mode.mode === 'p2p' ? 'peer' : 'publish';
+    const pc = this.pcs[name];
+    if (!pc) return ''; // the next offer takes it along (publish, peerPc)
+    const idle = pc.getTransceivers().find((t) => t.sender.track === null && t.receiver.track.kind === 'video' && t.direction === 'sendonly' && t.mid !== null && this.screenMids.has(t.mid));
+    if (idle) {
+      await idle.sender.replaceTrack(track);
+      return '';
+    }
+    let refused = '';
+    await this.inOrder(name, async () => {
+      pc.addTransceiver(track, { direction: 'sendonly', streams: [display] });
+      await pc.setLocalDescription(await pc.createOffer());
+      const answer = await this.hooks.send({ type: 'media_offer', pc: name, sdp: pc.localDescription?.sdp, tracks: this.declared(pc) });
+      if (answer.type === 'error' && answer.code !== 'wrong_media_mode') {
+        refused = `${answer.message} (${answer.code})`;
+        await pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+        const sender = pc.getSenders().find((x) => x.track === track);
+        if (sender) pc.removeTrack(sender);
+      }
+      this.rememberScreenMids(pc);
+    });
+    return refused;
+  }
+
+  /**
+   * What each sent track is, for the publish offer's `tracks`.
+   * @param {RTCPeerConnection} pc
+   */
+  declared(pc) {
+    /** @type {Record<string, string>} */
+    const tracks = {};
+    for (const sender of pc.getSenders()) {
+      const t = sender.track;
+      if (!t) continue;
+      tracks[t.id] = t === this.screen ? 'screen' : t.kind === 'audio' ? 'microphone' : 'camera';
+    }
+    return tracks;
+  }
+
+  /** @param {RTCPeerConnection} pc */
+  rememberScreenMids(pc) {
+    for (const t of pc.getTransceivers()) {
+      if (t.mid !== null && this.screen && t.sender.track === this.screen) this.screenMids.add(t.mid);
+    }
   }
 
   /**
@@ -134,10 +247,19 @@ export class Media {
       if (e.candidate) this.hooks.send({ type: 'media_candidate', pc: name, candidate: e.candidate.toJSON() });
     };
     pc.ontrack = (e) => {
-      // Through the server a track's stream is its publisher's id; peer to
-      // peer, everything is the peer's.
-      const who = name === 'peer' ? this.mode.peer : e.streams[0] && e.streams[0].id;
-      if (who) this.showTrack(who, e.track);
+      // Through the server a track's stream is its publisher's id and a
+      // screen's track id starts with `screen`; peer to peer, everything is
+      // the peer's, and a screen comes in a stream of its own.
+      const stream = e.streams[0];
+      const who = name === 'peer' ? this.mode.peer : stream && stream.id;
+      if (!who) return;
+      let screen = e.track.id.startsWith('screen');
+      if (name === 'peer' && stream) {
+        if (this.peerMain === null) this.peerMain = stream.id;
+        screen = stream.id !== this.peerMain;
+      }
+      if (screen) this.watchScreen(who, e.track);
+      else this.showTrack(who, e.track);
     };
     if (name === 'subscribe') {
       // The direct call, if any, stays until the server carries media.
@@ -153,6 +275,15 @@ export class Media {
   closePc(name) {
     const pc = this.pcs[name];
     if (!pc) return;
+    if (name === 'peer') this.peerMain = null;
+    if (name !== 'publish') {
+      for (const [id, s] of this.screens) {
+        if (pc.getReceivers().some((r) => r.track.id === id)) {
+          this.screens.delete(id);
+          this.hooks.hideScreen(`${s.who}:screen`);
+        }
+      }
+    }
     pc.close();
     delete this.pcs[name];
     delete this.queues[name];
@@ -174,7 +305,42 @@ export class Media {
       if (old.kind === track.kind && old !== track) stream.removeTrack(old);
     }
     stream.addTrack(track);
-    this.hooks.show(who, stream, false);
+    this.hooks.show(who, stream, false, false);
+  }
+
+  /**
+   * A screen shows while its frames arrive: the server keeps a forwarded
+   * track when its publisher stops sharing (or may no longer share), it
+   * only stops sending, so the page watches the decoded frames.
+   * @param {string} who
+   * @param {MediaStreamTrack} track
+   */
+  watchScreen(who, track) {
+    this.screens.set(track.id, { who, stream: new MediaStream([track]), frames: 0, live: false });
+    if (this.screenWatch) return;
+    this.screenWatch = setInterval(() => this.checkScreens(), 1000);
+  }
+
+  async checkScreens() {
+    /** @type {Map<string, number>} */
+    const frames = new Map();
+    for (const name of /** @type {PcName[]} */ (['subscribe', 'peer'])) {
+      const pc = this.pcs[name];
+      if (!pc) continue;
+      const report = await pc.getStats().catch(() => null);
+      report?.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video' && r.trackIdentifier) frames.set(r.trackIdentifier, r.framesDecoded || 0);
+      });
+    }
+    for (const s of this.screens.values()) {
+      const now = frames.get(s.stream.getVideoTracks()[0]?.id || '');
+      const live = now !== undefined && now > s.frames;
+      if (now !== undefined) s.frames = now;
+      if (live === s.live) continue;
+      s.live = live;
+      if (live) this.hooks.show(`${s.who}:screen`, s.stream, false, true);
+      else this.hooks.hideScreen(`${s.who}:screen`);
+    }
   }
 
   /** What the room's media mode asks of this page, once the devices answered. */
@@ -192,7 +358,7 @@ export class Media {
           await this.hooks.send({ type: 'media_offer', pc: 'peer', sdp: pc.localDescription?.sdp });
         });
       }
-    } else if (!this.pcs.publish && local.getTracks().length > 0) {
+    } else if (!this.pcs.publish && (local.getTracks().length > 0 || this.screen)) {
       this.publish(local);
     }
   }
@@ -205,6 +371,7 @@ export class Media {
     for (const kind of ['audio', 'video']) {
       if (!tracks.some((t) => t.kind === kind)) pc.addTransceiver(kind, { direction: 'recvonly' });
     }
+    if (this.screen) pc.addTrack(this.screen, new MediaStream([this.screen]));
     return pc;
   }
 
@@ -212,14 +379,12 @@ export class Media {
   publish(local) {
     this.inOrder('publish', async () => {
       const pc = this.newPc('publish');
-      /** @type {Record<string, string>} */
-      const tracks = {};
-      for (const t of local.getTracks()) {
-        pc.addTransceiver(t, { direction: 'sendonly', streams: [local] });
-        tracks[t.id] = t.kind === 'audio' ? 'microphone' : 'camera';
-      }
+      this.screenMids.clear();
+      for (const t of local.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [local] });
+      if (this.screen) pc.addTransceiver(this.screen, { direction: 'sendonly', streams: [new MediaStream([this.screen])] });
       await pc.setLocalDescription(await pc.createOffer());
-      const answer = await this.hooks.send({ type: 'media_offer', pc: 'publish', sdp: pc.localDescription?.sdp, tracks });
+      const answer = await this.hooks.send({ type: 'media_offer', pc: 'publish', sdp: pc.localDescription?.sdp, tracks: this.declared(pc) });
+      this.rememberScreenMids(pc);
       // The room went end to end before the offer arrived: the mode change
       // that says so closes this connection.
       if (answer.code === 'wrong_media_mode') return;

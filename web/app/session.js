@@ -4,13 +4,15 @@
 // `actions` and never see the connection.
 
 import { Connection } from './protocol.js';
+import { downloadDocument, uploadDocument } from './api.js';
 import { Media } from './media.js';
-import { applyEvent, createStore, initialState } from './state.js';
-import { explainClosed, explainError, explainRefusal } from './words.js';
+import { applyEvent, createStore, initialState, mayShare } from './state.js';
+import { explainClosed, explainError, explainProblem, explainRefusal } from './words.js';
 import { takeHandover } from './handover.js';
 
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').Audience} Audience */
+/** @typedef {import('./types.js').DocumentInfo} DocumentInfo */
 /** @typedef {import('./state.js').State} State */
 
 const SIGNALLING = new Set(['media_offer', 'media_answer', 'media_candidate', 'media_reset']);
@@ -20,12 +22,14 @@ export function createSession() {
   const store = createStore(initialState());
   const media = new Media({
     send: (m) => connection.request(m),
-    show: (who, stream, mine) =>
+    show: (id, stream, mine, screen) =>
       store.update((s) => {
-        const old = s.tiles.find((t) => t.id === who);
-        const tile = { id: who, stream, mine, tracks: (old ? old.tracks : 0) + 1 };
-        return { tiles: old ? s.tiles.map((t) => (t.id === who ? tile : t)) : [...s.tiles, tile] };
+        const old = s.tiles.find((t) => t.id === id);
+        const owner = screen ? id.replace(/:screen$/, '') : id;
+        const tile = { id, owner, stream, mine, screen, tracks: (old ? old.tracks : 0) + 1 };
+        return { tiles: old ? s.tiles.map((t) => (t.id === id ? tile : t)) : [...s.tiles, tile] };
       }),
+    hideScreen: (id) => store.update((s) => ({ tiles: s.tiles.filter((t) => t.id !== id) })),
     error: (message) => store.update({ roomError: message }),
   });
 
@@ -37,8 +41,11 @@ export function createSession() {
       }
       if (m.type === 'participant_left') media.forget(m.participant);
       store.update((s) => applyEvent(s, m));
+      // The server stops forwarding a participant's screen when sharing
+      // becomes the moderators'; stop sending it too.
+      if (store.get().sharing && !mayShare(store.get())) stopScreen();
       if (m.type === 'room' || m.type === 'media_mode') media.setMode(store.get().media);
-      if (m.type === 'room' && m.role === 'moderator') refreshBlocks();
+      if ((m.type === 'room' || (m.type === 'role_changed' && m.participant === store.get().me)) && m.role === 'moderator') refreshBlocks();
     },
     closed(reason) {
       media.stop();
@@ -64,6 +71,11 @@ export function createSession() {
     }
     store.update({ roomError: '' });
     return true;
+  }
+
+  function stopScreen() {
+    media.stopScreen();
+    store.update({ sharing: false });
   }
 
   async function refreshBlocks() {
@@ -92,6 +104,16 @@ export function createSession() {
       media.stop();
       store.update({ phase: 'closed', closedReason: explainClosed('left') });
     },
+    async toggleScreen() {
+      if (store.get().sharing) {
+        stopScreen();
+        return;
+      }
+      store.update({ sharing: true, roomError: '' });
+      const refused = await media.shareScreen(stopScreen);
+      if (refused) store.update({ sharing: false, roomError: refused });
+    },
+    toggleSpeakerView: () => store.update((s) => ({ speakerView: !s.speakerView })),
     toggleMicrophone() {
       store.update({ micOn: media.toggleMicrophone() });
     },
@@ -129,6 +151,42 @@ export function createSession() {
      */
     nameCaller: (participant, name) => ask({ type: 'name_caller', participant, name }),
     dismissError: () => store.update({ roomError: '' }),
+    /**
+     * Shares a file; `upload` in the state follows its progress.
+     * @param {File} file
+     * @returns {Promise<boolean>} whether the server took it
+     */
+    async uploadDocument(file) {
+      const token = connection.resumeToken;
+      if (!token) return false;
+      store.update({ upload: { name: file.name, fraction: 0 }, roomError: '' });
+      const answer = await uploadDocument(token, file, (fraction) => store.update({ upload: { name: file.name, fraction } }));
+      const ok = answer.status === 201;
+      // The server's `document_added` puts it in the list.
+      store.update({ upload: null, roomError: ok ? '' : explainProblem(answer) });
+      return ok;
+    },
+    /**
+     * Saves a shared document, as the browser saves any download.
+     * @param {DocumentInfo} doc
+     */
+    async downloadDocument(doc) {
+      const token = connection.resumeToken;
+      if (!token) return;
+      const answer = await downloadDocument(token, doc.id);
+      if (!answer.blob) {
+        store.update({ roomError: explainProblem(answer) });
+        return;
+      }
+      const url = URL.createObjectURL(answer.blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = doc.name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    },
+    /** @param {string} id */
+    removeDocument: (id) => ask({ type: 'remove_document', document: id }),
   };
 
   // The owner's "Join" on the account pages: join at once with what it gave.

@@ -27,11 +27,14 @@
  * @property {{chat: Audience, share: Audience}} permissions
  * @property {ChatMessage[]} chat
  * @property {DocumentInfo[]} documents
+ * @property {{name: string, fraction: number} | null} upload a document on its way up
  * @property {Block[]} blocks moderators only
  * @property {MediaMode} media
  * @property {string | null} speaker the active speaker's id
  * @property {Tile[]} tiles
  * @property {boolean} micOn
+ * @property {boolean} sharing this page shares its screen
+ * @property {boolean} speakerView one large tile instead of the grid
  * @property {'ok' | 'resuming'} link the WebSocket, once seated
  * @property {string} roomError the last refused request, in plain words
  * @property {string} closedReason why this page is out of the room
@@ -53,11 +56,14 @@ export function initialState() {
     permissions: { chat: 'everyone', share: 'everyone' },
     chat: [],
     documents: [],
+    upload: null,
     blocks: [],
     media: { mode: 'sfu', peer: null, offerer: false },
     speaker: null,
     tiles: [],
     micOn: true,
+    sharing: false,
+    speakerView: false,
     link: 'ok',
     roomError: '',
     closedReason: '',
@@ -71,6 +77,15 @@ export function initialState() {
  * @property {(change: Partial<S> | ((s: S) => Partial<S>)) => void} update
  * @property {(listener: (s: S) => void) => () => void} subscribe
  */
+
+/**
+ * Whether this page may share documents and screens (the server decides;
+ * this only explains a disabled control).
+ * @param {State} s
+ */
+export function mayShare(s) {
+  return s.permissions.share === 'everyone' || s.role === 'moderator';
+}
 
 /**
  * A minimal observable store.
@@ -132,12 +147,16 @@ export function applyEvent(s, m) {
     case 'participant_left':
       return {
         participants: s.participants.filter((p) => p.id !== m.participant),
-        tiles: s.tiles.filter((t) => t.id !== m.participant),
+        tiles: s.tiles.filter((t) => t.owner !== m.participant),
       };
     case 'muted':
       return { participants: patchParticipant(s.participants, m.participant, { muted: m.muted }) };
     case 'role_changed':
-      return { participants: patchParticipant(s.participants, m.participant, { role: m.role }) };
+      return {
+        participants: patchParticipant(s.participants, m.participant, { role: m.role }),
+        // Promoted or demoted: this page's tools follow.
+        ...(m.participant === s.me ? { role: m.role } : {}),
+      };
     case 'caller_named':
       return { participants: patchParticipant(s.participants, m.participant, { name: m.name }) };
     case 'locked':

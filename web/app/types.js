@@ -56,9 +56,11 @@
  */
 
 /**
- * One video tile: a participant's media. `tracks` counts the tracks added,
- * so the view knows to start playback again.
- * @typedef {{id: string, stream: MediaStream, mine: boolean, tracks: number}} Tile
+ * One video tile: a participant's camera and microphone (`id` is theirs),
+ * or their screen (`id` is theirs plus `:screen`). `owner` is the
+ * participant's id. `tracks` counts the tracks added, so the view knows to
+ * start playback again.
+ * @typedef {{id: string, owner: string, stream: MediaStream, mine: boolean, screen: boolean, tracks: number}} Tile
  */
 
 /**

@@ -61,6 +61,27 @@ export function explainError(answer) {
   return `${ERRORS[answer.code] || answer.message} (${answer.code})`;
 }
 
+/** @type {Record<string, string>} */
+const PROBLEMS = {
+  not_permitted: 'Only moderators may share here: a moderator chose so in the settings.',
+  payload_too_large: 'That file is too large to share.',
+  unknown_document: 'That document is no longer shared.',
+  not_in_room: 'Your seat is gone: join again.',
+  unauthorized: 'Your seat is gone: join again.',
+  unavailable: 'The server cannot store it right now: try again shortly.',
+  connection_lost: 'The server cannot be reached.',
+};
+
+/**
+ * A refused REST request (an `application/problem+json` body).
+ * @param {{status: number, body: any}} answer
+ */
+export function explainProblem(answer) {
+  const code = (answer.body && answer.body.code) || `http_${answer.status}`;
+  const words = PROBLEMS[code] || (answer.body && answer.body.title) || 'The server refused it.';
+  return `${words} (${code})`;
+}
+
 /** @param {string} reason why the seat ended */
 export function explainClosed(reason) {
   return `${CLOSED[reason] || `You are out of the conference: ${reason}.`} (${reason})`;

@@ -147,6 +147,17 @@ export class Pages {
     this.browser = browser;
     /** @type {{name: string, page: import('playwright-core').Page, log: string[], errors: string[]}[]} */
     this.pages = [];
+    /** @type {RegExp[]} console errors a test provokes on purpose */
+    this.expected = [];
+  }
+
+  /**
+   * A console error the test provokes on purpose (Chromium logs every
+   * refused request, such as a forced upload's 403) is not a failure.
+   * @param {RegExp} pattern
+   */
+  expectConsoleError(pattern) {
+    this.expected.push(pattern);
   }
 
   /**
@@ -180,7 +191,8 @@ export class Pages {
 
   /** Fails if any page logged an error. */
   assertNoConsoleErrors() {
-    const bad = this.pages.filter((p) => p.errors.length > 0).map((p) => `${p.name}: ${p.errors.join(' | ')}`);
+    const unexpected = (/** @type {string[]} */ errors) => errors.filter((e) => !this.expected.some((x) => x.test(e)));
+    const bad = this.pages.filter((p) => unexpected(p.errors).length > 0).map((p) => `${p.name}: ${unexpected(p.errors).join(' | ')}`);
     if (bad.length > 0) throw new Error(`console errors: ${bad.join('; ')}`);
   }
 

@@ -1,5 +1,7 @@
-// Chat: the messages, and the form to send one (or why one may not).
+// Chat: the messages, the form to send one (or why one may not), and the
+// documents shared in the room.
 import { html } from './html.js';
+import { Documents } from './documents.js';
 
 /** @typedef {import('../state.js').State} State */
 /** @typedef {import('../session.js').Actions} Actions */
@@ -31,5 +33,6 @@ export function Chat({ state, actions }) {
       <button type="submit" disabled=${!allowed}>Send</button>
     </form>
     <p id="chat_why" class="hint" hidden=${allowed}>Only moderators may post: a moderator chose so in the settings.</p>
+    <${Documents} state=${state} actions=${actions} />
   `;
 }

@@ -5,6 +5,7 @@ import { Participants } from './participants.js';
 import { Settings } from './settings.js';
 import { Chat } from './chat.js';
 import { Videos } from './videos.js';
+import { mayShare } from '../state.js';
 
 /** @typedef {import('../state.js').State} State */
 /** @typedef {import('../session.js').Actions} Actions */
@@ -24,6 +25,14 @@ export function Room({ state, actions }) {
           >${e2e ? 'End-to-end encrypted' : 'Encrypted to the server'}</span>
         <span id="recording" class="banner recording" role="status" hidden=${!state.recording}>● Recording: everyone is told</span>
         <span id="locked" class="banner" role="status" hidden=${!state.locked}>🔒 Locked: nobody new may join</span>
+        <button id="share_screen" type="button" aria-pressed=${state.sharing} disabled=${!mayShare(state) && !state.sharing}
+          aria-describedby=${mayShare(state) ? undefined : 'screen_why'} onClick=${actions.toggleScreen}>
+          ${state.sharing ? 'Stop sharing' : 'Share screen'}
+        </button>
+        <span id="screen_why" class="hint" hidden=${mayShare(state)}>Only moderators may share screens: a moderator chose so in the settings.</span>
+        <button id="speaker_view" type="button" aria-pressed=${state.speakerView} onClick=${actions.toggleSpeakerView}>
+          Speaker view
+        </button>
         <button id="mute_self" type="button" aria-pressed=${!state.micOn} onClick=${actions.toggleMicrophone}>
           ${state.micOn ? 'Mute' : 'Unmute'}
         </button>

@@ -5,8 +5,8 @@ import { useEffect, useRef } from '../../vendor/hooks.module.js';
 /** @typedef {import('../state.js').State} State */
 /** @typedef {import('../types.js').Tile} Tile */
 
-/** @param {{tile: Tile, label: string, speaking: boolean}} props */
-function Video({ tile, label, speaking }) {
+/** @param {{tile: Tile, label: string, speaking: boolean, main: boolean}} props */
+function Video({ tile, label, speaking, main }) {
   const ref = useRef(/** @type {HTMLVideoElement | null} */ (null));
   useEffect(() => {
     const video = ref.current;
@@ -17,20 +17,46 @@ function Video({ tile, label, speaking }) {
   }, [tile.stream, tile.tracks]);
   // Never play one's own microphone back.
   return html`
-    <figure class=${speaking ? 'tile speaking' : 'tile'}>
+    <figure class=${`tile${speaking ? ' speaking' : ''}${tile.screen ? ' screen' : ''}${main ? ' main' : ''}`} data-owner=${tile.owner}>
       <video ref=${ref} autoplay playsinline muted=${tile.mine}></video>
       <figcaption>${label}${speaking ? ' (speaking)' : ''}</figcaption>
     </figure>
   `;
 }
 
+/**
+ * @param {Tile} t
+ * @param {Map<string, string>} names
+ */
+function label(t, names) {
+  const who = t.mine ? 'You' : names.get(t.owner) || '';
+  if (!t.screen) return who;
+  return t.mine ? 'Your screen' : `${who}'s screen`;
+}
+
+/**
+ * The tile speaker view puts large: a shared screen, else the active
+ * speaker, else someone else than oneself.
+ * @param {State} state
+ */
+function mainTile(state) {
+  const t = state.tiles;
+  const pick = t.find((x) => x.screen) || t.find((x) => !x.screen && x.id === state.speaker) || t.find((x) => !x.mine) || t[0];
+  return pick ? pick.id : null;
+}
+
 /** @param {{state: State}} props */
 export function Videos({ state }) {
   const names = new Map(state.participants.map((p) => [p.id, p.name]));
+  // The grid's columns follow the number of tiles (room.css, count-N);
+  // speaker view shows one large and the others in a strip.
+  const main = state.speakerView ? mainTile(state) : null;
+  const tiles = main ? [...state.tiles.filter((x) => x.id === main), ...state.tiles.filter((x) => x.id !== main)] : state.tiles;
+  const layout = state.speakerView ? 'speaker-view' : `count-${Math.min(state.tiles.length, 9)}`;
   return html`
-    <div id="videos" class=${`count-${Math.min(state.tiles.length, 5)}`}>
-      ${state.tiles.map(
-        (t) => html`<${Video} key=${t.id} tile=${t} label=${t.mine ? 'You' : names.get(t.id) || ''} speaking=${t.id === state.speaker} />`,
+    <div id="videos" class=${layout} data-main=${main || undefined}>
+      ${tiles.map(
+        (t) => html`<${Video} key=${t.id} tile=${t} label=${label(t, names)} speaking=${!t.screen && t.id === state.speaker} main=${t.id === main} />`,
       )}
     </div>
   `;
