@@ -160,3 +160,21 @@ export async function recordingFile(token, id, recording, file) {
   const res = await fetch(`/api/v1${recordingPath(id, recording, file)}`, { headers: { Authorization: `Bearer ${token}` } });
   return res.ok ? res.blob() : null;
 }
+
+/**
+ * One session's attendance as the server's CSV (docs/api.md), fetched with
+ * the token in a header; the file name is the server's (Content-Disposition).
+ * @param {string} token
+ * @param {string} id
+ * @param {string} session
+ * @returns {Promise<{status: number, blob: Blob | null, filename: string}>}
+ */
+export async function attendanceCsv(token, id, session) {
+  const path = `/conferences/${encodeURIComponent(id)}/sessions/${encodeURIComponent(session)}/attendance.csv`;
+  const res = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) return { status: res.status, blob: null, filename: '' };
+  const disposition = res.headers.get('content-disposition') || '';
+  const filename = /filename="([^"]+)"/.exec(disposition)?.[1] || 'attendance.csv';
+  return { status: res.status, blob: await res.blob(), filename };
+}
+

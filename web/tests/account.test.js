@@ -264,22 +264,26 @@ test('the owner reads a finished session, downloads its attendance as CSV, then 
       page.waitForEvent('download'),
       page.getByRole('button', { name: /Download the attendance of session 1/ }).click(),
     ]);
+    const [session] = await get(token, `/conferences/${line.id}/sessions`);
+    // The server's file, named by the server: the session's start and id.
+    assert.equal(download.suggestedFilename(), `attendance-${session.started_at.replace(/[-:]/g, '').slice(0, 13)}Z-${session.id}.csv`);
     const csv = readFileSync(/** @type {string} */ (await download.path()), 'utf8');
     const rows = JSON.parse(
       execFileSync('python3', ['-c', 'import csv, json, sys; print(json.dumps(list(csv.reader(sys.stdin))))'], { input: csv }).toString(),
     );
-    const [session] = await get(token, `/conferences/${line.id}/sessions`);
-    const expected = session.attendance.map((/** @type {any} */ a) => [
-      a.name.startsWith('=') ? `'${a.name}` : a.name,
+    const { attendance } = await get(token, `/conferences/${line.id}/sessions/${session.id}/attendance`);
+    const text = (/** @type {string} */ v) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+    const expected = attendance.map((/** @type {any} */ a) => [
+      text(a.name),
       a.endpoint,
-      a.phone_number || '',
+      text(a.phone_number || ''),
       a.role,
       a.joined_at,
       a.left_at,
-      String(Math.round((Date.parse(a.left_at) - Date.parse(a.joined_at)) / 1000)),
+      String(a.duration_secs),
       a.left_reason,
     ]);
-    assert.deepEqual(rows, [['Name', 'Web or phone', 'Number', 'Role', 'Joined', 'Left', 'Duration (s)', 'Reason'], ...expected]);
+    assert.deepEqual(rows, [['name', 'endpoint', 'number', 'role', 'joined_at', 'left_at', 'duration_secs', 'reason'], ...expected]);
     assert.equal(rows[2][0], `'=HYPERLINK("x"), Eve`, 'the formula stays text');
 
     await page.getByRole('button', { name: "Delete this conference's summary…" }).click();
