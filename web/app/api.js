@@ -178,3 +178,22 @@ export async function attendanceCsv(token, id, session) {
   return { status: res.status, blob: await res.blob(), filename };
 }
 
+// ---- The address book: callers a moderator named. A contact's id is an
+// opaque hash of the number, never the number itself.
+
+/** @param {string} token */
+export const contacts = (token) => call('GET', '/account/contacts', { token });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ * @param {string} name
+ */
+export const renameContact = (token, id, name) =>
+  call('PUT', `/account/contacts/${encodeURIComponent(id)}`, { token, json: { name } });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ */
+export const deleteContact = (token, id) => call('DELETE', `/account/contacts/${encodeURIComponent(id)}`, { token });
