@@ -50,7 +50,7 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/account/conferences.js", "app/account/conferences.js"),
     web_file!("/app/account/reports.js", "app/account/reports.js"),
     web_file!("/app/account/recordings.js", "app/account/recordings.js"),
-    web_file!("/app/account/csv.js", "app/account/csv.js"),
+    web_file!("/app/account/contacts.js", "app/account/contacts.js"),
     web_file!("/vendor/preact.module.js", "vendor/preact.module.js"),
     web_file!("/vendor/hooks.module.js", "vendor/hooks.module.js"),
     web_file!("/vendor/htm.module.js", "vendor/htm.module.js"),

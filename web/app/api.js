@@ -197,3 +197,40 @@ export async function downloadDocument(seatToken, id) {
   }
   return { status: res.status, blob: await res.blob(), body: null };
 }
+
+/**
+ * One session's attendance as the server's CSV (docs/api.md), fetched with
+ * the token in a header; the file name is the server's (Content-Disposition).
+ * @param {string} token
+ * @param {string} id
+ * @param {string} session
+ * @returns {Promise<{status: number, blob: Blob | null, filename: string}>}
+ */
+export async function attendanceCsv(token, id, session) {
+  const path = `/conferences/${encodeURIComponent(id)}/sessions/${encodeURIComponent(session)}/attendance.csv`;
+  const res = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) return { status: res.status, blob: null, filename: '' };
+  const disposition = res.headers.get('content-disposition') || '';
+  const filename = /filename="([^"]+)"/.exec(disposition)?.[1] || 'attendance.csv';
+  return { status: res.status, blob: await res.blob(), filename };
+}
+
+// ---- The address book: callers a moderator named. A contact's id is an
+// opaque hash of the number, never the number itself.
+
+/** @param {string} token */
+export const contacts = (token) => call('GET', '/account/contacts', { token });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ * @param {string} name
+ */
+export const renameContact = (token, id, name) =>
+  call('PUT', `/account/contacts/${encodeURIComponent(id)}`, { token, json: { name } });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ */
+export const deleteContact = (token, id) => call('DELETE', `/account/contacts/${encodeURIComponent(id)}`, { token });

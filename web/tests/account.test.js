@@ -1,6 +1,7 @@
 // The account pages as people use them: sign up, the line, security
 // settings, scheduling, joining as the host, resets, reports with the CSV,
-// and deleting a summary. Joins are checked at the meeting page's form.
+// deleting a summary, and the address book a moderator fills by naming a
+// phone caller. Joins are checked at the meeting page's form.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fillJoin, launchBrowser, startServer, withPages } from './harness.js';
+import { GATEWAY_SECRET, connectGateway } from './gateway.js';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -264,22 +266,26 @@ test('the owner reads a finished session, downloads its attendance as CSV, then 
       page.waitForEvent('download'),
       page.getByRole('button', { name: /Download the attendance of session 1/ }).click(),
     ]);
+    const [session] = await get(token, `/conferences/${line.id}/sessions`);
+    // The server's file, named by the server: the session's start and id.
+    assert.equal(download.suggestedFilename(), `attendance-${session.started_at.replace(/[-:]/g, '').slice(0, 13)}Z-${session.id}.csv`);
     const csv = readFileSync(/** @type {string} */ (await download.path()), 'utf8');
     const rows = JSON.parse(
       execFileSync('python3', ['-c', 'import csv, json, sys; print(json.dumps(list(csv.reader(sys.stdin))))'], { input: csv }).toString(),
     );
-    const [session] = await get(token, `/conferences/${line.id}/sessions`);
-    const expected = session.attendance.map((/** @type {any} */ a) => [
-      a.name.startsWith('=') ? `'${a.name}` : a.name,
+    const { attendance } = await get(token, `/conferences/${line.id}/sessions/${session.id}/attendance`);
+    const text = (/** @type {string} */ v) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+    const expected = attendance.map((/** @type {any} */ a) => [
+      text(a.name),
       a.endpoint,
-      a.phone_number || '',
+      text(a.phone_number || ''),
       a.role,
       a.joined_at,
       a.left_at,
-      String(Math.round((Date.parse(a.left_at) - Date.parse(a.joined_at)) / 1000)),
+      String(a.duration_secs),
       a.left_reason,
     ]);
-    assert.deepEqual(rows, [['Name', 'Web or phone', 'Number', 'Role', 'Joined', 'Left', 'Duration (s)', 'Reason'], ...expected]);
+    assert.deepEqual(rows, [['name', 'endpoint', 'number', 'role', 'joined_at', 'left_at', 'duration_secs', 'reason'], ...expected]);
     assert.equal(rows[2][0], `'=HYPERLINK("x"), Eve`, 'the formula stays text');
 
     await page.getByRole('button', { name: "Delete this conference's summary…" }).click();
@@ -347,5 +353,78 @@ test('the owner records from the cog, then plays, downloads and deletes the reco
       await page.getByRole('button', { name: 'Delete the recording' }).click();
     }
     await page.getByText('No recordings.').waitFor();
+  });
+});
+
+test('a moderator names a phone caller; the owner renames and deletes the contact in the address book', async (t) => {
+  const NUMBER = '+441234567123';
+  await withPages(browser, t, async (pages) => {
+    const page = await pages.open('owner', server.url('/account'));
+    await signUp(page, 'Gil');
+    const code = await lineCode(page);
+    await page.getByRole('link', { name: 'Address book' }).click();
+    await page.locator('#no_contacts').waitFor();
+    await accessible(page, 'the empty address book');
+
+    await page.getByRole('link', { name: 'Your line' }).click();
+    await page.getByRole('button', { name: 'Join as the host' }).click();
+    await page.locator('#room').waitFor({ state: 'visible' });
+    const gateway = await connectGateway(server.base, GATEWAY_SECRET);
+    try {
+      // A participant's call: the access code, no security code, # for no PIN.
+      gateway.send({ type: 'call', call: 'c1', from: NUMBER });
+      gateway.send({ type: 'dtmf', call: 'c1', digits: `${code}##` });
+      await gateway.next((m) => m.prompt === 'joined');
+      // The moderator sees the full number, and names the caller from the list.
+      const caller = page.locator('#participants li', { hasText: NUMBER });
+      await caller.getByRole('button', { name: /^Actions for / }).click();
+      await caller.getByRole('button', { name: 'Name this caller' }).click();
+      await caller.getByLabel('Name for this caller').fill('Grace');
+      await caller.getByRole('button', { name: 'Save the name' }).click();
+      await page.locator('#participants li', { hasText: 'Grace' }).waitFor();
+      gateway.send({ type: 'hangup', call: 'c1' });
+    } finally {
+      gateway.close();
+    }
+    await page.locator('#participants li', { hasText: NUMBER }).waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Leave' }).click();
+
+    await page.goto(server.url('/account#/contacts'));
+    const token = await page.evaluate(() => sessionStorage.getItem('conclave.account_token'));
+    assert.ok(token);
+    const table = page.locator('#contacts');
+    await table.locator('tbody tr', { hasText: 'Grace' }).waitFor();
+    assert.ok((await table.innerText()).includes(NUMBER), 'the owner sees the full number');
+    await accessible(page, 'the address book');
+
+    // A name with nothing visible is refused, in plain words; nothing changes.
+    await page.getByRole('button', { name: 'Rename Grace' }).click();
+    const newName = page.getByRole('textbox', { name: 'New name' });
+    assert.ok(await newName.evaluate((el) => el === document.activeElement), 'the focus moves to the new name');
+    await newName.fill('\u200b');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').filter({ hasText: 'The name was not saved: invalid field' }).waitFor();
+    assert.equal(pages.forgive(/status of 422/), 1, 'the refused rename is the one console error');
+    assert.equal((await table.locator('tbody th').innerText()).trim(), 'Grace');
+    await accessible(page, 'the address book renaming');
+    // Markup in a name stays text.
+    await newName.fill('<i>Grace</i> Hopper');
+    await page.getByRole('button', { name: 'Save the name' }).click();
+    await page.getByText('Renamed to <i>Grace</i> Hopper.').waitFor();
+    await table.locator('tbody th', { hasText: '<i>Grace</i> Hopper' }).waitFor();
+    assert.equal(await table.locator('i').count(), 0);
+    const [contact] = await get(token, '/account/contacts');
+    assert.deepEqual([contact.name, contact.number], ['<i>Grace</i> Hopper', NUMBER]);
+
+    // Delete asks first; "Keep it" keeps it.
+    await page.getByRole('button', { name: 'Delete <i>Grace</i> Hopper' }).click();
+    await page.getByText(/masked, until a moderator names/).waitFor();
+    await accessible(page, 'the address book deleting');
+    await page.getByRole('button', { name: 'Keep it' }).click();
+    assert.equal((await get(token, '/account/contacts')).length, 1);
+    await page.getByRole('button', { name: 'Delete <i>Grace</i> Hopper' }).click();
+    await page.getByRole('button', { name: 'Delete the contact' }).click();
+    await page.locator('#no_contacts').waitFor();
+    assert.deepEqual(await get(token, '/account/contacts'), []);
   });
 });

@@ -1,5 +1,5 @@
-// What the account views share: loading data when they open, and showing
-// dates and durations.
+// What the account views share: loading data when they open, showing
+// dates and durations, and saving downloaded files.
 import { useEffect, useState } from '../../vendor/hooks.module.js';
 
 /**
@@ -62,4 +62,21 @@ export function fields(event) {
   event.preventDefault();
   const form = /** @type {HTMLFormElement} */ (event.currentTarget);
   return Object.fromEntries([...new FormData(form)].map(([k, v]) => [k, String(v)]));
+}
+
+/**
+ * Saves a blob as a file named `name` (the token-authorised downloads:
+ * recordings, attendance CSV).
+ * @param {string} name
+ * @param {Blob} blob
+ */
+export function saveBlob(name, blob) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -4,8 +4,7 @@
 import { html } from '../views/html.js';
 import { useState } from '../../vendor/hooks.module.js';
 import * as api from '../api.js';
-import { size, when } from './load.js';
-import { saveBlob } from './csv.js';
+import { saveBlob, size, when } from './load.js';
 
 /** @typedef {import('./auth.js').AccountActions} AccountActions */
 

@@ -1,11 +1,10 @@
-// Reports per conference: the sessions with their attendance (and the CSV),
-// the moderator audit log, the chat, the recordings, and deleting the
-// summary. Everything the server stores about a meeting, for its owner.
+// Reports per conference: the sessions with their attendance (and the
+// server's CSV), the moderator audit log, the chat, the recordings, and
+// deleting the summary. Everything the server stores about a meeting, for its owner.
 import { html } from '../views/html.js';
 import { useState } from '../../vendor/hooks.module.js';
 import * as api from '../api.js';
-import { duration, useLoad, when } from './load.js';
-import { attendanceCsv, download } from './csv.js';
+import { duration, saveBlob, useLoad, when } from './load.js';
 import { Recordings } from './recordings.js';
 
 /** @typedef {import('./auth.js').AccountActions} AccountActions */
@@ -47,7 +46,9 @@ export function ReportPage({ id, actions }) {
     <section aria-labelledby="sessions_heading">
       <h2 id="sessions_heading">Sessions and attendance</h2>
       ${sessions.data && sessions.data.length === 0 && html`<p id="no_sessions">No sessions.</p>`}
-      ${(sessions.data || []).map((/** @type {any} */ s, /** @type {number} */ i) => html`<${Session} session=${s} n=${i + 1} title=${title} />`)}
+      ${(sessions.data || []).map(
+        (/** @type {any} */ s, /** @type {number} */ i) => html`<${Session} id=${id} session=${s} n=${i + 1} actions=${actions} />`,
+      )}
     </section>
     <section aria-labelledby="audit_heading">
       <h2 id="audit_heading">Moderator actions</h2>
@@ -82,14 +83,19 @@ export function ReportPage({ id, actions }) {
   `;
 }
 
-/** @param {{session: any, n: number, title: string}} props */
-function Session({ session, n, title }) {
+/** @param {{id: string, session: any, n: number, actions: AccountActions}} props */
+function Session({ id, session, n, actions }) {
   const heading = `session_${session.id}`;
-  const save = () => {
-    const day = session.started_at.slice(0, 10);
-    const safe = title.replace(/[^\p{L}\p{N}]+/gu, '-').replace(/^-|-$/g, '') || 'conference';
-    download(`attendance-${safe}-${day}-${n}.csv`, attendanceCsv(session.attendance), 'text/csv;charset=utf-8');
-  };
+  const [error, setError] = useState('');
+  // The server's CSV (formula-leading cells neutralised there): the token
+  // goes in a header, so the page fetches it and saves the blob.
+  async function save() {
+    const token = actions.token();
+    const csv = token ? await api.attendanceCsv(token, id, session.id) : null;
+    if (!csv || !csv.blob) return setError(`The attendance could not be downloaded${csv ? ` (the server answered ${csv.status})` : ''}.`);
+    setError('');
+    saveBlob(csv.filename, csv.blob);
+  }
   return html`
     <section class="card session" aria-labelledby=${heading}>
       <h3 id=${heading}>Session ${n}: ${when(session.started_at)} to ${session.ended_at ? when(session.ended_at) : 'now (in progress)'}</h3>
@@ -110,6 +116,7 @@ function Session({ session, n, title }) {
         </tbody>
       </table></div>
       <button type="button" onClick=${save}>Download the attendance of session ${n} (CSV)</button>
+      <p role="alert">${error}</p>
     </section>
   `;
 }

@@ -4,6 +4,7 @@ import { html } from '../views/html.js';
 import { LinePage, SecurityPage } from './line.js';
 import { ConferencePage, ConferencesPage } from './conferences.js';
 import { ReportPage, ReportsPage } from './reports.js';
+import { ContactsPage } from './contacts.js';
 import { fields } from './load.js';
 
 /** @typedef {import('./auth.js').AccountState} AccountState */
@@ -14,6 +15,7 @@ const NAV = [
   ['security', 'Security'],
   ['conferences', 'Scheduling'],
   ['reports', 'Reports'],
+  ['contacts', 'Address book'],
 ];
 
 /** @param {{state: AccountState, actions: AccountActions}} props */
@@ -61,6 +63,8 @@ function route(page, id, state, actions) {
         : html`<${ConferencesPage} state=${state} actions=${actions} />`;
     case 'reports':
       return id ? html`<${ReportPage} id=${id} actions=${actions} />` : html`<${ReportsPage} actions=${actions} />`;
+    case 'contacts':
+      return html`<${ContactsPage} actions=${actions} />`;
     default:
       return html`<${LinePage} state=${state} actions=${actions} />`;
   }
