@@ -16,6 +16,35 @@
  * @property {(message: string) => void} error a refused media request
  */
 
+/** @typedef {{camera: string, microphone: string}} DeviceChoice device ids; '' is the browser's default */
+
+/**
+ * @param {DeviceChoice} choice
+ * @param {boolean} video
+ * @returns {MediaStreamConstraints}
+ */
+function constraints(choice, video) {
+  const camera = { width: 640, height: 480, frameRate: 15 };
+  return {
+    audio: choice.microphone ? { deviceId: { exact: choice.microphone } } : true,
+    video: video ? (choice.camera ? { ...camera, deviceId: { exact: choice.camera } } : camera) : false,
+  };
+}
+
+/**
+ * The cameras and microphones the browser names (names come once a
+ * device was allowed). Chromium's `default` and `communications` entries
+ * repeat a real device; the pickers' first option is the default already.
+ * @returns {Promise<{cameras: {id: string, label: string}[], microphones: {id: string, label: string}[]}>}
+ */
+export async function listDevices() {
+  const all = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+  /** @param {MediaDeviceKind} kind @param {string} unnamed */
+  const of = (kind, unnamed) =>
+    all.filter((d) => d.kind === kind && d.deviceId && d.deviceId !== 'default' && d.deviceId !== 'communications').map((d, i) => ({ id: d.deviceId, label: d.label || `${unnamed} ${i + 1}` }));
+  return { cameras: of('videoinput', 'Camera'), microphones: of('audioinput', 'Microphone') };
+}
+
 export class Media {
   /** @param {MediaHooks} hooks */
   constructor(hooks) {
@@ -46,20 +75,64 @@ export class Media {
     this.screenWatch = null;
     /** @type {Set<string>} the mids of this page's screen senders, to use again */
     this.screenMids = new Set();
+    /** @type {MediaStream | null} the join form's preview, until joining takes it */
+    this.previewStream = null;
+    /** how many previews were asked for, so a slow answer does not undo a later choice */
+    this.previewAsked = 0;
   }
 
   /**
-   * After joining: asks for the devices, then follows the room's mode.
+   * Before joining: the chosen devices, for the join form's preview. The
+   * same stream is published after joining, so the browser asks once.
+   * @param {DeviceChoice} choice
+   * @returns {Promise<MediaStream | null>} null when refused or missing
+   */
+  async preview(choice) {
+    const asked = ++this.previewAsked;
+    this.stopPreview();
+    const stream = await navigator.mediaDevices.getUserMedia(constraints(choice, true)).catch(() => null);
+    // A later choice overtook this one.
+    if (asked !== this.previewAsked) {
+      if (stream) stream.getTracks().forEach((t) => t.stop());
+      return this.previewStream;
+    }
+    this.previewStream = stream;
+    return stream;
+  }
+
+  stopPreview() {
+    if (this.previewStream) this.previewStream.getTracks().forEach((t) => t.stop());
+    this.previewStream = null;
+  }
+
+  /**
+   * After joining: takes the preview's stream (or asks for the devices),
+   * then follows the room's mode. With the camera off, no video track is
+   * asked for or sent; with the microphone off, its track is sent disabled
+   * (silence) so "Unmute" turns it on without a new offer.
    * @param {string} me
    * @param {RTCIceServer[]} iceServers
+   * @param {DeviceChoice & {micOff: boolean, cameraOff: boolean}} options
    */
-  start(me, iceServers) {
+  start(me, iceServers, options) {
     this.me = me;
     this.iceServers = iceServers;
-    this.localReady = navigator.mediaDevices
-      .getUserMedia({ audio: true, video: { width: 640, height: 480, frameRate: 15 } })
+    const previewed = this.previewStream;
+    this.previewStream = null;
+    this.previewAsked++;
+    const devices = previewed
+      ? Promise.resolve(previewed)
+      : navigator.mediaDevices.getUserMedia(constraints(options, !options.cameraOff));
+    this.localReady = devices
       .catch(() => new MediaStream()) // no devices, or refused: receive only
       .then((stream) => {
+        if (options.cameraOff) {
+          for (const t of stream.getVideoTracks()) {
+            t.stop();
+            stream.removeTrack(t);
+          }
+        }
+        if (options.micOff) stream.getAudioTracks().forEach((t) => (t.enabled = false));
         this.local = stream;
         this.hooks.show(me, stream, true, false);
         this.apply();
@@ -416,7 +489,7 @@ export class Media {
 
   /** What each connection receives, per SSRC (diagnostics and the browser tests). */
   async stats() {
-    /** @type {{pc: string, kind: string, ssrc: number, packets: number, frames: number, played: number}[]} */
+    /** @type {{pc: string, kind: string, ssrc: number, packets: number, frames: number, played: number, energy: number}[]} */
     const inbound = [];
     for (const [pc, conn] of Object.entries(this.pcs)) {
       const report = await conn.getStats();
@@ -429,6 +502,7 @@ export class Media {
             packets: r.packetsReceived || 0,
             frames: r.framesDecoded || 0,
             played: (r.totalSamplesReceived || 0) - (r.concealedSamples || 0),
+            energy: r.totalAudioEnergy || 0,
           });
         }
       });

@@ -5,7 +5,7 @@
 
 import { Connection } from './protocol.js';
 import { downloadDocument, uploadDocument } from './api.js';
-import { Media } from './media.js';
+import { Media, listDevices } from './media.js';
 import { applyEvent, createStore, initialState, mayShare } from './state.js';
 import { explainClosed, explainError, explainProblem, explainRefusal } from './words.js';
 import { takeHandover } from './handover.js';
@@ -84,8 +84,23 @@ export function createSession() {
   }
 
   const actions = {
-    /** @param {JoinFields} fields */
-    async join(fields) {
+    /**
+     * The join form's preview, with the devices picked (an empty id is the
+     * browser's default); the pickers list what the browser then names.
+     * @param {Partial<State['chosen']>} [choice]
+     */
+    async preview(choice = {}) {
+      const chosen = { ...store.get().chosen, ...choice };
+      store.update({ chosen });
+      const stream = await media.preview(chosen);
+      if (store.get().phase !== 'join') return;
+      store.update({ preview: stream, devices: await listDevices() });
+    },
+    /**
+     * @param {JoinFields} fields
+     * @param {{micOff: boolean, cameraOff: boolean}} [options] how to come in
+     */
+    async join(fields, options = { micOff: false, cameraOff: false }) {
       store.update({ joining: true, joinError: '' });
       const answer = await connection.join(fields);
       if (answer.type !== 'joined') {
@@ -96,8 +111,9 @@ export function createSession() {
         });
         return;
       }
-      store.update({ joining: false, phase: 'room', me: answer.participant, role: answer.role, title: answer.title || 'Conference' });
-      media.start(answer.participant, answer.ice_servers || []);
+      const micOn = !options.micOff;
+      store.update({ joining: false, phase: 'room', me: answer.participant, role: answer.role, title: answer.title || 'Conference', micOn, preview: null });
+      media.start(answer.participant, answer.ice_servers || [], { ...store.get().chosen, ...options });
     },
     async leave() {
       await connection.leave();
@@ -192,6 +208,7 @@ export function createSession() {
   // The owner's "Join" on the account pages: join at once with what it gave.
   const handed = takeHandover();
   if (handed) actions.join(handed);
+  else actions.preview();
 
   // For diagnostics and the browser tests.
   const diagnostics = {

@@ -11,6 +11,7 @@
 /** @typedef {import('./types.js').MediaMode} MediaMode */
 /** @typedef {import('./types.js').Tile} Tile */
 /** @typedef {import('./types.js').Message} Message */
+/** @typedef {{id: string, label: string}} Device a camera or microphone the pickers offer */
 
 /**
  * @typedef {object} State
@@ -33,6 +34,9 @@
  * @property {string | null} speaker the active speaker's id
  * @property {Tile[]} tiles
  * @property {boolean} micOn
+ * @property {MediaStream | null} preview the join form's camera and microphone
+ * @property {{cameras: Device[], microphones: Device[]}} devices what the pickers offer
+ * @property {{camera: string, microphone: string}} chosen device ids; '' is the browser's default
  * @property {boolean} sharing this page shares its screen
  * @property {boolean} speakerView one large tile instead of the grid
  * @property {'ok' | 'resuming'} link the WebSocket, once seated
@@ -62,6 +66,9 @@ export function initialState() {
     speaker: null,
     tiles: [],
     micOn: true,
+    preview: null,
+    devices: { cameras: [], microphones: [] },
+    chosen: { camera: '', microphone: '' },
     sharing: false,
     speakerView: false,
     link: 'ok',

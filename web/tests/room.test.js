@@ -78,6 +78,70 @@ test('the join form has no serious accessibility violations', async (t) => {
   });
 });
 
+test('before joining: a preview with device pickers; joining with the microphone and camera off sends neither', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const bob = await pages.open('bob', server.url('/'));
+    // The preview plays the fake camera.
+    await bob.waitForFunction(() => {
+      const v = /** @type {HTMLVideoElement | null} */ (document.querySelector('#preview_video'));
+      return v !== null && !v.hidden && v.videoWidth > 0 && v.currentTime > 0;
+    });
+    // Each picker lists a named device besides the default.
+    const camera = bob.getByLabel('Camera', { exact: true });
+    const microphone = bob.getByLabel('Microphone', { exact: true });
+    await camera.locator('option').nth(1).waitFor({ state: 'attached' });
+    await microphone.locator('option').nth(1).waitFor({ state: 'attached' });
+    assert.ok((await camera.locator('option').nth(1).innerText()).trim().length > 0);
+    // Picking a device by keyboard previews it.
+    await camera.focus();
+    await bob.keyboard.press('ArrowDown');
+    assert.notEqual(await camera.inputValue(), '');
+    await bob.waitForFunction(() => {
+      const v = /** @type {HTMLVideoElement | null} */ (document.querySelector('#preview_video'));
+      const s = v && /** @type {MediaStream | null} */ (v.srcObject);
+      return s !== null && s !== undefined && s.getVideoTracks().some((t) => t.readyState === 'live') && /** @type {HTMLVideoElement} */ (v).videoWidth > 0;
+    });
+    assert.deepEqual(await axeViolations(bob), [], 'the join form with its preview');
+
+    const chair = await pages.open('chair', server.url('/'));
+    await join(chair, { ...line, name: 'Chair' });
+    await bob.getByLabel('Join with microphone off').check();
+    await bob.getByLabel('Join with camera off').check();
+    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await bob.getByRole('button', { name: 'Unmute' }).waitFor();
+
+    /**
+     * What a page receives once audio has flowed for a while.
+     * @param {import('playwright-core').Page} page
+     */
+    const received = async (page) => {
+      /** @type {any[]} */
+      let inbound = [];
+      for (const deadline = Date.now() + 45_000; Date.now() < deadline; await page.waitForTimeout(250)) {
+        // @ts-ignore: the page's diagnostics
+        inbound = (await page.evaluate(() => window.conclave.stats())).inbound;
+        if (inbound.some((r) => r.kind === 'audio' && r.packets >= 150)) break;
+      }
+      const of = (/** @type {string} */ kind) => inbound.filter((/** @type {any} */ r) => r.kind === kind);
+      return {
+        inbound,
+        energy: Math.max(0, ...of('audio').map((/** @type {any} */ r) => r.energy)),
+        frames: Math.max(0, ...of('video').map((/** @type {any} */ r) => r.frames)),
+      };
+    };
+    // Bob hears the chair's fake microphone and sees the camera: the
+    // measure works...
+    const fromChair = await received(bob);
+    assert.ok(fromChair.energy > 0.001, `Bob hears the chair: ${JSON.stringify(fromChair)}`);
+    assert.ok(fromChair.frames > 0, `Bob sees the chair: ${JSON.stringify(fromChair)}`);
+    // ...and the chair gets silence and no picture from Bob.
+    const fromBob = await received(chair);
+    assert.ok(fromBob.energy < 0.0001, `the chair hears silence from Bob: ${JSON.stringify(fromBob)}`);
+    assert.equal(fromBob.frames, 0, 'no camera from Bob');
+  });
+});
+
 test('a wrong access code is refused in plain words, and the form stays for another try', async (t) => {
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
