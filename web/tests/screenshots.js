@@ -21,14 +21,20 @@ try {
     await page.goto(server.url(path));
     return page;
   };
-  const shot = (/** @type {import('playwright-core').Page} */ page, /** @type {string} */ name) =>
-    page.screenshot({ path: resolve(OUT, `${name}.png`) });
+  const shot = (/** @type {import('playwright-core').Page} */ page, /** @type {string} */ name, fullPage = false) =>
+    page.screenshot({ path: resolve(OUT, `${name}.png`), fullPage });
 
   const form = await open('/');
   await form.getByRole('button', { name: 'Join' }).waitFor();
-  await form.locator('#preview video').waitFor().catch(() => {});
-  await form.waitForTimeout(1500);
-  await shot(form, 'join');
+  await form.getByLabel('Your name').fill('Grace Hopper');
+  // The preview plays the fake camera.
+  await form.waitForFunction(() => {
+    const video = /** @type {HTMLVideoElement | null} */ (document.querySelector('#preview_video'));
+    return video !== null && video.videoWidth > 0 && video.currentTime > 0.5;
+  });
+  await form.getByLabel('Your name').blur();
+  // The whole form, its checkboxes below the fold included.
+  await shot(form, 'join', true);
 
   // The owner signs up: the line page.
   const owner = await open('/account');
