@@ -46,8 +46,7 @@ export function LinePage({ state, actions }) {
         <h2 id="line_heading">Access code</h2>
         <p class="code" id="line_access_code">${l.access_code}</p>
         <p>
-          Security code:
-          ${l.security_code_required ? 'required (your default security code, see Security)' : 'none'}
+          ${`Security code: ${l.security_code_required ? 'required (your default security code, see Security)' : 'none'}`}
         </p>
         <${JoinControl} conference=${l} state=${state} />
       </section>
