@@ -7,12 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fillJoin, launchBrowser, startServer, withPages } from './harness.js';
+import { axeViolations, fillJoin, launchBrowser, startServer, withPages } from './harness.js';
 import { GATEWAY_SECRET, connectGateway } from './gateway.js';
-
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -37,14 +33,7 @@ after(async () => {
 async function accessible(page, what) {
   for (const width of [1280, 390]) {
     await page.setViewportSize({ width, height: 900 });
-    await page.evaluate(AXE);
-    const violations = await page.evaluate(async () => {
-      // @ts-ignore: axe was just evaluated into the page
-      const result = await window.axe.run(document);
-      return result.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
-    });
-    const bad = violations.filter((/** @type {any} */ v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(bad, [], `${what} at ${width} px`);
+    assert.deepEqual(await axeViolations(page), [], `${what} at ${width} px`);
     // Nothing wider than the window: usable without sideways scrolling.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `${what} at ${width} px is ${overflow} px too wide`);

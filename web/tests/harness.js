@@ -4,7 +4,8 @@
 // error, and a screenshot plus console log of each page when a test fails.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -266,4 +267,31 @@ export async function fillJoin(page, who) {
   await page.getByLabel('Moderator PIN').fill(who.pin || '');
   await page.getByLabel('Your name').fill(who.name);
   await page.getByRole('button', { name: 'Join' }).click();
+}
+
+/**
+ * Fills the join form and waits for the room.
+ * @param {import('playwright-core').Page} page
+ * @param {{code: string, securityCode?: string, pin?: string, name: string}} who
+ */
+export async function joinRoom(page, who) {
+  await fillJoin(page, who);
+  await page.locator('#room').waitFor({ state: 'visible' });
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * Serious and critical accessibility violations on the page as it is now.
+ * axe is evaluated over DevTools, which the page's CSP does not govern.
+ * @param {import('playwright-core').Page} page
+ */
+export async function axeViolations(page) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    // @ts-ignore: axe was just evaluated into the page
+    const result = await window.axe.run(document);
+    return result.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }

@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fillJoin, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
+import { joinRoom, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -20,22 +20,13 @@ after(async () => {
   await server?.stop();
 });
 
-/**
- * @param {import('playwright-core').Page} page
- * @param {{code: string, securityCode?: string, pin?: string, name: string}} who
- */
-async function join(page, who) {
-  await fillJoin(page, who);
-  await page.locator('#room').waitFor({ state: 'visible' });
-}
-
 test('recording started from the cog: everyone sees the banner, and it goes when stopped', async (t) => {
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
     await chair.locator('#participants li', { hasText: 'Bob' }).waitFor();
 
     await chair.getByRole('button', { name: 'Settings' }).click();
@@ -49,7 +40,7 @@ test('recording started from the cog: everyone sees the banner, and it goes when
 
     // Someone who joins while it runs is told too.
     const cy = await pages.open('cy', server.url('/'));
-    await join(cy, { ...line, pin: '', name: 'Cy' });
+    await joinRoom(cy, { ...line, pin: '', name: 'Cy' });
     await cy.getByRole('status').filter({ hasText: 'Recording: everyone is told' }).waitFor();
 
     // Through the server, the active speaker is framed and named on the
@@ -66,10 +57,10 @@ test('the grid follows the number of people; speaker view shows one large', asyn
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     await chair.locator('#videos.count-1').waitFor();
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
     await chair.locator('#videos.count-2 figure', { hasText: 'Bob' }).waitFor();
 
     const toggle = chair.getByRole('button', { name: 'Speaker view' });
@@ -95,9 +86,9 @@ test('promote, demote and mute from the participant actions', async (t) => {
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
     assert.equal(await bob.getByRole('button', { name: 'Settings' }).count(), 0);
 
     const row = chair.locator('#participants li', { hasText: 'Bob' });

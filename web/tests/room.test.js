@@ -4,12 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fillJoin, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
-
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+import { axeViolations, fillJoin, joinRoom, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -25,21 +20,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-/**
- * Serious and critical accessibility violations on the page as it is now.
- * axe is evaluated over DevTools, which the page's CSP does not govern.
- * @param {import('playwright-core').Page} page
- */
-async function axeViolations(page) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    // @ts-ignore: axe was just evaluated into the page
-    const result = await window.axe.run(document);
-    return result.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 /**
  * Waits until the page decodes video from `from` others through the server.
@@ -60,15 +40,6 @@ async function decodesVideo(page, from) {
     if (Date.now() > deadline) throw new Error(`video decoded from ${n} of ${from} publishers within 45 s`);
     await new Promise((done) => setTimeout(done, 250));
   }
-}
-
-/**
- * @param {import('playwright-core').Page} page
- * @param {{code: string, securityCode?: string, pin?: string, name: string}} who
- */
-async function join(page, who) {
-  await fillJoin(page, who);
-  await page.locator('#room').waitFor({ state: 'visible' });
 }
 
 test('the join form has no serious accessibility violations', async (t) => {
@@ -109,10 +80,10 @@ test('before joining: a preview with device pickers; joining with the microphone
     assert.deepEqual(await axeViolations(bob), [], 'the join form with its preview');
 
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     await bob.getByLabel('Join with microphone off').check();
     await bob.getByLabel('Join with camera off').check();
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
     await bob.getByRole('button', { name: 'Unmute' }).waitFor();
 
     /**
@@ -152,7 +123,7 @@ test('a wrong access code is refused in plain words, and the form stays for anot
     const page = await pages.open('guest', server.url('/'));
     await fillJoin(page, { code: '0000000000', securityCode: '2468', name: 'Guest' });
     await assert.doesNotReject(page.getByRole('alert').filter({ hasText: 'access code or the security code is wrong' }).waitFor());
-    await join(page, { ...line, name: 'Guest' });
+    await joinRoom(page, { ...line, name: 'Guest' });
   });
 });
 
@@ -160,11 +131,11 @@ test('three browsers meet; the moderator locks the room from the cog; a fourth i
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
     const cy = await pages.open('cy', server.url('/'));
-    await join(cy, { ...line, pin: '', name: 'Cy' });
+    await joinRoom(cy, { ...line, pin: '', name: 'Cy' });
     for (const page of [chair, bob, cy]) {
       await decodesVideo(page, 2);
       await assert.doesNotReject(page.locator('#participants li').nth(2).waitFor());
@@ -195,9 +166,9 @@ test('the moderator removes and blocks a participant from the list; they see why
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const troll = await pages.open('troll', server.url('/'));
-    await join(troll, { ...line, pin: '', name: 'Troll' });
+    await joinRoom(troll, { ...line, pin: '', name: 'Troll' });
 
     const row = chair.locator('#participants li', { hasText: 'Troll' });
     await row.getByRole('button', { name: 'Actions for Troll' }).click();
@@ -228,9 +199,9 @@ test('chat for moderators only: the participant sees why the send is disabled', 
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
 
     await chair.getByRole('button', { name: 'Settings' }).click();
     await chair.getByLabel('Who may chat').selectOption('moderators');
@@ -253,9 +224,9 @@ test('a page whose WebSocket drops takes its seat back, and the others never see
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
     await chair.locator('#participants li', { hasText: 'Bob' }).waitFor();
     // Count what the chair's list shows while Bob is away.
     await chair.evaluate(() => {

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { fillJoin, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
+import { joinRoom, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -23,15 +23,6 @@ after(async () => {
   await server?.stop();
 });
 
-/**
- * @param {import('playwright-core').Page} page
- * @param {{code: string, securityCode?: string, pin?: string, name: string}} who
- */
-async function join(page, who) {
-  await fillJoin(page, who);
-  await page.locator('#room').waitFor({ state: 'visible' });
-}
-
 /** Bytes no text encoding would keep as they are. */
 const BYTES = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256));
 
@@ -39,11 +30,11 @@ test('a participant shares a document, another downloads it, the moderator remov
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
     const cy = await pages.open('cy', server.url('/'));
-    await join(cy, { ...line, pin: '', name: 'Cy' });
+    await joinRoom(cy, { ...line, pin: '', name: 'Cy' });
 
     // The progress bar shows while the bytes leave.
     await bob.evaluate(() => {
@@ -82,9 +73,9 @@ test('share for moderators only: the upload says why it is disabled, and a force
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
 
     await chair.getByRole('button', { name: 'Settings' }).click();
     await chair.getByLabel('Who may share documents and screens').selectOption('moderators');
@@ -126,12 +117,12 @@ test('a screen share reaches the others, and stops when the moderator withdraws 
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
-    await join(chair, { ...line, name: 'Chair' });
+    await joinRoom(chair, { ...line, name: 'Chair' });
     const bob = await pages.open('bob', server.url('/'));
-    await join(bob, { ...line, pin: '', name: 'Bob' });
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
     // A third makes the room go through the server, which enforces `share`.
     const cy = await pages.open('cy', server.url('/'));
-    await join(cy, { ...line, pin: '', name: 'Cy' });
+    await joinRoom(cy, { ...line, pin: '', name: 'Cy' });
     await cy.locator('#mode', { hasText: 'Encrypted to the server' }).waitFor();
 
     await bob.getByRole('button', { name: 'Share screen' }).click();
