@@ -94,6 +94,12 @@ async fn lock_refuses_a_participant_but_admits_the_moderator_pin(b: Backend) {
     let mut late = Ws::connect(&s).await;
     let refused = late.join(&code, Some("2468"), None, "Late").await;
     assert_eq!(refused["code"], "locked", "{refused}");
+    // The moderator is told who knocked; a participant is not.
+    let knock = chair.until("join_refused").await;
+    assert_eq!(
+        knock,
+        json!({"type": "join_refused", "name": "Late", "phone": false, "reason": "locked"})
+    );
     let admitted = late
         .join(&code, Some("2468"), Some(&pin), "Second chair")
         .await;
@@ -102,6 +108,13 @@ async fn lock_refuses_a_participant_but_admits_the_moderator_pin(b: Backend) {
         (Some("joined"), Some("moderator"))
     );
     assert_eq!(chair.ask(json!({"type": "unlock"})).await["type"], "ack");
+    loop {
+        let m = guest.next().await.expect("the guest stays connected");
+        assert_ne!(m["type"], "join_refused", "a participant is never told");
+        if m["type"] == "unlocked" {
+            break;
+        }
+    }
     let mut later = Ws::connect(&s).await;
     assert_eq!(
         later.join(&code, Some("2468"), None, "Later").await["type"],

@@ -175,6 +175,12 @@ pub enum ToClient {
         on: bool,
         by: ParticipantId,
     },
+    /// Moderators only: someone was turned away at the door.
+    JoinRefused {
+        name: Option<String>,
+        phone: bool,
+        reason: crate::room_state::RoomError,
+    },
     /// The media mode changed for this recipient.
     Media(MediaState),
     /// Media signalling: from the server (`from: None`), or relayed from
@@ -292,6 +298,16 @@ pub fn for_viewer(event: &Event, viewer: Role) -> Option<ToClient> {
             by: *by,
         },
         Event::RecordingChanged { on, by } => ToClient::RecordingChanged { on: *on, by: *by },
+        Event::JoinRefused {
+            name,
+            phone,
+            reason,
+        } if viewer == Role::Moderator => ToClient::JoinRefused {
+            name: name.clone(),
+            phone: *phone,
+            reason: *reason,
+        },
+        Event::JoinRefused { .. } => return None,
     })
 }
 

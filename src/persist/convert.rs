@@ -204,6 +204,9 @@ pub fn records(
             None,
             None,
         )],
+        // Nobody was seated: no attendance, and the audit log is for what
+        // moderators did.
+        Event::JoinRefused { .. } => vec![],
     }
 }
 

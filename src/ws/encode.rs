@@ -117,6 +117,13 @@ pub fn to_client(m: &ToClient) -> Value {
         ToClient::RecordingChanged { on, by } => {
             json!({"type": "recording", "on": on, "by": by.to_string()})
         }
+        ToClient::JoinRefused {
+            name,
+            phone,
+            reason,
+        } => {
+            json!({"type": "join_refused", "name": name, "phone": phone, "reason": reason.code()})
+        }
         ToClient::Media(m) => {
             let mut v = media(m);
             v["type"] = json!("media_mode");

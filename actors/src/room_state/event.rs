@@ -79,6 +79,14 @@ pub enum Event {
         on: bool,
         by: ParticipantId,
     },
+    /// Someone was turned away (locked, full, blocked): moderators are
+    /// told, nothing is stored. `name` is `None` when the name given
+    /// breaks the naming rules.
+    JoinRefused {
+        name: Option<String>,
+        phone: bool,
+        reason: super::RoomError,
+    },
 }
 
 impl Event {

@@ -4,7 +4,11 @@
 //! out (fan-out, persistence, disconnects, deleting bytes). No sockets, no
 //! awaits, no clock: the tests in `tests.rs` drive it directly.
 //!
-//! A refused command changes nothing and emits no event.
+//! A refused command changes nothing and emits no event, with one
+//! exception: a join refused because the room is locked, full or bars the
+//! newcomer tells the moderators (`JoinRefused`), at most once per
+//! [`REFUSAL_NOTICE_GAP_MS`], so a person knocking is seen but a flood of
+//! attempts does not flood the moderators.
 
 mod command;
 mod error;
@@ -23,6 +27,9 @@ pub use types::*;
 use crate::ids::{BlockId, ParticipantId};
 use crate::media::{ClientSignal, MediaMode, PcKind};
 use crate::role::Role;
+
+/// The shortest time between two `JoinRefused` notices of one room.
+pub const REFUSAL_NOTICE_GAP_MS: Millis = 2_000;
 
 /// Limits of one room.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +81,8 @@ pub struct RoomState {
     seats: BTreeMap<ParticipantId, Seat>,
     chat: VecDeque<ChatMessage>,
     documents: Vec<Document>,
+    /// When moderators were last told of a refused join.
+    last_refusal_notice: Option<Millis>,
 }
 
 impl RoomState {
@@ -90,6 +99,7 @@ impl RoomState {
             seats: BTreeMap::new(),
             chat: VecDeque::new(),
             documents: Vec::new(),
+            last_refusal_notice: None,
         }
     }
 
@@ -210,13 +220,64 @@ impl RoomState {
 
     /// Applies one command at time `now`.
     pub fn apply(&mut self, command: Command, now: Millis) -> Outcome {
+        let knocking = match &command {
+            Command::Join(n) => {
+                Some((n.name.clone(), matches!(n.endpoint, Endpoint::Phone { .. })))
+            }
+            _ => None,
+        };
         match self.decide(command, now) {
             Ok((reply, events)) => Outcome {
                 reply: Ok(reply),
                 events,
             },
-            Err(e) => Outcome::refused(e),
+            Err(e) => {
+                let mut outcome = Outcome::refused(e);
+                if let Some((name, phone)) = knocking {
+                    outcome
+                        .events
+                        .extend(self.refusal_notice(&name, phone, e, now));
+                }
+                outcome
+            }
         }
+    }
+
+    /// Tells moderators someone was turned away, unless they were told
+    /// within the last [`REFUSAL_NOTICE_GAP_MS`]. A name that breaks the
+    /// naming rules is not repeated: the notice says "someone".
+    fn refusal_notice(
+        &mut self,
+        name: &str,
+        phone: bool,
+        e: RoomError,
+        now: Millis,
+    ) -> Option<Event> {
+        if !matches!(
+            e,
+            RoomError::Locked | RoomError::RoomFull | RoomError::Blocked
+        ) {
+            return None;
+        }
+        if !self
+            .seats
+            .values()
+            .any(|s| s.role == Role::Moderator && s.disconnected_at.is_none())
+        {
+            return None;
+        }
+        if self
+            .last_refusal_notice
+            .is_some_and(|last| now.saturating_sub(last) < REFUSAL_NOTICE_GAP_MS)
+        {
+            return None;
+        }
+        self.last_refusal_notice = Some(now);
+        Some(Event::JoinRefused {
+            name: self.clean_name(name).ok(),
+            phone,
+            reason: e,
+        })
     }
 
     /// Each arm checks first and mutates only once every check passed, so
