@@ -29,6 +29,7 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/media.js", "app/media.js"),
     web_file!("/app/session.js", "app/session.js"),
     web_file!("/app/words.js", "app/words.js"),
+    web_file!("/app/sounds.js", "app/sounds.js"),
     web_file!("/app/views/html.js", "app/views/html.js"),
     web_file!("/app/views/app.js", "app/views/app.js"),
     web_file!("/app/views/join.js", "app/views/join.js"),

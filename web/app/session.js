@@ -9,6 +9,7 @@ import { Media, listDevices } from './media.js';
 import { applyEvent, createStore, initialState, mayShare } from './state.js';
 import { explainClosed, explainError, explainProblem, explainRefusal } from './words.js';
 import { takeHandover } from './handover.js';
+import { Sounds, cueFor } from './sounds.js';
 
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').Audience} Audience */
@@ -20,6 +21,8 @@ const SIGNALLING = new Set(['media_offer', 'media_answer', 'media_candidate', 'm
 /** @typedef {import('./types.js').JoinFields} JoinFields */
 export function createSession() {
   const store = createStore(initialState());
+  const sounds = new Sounds();
+  store.update({ sounds: sounds.on });
   const media = new Media({
     send: (m) => connection.request(m),
     show: (id, stream, mine, screen) =>
@@ -41,6 +44,8 @@ export function createSession() {
       }
       if (m.type === 'participant_left') media.forget(m.participant);
       store.update((s) => applyEvent(s, m));
+      const cue = cueFor(store.get(), m);
+      if (cue) sounds.play(cue);
       // The server stops forwarding a participant's screen when sharing
       // becomes the moderators'; stop sending it too.
       if (store.get().sharing && !mayShare(store.get())) stopScreen();
@@ -49,10 +54,12 @@ export function createSession() {
     },
     closed(reason) {
       media.stop();
+      if (reason === 'removed' || reason === 'blocked') sounds.play('removed');
       store.update((s) => (s.phase === 'join' ? { joinError: explainClosed(reason) } : { phase: 'closed', closedReason: explainClosed(reason) }));
     },
     link(link) {
       store.update({ link: link === 'resuming' ? 'resuming' : 'ok' });
+      if (link === 'resuming' || link === 'resumed') sounds.play(link);
       // The server's media connections did not survive the drop.
       if (link === 'resumed') media.reset();
     },
@@ -102,6 +109,7 @@ export function createSession() {
      */
     async join(fields, options = { micOff: false, cameraOff: false }) {
       store.update({ joining: true, joinError: '' });
+      sounds.wake();
       const answer = await connection.join(fields);
       if (answer.type !== 'joined') {
         store.update({
@@ -167,6 +175,12 @@ export function createSession() {
      */
     nameCaller: (participant, name) => ask({ type: 'name_caller', participant, name }),
     dismissError: () => store.update({ roomError: '' }),
+    dismissKnock: () => store.update({ knock: null }),
+    toggleSounds() {
+      sounds.set(!sounds.on);
+      if (sounds.on) sounds.wake();
+      store.update({ sounds: sounds.on });
+    },
     /**
      * Shares a file; `upload` in the state follows its progress.
      * @param {File} file

@@ -42,6 +42,8 @@
  * @property {'ok' | 'resuming'} link the WebSocket, once seated
  * @property {string} roomError the last refused request, in plain words
  * @property {string} closedReason why this page is out of the room
+ * @property {{name: string | null, phone: boolean, reason: string} | null} knock moderators: the last person turned away
+ * @property {boolean} sounds whether this page plays its cues
  */
 
 /** @returns {State} */
@@ -74,6 +76,8 @@ export function initialState() {
     link: 'ok',
     roomError: '',
     closedReason: '',
+    knock: null,
+    sounds: true,
   };
 }
 
@@ -188,6 +192,8 @@ export function applyEvent(s, m) {
       return { documents: s.documents.filter((d) => d.id !== m.document) };
     case 'active_speaker':
       return { speaker: m.participant };
+    case 'join_refused':
+      return { knock: { name: m.name, phone: m.phone, reason: m.reason } };
     case 'media_mode':
       return { media: { mode: m.mode, peer: m.peer, offerer: m.offerer } };
     default:

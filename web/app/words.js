@@ -86,3 +86,19 @@ export function explainProblem(answer) {
 export function explainClosed(reason) {
   return `${CLOSED[reason] || `You are out of the conference: ${reason}.`} (${reason})`;
 }
+
+/** @type {Record<string, string>} */
+const KNOCKS = {
+  locked: 'the conference is locked',
+  room_full: 'the conference is full',
+  blocked: 'they are blocked',
+};
+
+/**
+ * A moderator's notice of someone turned away at the door.
+ * @param {{name: string | null, phone: boolean, reason: string}} knock
+ */
+export function explainKnock(knock) {
+  const who = knock.name ? `${knock.name}${knock.phone ? ' (by phone)' : ''}` : knock.phone ? 'A caller' : 'Someone';
+  return `${who} could not join: ${KNOCKS[knock.reason] || knock.reason}.`;
+}

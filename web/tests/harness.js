@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { GATEWAY_SECRET } from './gateway.js';
+import { CUES } from '../app/sounds.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Where failing tests leave their screenshots and console logs. */
@@ -141,6 +142,60 @@ function statIsFile(path) {
 }
 
 /**
+ * Runs in each page before its scripts: every tone the page's sounds start
+ * is noted (its frequency) in `window.__tones`, so a test can tell which
+ * cues a page played. Chromium runs muted; Web Audio works all the same.
+ */
+function recordTones() {
+  const Base = window.AudioContext;
+  if (!Base) return;
+  /** @type {number[]} */
+  const tones = [];
+  // @ts-ignore: a test's own property
+  window.__tones = tones;
+  window.AudioContext = class extends Base {
+    createOscillator() {
+      const tone = super.createOscillator();
+      const start = tone.start.bind(tone);
+      tone.start = (/** @type {number | undefined} */ when) => {
+        tones.push(tone.frequency.value);
+        start(when);
+      };
+      return tone;
+    }
+  };
+}
+
+/**
+ * How many times the page played `cue` (sounds.js), by its notes in order.
+ * @param {import('playwright-core').Page} page
+ * @param {import('../app/sounds.js').Cue} cue
+ */
+export async function timesPlayed(page, cue) {
+  // @ts-ignore: recorded by recordTones
+  const tones = /** @type {number[]} */ (await page.evaluate(() => window.__tones || []));
+  const notes = CUES[cue].map(([f]) => f);
+  let n = 0;
+  for (let i = 0; i + notes.length <= tones.length; i++) {
+    if (notes.every((f, j) => tones[i + j] === f)) n++;
+  }
+  return n;
+}
+
+/**
+ * Waits until the page has played `cue` at least `times` times.
+ * @param {import('playwright-core').Page} page
+ * @param {import('../app/sounds.js').Cue} cue
+ */
+export async function heard(page, cue, times = 1) {
+  const deadline = Date.now() + 10_000;
+  while ((await timesPlayed(page, cue)) < times) {
+    if (Date.now() > deadline) throw new Error(`the page did not play "${cue}" ${times} time(s) within 10 s`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
+/**
  * Pages of one test: each in its own browser context (its own cookies, as
  * a separate person's browser), each failing the test on a console error
  * or an uncaught exception, each saved on failure.
@@ -171,6 +226,7 @@ export class Pages {
    */
   async open(name, url, options = {}) {
     const context = await this.browser.newContext(options);
+    await context.addInitScript(recordTones);
     const page = await context.newPage();
     /** @type {string[]} */
     const log = [];

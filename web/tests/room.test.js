@@ -4,7 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { axeViolations, fillJoin, joinRoom, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
+import { axeViolations, fillJoin, heard, joinRoom, launchBrowser, lineWithSecurity, startServer, timesPlayed, withPages } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -152,13 +152,34 @@ test('three browsers meet; the moderator locks the room from the cog; a fourth i
     await fillJoin(late, { ...line, pin: '', name: 'Late' });
     await late.locator('#join_error').filter({ hasText: '(locked)' }).waitFor();
     assert.match(await late.locator('#join_error').innerText(), /locked/);
+    // The moderator is told who knocked, and hears it; a participant is not.
+    const knock = chair.locator('#knock');
+    await knock.filter({ hasText: 'Late could not join: the conference is locked.' }).waitFor();
+    await heard(chair, 'knock');
+    // The others heard the lock; the one who locked did not hear it back.
+    await heard(bob, 'locked');
+    assert.equal(await timesPlayed(chair, 'locked'), 0);
+    assert.equal(await bob.locator('#knock').count(), 0);
+    assert.equal(await timesPlayed(bob, 'knock'), 0);
+    // Bob turns the sounds off (from the keyboard): he hears no more cues.
+    await bob.getByRole('button', { name: 'Sounds' }).focus();
+    await bob.keyboard.press('Enter');
+    assert.equal(await bob.getByRole('button', { name: 'Sounds' }).getAttribute('aria-pressed'), 'false');
+    const bobHeard = await bob.evaluate(() => /** @type {any} */ (window).__tones.length);
     // The moderator PIN still enters, on the same connection.
     await late.getByLabel('Moderator PIN').fill(line.pin);
     await late.getByRole('button', { name: 'Join' }).click();
     await late.locator('#room').waitFor({ state: 'visible' });
+    await heard(chair, 'joined', 3);
 
-    await chair.getByRole('button', { name: 'Unlock the room' }).click();
+    // The notice's own button unlocks, and goes with the lock.
+    await knock.getByRole('button', { name: 'Unlock' }).click();
     await bob.locator('#locked').waitFor({ state: 'hidden' });
+    await heard(cy, 'unlocked');
+    await knock.getByRole('button', { name: 'Unlock' }).waitFor({ state: 'detached' });
+    await knock.getByRole('button', { name: 'Dismiss' }).click();
+    await knock.waitFor({ state: 'detached' });
+    assert.equal(await bob.evaluate(() => /** @type {any} */ (window).__tones.length), bobHeard, 'Bob turned his sounds off');
   });
 });
 
@@ -179,6 +200,7 @@ test('the moderator removes and blocks a participant from the list; they see why
     await row.getByRole('button', { name: 'Remove and block', exact: true }).click();
 
     await troll.locator('#closed').filter({ hasText: 'blocked you from coming back' }).waitFor();
+    await heard(troll, 'removed');
     await chair.locator('#participants li', { hasText: 'Troll' }).waitFor({ state: 'detached' });
 
     // The same browser, after a reload, is refused.
@@ -243,6 +265,10 @@ test('a page whose WebSocket drops takes its seat back, and the others never see
     await bob.locator('#resuming').waitFor({ state: 'visible' });
     await bob.locator('#resuming').waitFor({ state: 'hidden', timeout: 15_000 });
     assert.equal(await bob.locator('#room').isVisible(), true);
+    // Heard going and coming back; the chair heard nobody leave.
+    await heard(bob, 'resuming');
+    await heard(bob, 'resumed');
+    assert.equal(await timesPlayed(chair, 'left'), 0);
 
     // Still seated: the chair's request reaches Bob's seat.
     const row = chair.locator('#participants li', { hasText: 'Bob' });

@@ -6,6 +6,7 @@ import { Settings } from './settings.js';
 import { Chat } from './chat.js';
 import { Videos } from './videos.js';
 import { mayShare } from '../state.js';
+import { explainKnock } from '../words.js';
 
 /** @typedef {import('../state.js').State} State */
 /** @typedef {import('../session.js').Actions} Actions */
@@ -36,8 +37,21 @@ export function Room({ state, actions }) {
         <button id="mute_self" type="button" aria-pressed=${!state.micOn} onClick=${actions.toggleMicrophone}>
           ${state.micOn ? 'Mute' : 'Unmute'}
         </button>
+        <button id="sounds" type="button" aria-pressed=${state.sounds} onClick=${actions.toggleSounds}
+          title="Tones when someone joins or leaves, is turned away, or when the lock or the recording changes">
+          Sounds
+        </button>
         <button id="leave" type="button" onClick=${actions.leave}>Leave</button>
       </header>
+      ${moderator && state.knock
+        ? html`<p id="knock" class="banner" role="status">
+            <span>${explainKnock(state.knock)}</span>
+            ${state.knock.reason === 'locked' && state.locked
+              ? html` <button type="button" onClick=${actions.unlock}>Unlock</button>`
+              : null}
+            <button type="button" onClick=${actions.dismissKnock}>Dismiss</button>
+          </p>`
+        : null}
       <p id="resuming" class="banner" role="status" hidden=${state.link !== 'resuming'}>
         The connection dropped: taking your seat back…
       </p>
