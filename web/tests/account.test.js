@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { axeViolations, fillJoin, launchBrowser, startServer, withPages } from './harness.js';
+import { accessible, fillJoin, launchBrowser, startServer, withPages } from './harness.js';
 import { GATEWAY_SECRET, connectGateway } from './gateway.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -24,22 +24,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-/**
- * No serious or critical axe-core violations, at 1280 and at 390 px.
- * @param {import('playwright-core').Page} page
- * @param {string} what
- */
-async function accessible(page, what) {
-  for (const width of [1280, 390]) {
-    await page.setViewportSize({ width, height: 900 });
-    assert.deepEqual(await axeViolations(page), [], `${what} at ${width} px`);
-    // Nothing wider than the window: usable without sideways scrolling.
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `${what} at ${width} px is ${overflow} px too wide`);
-  }
-  await page.setViewportSize({ width: 1280, height: 900 });
-}
 
 /**
  * Signs up on the page; answers the moderator PIN the page showed once.

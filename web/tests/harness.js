@@ -3,6 +3,7 @@
 // driven by playwright-core, pages that fail their test on any console
 // error, and a screenshot plus console log of each page when a test fails.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -350,4 +351,20 @@ export async function axeViolations(page) {
     return result.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
   });
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/**
+ * No serious or critical axe-core violations, at 1280 and at 390 px.
+ * @param {import('playwright-core').Page} page
+ * @param {string} what
+ */
+export async function accessible(page, what) {
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    assert.deepEqual(await axeViolations(page), [], `${what} at ${width} px`);
+    // Nothing wider than the window: usable without sideways scrolling.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${what} at ${width} px is ${overflow} px too wide`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
 }

@@ -4,7 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { axeViolations, fillJoin, heard, joinRoom, launchBrowser, lineWithSecurity, startServer, timesPlayed, withPages } from './harness.js';
+import { accessible, axeViolations, fillJoin, heard, joinRoom, launchBrowser, lineWithSecurity, startServer, timesPlayed, withPages } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -146,7 +146,10 @@ test('three browsers meet; the moderator locks the room from the cog; a fourth i
     await chair.getByRole('button', { name: 'Settings' }).click();
     await chair.getByRole('button', { name: 'Lock the room' }).click();
     for (const page of [chair, bob, cy]) await page.locator('#locked').waitFor({ state: 'visible' });
-    assert.deepEqual(await axeViolations(chair), [], 'the room with the settings open');
+    // The room, as moderator with the settings open and as participant,
+    // at 1280 and at a phone's 390 px.
+    await accessible(chair, 'the room with the settings open');
+    await accessible(bob, 'the room as a participant');
 
     const late = await pages.open('late', server.url('/'));
     await fillJoin(late, { ...line, pin: '', name: 'Late' });
@@ -156,6 +159,7 @@ test('three browsers meet; the moderator locks the room from the cog; a fourth i
     const knock = chair.locator('#knock');
     await knock.filter({ hasText: 'Late could not join: the conference is locked.' }).waitFor();
     await heard(chair, 'knock');
+    await accessible(chair, 'the room with a notice of who was turned away');
     // The others heard the lock; the one who locked did not hear it back.
     await heard(bob, 'locked');
     assert.equal(await timesPlayed(chair, 'locked'), 0);
@@ -183,10 +187,11 @@ test('three browsers meet; the moderator locks the room from the cog; a fourth i
   });
 });
 
-test('the moderator removes and blocks a participant from the list; they see why and cannot return', async (t) => {
+test('the moderator removes and blocks a participant from the list (on a phone-sized page); they see why and cannot return', async (t) => {
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
-    const chair = await pages.open('chair', server.url('/'));
+    // On a phone: the moderator works the list at 390 px.
+    const chair = await pages.open('chair', server.url('/'), { viewport: { width: 390, height: 844 } });
     await joinRoom(chair, { ...line, name: 'Chair' });
     const troll = await pages.open('troll', server.url('/'));
     await joinRoom(troll, { ...line, pin: '', name: 'Troll' });
@@ -222,7 +227,8 @@ test('chat for moderators only: the participant sees why the send is disabled', 
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
     await joinRoom(chair, { ...line, name: 'Chair' });
-    const bob = await pages.open('bob', server.url('/'));
+    // On a phone: the participant reads why at 390 px.
+    const bob = await pages.open('bob', server.url('/'), { viewport: { width: 390, height: 844 } });
     await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
 
     await chair.getByRole('button', { name: 'Settings' }).click();
