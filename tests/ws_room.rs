@@ -329,7 +329,7 @@ async fn a_dropped_connection_resumes_its_seat_but_removed_and_blocked_never_do(
         .await;
     assert_eq!(refused["code"], "not_in_room", "{refused}");
 
-    // Blocked: likewise.
+    // Blocked: likewise, and the answer says why.
     let mut other = Ws::connect(&s).await;
     let joined = other.join(&code, Some("2468"), None, "Other").await;
     let other_token = joined["resume_token"].as_str().unwrap().to_owned();
@@ -340,7 +340,7 @@ async fn a_dropped_connection_resumes_its_seat_but_removed_and_blocked_never_do(
         "ack"
     );
     let refused = again.ask(json!({"type": "join", "access_code": code, "name": "Other", "resume_token": other_token})).await;
-    assert_eq!(refused["code"], "not_in_room", "{refused}");
+    assert_eq!(refused["code"], "blocked", "{refused}");
     let forged = again.ask(json!({"type": "join", "access_code": code, "name": "X", "resume_token": "not-a-token"})).await;
     assert_eq!(forged["code"], "invalid_resume_token");
 }

@@ -148,6 +148,7 @@ export class Connection {
   /** @param {number} deadline */
   async resume(deadline) {
     this.handlers.link('resuming');
+    let reason = 'dropped';
     while (!this.ended) {
       await new Promise((r) => setTimeout(r, RETRY_MS));
       if (Date.now() > deadline) break;
@@ -162,14 +163,15 @@ export class Connection {
         return;
       }
       if (answer.code !== 'connection_lost') {
-        // The seat is gone (removed meanwhile, or the grace passed).
+        // The seat is gone: blocked or removed meanwhile, or the room ended.
+        if (answer.code === 'blocked' || answer.code === 'not_in_room') reason = answer.code;
         break;
       }
     }
     if (!this.ended) {
       this.ended = true;
       if (this.ws) this.ws.close();
-      this.handlers.closed('dropped');
+      this.handlers.closed(reason);
     }
   }
 }

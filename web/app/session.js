@@ -54,7 +54,7 @@ export function createSession() {
     },
     closed(reason) {
       media.stop();
-      if (reason === 'removed' || reason === 'blocked') sounds.play('removed');
+      if (reason === 'removed' || reason === 'blocked' || reason === 'not_in_room') sounds.play('removed');
       store.update((s) => (s.phase === 'join' ? { joinError: explainClosed(reason) } : { phase: 'closed', closedReason: explainClosed(reason) }));
     },
     link(link) {

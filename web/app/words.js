@@ -35,6 +35,7 @@ const CLOSED = {
   room_closed: 'The conference has ended.',
   replaced: 'You joined this conference from another window, which now holds your seat.',
   dropped: 'The connection was lost for too long and your seat is gone. Join again.',
+  not_in_room: 'Your seat is gone: a moderator removed you while your connection was away, or the conference ended.',
   throttled: 'Too many failed attempts: wait a while before trying again.',
   server_shutdown: 'The server is restarting. Join again in a moment.',
   slow_consumer: 'The connection was too slow to keep up.',

@@ -219,6 +219,22 @@ test('the moderator removes and blocks a participant from the list (on a phone-s
     await chair.locator('#no_blocks').waitFor();
     await troll.getByRole('button', { name: 'Join' }).click();
     await troll.locator('#room').waitFor({ state: 'visible' });
+
+    // Blocked while away: the page's resume is refused, and it says why.
+    // Offline, its reconnection attempts fail (Chromium logs each one).
+    pages.expectConsoleError(/WebSocket connection to .* failed/);
+    await troll.context().setOffline(true);
+    await troll.evaluate(() => /** @type {any} */ (window).conclave.dropConnection());
+    await troll.locator('#resuming').waitFor({ state: 'visible' });
+    const away = chair.locator('#participants li', { hasText: 'Troll again' });
+    await away.getByRole('button', { name: 'Actions for Troll again' }).click();
+    await away.getByRole('button', { name: 'Remove and block…' }).click();
+    await away.getByRole('button', { name: 'Remove and block', exact: true }).click();
+    await away.waitFor({ state: 'detached' });
+    await troll.context().setOffline(false);
+    await troll.locator('#closed').filter({ hasText: 'blocked you from coming back' }).waitFor({ timeout: 15_000 });
+    assert.equal(await troll.locator('#room').isVisible(), false);
+    await heard(troll, 'removed'); // since the reload
   });
 });
 

@@ -288,6 +288,10 @@ impl RoomState {
         match command {
             Join(newcomer) => ok(self.join(newcomer, now)?),
             Resume { id, identities } => {
+                // A blocked person is told so, not just that the seat is gone.
+                if self.is_blocked(identities.iter()) {
+                    return Err(RoomError::Blocked);
+                }
                 let seat = self.seats.get(&id).ok_or(RoomError::NotInRoom)?;
                 if seat.disconnected_at.is_none() {
                     return Err(RoomError::AlreadyConnected);

@@ -127,7 +127,7 @@ fn removed_may_rejoin_but_blocked_never_by_any_route() {
             .reply,
         Err(RoomError::Blocked)
     );
-    // By resume: the seat is gone.
+    // By resume: the seat is gone, and the answer says they are blocked.
     let resumed = f.room.apply(
         Command::Resume {
             id: victim_id,
@@ -135,7 +135,7 @@ fn removed_may_rejoin_but_blocked_never_by_any_route() {
         },
         T0,
     );
-    assert_eq!(resumed.reply, Err(RoomError::NotInRoom));
+    assert_eq!(resumed.reply, Err(RoomError::Blocked));
     // Unblocking lets them back.
     let Ok(Reply::Blocks(blocks)) = f.room.apply(Command::ListBlocks { by: f.owner }, T0).reply
     else {
