@@ -16,7 +16,9 @@ use conclave_actors::media::{
     ClientSignal, FromMedia, MediaEvent, MediaFactory, MediaMode, MediaPort, PcKind, ServerSignal,
     TrackSource,
 };
-use conclave_actors::room::{Apply, Connect, Link, Room, RoomSink, Signal};
+use conclave_actors::room::{
+    Apply, Connect, ConnectionLost, Link, Reconnect, Room, RoomSink, Signal,
+};
 use conclave_actors::room_state::{
     Command, Durable, Endpoint, Event, Identity, Millis, Newcomer, RoomSettings,
 };
@@ -164,6 +166,7 @@ impl MediaFactory for Plane {
 /// signalling.
 struct Client {
     id: ParticipantId,
+    identities: Vec<Identity>,
     rx: mpsc::Receiver<Arc<Outgoing>>,
     _close: oneshot::Receiver<CloseReason>,
     mode: MediaMode,
@@ -184,6 +187,7 @@ impl Client {
             identities: vec![Identity::Account(AccountId::new())],
         };
         let id = newcomer.id;
+        let identities = newcomer.identities.clone();
         let (link, rx, close) = Link::new(256);
         room.send(Connect { newcomer, link })
             .await
@@ -191,6 +195,7 @@ impl Client {
             .expect("admitted");
         Self {
             id,
+            identities,
             rx,
             _close: close,
             mode: MediaMode::Forwarded,
@@ -333,6 +338,29 @@ impl Meeting {
         self.settle().await;
     }
 
+    /// Client `i`'s connection drops and it takes its seat back on a new
+    /// one, then does what the page does: closes its server connections
+    /// and publishes again.
+    async fn drop_and_resume(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        self.room.send(ConnectionLost { id: c.id }).await.unwrap();
+        let (link, rx, close) = Link::new(256);
+        self.room
+            .send(Reconnect {
+                id: c.id,
+                identities: c.identities.clone(),
+                link,
+            })
+            .await
+            .unwrap()
+            .expect("resumed");
+        c.rx = rx;
+        c._close = close;
+        c.publishing = false;
+        c.offered.clear();
+        self.settle().await;
+    }
+
     /// Through the server, everyone was offered everyone else.
     fn assert_everyone_receives_everyone(&self, case: &str) {
         for c in &self.clients {
@@ -411,4 +439,20 @@ async fn hand_over_before_the_first_media_is_up_and_the_second_leaving() {
 #[actix_rt::test]
 async fn hand_over_before_the_first_media_is_up_and_the_third_leaving() {
     hand_over(false, 2).await;
+}
+
+/// A resumed page starts its server connections afresh; the plane must too,
+/// or it never offers the resumed page anything (nothing changed for it).
+#[actix_rt::test]
+async fn a_resumed_page_is_offered_everyone_again() {
+    let mut m = Meeting::new();
+    for name in ["ada", "bob", "cyd"] {
+        m.join(name).await;
+        m.settle().await;
+    }
+    m.media_up().await;
+    m.assert_everyone_receives_everyone("three");
+    m.drop_and_resume(1).await;
+    m.media_up().await;
+    m.assert_everyone_receives_everyone("after bob resumed");
 }

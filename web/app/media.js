@@ -13,6 +13,7 @@
  * @property {(m: Message) => Promise<Message>} send a request; answers its answer
  * @property {(who: string, stream: MediaStream, mine: boolean, screen: boolean) => void} show a tile's stream got a track
  * @property {(who: string) => void} hideScreen someone's screen stopped (frames stopped arriving, or this page stopped sharing)
+ * @property {(who: string, live: boolean) => void} camera someone's camera frames stopped arriving, or came back
  * @property {(message: string) => void} error a refused media request
  */
 
@@ -71,6 +72,8 @@ export class Media {
     this.screens = new Map();
     /** @type {string | null} the peer's camera stream, to tell its screen apart (peer to peer) */
     this.peerMain = null;
+    /** @type {Map<string, {who: string, frames: number, still: number}>} cameras received, by track id */
+    this.cameras = new Map();
     /** @type {ReturnType<typeof setInterval> | null} */
     this.screenWatch = null;
     /** @type {Set<string>} the mids of this page's screen senders, to use again */
@@ -185,6 +188,75 @@ export class Media {
   /** @param {string} id a participant who left */
   forget(id) {
     this.streams.delete(id);
+  }
+
+  /** @returns {boolean} whether this page sends its camera */
+  cameraOn() {
+    return !!this.local && this.local.getVideoTracks().some((t) => t.readyState === 'live');
+  }
+
+  /**
+   * Turns the camera off (the track stops, so the camera light goes out;
+   * its sender stays, idle, for the next time) or on again (a new track
+   * from the chosen camera, on the idle sender, else on a new one, which
+   * needs an offer).
+   * @param {DeviceChoice} choice
+   * @returns {Promise<string>} '' once done, else why not
+   */
+  async toggleCamera(choice) {
+    await this.localReady;
+    const local = this.local;
+    if (!local) return 'The camera cannot be used before the media started.';
+    if (this.cameraOn()) {
+      for (const track of local.getVideoTracks()) {
+        track.stop();
+        local.removeTrack(track);
+        for (const pc of Object.values(this.pcs)) {
+          const sender = pc.getSenders().find((x) => x.track === track);
+          if (sender) await sender.replaceTrack(null).catch(() => {});
+        }
+      }
+      if (this.me) this.hooks.show(this.me, local, true, false);
+      return '';
+    }
+    const stream = await navigator.mediaDevices.getUserMedia({ video: constraints(choice, true).video }).catch(() => null);
+    const track = stream && stream.getVideoTracks()[0];
+    if (!track) return 'The camera did not start: the browser was not allowed to use it, or it is busy.';
+    local.addTrack(track);
+    if (this.me) this.hooks.show(this.me, local, true, false);
+    for (const name of /** @type {PcName[]} */ (['publish', 'peer'])) await this.sendCamera(name, track, local);
+    // No connection carried media yet (this page had nothing to send).
+    this.apply();
+    return '';
+  }
+
+  /**
+   * Puts the camera on a connection: on its camera transceiver when it
+   * has one (no offer needed while it sends already), else on a new one.
+   * @param {PcName} name
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} local
+   */
+  async sendCamera(name, track, local) {
+    const pc = this.pcs[name];
+    if (!pc) return;
+    const send = name === 'peer' ? 'sendrecv' : 'sendonly';
+    await this.inOrder(name, async () => {
+      // The first video transceiver that is not a screen's: the camera's
+      // m-line comes before any screen's.
+      const camera = pc.getTransceivers().find((t) => t.receiver.track.kind === 'video' && t.sender.track !== this.screen && !(t.mid !== null && this.screenMids.has(t.mid)));
+      if (camera && camera.sender.track === null) {
+        await camera.sender.replaceTrack(track);
+        if (camera.sender.setStreams) camera.sender.setStreams(local);
+        if (camera.direction === send) return;
+        camera.direction = send;
+      } else {
+        pc.addTransceiver(track, { direction: send, streams: [local] });
+      }
+      await pc.setLocalDescription(await pc.createOffer());
+      const answer = await this.hooks.send({ type: 'media_offer', pc: name, sdp: pc.localDescription?.sdp, tracks: name === 'peer' ? undefined : this.declared(pc) });
+      if (answer.type === 'error' && answer.code !== 'wrong_media_mode') this.hooks.error(`${answer.message} (${answer.code})`);
+    });
   }
 
   /** @returns {boolean} whether the microphone is on after the toggle */
@@ -379,6 +451,10 @@ export class Media {
     }
     stream.addTrack(track);
     this.hooks.show(who, stream, false, false);
+    if (track.kind === 'video') {
+      this.cameras.set(track.id, { who, frames: 0, still: 0 });
+      this.watch();
+    }
   }
 
   /**
@@ -390,11 +466,20 @@ export class Media {
    */
   watchScreen(who, track) {
     this.screens.set(track.id, { who, stream: new MediaStream([track]), frames: 0, live: false });
-    if (this.screenWatch) return;
-    this.screenWatch = setInterval(() => this.checkScreens(), 1000);
+    this.watch();
   }
 
-  async checkScreens() {
+  watch() {
+    if (this.screenWatch) return;
+    this.screenWatch = setInterval(() => this.checkVideo(), 1000);
+  }
+
+  /**
+   * Screens show while their frames arrive; a camera whose frames stopped
+   * for two seconds, after it had sent some, shows as off (its sender
+   * turned it off: the track stays, only the frames stop).
+   */
+  async checkVideo() {
     /** @type {Map<string, number>} */
     const frames = new Map();
     for (const name of /** @type {PcName[]} */ (['subscribe', 'peer'])) {
@@ -413,6 +498,19 @@ export class Media {
       s.live = live;
       if (live) this.hooks.show(`${s.who}:screen`, s.stream, false, true);
       else this.hooks.hideScreen(`${s.who}:screen`);
+    }
+    for (const [id, c] of this.cameras) {
+      const now = frames.get(id);
+      if (now === undefined) {
+        // Gone with its connection, or replaced by a newer track.
+        if (!this.streams.get(c.who)?.getTrackById(id)) this.cameras.delete(id);
+        continue;
+      }
+      const before = c.still;
+      c.still = now > c.frames ? 0 : c.frames > 0 ? c.still + 1 : 0;
+      c.frames = now;
+      if (before < 2 && c.still >= 2) this.hooks.camera(c.who, false);
+      if (before >= 2 && c.still === 0) this.hooks.camera(c.who, true);
     }
   }
 
@@ -508,6 +606,10 @@ export class Media {
       });
     }
     return inbound;
+  }
+
+  sendingVideo() {
+    return Object.values(this.pcs).flatMap((pc) => pc.getSenders()).filter((x) => x.track && x.track.kind === 'video' && x.track.readyState === 'live').length;
   }
 
   /** @param {PcName} pc */

@@ -29,10 +29,13 @@ export function createSession() {
       store.update((s) => {
         const old = s.tiles.find((t) => t.id === id);
         const owner = screen ? id.replace(/:screen$/, '') : id;
-        const tile = { id, owner, stream, mine, screen, tracks: (old ? old.tracks : 0) + 1 };
+        // Another's new track is frames on their way; one's own camera is on while its track is.
+        const video = screen || (mine ? media.cameraOn() : stream.getVideoTracks().length > 0);
+        const tile = { id, owner, stream, mine, screen, video, tracks: (old ? old.tracks : 0) + 1 };
         return { tiles: old ? s.tiles.map((t) => (t.id === id ? tile : t)) : [...s.tiles, tile] };
       }),
     hideScreen: (id) => store.update((s) => ({ tiles: s.tiles.filter((t) => t.id !== id) })),
+    camera: (id, live) => store.update((s) => ({ tiles: s.tiles.map((t) => (t.id === id ? { ...t, video: live } : t)) })),
     error: (message) => store.update({ roomError: message }),
   });
 
@@ -120,7 +123,8 @@ export function createSession() {
         return;
       }
       const micOn = !options.micOff;
-      store.update({ joining: false, phase: 'room', me: answer.participant, role: answer.role, title: answer.title || 'Conference', micOn, preview: null });
+      const cameraOn = !options.cameraOff;
+      store.update({ joining: false, phase: 'room', me: answer.participant, role: answer.role, title: answer.title || 'Conference', micOn, cameraOn, preview: null });
       media.start(answer.participant, answer.ice_servers || [], { ...store.get().chosen, ...options });
     },
     async leave() {
@@ -140,6 +144,12 @@ export function createSession() {
     toggleSpeakerView: () => store.update((s) => ({ speakerView: !s.speakerView })),
     toggleMicrophone() {
       store.update({ micOn: media.toggleMicrophone() });
+    },
+    async toggleCamera() {
+      if (store.get().cameraBusy) return;
+      store.update({ cameraBusy: true });
+      const refused = await media.toggleCamera(store.get().chosen);
+      store.update({ cameraBusy: false, cameraOn: media.cameraOn(), roomError: refused });
     },
     /** @param {string} text */
     chat: (text) => ask({ type: 'chat', text }),
@@ -233,6 +243,8 @@ export function createSession() {
     /** @param {'publish' | 'subscribe' | 'peer'} pc */
     transceivers: (pc) => media.transceivers(pc),
     connections: () => media.describe(),
+    /** The live video tracks this page's connections send (camera and screen). */
+    sendingVideo: () => media.sendingVideo(),
     /** Closes the WebSocket as a network drop would. */
     dropConnection: () => connection.drop(),
   };

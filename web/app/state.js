@@ -34,6 +34,8 @@
  * @property {string | null} speaker the active speaker's id
  * @property {Tile[]} tiles
  * @property {boolean} micOn
+ * @property {boolean} cameraOn this page sends its camera
+ * @property {boolean} cameraBusy the camera is being turned on or off
  * @property {MediaStream | null} preview the join form's camera and microphone
  * @property {{cameras: Device[], microphones: Device[]}} devices what the pickers offer
  * @property {{camera: string, microphone: string}} chosen device ids; '' is the browser's default
@@ -68,6 +70,8 @@ export function initialState() {
     speaker: null,
     tiles: [],
     micOn: true,
+    cameraOn: true,
+    cameraBusy: false,
     preview: null,
     devices: { cameras: [], microphones: [] },
     chosen: { camera: '', microphone: '' },

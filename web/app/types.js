@@ -59,8 +59,8 @@
  * One video tile: a participant's camera and microphone (`id` is theirs),
  * or their screen (`id` is theirs plus `:screen`). `owner` is the
  * participant's id. `tracks` counts the tracks added, so the view knows to
- * start playback again.
- * @typedef {{id: string, owner: string, stream: MediaStream, mine: boolean, screen: boolean, tracks: number}} Tile
+ * start playback again. `video` is false while the camera is off.
+ * @typedef {{id: string, owner: string, stream: MediaStream, mine: boolean, screen: boolean, video: boolean, tracks: number}} Tile
  */
 
 /**

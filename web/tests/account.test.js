@@ -356,10 +356,11 @@ test('a moderator names a phone caller; the owner renames and deletes the contac
       await caller.getByRole('button', { name: 'Save the name' }).click();
       await page.locator('#participants li', { hasText: 'Grace' }).waitFor();
       gateway.send({ type: 'hangup', call: 'c1' });
+      // Before the gateway goes: its hangup must reach the room first.
+      await page.locator('#participants li', { hasText: NUMBER }).waitFor({ state: 'detached' });
     } finally {
       gateway.close();
     }
-    await page.locator('#participants li', { hasText: NUMBER }).waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Leave' }).click();
 
     await page.goto(server.url('/account#/contacts'));

@@ -117,6 +117,76 @@ test('before joining: a preview with device pickers; joining with the microphone
   });
 });
 
+/**
+ * The video frames a page decoded on one of its connections, in all.
+ * @param {import('playwright-core').Page} page
+ * @param {string} pc
+ */
+async function framesOn(page, pc) {
+  // @ts-ignore: the page's diagnostics
+  const inbound = (await page.evaluate(() => window.conclave.stats())).inbound;
+  return inbound.filter((/** @type {any} */ r) => r.pc === pc && r.kind === 'video').reduce((n, /** @type {any} */ r) => n + r.frames, 0);
+}
+
+/**
+ * Waits until the frames a page decodes on `pc` grow by `more`.
+ * @param {import('playwright-core').Page} page
+ * @param {string} pc
+ * @param {number} more
+ */
+async function framesGrow(page, pc, more = 20) {
+  const start = await framesOn(page, pc);
+  const deadline = Date.now() + 45_000;
+  for (let now = start; now < start + more; now = await framesOn(page, pc)) {
+    if (Date.now() > deadline) throw new Error(`${pc}: ${now - start} new frames within 45 s`);
+    await page.waitForTimeout(250);
+  }
+}
+
+test('the camera turns on and off after joining, peer to peer and through the server', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await joinRoom(chair, { ...line, name: 'Chair' });
+    const bob = await pages.open('bob', server.url('/'));
+    await bob.getByLabel('Join with camera off').check();
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
+    await chair.locator('#mode', { hasText: 'End-to-end encrypted' }).waitFor();
+    await bob.locator('.tile', { hasText: 'You' }).getByText('Camera off').waitFor();
+    await framesGrow(bob, 'peer');
+    assert.equal(await framesOn(chair, 'peer'), 0, 'nothing from Bob yet');
+
+    // Peer to peer: Bob's camera reaches the chair once he starts it...
+    const start = bob.getByRole('button', { name: 'Start camera' });
+    await start.focus();
+    await bob.keyboard.press('Enter');
+    await bob.getByRole('button', { name: 'Stop camera' }).waitFor();
+    await framesGrow(chair, 'peer');
+    assert.equal(await bob.locator('.tile', { hasText: 'You' }).getByText('Camera off').count(), 0);
+    // ...and the chair's stops reaching Bob, whose page says so.
+    await chair.getByRole('button', { name: 'Stop camera' }).click();
+    await bob.locator('.tile', { hasText: 'Chair' }).getByText('Camera off').waitFor();
+    const still = await framesOn(bob, 'peer');
+    await bob.waitForTimeout(1500);
+    assert.ok((await framesOn(bob, 'peer')) - still < 3, 'no frames from a stopped camera');
+    // @ts-ignore: the page's diagnostics
+    assert.equal(await chair.evaluate(() => window.conclave.sendingVideo()), 0, "the chair's connection carries no live camera");
+
+    // Through the server: a third joins; the chair starts her camera on
+    // a publish connection that had none, and both others decode it.
+    const cy = await pages.open('cy', server.url('/'));
+    await joinRoom(cy, { ...line, pin: '', name: 'Cy' });
+    await chair.locator('#mode', { hasText: 'Encrypted to the server' }).waitFor();
+    await framesGrow(cy, 'subscribe');
+    await chair.getByRole('button', { name: 'Start camera' }).click();
+    await bob.locator('.tile', { hasText: 'Chair' }).locator('video').waitFor();
+    for (const page of [bob, cy]) {
+      await page.waitForFunction(() => [...document.querySelectorAll('.tile')].some((el) => el.textContent?.includes('Chair') && !el.classList.contains('no-video')));
+    }
+    await framesGrow(cy, 'subscribe', 60);
+  });
+});
+
 test('a wrong access code is refused in plain words, and the form stays for another try', async (t) => {
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
@@ -298,5 +368,52 @@ test('a page whose WebSocket drops takes its seat back, and the others never see
     await row.getByRole('button', { name: 'Mute' }).click();
     await bob.locator('#participants li', { hasText: 'Bob' }).getByText('muted').waitFor();
     assert.equal(await chair.evaluate(() => /** @type {any} */ (window).minimum), 2, 'Bob never left the list');
+  });
+});
+
+test('through the server, media comes back after a page resumes its seat', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await joinRoom(chair, { ...line, name: 'Chair' });
+    const others = [];
+    for (const name of ['Bob', 'Cy']) {
+      const page = await pages.open(name.toLowerCase(), server.url('/'));
+      await joinRoom(page, { ...line, pin: '', name });
+      others.push(page);
+    }
+    const [bob, cy] = others;
+    for (const page of [chair, bob, cy]) await decodesVideo(page, 2);
+
+    /**
+     * The video track on a page's tile for Bob, and the frames it showed.
+     * @param {import('playwright-core').Page} page
+     */
+    const bobsTile = (page) =>
+      page.evaluate(() => {
+        const tile = [...document.querySelectorAll('.tile')].find((el) => el.querySelector('figcaption')?.textContent?.startsWith('Bob'));
+        const video = /** @type {HTMLVideoElement | undefined} */ (tile?.querySelector('video'));
+        const stream = /** @type {MediaStream | null | undefined} */ (video?.srcObject);
+        return { track: stream?.getVideoTracks()[0]?.id || '', frames: video ? video.getVideoPlaybackQuality().totalVideoFrames : 0 };
+      });
+    const before = await bobsTile(chair);
+    assert.ok(before.track, "the chair shows Bob's camera");
+
+    await bob.evaluate(() => /** @type {any} */ (window).conclave.dropConnection());
+    await bob.locator('#resuming').waitFor({ state: 'visible' });
+    await bob.locator('#resuming').waitFor({ state: 'hidden', timeout: 15_000 });
+    // Bob's page publishes again and receives both others on a new connection...
+    await decodesVideo(bob, 2);
+    // ...and the others' tiles for Bob play again (his old connection is
+    // closed: the frames can only come from what he publishes now).
+    for (const page of [chair, cy]) {
+      const deadline = Date.now() + 45_000;
+      let now = await bobsTile(page);
+      const shown = now.frames;
+      for (; !now.track || now.frames < shown + 30; now = await bobsTile(page)) {
+        if (Date.now() > deadline) throw new Error(`${now.frames - shown} frames of Bob's new track shown`);
+        await page.waitForTimeout(250);
+      }
+    }
   });
 });

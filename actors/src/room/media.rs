@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::{Room, Signal};
+use crate::ids::ParticipantId;
 use crate::media::{ClientSignal, FromMedia, MediaEvent, MediaMode, PcKind, ServerSignal};
 use crate::room_state::{Endpoint, Event, Permission, RoomError};
 use crate::view::{MediaState, Outgoing, ToClient};
@@ -40,6 +41,21 @@ impl Room {
             }
             Event::RecordingChanged { on, .. } => self.media.record(*on),
             _ => {}
+        }
+    }
+
+    /// A resumed page closes its server connections and publishes again:
+    /// the plane must start afresh too, or it keeps the old connections'
+    /// tracks and never offers the page anything (nothing changed for it).
+    pub(super) fn media_afresh(&mut self, id: ParticipantId) {
+        if self
+            .state
+            .seat(id)
+            .is_some_and(|s| s.endpoint == Endpoint::Web)
+        {
+            let may = self.state.may_present(id);
+            self.media.detach(id);
+            self.media.attach(id, may);
         }
     }
 

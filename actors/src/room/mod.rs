@@ -492,7 +492,10 @@ impl Handler<Reconnect> for Room {
             false,
         );
         match resumed {
-            Ok(_) => self.attach(msg.id, msg.link),
+            Ok(_) => {
+                self.attach(msg.id, msg.link);
+                self.media_afresh(msg.id);
+            }
             Err(_) => self.stop_if_empty(ctx),
         }
         resumed.map(|_| {

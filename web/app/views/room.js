@@ -37,6 +37,9 @@ export function Room({ state, actions }) {
         <button id="mute_self" type="button" aria-pressed=${!state.micOn} onClick=${actions.toggleMicrophone}>
           ${state.micOn ? 'Mute' : 'Unmute'}
         </button>
+        <button id="camera_self" type="button" aria-pressed=${!state.cameraOn} disabled=${state.cameraBusy} onClick=${actions.toggleCamera}>
+          ${state.cameraOn ? 'Stop camera' : 'Start camera'}
+        </button>
         <button id="sounds" type="button" aria-pressed=${state.sounds} onClick=${actions.toggleSounds}
           title="Tones when someone joins or leaves, is turned away, or when the lock or the recording changes">
           Sounds

@@ -17,8 +17,9 @@ function Video({ tile, label, speaking, main }) {
   }, [tile.stream, tile.tracks]);
   // Never play one's own microphone back.
   return html`
-    <figure class=${`tile${speaking ? ' speaking' : ''}${tile.screen ? ' screen' : ''}${main ? ' main' : ''}`} data-owner=${tile.owner}>
+    <figure class=${`tile${speaking ? ' speaking' : ''}${tile.screen ? ' screen' : ''}${main ? ' main' : ''}${tile.video ? '' : ' no-video'}`} data-owner=${tile.owner}>
       <video ref=${ref} autoplay playsinline muted=${tile.mine}></video>
+      ${tile.video ? null : html`<span class="camera-off">Camera off</span>`}
       <figcaption>${label}${speaking ? ' (speaking)' : ''}</figcaption>
     </figure>
   `;
