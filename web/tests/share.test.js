@@ -149,3 +149,26 @@ test('a screen share reaches the others, and stops when the moderator withdraws 
     await bob.locator('figure.screen').waitFor({ state: 'detached', timeout: 15_000 });
   });
 });
+
+test('peer to peer, a screen share reaches the other in its own tile and goes when stopped', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const line = await lineWithSecurity(server.base);
+    const chair = await pages.open('chair', server.url('/'));
+    await joinRoom(chair, { ...line, name: 'Chair' });
+    const bob = await pages.open('bob', server.url('/'));
+    await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
+    await bob.locator('#mode', { hasText: 'End-to-end encrypted' }).waitFor();
+
+    // Bob answered the direct call: his screen needs an offer of his own.
+    await bob.getByRole('button', { name: 'Share screen' }).click();
+    await bob.locator('figure.screen', { hasText: 'Your screen' }).waitFor();
+    await seesScreen(chair, "Bob's screen");
+    // The camera stays in its own tile.
+    await chair.locator('figure:not(.screen)', { hasText: 'Bob' }).waitFor();
+    await bob.getByRole('button', { name: 'Stop sharing' }).click();
+    await chair.locator('figure.screen').waitFor({ state: 'detached', timeout: 15_000 });
+    // Sharing again takes the idle sender.
+    await bob.getByRole('button', { name: 'Share screen' }).click();
+    await seesScreen(chair, "Bob's screen");
+  });
+});
