@@ -84,6 +84,7 @@ fn bench(c: &mut Criterion) {
                 owner: false,
                 endpoint: Endpoint::Web,
                 identities: vec![Identity::Device(format!("d{i}"))],
+                hold: false,
             }),
             T0,
         );

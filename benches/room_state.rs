@@ -24,6 +24,7 @@ fn newcomer(i: usize, role: Role) -> Newcomer {
             Identity::Account(AccountId::new()),
             Identity::Device(format!("device-{i}")),
         ],
+        hold: false,
     }
 }
 

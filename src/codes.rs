@@ -55,6 +55,10 @@ pub struct Admission {
     pub kind: ConferenceKind,
     pub title: String,
     pub role: Role,
+    /// The conference's failure limit is reached (someone is guessing its
+    /// codes): a participant with the right codes waits for a moderator
+    /// instead of being refused.
+    pub held: bool,
 }
 
 /// Why a join was refused. Unknown, retired and expired access codes and a
@@ -279,6 +283,7 @@ impl Services {
             kind: conference.kind,
             title: conference.title,
             role: Role::Moderator,
+            held: false,
         })
     }
 
@@ -358,9 +363,16 @@ impl Services {
             return Err(Refusal::InvalidCredentials);
         };
         let conference = &found.conference;
-        clients.push(ThrottleKey::Conference(conference.id.to_string()));
+        // The conference's own limit does not refuse the right codes: it
+        // holds them for a moderator (so guessing cannot shut everyone
+        // out), but a moderator PIN is not tried while it stands.
+        let conference_key = ThrottleKey::Conference(conference.id.to_string());
+        let held = self
+            .join_throttle
+            .check(std::slice::from_ref(&conference_key), now)
+            .map_err(throttled);
+        clients.push(conference_key);
         let keys = clients;
-        self.join_throttle.check(&keys, now).map_err(throttled)?;
 
         if let Some(required) = &conference.security {
             let Some(given) = creds.security_code.as_deref() else {
@@ -379,6 +391,7 @@ impl Services {
                 self.join_throttle.record_failure(&keys, now);
                 return Err(Refusal::InvalidModeratorPin);
             }
+            Some(_) if held.is_err() => return Err(held.expect_err("checked")),
             Some(pin) => {
                 let ok = self
                     .hasher
@@ -398,6 +411,7 @@ impl Services {
             kind: conference.kind,
             title: conference.title.clone(),
             role,
+            held: held.is_err(),
         })
     }
 }

@@ -111,6 +111,26 @@ pub struct Config {
     /// WebRTC media: ports, the announced address, ICE servers for
     /// clients (docs/media.md).
     pub media: MediaSettings,
+    /// The waiting room's limits (docs/room.md).
+    pub waiting_room: WaitingRoomConfig,
+}
+
+/// How many may wait, and how long someone a moderator denied must stay
+/// away before waiting again.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WaitingRoomConfig {
+    pub max_waiting: usize,
+    pub deny_cooldown_secs: u64,
+}
+
+impl Default for WaitingRoomConfig {
+    fn default() -> Self {
+        Self {
+            max_waiting: 100,
+            deny_cooldown_secs: 600,
+        }
+    }
 }
 
 /// The media plane's network settings (docs/media.md has the firewall
@@ -199,6 +219,7 @@ impl Default for Config {
             persistence: PersistenceConfig::default(),
             gateway_secret: None,
             media: MediaSettings::default(),
+            waiting_room: WaitingRoomConfig::default(),
         }
     }
 }
@@ -314,6 +335,9 @@ impl Config {
                     "max_failures and window_secs must be positive",
                 ));
             }
+        }
+        if self.waiting_room.max_waiting == 0 {
+            return Err(invalid("waiting_room", "max_waiting must be positive"));
         }
         if self.gateway_secret.as_ref().is_some_and(|g| g.len() < 16) {
             return Err(invalid("gateway_secret", "must be at least 16 characters"));

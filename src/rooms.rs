@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix::Addr;
 use conclave_actors::registry::{FindRoom, OpenRoom, Registry};
 use conclave_actors::room::Room;
-use conclave_actors::room_state::{Audience, Block, Durable, Permissions};
+use conclave_actors::room_state::{Audience, Block, Durable, Permissions, WaitingRoom};
 use conclave_actors::{BlockId, ConferenceId, ParticipantId};
 
 use crate::persist::PersistSink;
@@ -94,6 +94,7 @@ fn durable_from(row: RoomStateRow) -> Durable {
             chat: audience(&row.chat),
             share: audience(&row.share),
         },
+        waiting_room: WaitingRoom::parse(&row.waiting_room).unwrap_or_default(),
         blocks: row
             .blocks
             .into_iter()

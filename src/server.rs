@@ -94,6 +94,10 @@ pub async fn run_with_clock(
     let mut registry = Registry::new(
         RoomSettings {
             peer_to_peer: config.media.peer_to_peer,
+            max_waiting: config.waiting_room.max_waiting,
+            deny_cooldown_ms: i64::try_from(config.waiting_room.deny_cooldown_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
             ..RoomSettings::default()
         },
         room_sink,

@@ -67,6 +67,18 @@ impl World {
         security: Option<&str>,
         pin: Option<&str>,
     ) -> Result<Role, Refusal> {
+        self.admit_from(addr, code, security, pin)
+            .await
+            .map(|a| a.role)
+    }
+
+    async fn admit_from(
+        &self,
+        addr: &str,
+        code: &str,
+        security: Option<&str>,
+        pin: Option<&str>,
+    ) -> Result<conclave::codes::Admission, Refusal> {
         let creds = Credentials {
             access_code: code.to_owned(),
             security_code: security.map(str::to_owned),
@@ -75,7 +87,6 @@ impl World {
         self.services
             .resolve(&creds, ThrottleKey::Address(addr.to_owned()))
             .await
-            .map(|a| a.role)
     }
 
     async fn schedule(
@@ -421,7 +432,7 @@ async fn lockout_engages_before_any_hashing(b: Backend) {
 
 async fn conference_lockout_counts_across_addresses(b: Backend) {
     let w = world(b).await;
-    let (account, _) = w.account().await;
+    let (account, pin) = w.account().await;
     w.services
         .set_default_security_code(&account, Some("8642"))
         .await
@@ -433,16 +444,28 @@ async fn conference_lockout_counts_across_addresses(b: Backend) {
             .await;
         assert_eq!(r, Err(Refusal::InvalidCredentials));
     }
-    // A distributed guesser has used up the conference's budget.
-    let r = w.join_from("192.0.2.200", &code, Some("8642"), None).await;
+    // A distributed guesser has used up the conference's budget: the
+    // right codes are held for a moderator rather than refused...
+    let r = w
+        .admit_from("192.0.2.200", &code, Some("8642"), None)
+        .await
+        .unwrap();
+    assert_eq!((r.role, r.held), (Role::Participant, true));
+    // ...wrong ones are still refused, and no moderator PIN is tried.
+    let r = w.join_from("192.0.2.201", &code, Some("0000"), None).await;
+    assert_eq!(r, Err(Refusal::InvalidCredentials));
+    let r = w
+        .join_from("192.0.2.202", &code, Some("8642"), Some(&pin))
+        .await;
     assert!(matches!(r, Err(Refusal::Throttled { .. })), "{r:?}");
     // Other conferences are untouched.
     let (other, _) = w.account().await;
     let other_code = w.services.line(&other).await.unwrap().access_code;
-    assert_eq!(
-        w.join_from("192.0.2.200", &other_code, None, None).await,
-        Ok(Role::Participant)
-    );
+    let r = w
+        .admit_from("192.0.2.200", &other_code, None, None)
+        .await
+        .unwrap();
+    assert_eq!((r.role, r.held), (Role::Participant, false));
 }
 
 async fn sign_in_is_throttled_and_does_not_reveal_accounts(b: Backend) {

@@ -2,8 +2,8 @@
 //! go through the IVR, `*5` toggles the lock for moderators only, numbers
 //! are masked in every frame a non-moderator receives, a named caller is
 //! recognised when calling again, three wrong codes hang up, callers are
-//! throttled by number, by gateway connection and across the gateway, and
-//! a blocked number is refused.
+//! throttled by number, by gateway connection and across the gateway, a
+//! blocked number is refused, and a caller waits in the waiting room.
 
 mod common;
 
@@ -16,6 +16,7 @@ on_both_stores!(actix:
     a_blocked_number_is_refused_when_it_calls_again,
     the_gateway_needs_its_secret,
     guesses_from_many_numbers_reach_the_gateway_limits,
+    a_caller_waits_until_a_moderator_admits_or_denies,
 );
 
 const SECRET: &str = "a-long-gateway-secret-for-tests";
@@ -338,4 +339,79 @@ async fn guesses_from_many_numbers_reach_the_gateway_limits(b: Backend) {
     ] {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
+}
+
+async fn a_caller_waits_until_a_moderator_admits_or_denies(b: Backend) {
+    let s = server(b, 10).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    chair
+        .ask(json!({"type": "set_waiting_room", "setting": "unknown_guests"}))
+        .await;
+    let mut gw = Ws::gateway(&s, SECRET).await.unwrap();
+    let waits = |call: &'static str, from: &'static str| {
+        let code = code.clone();
+        async move {
+            vec![
+                json!({"type": "call", "call": call, "from": from}),
+                json!({"type": "dtmf", "call": call, "digits": format!("{code}#2468##")}),
+            ]
+        }
+    };
+    for frame in waits("c1", NUMBER).await {
+        gw.send(frame).await;
+    }
+    for prompt in [
+        "enter_access_code",
+        "enter_security_code",
+        "enter_moderator_pin",
+        "waiting",
+    ] {
+        expect_prompt(&mut gw, "c1", prompt).await;
+    }
+    // The moderator sees the caller's full number, and admits them.
+    let waiter = chair.until("waiting_joined").await["waiter"].clone();
+    assert_eq!(
+        (waiter["phone"].as_bool(), waiter["number"].as_str()),
+        (Some(true), Some(NUMBER))
+    );
+    // Keys while waiting do nothing.
+    dtmf(&mut gw, "c1", "*5").await;
+    chair
+        .ask(json!({"type": "admit", "participant": waiter["id"]}))
+        .await;
+    expect_prompt(&mut gw, "c1", "joined").await;
+    let joined = chair.until("participant_joined").await;
+    assert_eq!(joined["participant"]["id"], waiter["id"]);
+    assert!(
+        !chair
+            .captured
+            .iter()
+            .any(|t| t.contains(r#""type":"locked""#)),
+        "*5 did nothing"
+    );
+
+    // Another caller is denied: the prompt, then the hang-up.
+    for frame in waits("c2", "+12025550143").await {
+        gw.send(frame).await;
+    }
+    let waiter = chair.until("waiting_joined").await["waiter"].clone();
+    chair
+        .ask(json!({"type": "deny", "participant": waiter["id"]}))
+        .await;
+    for prompt in [
+        "enter_access_code",
+        "enter_security_code",
+        "enter_moderator_pin",
+        "waiting",
+        "denied",
+    ] {
+        expect_prompt(&mut gw, "c2", prompt).await;
+    }
+    let hangup = next_for(&mut gw, "c2").await;
+    assert_eq!(
+        (hangup["type"].as_str(), hangup["reason"].as_str()),
+        (Some("hangup"), Some("ivr"))
+    );
 }

@@ -450,9 +450,10 @@ async fn a_block_bars_the_signed_in_account_on_any_device(b: Backend) {
         .ask(json!({"type": "join", "access_code": code, "name": "Not a troll", "account_token": troll_token}))
         .await;
     assert_eq!(refused["code"], "blocked", "{refused}");
-    // Without signing in, on a new device, the server cannot tell: admitted.
+    // Without signing in, on a new device, the server cannot tell: after a
+    // block such a guest waits for a moderator (docs/room.md).
     let anonymous = again.join(&code, None, None, "Anonymous").await;
-    assert_eq!(anonymous["type"], "joined");
+    assert_eq!(anonymous["type"], "waiting", "{anonymous}");
 }
 
 /// Skips to the next `room` snapshot that gives this client `role`.
@@ -507,14 +508,16 @@ async fn the_device_cookie_is_the_identity_a_block_bars() {
     assert_eq!(set, None, "a cookie sent is kept");
     let refused = again.join(&code, Some("2468"), None, "Guest again").await;
     assert_eq!(refused["code"], "blocked", "{refused}");
-    // A client naming another device in its join is that device instead.
+    // A client naming another device in its join is that device instead:
+    // not blocked, but unknown after a block, so it waits.
     let other = again
         .ask(
             json!({"type": "join", "access_code": code, "security_code": "2468", "name": "G",
             "device_token": "A".repeat(43)}),
         )
         .await;
-    assert_eq!(other["type"], "joined", "{other}");
+    assert_eq!(other["type"], "waiting", "{other}");
+    assert_eq!(other["device_token"], "A".repeat(43).as_str());
 }
 
 /// Chat with control characters, names that show nothing or reorder text,

@@ -6,8 +6,8 @@ use crate::ids::ParticipantId;
 use crate::media::{MediaMode, ServerSignal};
 use crate::role::Role;
 use crate::room_state::{
-    Audience, Block, ChatMessage, Document, Endpoint, Event, LeaveReason, Permission, RoomState,
-    Seat,
+    Audience, Block, ChatMessage, Document, Endpoint, Event, LeaveReason, Millis, Permission,
+    RoomState, Seat, WaitOutcome, WaitReason, Waiter, WaitingRoom,
 };
 
 /// A participant as a recipient with `viewer` role sees them.
@@ -47,6 +47,33 @@ impl ParticipantView {
     }
 }
 
+/// Someone in the waiting room, as moderators (the only ones told) see
+/// them: a caller's full number included.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaiterView {
+    pub id: ParticipantId,
+    pub name: String,
+    pub number: Option<String>,
+    pub since: Millis,
+    pub reason: WaitReason,
+}
+
+impl WaiterView {
+    pub fn of(w: &Waiter) -> Self {
+        let number = match &w.newcomer.endpoint {
+            Endpoint::Web => None,
+            Endpoint::Phone { number, .. } => Some(number.clone()),
+        };
+        Self {
+            id: w.id(),
+            name: w.newcomer.name.clone(),
+            number,
+            since: w.since,
+            reason: w.reason,
+        }
+    }
+}
+
 /// Everything a client needs after joining, resuming or a resync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
@@ -63,6 +90,9 @@ pub struct Snapshot {
     /// Who the media plane last said is speaking, if still seated: the
     /// `active_speaker` messages only say when it changes.
     pub active_speaker: Option<ParticipantId>,
+    pub waiting_room: WaitingRoom,
+    /// Moderators only (empty for others): who waits, in the order they came.
+    pub waiting: Vec<WaiterView>,
 }
 
 /// How this recipient's media flows: through the server, or end to end
@@ -109,6 +139,12 @@ impl Snapshot {
             documents: room.documents().to_vec(),
             media: MediaState::of(room, you),
             active_speaker: None,
+            waiting_room: room.waiting_room(),
+            waiting: if role == Role::Moderator {
+                room.waiting().iter().map(WaiterView::of).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -181,6 +217,20 @@ pub enum ToClient {
         phone: bool,
         reason: crate::room_state::RoomError,
     },
+    /// Moderators only: someone waits to be let in.
+    Waiting(WaiterView),
+    /// Moderators only: a wait ended.
+    WaitingLeft {
+        id: ParticipantId,
+        outcome: WaitOutcome,
+    },
+    WaitingRoomChanged {
+        setting: WaitingRoom,
+        by: ParticipantId,
+    },
+    /// To the one waiting: a moderator let them in; their seat's snapshot
+    /// follows.
+    Admitted,
     /// The media mode changed for this recipient.
     Media(MediaState),
     /// Media signalling: from the server (`from: None`), or relayed from
@@ -207,6 +257,8 @@ pub enum CloseReason {
     /// The same seat was resumed on a newer connection.
     Replaced,
     RoomClosed,
+    /// A moderator turned them away from the waiting room.
+    Denied,
 }
 
 impl CloseReason {
@@ -217,6 +269,7 @@ impl CloseReason {
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::Replaced => "replaced",
             CloseReason::RoomClosed => "room_closed",
+            CloseReason::Denied => "denied",
         }
     }
 }
@@ -308,6 +361,16 @@ pub fn for_viewer(event: &Event, viewer: Role) -> Option<ToClient> {
             reason: *reason,
         },
         Event::JoinRefused { .. } => return None,
+        Event::Waiting(w) if viewer == Role::Moderator => ToClient::Waiting(WaiterView::of(w)),
+        Event::WaitingLeft { id, outcome } if viewer == Role::Moderator => ToClient::WaitingLeft {
+            id: *id,
+            outcome: *outcome,
+        },
+        Event::Waiting(_) | Event::WaitingLeft { .. } => return None,
+        Event::WaitingRoomChanged { setting, by } => ToClient::WaitingRoomChanged {
+            setting: *setting,
+            by: *by,
+        },
     })
 }
 
@@ -329,6 +392,7 @@ mod tests {
                 masked: "+44 •••• ••123".into(),
             },
             identities: vec![Identity::Phone("h".into())],
+            hold: false,
         };
         let out = room.apply(Command::Join(caller), 0);
         let joined = &out.events[0];

@@ -185,6 +185,7 @@ impl Client {
             owner: false,
             endpoint: Endpoint::Web,
             identities: vec![Identity::Account(AccountId::new())],
+            hold: false,
         };
         let id = newcomer.id;
         let identities = newcomer.identities.clone();

@@ -38,6 +38,7 @@ fn newcomer(device: &str) -> Newcomer {
         owner: false,
         endpoint: Endpoint::Web,
         identities: vec![Identity::Device(device.into())],
+        hold: false,
     }
 }
 
@@ -122,6 +123,7 @@ async fn a_room_starts_from_its_durable_state_and_a_refused_join_leaves_nothing_
     let registry = registry();
     let conference = ConferenceId::new();
     let durable = Durable {
+        waiting_room: Default::default(),
         locked: false,
         permissions: Default::default(),
         blocks: vec![Block {

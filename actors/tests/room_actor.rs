@@ -82,6 +82,7 @@ fn web(name: &str, role: Role) -> Newcomer {
             Identity::Account(AccountId::new()),
             Identity::Device(format!("dev-{name}")),
         ],
+        hold: false,
     }
 }
 

@@ -16,6 +16,7 @@ mod join;
 pub mod openapi;
 mod recordings;
 mod summary;
+mod waiting_room;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(attendance::configure)
             .configure(documents::configure)
             .configure(recordings::configure)
+            .configure(waiting_room::configure)
             .configure(summary::configure)
             .configure(join::configure)
             .configure(openapi::configure),

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     accounts, attendance, conferences, contacts, documents, health, history, join, recordings,
-    summary,
+    summary, waiting_room,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +25,7 @@ use super::{
         documents::upload, documents::download,
         recordings::list, recordings::download, recordings::delete_file, recordings::delete_recording,
         summary::delete,
+        waiting_room::get, waiting_room::set,
         join::check,
     ),
     components(schemas(crate::error::Problem)),

@@ -2,7 +2,7 @@
 //! directly. Phone numbers are sealed before they leave this function, so
 //! no record in the persister's buffer holds one in the clear.
 
-use conclave_actors::room_state::{Endpoint, Event, Identity, Millis, Permission};
+use conclave_actors::room_state::{Endpoint, Event, Identity, Millis, Permission, WaitOutcome};
 use conclave_actors::{ConferenceId, SessionId};
 use serde_json::json;
 use uuid::Uuid;
@@ -206,7 +206,25 @@ pub fn records(
         )],
         // Nobody was seated: no attendance, and the audit log is for what
         // moderators did.
-        Event::JoinRefused { .. } => vec![],
+        Event::JoinRefused { .. } | Event::Waiting(_) => vec![],
+        Event::WaitingLeft { id, outcome } => match outcome {
+            WaitOutcome::Admitted { by } => vec![audit(by.0, "admit", Some(id.to_string()), None)],
+            WaitOutcome::Denied { by } => vec![audit(by.0, "deny", Some(id.to_string()), None)],
+            WaitOutcome::Gone => vec![],
+        },
+        Event::WaitingRoomChanged { setting, by } => vec![
+            Record::WaitingRoom {
+                conference,
+                setting: setting.as_str(),
+                at,
+            },
+            audit(
+                by.0,
+                "set_waiting_room",
+                None,
+                Some(setting.as_str().to_owned()),
+            ),
+        ],
     }
 }
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::web;
-use conclave_actors::room::{Apply, Connect, ConnectionLost, Link, Room};
+use conclave_actors::room::{Apply, Connect, ConnectionLost, Entered, Link, Room};
 use conclave_actors::room_state::{Command, Endpoint, Identity, Newcomer, RoomError};
-use conclave_actors::view::{Outgoing, ToClient};
+use conclave_actors::view::{CloseReason, Outgoing, ToClient};
 use conclave_actors::{ConferenceId, ParticipantId, Role};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -63,6 +63,9 @@ pub struct PhoneLeg {
     connection: u64,
     ivr: Ivr,
     seat: Option<(ParticipantId, Addr<Room>)>,
+    /// The last check found the conference's failure limit reached: the
+    /// caller waits for a moderator.
+    held: bool,
     locked: bool,
     services: web::Data<Services>,
     rooms: web::Data<Rooms>,
@@ -87,6 +90,7 @@ impl PhoneLeg {
             connection,
             ivr: Ivr::new(),
             seat: None,
+            held: false,
             locked: false,
             services,
             rooms,
@@ -163,18 +167,22 @@ impl PhoneLeg {
             let now = services.clock.now();
             if guard::before_check(&services.gateway_throttle, &entry, now).is_err() {
                 services.metrics.gateway_code("ceiling");
-                return Checked::TryLater;
+                return (Checked::TryLater, false);
             }
             let creds = Credentials {
                 access_code: entry.access_code.clone(),
                 security_code: entry.security_code.clone(),
                 moderator_pin: entry.moderator_pin.clone(),
             };
+            let mut held = false;
             let checked = match services.resolve_for(&creds, keys.keys()).await {
-                Ok(a) => Checked::Admitted {
-                    conference: a.conference_id,
-                    role: a.role,
-                },
+                Ok(a) => {
+                    held = a.held;
+                    Checked::Admitted {
+                        conference: a.conference_id,
+                        role: a.role,
+                    }
+                }
                 Err(Refusal::InvalidCredentials) => Checked::InvalidCredentials,
                 Err(Refusal::SecurityCodeRequired) => Checked::SecurityCodeRequired,
                 Err(Refusal::InvalidModeratorPin) => Checked::InvalidModeratorPin,
@@ -187,17 +195,18 @@ impl PhoneLeg {
             if guard::after_check(&services.gateway_throttle, &entry, checked, now) {
                 services.metrics.gateway_code("unknown");
             }
-            checked
+            (checked, held)
         };
-        ctx.spawn(
-            work.into_actor(self)
-                .map(|checked, act, ctx| act.input(Input::Checked(checked), ctx)),
-        );
+        ctx.spawn(work.into_actor(self).map(|(checked, held), act, ctx| {
+            act.held = held;
+            act.input(Input::Checked(checked), ctx)
+        }));
     }
 
     fn join(&mut self, conference: ConferenceId, role: Role, ctx: &mut Context<Self>) {
         let (services, rooms) = (self.services.clone(), self.rooms.clone());
         let (number, index) = (self.number.clone(), self.index.clone());
+        let hold = self.held;
         let work = async move {
             let room = rooms
                 .open(&*services.store, conference)
@@ -218,9 +227,10 @@ impl PhoneLeg {
                 owner: false,
                 endpoint: Endpoint::Phone { number, masked },
                 identities: vec![Identity::Phone(index)],
+                hold,
             };
             match room.send(Connect { newcomer, link }).await {
-                Ok(Ok(())) => Ok((id, room, queue, close)),
+                Ok(Ok(entered)) => Ok((id, room, queue, close, entered)),
                 Ok(Err(RoomError::Locked)) => Err(JoinOutcome::Locked),
                 Ok(Err(RoomError::Blocked)) => Err(JoinOutcome::Blocked),
                 Ok(Err(RoomError::RoomFull)) => Err(JoinOutcome::Full),
@@ -229,8 +239,8 @@ impl PhoneLeg {
         };
         ctx.spawn(work.into_actor(self).map(move |joined, act, ctx| {
             let outcome = match joined {
-                Ok((id, room, queue, close)) => {
-                    tracing::info!(%conference, participant = %id, %role, "caller joined");
+                Ok((id, room, queue, close, entered)) => {
+                    tracing::info!(%conference, participant = %id, %role, ?entered, "caller joined");
                     act.seat = Some((id, room));
                     ctx.add_stream(futures_util::stream::unfold(queue, |mut rx| async move {
                         rx.recv().await.map(|m| (FromRoom(m), rx))
@@ -240,7 +250,10 @@ impl PhoneLeg {
                         act.seat = None;
                         act.end(Some(reason), ctx);
                     }));
-                    JoinOutcome::Seated
+                    match entered {
+                        Entered::Seated => JoinOutcome::Seated,
+                        Entered::Waiting => JoinOutcome::Waiting,
+                    }
                 }
                 Err(outcome) => outcome,
             };
@@ -325,6 +338,11 @@ impl StreamHandler<FromRoom> for PhoneLeg {
             ToClient::Unlocked { .. } => self.locked = false,
             ToClient::RoleChanged { target, role, .. } if Some(*target) == me => {
                 self.input(Input::RoleChanged(*role), ctx)
+            }
+            ToClient::Admitted => self.input(Input::Joined(JoinOutcome::Seated), ctx),
+            ToClient::Closed(CloseReason::Denied) => {
+                self.seat = None;
+                self.input(Input::Joined(JoinOutcome::Denied), ctx);
             }
             ToClient::Closed(reason) => {
                 self.seat = None;

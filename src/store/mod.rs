@@ -229,6 +229,15 @@ pub trait Store: Send + Sync + 'static {
         account_id: AccountId,
         security: Option<Vec<u8>>,
     ) -> StoreResult<()>;
+    /// The account's default waiting-room setting (`off`, `everyone`,
+    /// `unknown_guests`): its conferences follow it until their moderators
+    /// choose in the room.
+    async fn account_waiting_room(&self, account_id: AccountId) -> StoreResult<String>;
+    async fn set_account_waiting_room(
+        &self,
+        account_id: AccountId,
+        setting: &str,
+    ) -> StoreResult<()>;
     /// Sets a scheduled conference's security code.
     async fn set_conference_security(
         &self,

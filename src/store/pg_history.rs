@@ -89,6 +89,11 @@ impl PgStore {
                         },
                         vec![Box::new(conference), Box::new(audience), Box::new(t(at))],
                     ),
+                    Record::WaitingRoom { conference, setting, at } => (
+                        "INSERT INTO room_state (conference_id, waiting_room, updated_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (conference_id) DO UPDATE SET waiting_room = EXCLUDED.waiting_room, updated_at = EXCLUDED.updated_at",
+                        vec![Box::new(conference), Box::new(setting), Box::new(t(at))],
+                    ),
                     Record::BlockAdded { id, conference, name, identities, by, at } => (
                         "INSERT INTO room_blocks (id, conference_id, name, identities, blocked_by, blocked_at) \
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -188,7 +193,10 @@ impl PgStore {
         let client = self.client().await?;
         let mut state = match client
             .query_opt(
-                "SELECT locked, chat, share FROM room_state WHERE conference_id = $1",
+                "SELECT COALESCE(s.locked, FALSE), COALESCE(s.chat, 'everyone'), COALESCE(s.share, 'everyone'), \
+                 COALESCE(s.waiting_room, a.waiting_room) \
+                 FROM conferences c JOIN accounts a ON a.id = c.account_id \
+                 LEFT JOIN room_state s ON s.conference_id = c.id WHERE c.id = $1",
                 &[&conference.0],
             )
             .await
@@ -198,6 +206,7 @@ impl PgStore {
                 locked: r.try_get(0).map_err(map_err)?,
                 chat: r.try_get(1).map_err(map_err)?,
                 share: r.try_get(2).map_err(map_err)?,
+                waiting_room: r.try_get(3).map_err(map_err)?,
                 blocks: Vec::new(),
             },
             None => RoomStateRow::fresh(),

@@ -406,6 +406,40 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn account_waiting_room(&self, account_id: AccountId) -> StoreResult<String> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT waiting_room FROM accounts WHERE id = $1",
+                &[&account_id.0],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        row.try_get(0).map_err(map_err)
+    }
+
+    async fn set_account_waiting_room(
+        &self,
+        account_id: AccountId,
+        setting: &str,
+    ) -> StoreResult<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE accounts SET waiting_room = $2 WHERE id = $1",
+                &[&account_id.0, &setting],
+            )
+            .await
+            .map_err(map_err)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn set_default_security(
         &self,
         account_id: AccountId,

@@ -98,6 +98,13 @@ pub enum Record {
         audience: &'static str,
         at: Millis,
     },
+    /// The moderators' waiting-room setting for the conference.
+    WaitingRoom {
+        conference: Uuid,
+        /// `off`, `everyone` or `unknown_guests`.
+        setting: &'static str,
+        at: Millis,
+    },
     BlockAdded {
         id: Uuid,
         conference: Uuid,
@@ -139,6 +146,7 @@ impl Record {
             Record::DocumentRemoved { .. } => "document_removed",
             Record::Locked { .. } => "locked",
             Record::Permission { .. } => "permission",
+            Record::WaitingRoom { .. } => "waiting_room",
             Record::BlockAdded { .. } => "block_added",
             Record::BlockLifted { .. } => "block_lifted",
             Record::ContactSaved { .. } => "contact_saved",
@@ -207,6 +215,8 @@ pub struct RoomStateRow {
     pub locked: bool,
     pub chat: String,
     pub share: String,
+    /// The conference's setting, else its account's default.
+    pub waiting_room: String,
     pub blocks: Vec<BlockRow>,
 }
 
@@ -217,6 +227,7 @@ impl RoomStateRow {
             locked: false,
             chat: "everyone".into(),
             share: "everyone".into(),
+            waiting_room: "off".into(),
             blocks: Vec::new(),
         }
     }

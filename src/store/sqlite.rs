@@ -406,6 +406,41 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn account_waiting_room(&self, account_id: AccountId) -> StoreResult<String> {
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT waiting_room FROM accounts WHERE id = ?1",
+                params![account_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn set_account_waiting_room(
+        &self,
+        account_id: AccountId,
+        setting: &str,
+    ) -> StoreResult<()> {
+        let setting = setting.to_owned();
+        self.call(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE accounts SET waiting_room = ?2 WHERE id = ?1",
+                    params![account_id.to_string(), setting],
+                )
+                .map_err(map_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn set_default_security(
         &self,
         account_id: AccountId,

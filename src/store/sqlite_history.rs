@@ -79,6 +79,11 @@ fn statement(r: Record) -> (&'static str, Vec<Value>) {
              ON CONFLICT (conference_id) DO UPDATE SET locked = excluded.locked, updated_at = excluded.updated_at",
             vec![id(conference), I(i64::from(locked)), I(at)],
         ),
+        Record::WaitingRoom { conference, setting, at } => (
+            "INSERT INTO room_state (conference_id, waiting_room, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (conference_id) DO UPDATE SET waiting_room = excluded.waiting_room, updated_at = excluded.updated_at",
+            vec![id(conference), text(setting), I(at)],
+        ),
         Record::Permission { conference, permission, audience, at } => (
             match permission {
                 "chat" => "INSERT INTO room_state (conference_id, chat, updated_at) VALUES (?1, ?2, ?3) \
@@ -178,13 +183,17 @@ impl SqliteStore {
             let key = conference.to_string();
             let mut state = c
                 .query_row(
-                    "SELECT locked, chat, share FROM room_state WHERE conference_id = ?1",
+                    "SELECT COALESCE(s.locked, 0), COALESCE(s.chat, 'everyone'), COALESCE(s.share, 'everyone'), \
+                     COALESCE(s.waiting_room, a.waiting_room) \
+                     FROM conferences c JOIN accounts a ON a.id = c.account_id \
+                     LEFT JOIN room_state s ON s.conference_id = c.id WHERE c.id = ?1",
                     [&key],
                     |r| {
                         Ok(RoomStateRow {
                             locked: r.get::<_, i64>(0)? != 0,
                             chat: r.get(1)?,
                             share: r.get(2)?,
+                            waiting_room: r.get(3)?,
                             blocks: Vec::new(),
                         })
                     },

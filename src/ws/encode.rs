@@ -4,8 +4,9 @@
 //! only spells the wire names.
 
 use conclave_actors::media::ServerSignal;
+use conclave_actors::room_state::WaitOutcome;
 use conclave_actors::room_state::{Audience, Block, ChatMessage, Document, Permission};
-use conclave_actors::view::{MediaState, ParticipantView, Snapshot, ToClient};
+use conclave_actors::view::{MediaState, ParticipantView, Snapshot, ToClient, WaiterView};
 use serde_json::{json, Value};
 
 fn permission(p: Permission) -> &'static str {
@@ -60,6 +61,10 @@ fn signal(from: Option<conclave_actors::ParticipantId>, s: &ServerSignal) -> Val
     }
 }
 
+fn waiter(w: &WaiterView) -> Value {
+    json!({"id": w.id.to_string(), "name": w.name, "phone": w.number.is_some(), "number": w.number, "since": w.since, "reason": w.reason.as_str()})
+}
+
 fn snapshot(s: &Snapshot) -> Value {
     json!({
         "type": "room",
@@ -73,6 +78,8 @@ fn snapshot(s: &Snapshot) -> Value {
         "documents": s.documents.iter().map(document).collect::<Vec<_>>(),
         "media": media(&s.media),
         "active_speaker": s.active_speaker.map(|p| p.to_string()),
+        "waiting_room": s.waiting_room.as_str(),
+        "waiting": s.waiting.iter().map(waiter).collect::<Vec<_>>(),
     })
 }
 
@@ -134,6 +141,20 @@ pub fn to_client(m: &ToClient) -> Value {
             json!({"type": "active_speaker", "participant": who.map(|p| p.to_string())})
         }
         ToClient::MediaReset => json!({"type": "media_reset"}),
+        ToClient::Waiting(w) => json!({"type": "waiting_joined", "waiter": waiter(w)}),
+        ToClient::WaitingLeft { id, outcome } => {
+            let (outcome, by) = match outcome {
+                WaitOutcome::Admitted { by } => ("admitted", Some(by.to_string())),
+                WaitOutcome::Denied { by } => ("denied", Some(by.to_string())),
+                WaitOutcome::Gone => ("gone", None),
+            };
+            json!({"type": "waiting_left", "participant": id.to_string(), "outcome": outcome, "by": by})
+        }
+        ToClient::WaitingRoomChanged { setting, by } => {
+            json!({"type": "waiting_room", "setting": setting.as_str(), "by": by.to_string()})
+        }
+        // Never encoded: the connection answers it with its `joined`.
+        ToClient::Admitted => json!({"type": "admitted"}),
         ToClient::Closed(reason) => json!({"type": "closed", "reason": reason.as_str()}),
     }
 }

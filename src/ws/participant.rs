@@ -62,6 +62,8 @@ pub struct Participant {
     jobs: std::collections::VecDeque<Job>,
     busy: bool,
     seat: Option<(ParticipantId, Addr<Room>)>,
+    /// In the waiting room: the `joined` to send when a moderator admits.
+    admitted: Option<serde_json::Value>,
     last_seen: Instant,
     tokens: f64,
     refilled: Instant,
@@ -78,6 +80,7 @@ impl Participant {
                 jobs: Default::default(),
                 busy: false,
                 seat: None,
+                admitted: None,
                 last_seen: Instant::now(),
                 tokens: RATE_BURST,
                 refilled: Instant::now(),
@@ -215,6 +218,7 @@ impl Participant {
     /// Seated: the room's queue and close signal become the actor's inputs.
     fn seated(&mut self, seated: Seated, ctx: &mut Context<Self>) {
         self.seat = Some((seated.id, seated.room));
+        self.admitted = seated.admitted;
         let queue = futures_util::stream::unfold(seated.queue, |mut rx| async move {
             rx.recv().await.map(|m| (FromRoom(m), rx))
         });
@@ -318,6 +322,12 @@ impl StreamHandler<FromRoom> for Participant {
         }
         let closed = match &message.message {
             ToClient::Closed(reason) => Some(*reason),
+            ToClient::Admitted => {
+                if let Some(joined) = self.admitted.take() {
+                    self.job(Job::Write(joined), ctx);
+                }
+                return;
+            }
             _ => None,
         };
         self.job(Job::Relay(message), ctx);

@@ -96,6 +96,18 @@ pub enum ClientMessage {
     },
     StartRecording {},
     StopRecording {},
+    Admit {
+        #[serde(deserialize_with = "id::participant")]
+        participant: Uuid,
+    },
+    Deny {
+        #[serde(deserialize_with = "id::participant")]
+        participant: Uuid,
+    },
+    AdmitAll {},
+    SetWaitingRoom {
+        setting: WaitingRoomName,
+    },
     /// An SDP offer: on the publish connection (to the server) or to the
     /// peer; `tracks` maps each sent track id to what it is.
     MediaOffer {
@@ -184,6 +196,14 @@ pub enum AudienceName {
     Moderators,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitingRoomName {
+    Off,
+    Everyone,
+    UnknownGuests,
+}
+
 /// Why a frame could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {
@@ -216,14 +236,16 @@ pub fn decode(frame: &str) -> Result<Request, DecodeError> {
         }
         _ => return Err(DecodeError::Violation("missing_or_bad_id")),
     };
-    if !matches!(object.get("type"), Some(serde_json::Value::String(_))) {
-        return Err(DecodeError::Violation("missing_type"));
-    }
+    let kind = match object.get("type") {
+        Some(serde_json::Value::String(kind)) => format!("unknown variant `{kind}`"),
+        _ => return Err(DecodeError::Violation("missing_type")),
+    };
     match serde_json::from_value::<ClientMessage>(value) {
         Ok(body) => Ok(Request { id, body }),
         Err(e) => Err(DecodeError::Invalid {
             id,
-            code: if e.to_string().starts_with("unknown variant") {
+            // The type itself, not a field's value (`audience`, `setting`).
+            code: if e.to_string().starts_with(&kind) {
                 "unknown_type"
             } else {
                 "bad_request"
@@ -337,6 +359,11 @@ mod tests {
             r#"{"type":"set_permission","id":"r","permission":"s3cret","audience":"everyone"}"#,
         );
         assert!(!detail.contains("s3cret"), "{detail}");
+        assert_eq!(
+            invalid(r#"{"type":"set_waiting_room","id":"r","setting":"sometimes"}"#).1,
+            "bad_request",
+            "a field's unknown value is not an unknown type"
+        );
         assert_eq!(invalid(r#"{"type":"chat","id":"r7"}"#).1, "bad_request");
         assert_eq!(
             invalid(r#"{"type":"lock","id":"r6","extra":1}"#).1,

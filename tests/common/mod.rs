@@ -358,6 +358,21 @@ impl Ws {
         }
     }
 
+    /// Connects from another loopback address (`127.0.0.N`), as a client
+    /// elsewhere would: failures are counted per address.
+    pub async fn connect_from(server: &TestServer, from: std::net::IpAddr) -> Self {
+        let url = server.url("/ws").replacen("http", "ws", 1);
+        let client = awc::Client::builder()
+            .connector(awc::Connector::new().local_address(from))
+            .finish();
+        let (_, framed) = client.ws(url).connect().await.expect("the WebSocket opens");
+        Self {
+            framed,
+            skipped: Default::default(),
+            captured: Vec::new(),
+        }
+    }
+
     /// Connects to `/ws` as a browser would, with `cookie` (a `Cookie`
     /// header's value) if given; also answers the upgrade's `Set-Cookie`.
     pub async fn connect_with_cookie(

@@ -103,6 +103,16 @@ export const setDefaultSecurityCode = (token, code) =>
     ? call('DELETE', '/account/default-security-code', { token })
     : call('PUT', '/account/default-security-code', { token, json: { security_code: code } });
 
+/** @param {string} token */
+export const waitingRoomDefault = (token) => call('GET', '/account/waiting-room', { token });
+
+/**
+ * @param {string} token
+ * @param {string} setting `off`, `everyone` or `unknown_guests`
+ */
+export const setWaitingRoomDefault = (token, setting) =>
+  call('PUT', '/account/waiting-room', { token, json: { waiting_room: setting } });
+
 /**
  * How a conference's security code is chosen (docs/api.md).
  * @typedef {{mode: 'none' | 'default'} | {mode: 'own', security_code: string}} SecurityChoice

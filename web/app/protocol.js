@@ -21,6 +21,7 @@ const FINAL = new Set(['left', 'removed', 'blocked', 'room_closed', 'replaced', 
  * @property {(m: Message) => void} event an event (a message that answers no request)
  * @property {(reason: string) => void} closed the seat is gone for good
  * @property {(link: 'resuming' | 'resumed', joined?: Message) => void} link
+ * @property {(joined: Message) => void} admitted a moderator let us in from the waiting room
  */
 
 export class Connection {
@@ -37,6 +38,8 @@ export class Connection {
     /** @type {string | null} */
     this.resumeToken = null;
     this.seated = false;
+    /** in the waiting room: `joined` comes as an event once admitted */
+    this.waiting = false;
     /** the server said why it ends the seat (`closed`), or we left */
     this.ended = false;
   }
@@ -77,7 +80,7 @@ export class Connection {
    * Joins. A refused join keeps the connection for another try, as the
    * protocol allows (except `throttled`, which the server closes).
    * @param {JoinFields} fields
-   * @returns {Promise<Message>} `joined` or the refusal
+   * @returns {Promise<Message>} `joined`, `waiting` or the refusal
    */
   async join(fields) {
     try {
@@ -86,12 +89,23 @@ export class Connection {
       return { type: 'error', code: 'connection_lost', message: String(e) };
     }
     const answer = await this.request({ type: 'join', ...fields });
-    if (answer.type === 'joined') {
+    if (answer.type === 'joined') this.seat(fields, answer);
+    if (answer.type === 'waiting') {
       this.joinFields = fields;
-      this.resumeToken = answer.resume_token;
-      this.seated = true;
+      this.waiting = true;
     }
     return answer;
+  }
+
+  /**
+   * @param {JoinFields} fields
+   * @param {Message} joined
+   */
+  seat(fields, joined) {
+    this.joinFields = fields;
+    this.resumeToken = joined.resume_token;
+    this.seated = true;
+    this.waiting = false;
   }
 
   async leave() {
@@ -117,6 +131,12 @@ export class Connection {
       this.handlers.closed(m.reason);
       return;
     }
+    if (m.type === 'joined' && this.waiting && this.joinFields) {
+      // A moderator let us in from the waiting room.
+      this.seat(this.joinFields, m);
+      this.handlers.admitted(m);
+      return;
+    }
     this.handlers.event(m);
   }
 
@@ -133,8 +153,9 @@ export class Connection {
     this.pending.clear();
     if (this.ended) return;
     if (!this.seated) {
-      // Before joining there is no seat to keep; a reason (throttled) is news.
-      if (reason) this.handlers.closed(reason);
+      // Before joining there is no seat to keep; a reason (throttled) is
+      // news, and so is losing one's place in the waiting room.
+      if (reason || this.waiting) this.handlers.closed(reason || 'dropped');
       return;
     }
     if (FINAL.has(reason)) {

@@ -55,8 +55,13 @@ export function createSession() {
       if (m.type === 'room' || m.type === 'media_mode') media.setMode(store.get().media);
       if ((m.type === 'room' || (m.type === 'role_changed' && m.participant === store.get().me)) && m.role === 'moderator') refreshBlocks();
     },
+    admitted(joined) {
+      sounds.play('joined');
+      enter(joined, waitingWith);
+    },
     closed(reason) {
       media.stop();
+      if (store.get().phase === 'waiting') media.stopPreview();
       if (reason === 'removed' || reason === 'blocked' || reason === 'not_in_room') sounds.play('removed');
       store.update((s) => (s.phase === 'join' ? { joinError: explainClosed(reason) } : { phase: 'closed', closedReason: explainClosed(reason) }));
     },
@@ -67,6 +72,21 @@ export function createSession() {
       if (link === 'resumed') media.reset();
     },
   });
+
+  /** How the person chose to come in, while they wait to be let in. */
+  let waitingWith = { micOff: false, cameraOff: false };
+
+  /**
+   * Seated: the room and the media.
+   * @param {Message} answer `joined`
+   * @param {{micOff: boolean, cameraOff: boolean}} options
+   */
+  function enter(answer, options) {
+    const micOn = !options.micOff;
+    const cameraOn = !options.cameraOff;
+    store.update({ joining: false, phase: 'room', me: answer.participant, role: answer.role, title: answer.title || 'Conference', micOn, cameraOn, preview: null });
+    media.start(answer.participant, answer.ice_servers || [], { ...store.get().chosen, ...options });
+  }
 
   /**
    * A moderator request; its refusal shows in the room.
@@ -114,6 +134,12 @@ export function createSession() {
       store.update({ joining: true, joinError: '' });
       sounds.wake();
       const answer = await connection.join(fields);
+      if (answer.type === 'waiting') {
+        // The preview stays on until a moderator lets us in.
+        waitingWith = options;
+        store.update({ joining: false, phase: 'waiting', title: answer.title || 'Conference' });
+        return;
+      }
       if (answer.type !== 'joined') {
         store.update({
           joining: false,
@@ -122,14 +148,12 @@ export function createSession() {
         });
         return;
       }
-      const micOn = !options.micOff;
-      const cameraOn = !options.cameraOff;
-      store.update({ joining: false, phase: 'room', me: answer.participant, role: answer.role, title: answer.title || 'Conference', micOn, cameraOn, preview: null });
-      media.start(answer.participant, answer.ice_servers || [], { ...store.get().chosen, ...options });
+      enter(answer, options);
     },
     async leave() {
       await connection.leave();
       media.stop();
+      media.stopPreview();
       store.update({ phase: 'closed', closedReason: explainClosed('left') });
     },
     async toggleScreen() {
@@ -160,6 +184,13 @@ export function createSession() {
      * @param {Audience} audience
      */
     setPermission: (permission, audience) => ask({ type: 'set_permission', permission, audience }),
+    /** @param {import('./types.js').WaitingRoom} setting */
+    setWaitingRoom: (setting) => ask({ type: 'set_waiting_room', setting }),
+    /** @param {string} participant */
+    admit: (participant) => ask({ type: 'admit', participant }),
+    /** @param {string} participant */
+    deny: (participant) => ask({ type: 'deny', participant }),
+    admitAll: () => ask({ type: 'admit_all' }),
     startRecording: () => ask({ type: 'start_recording' }),
     stopRecording: () => ask({ type: 'stop_recording' }),
     refreshBlocks,

@@ -103,6 +103,7 @@ export function cueFor(s, m) {
     case 'participant_left':
       return few && m.participant !== s.me ? 'left' : null;
     case 'join_refused':
+    case 'waiting_joined':
       return 'knock';
     case 'locked':
       return m.by !== s.me ? 'locked' : null;

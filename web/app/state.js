@@ -15,7 +15,7 @@
 
 /**
  * @typedef {object} State
- * @property {'join' | 'room' | 'closed'} phase
+ * @property {'join' | 'waiting' | 'room' | 'closed'} phase
  * @property {boolean} joining a join is on its way
  * @property {string} joinError the last refusal, in plain words
  * @property {boolean} needsSecurity the server asked for the security code
@@ -33,6 +33,8 @@
  * @property {MediaMode} media
  * @property {string | null} speaker the active speaker's id
  * @property {Tile[]} tiles
+ * @property {import('./types.js').WaitingRoom} waitingRoom the room's setting
+ * @property {import('./types.js').Waiter[]} waiting moderators: who waits, in the order they came
  * @property {boolean} micOn
  * @property {boolean} cameraOn this page sends its camera
  * @property {boolean} cameraBusy the camera is being turned on or off
@@ -69,6 +71,8 @@ export function initialState() {
     media: { mode: 'sfu', peer: null, offerer: false },
     speaker: null,
     tiles: [],
+    waitingRoom: 'off',
+    waiting: [],
     micOn: true,
     cameraOn: true,
     cameraBusy: false,
@@ -156,6 +160,8 @@ export function applyEvent(s, m) {
         chat: m.chat,
         documents: m.documents || [],
         media: m.media,
+        waitingRoom: m.waiting_room || 'off',
+        waiting: m.waiting || [],
       };
     case 'participant_joined':
       return { participants: [...s.participants.filter((p) => p.id !== m.participant.id), m.participant] };
@@ -196,6 +202,12 @@ export function applyEvent(s, m) {
       return { documents: s.documents.filter((d) => d.id !== m.document) };
     case 'active_speaker':
       return { speaker: m.participant };
+    case 'waiting_room':
+      return { waitingRoom: m.setting };
+    case 'waiting_joined':
+      return { waiting: [...s.waiting.filter((w) => w.id !== m.waiter.id), m.waiter] };
+    case 'waiting_left':
+      return { waiting: s.waiting.filter((w) => w.id !== m.participant) };
     case 'join_refused':
       return { knock: { name: m.name, phone: m.phone, reason: m.reason } };
     case 'media_mode':

@@ -48,6 +48,19 @@
 
 /** @typedef {'everyone' | 'moderators'} Audience */
 
+/** @typedef {'off' | 'everyone' | 'unknown_guests'} WaitingRoom */
+
+/**
+ * Someone in the waiting room, as moderators see them.
+ * @typedef {object} Waiter
+ * @property {string} id
+ * @property {string} name
+ * @property {boolean} phone
+ * @property {string | null} number the caller's full number
+ * @property {number} since
+ * @property {'setting' | 'after_block' | 'codes_guessed'} reason
+ */
+
 /**
  * @typedef {object} MediaMode
  * @property {'sfu' | 'p2p'} mode

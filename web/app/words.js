@@ -10,6 +10,7 @@ const REFUSALS = {
   locked: 'The conference is locked: only a moderator PIN lets you in now.',
   blocked: 'A moderator has blocked you from this conference.',
   room_full: 'The conference is full.',
+  denied: 'A moderator did not let you in: try again later.',
   busy: 'The server is busy: try again in a moment.',
   unavailable: 'The conference cannot be opened right now: try again shortly.',
   unauthorized: 'Sign in again: your session has expired.',
@@ -39,6 +40,15 @@ const CLOSED = {
   throttled: 'Too many failed attempts: wait a while before trying again.',
   server_shutdown: 'The server is restarting. Join again in a moment.',
   slow_consumer: 'The connection was too slow to keep up.',
+  denied: 'A moderator did not let you in. You may try again later.',
+};
+
+/** Why someone waits, for the moderators who decide. */
+/** @type {Record<string, string>} */
+export const WAIT_REASONS = {
+  setting: 'the room has a waiting room',
+  after_block: 'a new guest after someone was blocked: check the name',
+  codes_guessed: 'someone is guessing this conference\'s codes: admit only people you expect',
 };
 
 /**

@@ -132,7 +132,7 @@ test('a default security code applies to conferences scheduled after it, not bef
 
     await page.getByRole('link', { name: 'Security' }).click();
     await page.getByRole('textbox', { name: 'Default security code' }).fill('2468');
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByText('A default security code is set.').waitFor();
     const afterCode = await schedule(page, 'After', 'default');
 

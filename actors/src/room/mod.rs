@@ -12,7 +12,10 @@
 //! Talks to: participant connections (through [`Link`]s), the [`RoomSink`],
 //! and the registry (told when the room is empty).
 
+mod door;
 mod media;
+
+pub use door::Entered;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,9 +34,11 @@ use crate::room_state::{
 };
 use crate::view::{for_viewer, CloseReason, Outgoing, Snapshot, ToClient};
 
-/// Seats a connection: join, then receive a snapshot and every event.
+/// Seats a connection: join, then receive a snapshot and every event; or
+/// waits for a moderator, then receives `Admitted`, the snapshot and every
+/// event (or `Closed(Denied)`).
 #[derive(Message)]
-#[rtype(result = "Result<(), RoomError>")]
+#[rtype(result = "Result<Entered, RoomError>")]
 pub struct Connect {
     pub newcomer: Newcomer,
     pub link: Link,
@@ -168,6 +173,8 @@ pub struct Room {
     /// The seats as of the last command, for recovery after a panic.
     last_seats: Vec<Seat>,
     connections: HashMap<ParticipantId, Connection>,
+    /// The links of those in the waiting room.
+    waiters: HashMap<ParticipantId, Link>,
     sink: Arc<dyn RoomSink>,
     clock: Clock,
     on_empty: Option<Recipient<RoomEmpty>>,
@@ -202,6 +209,7 @@ impl Room {
             state: RoomState::restore(settings, durable),
             last_seats: Vec::new(),
             connections: HashMap::new(),
+            waiters: HashMap::new(),
             sink,
             clock,
             on_empty,
@@ -269,6 +277,7 @@ impl Room {
         let settings = self.state.settings().clone();
         let durable = self.state.durable().clone();
         self.state = RoomState::recover(settings, durable, self.last_seats.clone());
+        self.close_waiters();
         let ids: Vec<_> = self.connections.keys().copied().collect();
         for id in ids {
             self.send_snapshot(id);
@@ -278,7 +287,9 @@ impl Room {
     /// Answers the sequence number of the last durable-state event, if any.
     fn carry_out(&mut self, events: Vec<Event>, now: Millis) -> Option<u64> {
         let mut commit = None;
+        let mut admitted = Vec::new();
         for event in &events {
+            admitted.extend(self.wait_ended(event));
             let seq = self.sink.record(self.conference, self.session, event, now);
             if event.is_durable_state() {
                 commit = Some(seq);
@@ -313,6 +324,9 @@ impl Room {
                 // What they may see changed (full phone numbers): start them afresh.
                 self.send_snapshot(*target);
             }
+        }
+        for (id, link) in admitted {
+            self.attach(id, link);
         }
         if !events.is_empty() {
             self.announce_media_mode();
@@ -445,6 +459,7 @@ impl Actor for Room {
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.end_session();
         self.media.close();
+        self.close_waiters();
         for (_, conn) in self.connections.drain() {
             let _ = conn
                 .link
@@ -459,18 +474,25 @@ impl Actor for Room {
 }
 
 impl Handler<Connect> for Room {
-    type Result = Result<(), RoomError>;
+    type Result = Result<Entered, RoomError>;
 
     fn handle(&mut self, msg: Connect, ctx: &mut Self::Context) -> Self::Result {
         let id = msg.newcomer.id;
         // The connection is attached after the join, so the newcomer learns
         // the room from its snapshot rather than from its own Joined event.
         let joined = self.guarded(Command::Join(msg.newcomer), false);
-        match joined {
+        match &joined {
+            Ok(Applied {
+                reply: Reply::Waiting,
+                ..
+            }) => {
+                self.waiters.insert(id, msg.link);
+                return Ok(Entered::Waiting);
+            }
             Ok(_) => self.attach(id, msg.link),
             Err(_) => self.stop_if_empty(ctx),
         }
-        joined.map(|_| ())
+        joined.map(|_| Entered::Seated)
     }
 }
 
@@ -523,6 +545,9 @@ impl Handler<ConnectionLost> for Room {
         if self.connections.remove(&msg.id).is_some() {
             let _ = self.guarded(Command::Disconnect { id: msg.id }, false);
         }
+        if self.waiters.contains_key(&msg.id) {
+            let _ = self.guarded(Command::StopWaiting { id: msg.id }, false);
+        }
         self.stop_if_empty(ctx);
     }
 }
@@ -556,6 +581,7 @@ fn adds_work(command: &Command) -> bool {
             | Command::Tick
             | Command::Close
             | Command::Resume { .. }
+            | Command::StopWaiting { .. }
             | Command::ListBlocks { .. }
             | Command::CheckDownload { .. }
             | Command::CheckShare { .. }

@@ -1,6 +1,7 @@
 //! What can be asked of a room. Every command but `Join`, `Tick` and the
 //! connection commands names its sender, whose role the room checks.
 
+use super::door::WaitingRoom;
 use super::types::{Audience, Document, Endpoint, Identity, Permission};
 use crate::ids::{BlockId, DocumentId, MessageId, ParticipantId};
 use crate::role::Role;
@@ -15,6 +16,9 @@ pub struct Newcomer {
     pub owner: bool,
     pub endpoint: Endpoint,
     pub identities: Vec<Identity>,
+    /// Waits for a moderator whatever the room's setting: the
+    /// conference's failure limit was reached (someone guesses codes).
+    pub hold: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,5 +115,27 @@ pub enum Command {
     },
     StopRecording {
         by: ParticipantId,
+    },
+    /// A moderator lets someone in from the waiting room.
+    Admit {
+        by: ParticipantId,
+        target: ParticipantId,
+    },
+    /// Everyone waiting, in the order they came, while there are seats.
+    AdmitAll {
+        by: ParticipantId,
+    },
+    /// A moderator turns someone away; they may not wait again for a while.
+    Deny {
+        by: ParticipantId,
+        target: ParticipantId,
+    },
+    /// Someone waiting gave up (closed the page, hung up).
+    StopWaiting {
+        id: ParticipantId,
+    },
+    SetWaitingRoom {
+        by: ParticipantId,
+        setting: WaitingRoom,
     },
 }

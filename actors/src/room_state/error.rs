@@ -10,6 +10,9 @@ pub enum RoomError {
     Blocked,
     #[error("the room is full")]
     RoomFull,
+    /// A moderator turned the newcomer away from the waiting room.
+    #[error("a moderator did not let you in; try again later")]
+    Denied,
     #[error("only moderators may do that")]
     Forbidden,
     #[error("the room's permissions do not allow that")]
@@ -49,6 +52,7 @@ impl RoomError {
             RoomError::Locked => "locked",
             RoomError::Blocked => "blocked",
             RoomError::RoomFull => "room_full",
+            RoomError::Denied => "denied",
             RoomError::Forbidden => "forbidden",
             RoomError::NotPermitted => "not_permitted",
             RoomError::NotInRoom => "not_in_room",

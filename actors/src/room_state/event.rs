@@ -2,6 +2,7 @@
 //! persist, disconnect, delete bytes. Events describe facts; the actor
 //! decides who sees what (full phone numbers go to moderators only).
 
+use super::door::{WaitOutcome, Waiter, WaitingRoom};
 use super::types::{Audience, Block, ChatMessage, Document, LeaveReason, Permission, Seat};
 use crate::ids::{DocumentId, MessageId, ParticipantId};
 use crate::role::Role;
@@ -87,6 +88,17 @@ pub enum Event {
         phone: bool,
         reason: super::RoomError,
     },
+    /// Someone waits for a moderator (moderators are told).
+    Waiting(Waiter),
+    /// A wait ended; an admission is followed by the newcomer's `Joined`.
+    WaitingLeft {
+        id: ParticipantId,
+        outcome: WaitOutcome,
+    },
+    WaitingRoomChanged {
+        setting: WaitingRoom,
+        by: ParticipantId,
+    },
 }
 
 impl Event {
@@ -101,6 +113,7 @@ impl Event {
                 | Event::Blocked(_)
                 | Event::Unblocked { .. }
                 | Event::PermissionChanged { .. }
+                | Event::WaitingRoomChanged { .. }
                 | Event::CallerNamed { .. }
         )
     }
@@ -110,6 +123,8 @@ impl Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
     Ok,
+    /// The newcomer waits for a moderator in the waiting room.
+    Waiting,
     Blocks(Vec<Block>),
     /// A document the sender may download.
     Document(Document),

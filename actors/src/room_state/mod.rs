@@ -2,7 +2,9 @@
 //! the sender's role and the room's state, changes the state, and returns
 //! an [`Outcome`]: the sender's reply and the events the room actor carries
 //! out (fan-out, persistence, disconnects, deleting bytes). No sockets, no
-//! awaits, no clock: the tests in `tests.rs` drive it directly.
+//! awaits, no clock: the tests in `tests/` drive it directly. The door
+//! (joins, refusals, the waiting room) is in `door.rs`, the media rules in
+//! `media_rules.rs`.
 //!
 //! A refused command changes nothing and emits no event, with one
 //! exception: a join refused because the room is locked, full or bars the
@@ -11,8 +13,10 @@
 //! attempts does not flood the moderators.
 
 mod command;
+mod door;
 mod error;
 mod event;
+mod media_rules;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -20,12 +24,12 @@ mod types;
 use std::collections::{BTreeMap, VecDeque};
 
 pub use command::{Command, Newcomer};
+pub use door::{WaitOutcome, WaitReason, Waiter, WaitingRoom};
 pub use error::RoomError;
 pub use event::{Event, Outcome, Reply};
 pub use types::*;
 
 use crate::ids::{BlockId, ParticipantId};
-use crate::media::{ClientSignal, MediaMode, PcKind};
 use crate::role::Role;
 
 /// The shortest time between two `JoinRefused` notices of one room.
@@ -48,6 +52,10 @@ pub struct RoomSettings {
     /// Two web participants alone send media end to end, not through the
     /// server (unless recording).
     pub peer_to_peer: bool,
+    /// People in the waiting room at most; more are refused as full.
+    pub max_waiting: usize,
+    /// How long someone a moderator denied may not wait again.
+    pub deny_cooldown_ms: Millis,
 }
 
 impl Default for RoomSettings {
@@ -59,17 +67,20 @@ impl Default for RoomSettings {
             max_chat_chars: 4000,
             max_name_chars: 100,
             peer_to_peer: true,
+            max_waiting: 100,
+            deny_cooldown_ms: 10 * 60_000,
         }
     }
 }
 
 /// What must survive a restart of the room (or of the server): the lock,
-/// the permissions and the blocks.
+/// the permissions, the blocks and the waiting-room setting.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Durable {
     pub locked: bool,
     pub permissions: Permissions,
     pub blocks: Vec<Block>,
+    pub waiting_room: WaitingRoom,
 }
 
 /// One live conference's state.
@@ -83,6 +94,7 @@ pub struct RoomState {
     documents: Vec<Document>,
     /// When moderators were last told of a refused join.
     last_refusal_notice: Option<Millis>,
+    lobby: door::Lobby,
 }
 
 impl RoomState {
@@ -100,6 +112,7 @@ impl RoomState {
             chat: VecDeque::new(),
             documents: Vec::new(),
             last_refusal_notice: None,
+            lobby: door::Lobby::default(),
         }
     }
 
@@ -137,8 +150,9 @@ impl RoomState {
         all.sort_by_key(|s| (s.joined_at, s.id));
         all
     }
+    /// Nobody is seated and nobody waits.
     pub fn is_empty(&self) -> bool {
-        self.seats.is_empty()
+        self.seats.is_empty() && self.lobby.waiters.is_empty()
     }
     pub fn chat(&self) -> impl Iterator<Item = &ChatMessage> {
         self.chat.iter()
@@ -148,74 +162,6 @@ impl RoomState {
     }
     pub fn document(&self, id: crate::ids::DocumentId) -> Option<&Document> {
         self.documents.iter().find(|d| d.id == id)
-    }
-
-    /// How media flows now: end to end when the room allows it, exactly two
-    /// people are in it, both on the web, and nobody records; through the
-    /// server otherwise. For peer-to-peer, the pair in the order they joined
-    /// (the first makes the offer).
-    pub fn media_mode(&self) -> (MediaMode, Option<(ParticipantId, ParticipantId)>) {
-        // Checked first: in a big room this runs for every event.
-        if !self.settings.peer_to_peer || self.recording || self.seats.len() != 2 {
-            return (MediaMode::Forwarded, None);
-        }
-        let seats = self.seats();
-        if seats.iter().all(|s| s.endpoint == Endpoint::Web) {
-            return (MediaMode::PeerToPeer, Some((seats[0].id, seats[1].id)));
-        }
-        (MediaMode::Forwarded, None)
-    }
-
-    /// Whether `by` may send this signalling now: a seated web participant,
-    /// in the media mode it is meant for, and a screen only with the
-    /// `share` permission. Answers the peer to relay to, in peer-to-peer.
-    pub fn check_signal(
-        &self,
-        by: ParticipantId,
-        signal: &ClientSignal,
-    ) -> Result<Option<ParticipantId>, RoomError> {
-        let seat = self.sender(by)?;
-        if seat.endpoint != Endpoint::Web {
-            return Err(RoomError::WrongMediaMode);
-        }
-        // End to end the server holds no connection with either of the
-        // two: a publish or subscribe signal then was sent before the client
-        // heard of the move, and taken it would open a connection nobody
-        // uses, which the way back to the server would then reuse.
-        let peer = match (signal.pc(), self.media_mode()) {
-            (PcKind::Peer, (MediaMode::PeerToPeer, Some((a, b)))) => {
-                Some(if a == by { b } else { a })
-            }
-            (PcKind::Peer, _)
-            | (PcKind::Publish | PcKind::Subscribe, (MediaMode::PeerToPeer, _)) => {
-                return Err(RoomError::WrongMediaMode)
-            }
-            (PcKind::Publish | PcKind::Subscribe, _) => None,
-        };
-        if let ClientSignal::Offer { tracks, .. } = signal {
-            let screen = tracks
-                .iter()
-                .any(|(_, s)| *s == crate::media::TrackSource::Screen);
-            if screen && !self.durable.permissions.share.admits(seat.role) {
-                return Err(RoomError::NotPermitted);
-            }
-        }
-        Ok(peer)
-    }
-
-    /// Whether the media plane's own signalling reaches `to` now: a seated
-    /// participant, and not while the room is end to end. The server then
-    /// has no connection with either of the two, so what arrives was made
-    /// before the move (an offer a departure made).
-    pub fn takes_server_signal(&self, to: ParticipantId) -> bool {
-        self.seats.contains_key(&to) && self.media_mode().0 != MediaMode::PeerToPeer
-    }
-
-    /// Whether the participant may send a screen now.
-    pub fn may_present(&self, id: ParticipantId) -> bool {
-        self.seats
-            .get(&id)
-            .is_some_and(|s| self.durable.permissions.share.admits(s.role))
     }
 
     /// Applies one command at time `now`.
@@ -243,50 +189,27 @@ impl RoomState {
         }
     }
 
-    /// Tells moderators someone was turned away, unless they were told
-    /// within the last [`REFUSAL_NOTICE_GAP_MS`]. A name that breaks the
-    /// naming rules is not repeated: the notice says "someone".
-    fn refusal_notice(
-        &mut self,
-        name: &str,
-        phone: bool,
-        e: RoomError,
-        now: Millis,
-    ) -> Option<Event> {
-        if !matches!(
-            e,
-            RoomError::Locked | RoomError::RoomFull | RoomError::Blocked
-        ) {
-            return None;
-        }
-        if !self
-            .seats
-            .values()
-            .any(|s| s.role == Role::Moderator && s.disconnected_at.is_none())
-        {
-            return None;
-        }
-        if self
-            .last_refusal_notice
-            .is_some_and(|last| now.saturating_sub(last) < REFUSAL_NOTICE_GAP_MS)
-        {
-            return None;
-        }
-        self.last_refusal_notice = Some(now);
-        Some(Event::JoinRefused {
-            name: self.clean_name(name).ok(),
-            phone,
-            reason: e,
-        })
-    }
-
     /// Each arm checks first and mutates only once every check passed, so
     /// an `Err` always leaves the state untouched.
     fn decide(&mut self, command: Command, now: Millis) -> Result<(Reply, Vec<Event>), RoomError> {
         use Command::*;
         let ok = |events| Ok((Reply::Ok, events));
+        if let Some(events) = self.door(&command, now) {
+            return ok(events?);
+        }
         match command {
-            Join(newcomer) => ok(self.join(newcomer, now)?),
+            Join(newcomer) => {
+                let events = self.join(newcomer, now)?;
+                let waits = matches!(events.first(), Some(Event::Waiting(_)));
+                Ok((if waits { Reply::Waiting } else { Reply::Ok }, events))
+            }
+            Admit { .. }
+            | AdmitAll { .. }
+            | Deny { .. }
+            | StopWaiting { .. }
+            | SetWaitingRoom { .. } => {
+                unreachable!("the door took it")
+            }
             Resume { id, identities } => {
                 // A blocked person is told so, not just that the seat is gone.
                 if self.is_blocked(identities.iter()) {
@@ -305,6 +228,10 @@ impl RoomState {
                     .disconnected_at = None;
                 ok(vec![Event::Resumed { id }])
             }
+            Leave { id } if self.is_waiting(id) => self
+                .door(&StopWaiting { id }, now)
+                .expect("a door command")
+                .map(|events| (Reply::Ok, events)),
             Leave { id } => {
                 self.seats.remove(&id).ok_or(RoomError::NotInRoom)?;
                 ok(vec![Event::Left {
@@ -349,7 +276,8 @@ impl RoomState {
                 let expired = std::mem::take(&mut self.documents)
                     .into_iter()
                     .map(|d| Event::DocumentExpired { document: d.id });
-                ok(left.chain(expired).collect())
+                let waiting = self.empty_lobby();
+                ok(waiting.into_iter().chain(left).chain(expired).collect())
             }
             Lock { by } => {
                 self.moderator(by)?;
@@ -485,34 +413,6 @@ impl RoomState {
         }
     }
 
-    fn join(&mut self, n: Newcomer, now: Millis) -> Result<Vec<Event>, RoomError> {
-        if self.is_blocked(n.identities.iter()) {
-            return Err(RoomError::Blocked);
-        }
-        if self.seats.contains_key(&n.id) {
-            return Err(RoomError::AlreadyConnected);
-        }
-        if self.durable.locked && n.role != Role::Moderator {
-            return Err(RoomError::Locked);
-        }
-        if n.role != Role::Moderator && self.seats.len() >= self.settings.max_participants {
-            return Err(RoomError::RoomFull);
-        }
-        let seat = Seat {
-            id: n.id,
-            name: self.clean_name(&n.name)?,
-            role: n.role,
-            owner: n.owner,
-            endpoint: n.endpoint,
-            identities: n.identities,
-            muted: false,
-            joined_at: now,
-            disconnected_at: None,
-        };
-        self.seats.insert(seat.id, seat.clone());
-        Ok(vec![Event::Joined(seat)])
-    }
-
     fn remove(
         &mut self,
         by: ParticipantId,
@@ -547,6 +447,7 @@ impl RoomState {
             at: now,
         };
         self.durable.blocks.push(block.clone());
+        self.lobby.after_block = true;
         Ok(vec![
             removed,
             Event::Blocked(block),

@@ -4,6 +4,7 @@ import { useState } from '../../vendor/hooks.module.js';
 import * as api from '../api.js';
 import { fields, useLoad } from './load.js';
 import { JoinControl } from './join.js';
+import { WaitingRoomDefault } from './waiting.js';
 
 /** @typedef {import('./auth.js').AccountState} AccountState */
 /** @typedef {import('./auth.js').AccountActions} AccountActions */
@@ -125,5 +126,6 @@ export function SecurityPage({ state, actions }) {
       <p role="status">${message}</p>
       <p role="alert">${error}</p>
     </section>
+    <${WaitingRoomDefault} state=${state} actions=${actions} />
   `;
 }

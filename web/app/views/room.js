@@ -5,6 +5,7 @@ import { Participants } from './participants.js';
 import { Settings } from './settings.js';
 import { Chat } from './chat.js';
 import { Videos } from './videos.js';
+import { WaitingList } from './waiting.js';
 import { mayShare } from '../state.js';
 import { explainKnock } from '../words.js';
 
@@ -60,6 +61,7 @@ export function Room({ state, actions }) {
       </p>
       <p id="room_error" role="alert">${state.roomError}</p>
       <nav id="menu" aria-label="Meeting menu">
+        <${WaitingList} state=${state} actions=${actions} />
         <h2>Participants</h2>
         <${Participants} state=${state} actions=${actions} />
         ${moderator ? html`<${Settings} state=${state} actions=${actions} />` : null}

@@ -1,5 +1,5 @@
-// The settings cog (moderators): lock, who may chat and share, recording,
-// and the blocks with unblock.
+// The settings cog (moderators): lock, who may chat and share, the
+// waiting room, recording, and the blocks with unblock.
 import { html } from './html.js';
 import { useState } from '../../vendor/hooks.module.js';
 
@@ -40,6 +40,15 @@ export function Settings({ state, actions }) {
           <option value="moderators">Moderators only</option>
         </select>
       </label>
+      <label>Waiting room
+        <select id="waiting_room_setting" value=${state.waitingRoom} aria-describedby="waiting_room_hint"
+          onChange=${(/** @type {Event} */ e) => actions.setWaitingRoom(/** @type {any} */ (/** @type {HTMLSelectElement} */ (e.currentTarget).value))}>
+          <option value="off">Off: the codes let people in</option>
+          <option value="everyone">Everyone waits for a moderator</option>
+          <option value="unknown_guests">Guests not seen before wait</option>
+        </select>
+      </label>
+      <span id="waiting_room_hint" class="hint">Moderators and the owner never wait. After a block, new guests wait anyway.</span>
       <button id="recording_toggle" type="button" aria-pressed=${state.recording}
         onClick=${state.recording ? actions.stopRecording : actions.startRecording}>
         ${state.recording ? 'Stop recording' : 'Start recording'}

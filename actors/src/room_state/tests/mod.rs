@@ -32,6 +32,7 @@ fn web(name: &str, role: Role, owner: bool) -> Newcomer {
             Identity::Account(AccountId::new()),
             Identity::Device(format!("dev-{name}")),
         ],
+        hold: false,
     }
 }
 
@@ -46,6 +47,7 @@ fn caller(number_hash: &str, role: Role) -> Newcomer {
             masked: "+44 •••• ••123".into(),
         },
         identities: vec![Identity::Phone(number_hash.into())],
+        hold: false,
     }
 }
 
@@ -416,3 +418,4 @@ fn closing_ends_every_seat_then_the_sessions_documents() {
 mod chat_and_share;
 mod joins;
 mod media;
+mod waiting;

@@ -6,16 +6,17 @@
 //! unless a signed-in owner names their own conference (`super::admit`).
 //! Once seated, requests become room commands ([`Gate::command`]).
 
+mod reseat;
+
 use std::time::Duration;
 
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason};
 use conclave_actors::media::{ClientSignal, PcKind, TrackSource};
-use conclave_actors::registry::FindRoom;
-use conclave_actors::room::{Applied, Apply, Connect, Link, Reconnect, Room, Signal};
+use conclave_actors::room::{Applied, Apply, Connect, Entered, Link, Room, Signal};
 use conclave_actors::room_state::{
-    Audience, Command, Endpoint, Identity, Newcomer, Permission, Reply, RoomError,
+    Audience, Command, Endpoint, Identity, Newcomer, Permission, Reply, RoomError, WaitingRoom,
 };
 use conclave_actors::view::Outgoing;
 use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, Role};
@@ -24,7 +25,8 @@ use serde_json::json;
 use super::admit::{door, Door};
 use super::encode;
 use super::protocol::{
-    AudienceName, ClientMessage, PcName, PermissionName, Request, SourceName, MAX_FRAME_BYTES,
+    AudienceName, ClientMessage, PcName, PermissionName, Request, SourceName, WaitingRoomName,
+    MAX_FRAME_BYTES,
 };
 use crate::codes::Refusal;
 use crate::error::AppError;
@@ -113,6 +115,8 @@ pub(super) struct Seated {
     pub(super) room: Addr<Room>,
     pub(super) queue: tokio::sync::mpsc::Receiver<std::sync::Arc<Outgoing>>,
     pub(super) close: tokio::sync::oneshot::Receiver<conclave_actors::view::CloseReason>,
+    /// Waiting for a moderator: the `joined` to send once admitted.
+    pub(super) admitted: Option<serde_json::Value>,
 }
 
 pub(super) fn close(code: CloseCode, reason: &str) -> CloseReason {
@@ -259,6 +263,7 @@ impl Gate {
             owner,
             endpoint: Endpoint::Web,
             identities,
+            hold: admission.held,
         };
         let identities = newcomer.identities.clone();
         let room = match self.open_room(admission.conference_id).await {
@@ -275,8 +280,8 @@ impl Gate {
             }
         };
         let (link, queue, close_rx) = Link::new(QUEUE_CAPACITY);
-        match room.send(Connect { newcomer, link }).await {
-            Ok(Ok(())) => {}
+        let entered = match room.send(Connect { newcomer, link }).await {
+            Ok(Ok(entered)) => entered,
             Ok(Err(e)) => {
                 self.send(&encode::error(Some(&r.id), e.code(), &e.to_string()))
                     .await;
@@ -291,24 +296,39 @@ impl Gate {
                 .await;
                 return Ok(None);
             }
-        }
-        tracing::info!(conference = %admission.conference_id, participant = %id, %role, owner, "joined");
+        };
         let resume_token = self
             .rooms
             .tickets
             .issue(admission.conference_id, id, identities);
-        self.send(&json!({
+        let mut joined = json!({
             "type": "joined", "id": r.id, "participant": id.to_string(), "role": role.as_str(), "owner": owner,
             "conference": admission.conference_id.0.to_string(), "title": admission.title,
             "device_token": device_token, "resume_token": resume_token,
             "ice_servers": self.ice_servers(),
-        }))
-        .await;
+        });
+        let admitted = if entered == Entered::Waiting {
+            tracing::info!(conference = %admission.conference_id, participant = %id, held = admission.held, "waiting");
+            self.send(&json!({
+                "type": "waiting", "id": r.id, "participant": id.to_string(),
+                "conference": admission.conference_id.0.to_string(), "title": admission.title,
+                "device_token": device_token,
+            }))
+            .await;
+            // Sent when a moderator admits them: not an answer any more.
+            joined["id"] = serde_json::Value::Null;
+            Some(joined)
+        } else {
+            tracing::info!(conference = %admission.conference_id, participant = %id, %role, owner, "joined");
+            self.send(&joined).await;
+            None
+        };
         Ok(Some(Seated {
             id,
             room,
             queue,
             close: close_rx,
+            admitted,
         }))
     }
 
@@ -322,73 +342,6 @@ impl Gate {
                 OpenError::ShuttingDown => Some(close(CloseCode::Away, "server_shutdown")),
                 OpenError::Unavailable => None,
             })
-    }
-
-    /// Takes a seat back with a resume token. Codes are not checked again:
-    /// whoever was admitted stays admitted (a reset code only refuses new
-    /// joins), unless the room removed or blocked them meanwhile.
-    async fn resume(&mut self, request: &str, token: &str) -> Result<Option<Seated>, CloseReason> {
-        let refuse = |code: &str| {
-            encode::error(
-                Some(request),
-                code,
-                "that seat cannot be taken back; join again",
-            )
-        };
-        let Some(ticket) = self.rooms.tickets.find(token) else {
-            self.send(&refuse("invalid_resume_token")).await;
-            return Ok(None);
-        };
-        let room = match self
-            .rooms
-            .registry
-            .send(FindRoom {
-                conference: ticket.conference,
-            })
-            .await
-        {
-            Ok(Some(room)) => room,
-            Ok(None) => {
-                self.send(&refuse("not_in_room")).await;
-                return Ok(None);
-            }
-            Err(_) => return Err(close(CloseCode::Away, "server_shutdown")),
-        };
-        let (link, queue, close_rx) = Link::new(QUEUE_CAPACITY);
-        let id = ticket.participant;
-        match room
-            .send(Reconnect {
-                id,
-                identities: ticket.identities,
-                link,
-            })
-            .await
-        {
-            Ok(Ok(role)) => {
-                tracing::info!(conference = %ticket.conference, participant = %id, "resumed");
-                self.send(&json!({
-                    "type": "joined", "id": request, "participant": id.to_string(), "role": role.as_str(),
-                    "conference": ticket.conference.0.to_string(), "resumed": true, "resume_token": token,
-                    "ice_servers": self.ice_servers(),
-                }))
-                .await;
-                Ok(Some(Seated {
-                    id,
-                    room,
-                    queue,
-                    close: close_rx,
-                }))
-            }
-            Ok(Err(e)) => {
-                self.send(&encode::error(Some(request), e.code(), &e.to_string()))
-                    .await;
-                Ok(None)
-            }
-            Err(_) => {
-                self.send(&refuse("not_in_room")).await;
-                Ok(None)
-            }
-        }
     }
 
     /// Carries out one request of a seated participant; `Some` closes.
@@ -470,6 +423,23 @@ impl Gate {
                 by,
                 document: DocumentId(document),
             },
+            ClientMessage::Admit { participant } => Command::Admit {
+                by,
+                target: ParticipantId(participant),
+            },
+            ClientMessage::Deny { participant } => Command::Deny {
+                by,
+                target: ParticipantId(participant),
+            },
+            ClientMessage::AdmitAll {} => Command::AdmitAll { by },
+            ClientMessage::SetWaitingRoom { setting } => Command::SetWaitingRoom {
+                by,
+                setting: match setting {
+                    WaitingRoomName::Off => WaitingRoom::Off,
+                    WaitingRoomName::Everyone => WaitingRoom::Everyone,
+                    WaitingRoomName::UnknownGuests => WaitingRoom::UnknownGuests,
+                },
+            },
             ClientMessage::StartRecording {} => Command::StartRecording { by },
             ClientMessage::StopRecording {} => Command::StopRecording { by },
             ClientMessage::MediaOffer { pc, sdp, tracks } => {
@@ -521,7 +491,7 @@ impl Gate {
                 return leaving.then(|| close(CloseCode::Normal, "left"));
             }
             Ok(Ok(Applied {
-                reply: Reply::Ok | Reply::Document(_),
+                reply: Reply::Ok | Reply::Document(_) | Reply::Waiting,
                 ..
             })) => encode::ack(&r.id),
             Ok(Ok(Applied {
