@@ -57,8 +57,8 @@ pub struct Admission {
     pub role: Role,
     /// The conference's failure limit is reached (someone is guessing its
     /// codes): a participant with the right codes waits for a moderator
-    /// instead of being refused.
-    pub held: bool,
+    /// instead of being refused. The seconds until the limit lifts.
+    pub held: Option<u64>,
 }
 
 /// Why a join was refused. Unknown, retired and expired access codes and a
@@ -78,6 +78,14 @@ pub enum Refusal {
     Busy,
     #[error("the store is unavailable; retry shortly")]
     Unavailable,
+    /// A wrong security code while the conference's failure limit is
+    /// reached: answered as a right one is (the newcomer seems to wait), so
+    /// a guesser cannot tell them apart. Never seated or shown to anyone.
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    Deflected {
+        conference: ConferenceId,
+        retry_after_secs: u64,
+    },
 }
 
 impl Refusal {
@@ -87,7 +95,7 @@ impl Refusal {
             Refusal::InvalidCredentials => "invalid_credentials",
             Refusal::SecurityCodeRequired => "security_code_required",
             Refusal::InvalidModeratorPin => "invalid_moderator_pin",
-            Refusal::Throttled { .. } => "throttled",
+            Refusal::Throttled { .. } | Refusal::Deflected { .. } => "throttled",
             Refusal::Busy => "busy",
             Refusal::Unavailable => "unavailable",
         }
@@ -283,7 +291,7 @@ impl Services {
             kind: conference.kind,
             title: conference.title,
             role: Role::Moderator,
-            held: false,
+            held: None,
         })
     }
 
@@ -374,6 +382,11 @@ impl Services {
         clients.push(conference_key);
         let keys = clients;
 
+        // While held no PIN is tried, before anything could tell a right
+        // security code from a wrong one.
+        if let (Err(e), Some(_)) = (held, &creds.moderator_pin) {
+            return Err(e);
+        }
         if let Some(required) = &conference.security {
             let Some(given) = creds.security_code.as_deref() else {
                 return Err(Refusal::SecurityCodeRequired);
@@ -381,6 +394,12 @@ impl Services {
             let given = crypto::security_code_hash(&self.secrets.hmac_key, given);
             if !crypto::constant_time_eq(&given, required) {
                 self.join_throttle.record_failure(&keys, now);
+                if let Err(Refusal::Throttled { retry_after_secs }) = held {
+                    return Err(Refusal::Deflected {
+                        conference: conference.id,
+                        retry_after_secs,
+                    });
+                }
                 return Err(Refusal::InvalidCredentials);
             }
         }
@@ -391,7 +410,6 @@ impl Services {
                 self.join_throttle.record_failure(&keys, now);
                 return Err(Refusal::InvalidModeratorPin);
             }
-            Some(_) if held.is_err() => return Err(held.expect_err("checked")),
             Some(pin) => {
                 let ok = self
                     .hasher
@@ -411,7 +429,10 @@ impl Services {
             kind: conference.kind,
             title: conference.title.clone(),
             role,
-            held: held.is_err(),
+            held: match held {
+                Err(Refusal::Throttled { retry_after_secs }) => Some(retry_after_secs),
+                _ => None,
+            },
         })
     }
 }

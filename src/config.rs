@@ -122,6 +122,8 @@ pub struct Config {
 pub struct WaitingRoomConfig {
     pub max_waiting: usize,
     pub deny_cooldown_secs: u64,
+    /// Nobody let them in by then: they are told so and the wait ends.
+    pub max_wait_secs: u64,
 }
 
 impl Default for WaitingRoomConfig {
@@ -129,6 +131,7 @@ impl Default for WaitingRoomConfig {
         Self {
             max_waiting: 100,
             deny_cooldown_secs: 600,
+            max_wait_secs: 900,
         }
     }
 }
@@ -336,8 +339,11 @@ impl Config {
                 ));
             }
         }
-        if self.waiting_room.max_waiting == 0 {
-            return Err(invalid("waiting_room", "max_waiting must be positive"));
+        if self.waiting_room.max_waiting == 0 || self.waiting_room.max_wait_secs == 0 {
+            return Err(invalid(
+                "waiting_room",
+                "max_waiting and max_wait_secs must be positive",
+            ));
         }
         if self.gateway_secret.as_ref().is_some_and(|g| g.len() < 16) {
             return Err(invalid("gateway_secret", "must be at least 16 characters"));

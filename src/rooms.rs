@@ -27,6 +27,8 @@ pub struct Rooms {
     /// How long an acknowledgement of a lock, permission or block change
     /// waits for its commit before it answers `durable: false`.
     pub ack_wait: Duration,
+    /// The longest anyone waits at a room's door (`[waiting_room]`).
+    pub max_wait: Duration,
     /// Where shared documents' bytes live.
     pub files: std::sync::Arc<crate::documents::DocumentFiles>,
     /// What the telephony gateway must present; `None` turns it off.

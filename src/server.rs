@@ -98,6 +98,9 @@ pub async fn run_with_clock(
             deny_cooldown_ms: i64::try_from(config.waiting_room.deny_cooldown_secs)
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000),
+            max_wait_ms: i64::try_from(config.waiting_room.max_wait_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
             ..RoomSettings::default()
         },
         room_sink,
@@ -116,6 +119,7 @@ pub async fn run_with_clock(
         tickets: crate::ws::resume::ResumeTickets::default(),
         persistence: sink.clone(),
         ack_wait: Duration::from_secs(config.persistence.durable_ack_wait_secs),
+        max_wait: Duration::from_secs(config.waiting_room.max_wait_secs),
         files,
         gateway_secret: config.gateway_secret.clone(),
         media,

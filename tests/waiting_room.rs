@@ -234,14 +234,54 @@ async fn guessing_from_ten_addresses_holds_the_right_codes_and_warns_the_moderat
         .ask(json!({"type": "admit", "participant": answer["participant"]}))
         .await;
     assert_eq!(ada.until("joined").await["role"], "participant");
-    // Wrong codes are still refused, and no PIN is tried meanwhile.
-    let mut more = Ws::connect_from(&s, [127, 0, 0, 21].into()).await;
+    // A wrong security code is answered the same way: it seems to wait,
+    // as a waiter's connection does, but nobody sees it or can admit it.
+    let mut guesser = Ws::connect_from(&s, [127, 0, 0, 21].into()).await;
+    let deflected = guesser.join(&code, Some("1111"), None, "Guess").await;
+    let keys = |m: &Value| {
+        let mut k: Vec<_> = m.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(deflected["type"], "waiting", "{deflected}");
     assert_eq!(
-        more.join(&code, Some("1111"), None, "Guess").await["code"],
-        "invalid_credentials"
+        keys(&deflected),
+        keys(&answer),
+        "the same shape as a real wait"
     );
+    assert_eq!(deflected["conference"], answer["conference"]);
+    for request in [
+        json!({"type": "lock"}),
+        json!({"type": "chat", "text": "hi"}),
+    ] {
+        assert_eq!(guesser.ask(request).await["code"], "not_in_room");
+    }
+    assert_eq!(
+        chair
+            .ask(json!({"type": "admit", "participant": deflected["participant"]}))
+            .await["code"],
+        "unknown_participant"
+    );
+    let ping = chair.ask(json!({"type": "ping"})).await;
+    assert_eq!(ping["type"], "pong");
+    assert!(
+        !chair.captured.iter().any(|t| t.contains("Guess")),
+        "the moderators never see a deflected join"
+    );
+    assert_eq!(guesser.ask(json!({"type": "leave"})).await["type"], "ack");
+    // No PIN is tried meanwhile, and the HTTP check tells nothing either.
+    let mut more = Ws::connect_from(&s, [127, 0, 0, 22].into()).await;
     let pin_try = more.join(&code, Some("2468"), Some(&pin), "Chair?").await;
     assert_eq!(pin_try["code"], "throttled", "{pin_try}");
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/v1/join/check",
+            Some(json!({"access_code": code, "security_code": "2468"})),
+            None,
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("throttled")));
 }
 
 async fn the_setting_survives_a_restart_and_follows_the_account_default(b: Backend) {

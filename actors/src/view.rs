@@ -259,6 +259,8 @@ pub enum CloseReason {
     RoomClosed,
     /// A moderator turned them away from the waiting room.
     Denied,
+    /// Nobody let them in from the waiting room in time.
+    WaitExpired,
 }
 
 impl CloseReason {
@@ -270,6 +272,7 @@ impl CloseReason {
             CloseReason::Replaced => "replaced",
             CloseReason::RoomClosed => "room_closed",
             CloseReason::Denied => "denied",
+            CloseReason::WaitExpired => "wait_expired",
         }
     }
 }

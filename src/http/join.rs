@@ -63,6 +63,11 @@ pub async fn check(
         .resolve(&creds, ThrottleKey::Address(client_address(&req)))
         .await
     {
+        // Someone is guessing this conference's codes: the check tells
+        // nothing until the limit lifts (a join would wait for a moderator).
+        Ok(a) if a.held.is_some() => Err(AppError::Throttled {
+            retry_after_secs: a.held.unwrap_or(1),
+        }),
         Ok(a) => Ok(HttpResponse::Ok().json(JoinCheckResponse {
             conference_id: a.conference_id.0,
             title: a.title,
@@ -74,7 +79,10 @@ pub async fn check(
 
 fn refusal_error(r: Refusal) -> AppError {
     match r {
-        Refusal::Throttled { retry_after_secs } => AppError::Throttled { retry_after_secs },
+        Refusal::Throttled { retry_after_secs }
+        | Refusal::Deflected {
+            retry_after_secs, ..
+        } => AppError::Throttled { retry_after_secs },
         Refusal::Busy => AppError::Busy,
         Refusal::Unavailable => AppError::Unavailable,
         other => AppError::Http {

@@ -210,7 +210,7 @@ pub fn records(
         Event::WaitingLeft { id, outcome } => match outcome {
             WaitOutcome::Admitted { by } => vec![audit(by.0, "admit", Some(id.to_string()), None)],
             WaitOutcome::Denied { by } => vec![audit(by.0, "deny", Some(id.to_string()), None)],
-            WaitOutcome::Gone => vec![],
+            WaitOutcome::Blocked | WaitOutcome::Expired | WaitOutcome::Gone => vec![],
         },
         Event::WaitingRoomChanged { setting, by } => vec![
             Record::WaitingRoom {

@@ -54,6 +54,16 @@ pub struct GatewayLost;
 
 struct FromRoom(Arc<Outgoing>);
 
+/// What the last credential check means for joining.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Door {
+    Open,
+    /// The conference's failure limit is reached: wait for a moderator.
+    Held,
+    /// A wrong security code while held: seem to wait (docs/codes.md).
+    Deflected,
+}
+
 pub struct PhoneLeg {
     call: String,
     number: String,
@@ -63,9 +73,8 @@ pub struct PhoneLeg {
     connection: u64,
     ivr: Ivr,
     seat: Option<(ParticipantId, Addr<Room>)>,
-    /// The last check found the conference's failure limit reached: the
-    /// caller waits for a moderator.
-    held: bool,
+    /// How the last credential check left the door.
+    door: Door,
     locked: bool,
     services: web::Data<Services>,
     rooms: web::Data<Rooms>,
@@ -90,7 +99,7 @@ impl PhoneLeg {
             connection,
             ivr: Ivr::new(),
             seat: None,
-            held: false,
+            door: Door::Open,
             locked: false,
             services,
             rooms,
@@ -167,20 +176,30 @@ impl PhoneLeg {
             let now = services.clock.now();
             if guard::before_check(&services.gateway_throttle, &entry, now).is_err() {
                 services.metrics.gateway_code("ceiling");
-                return (Checked::TryLater, false);
+                return (Checked::TryLater, Door::Open);
             }
             let creds = Credentials {
                 access_code: entry.access_code.clone(),
                 security_code: entry.security_code.clone(),
                 moderator_pin: entry.moderator_pin.clone(),
             };
-            let mut held = false;
+            let mut door = Door::Open;
             let checked = match services.resolve_for(&creds, keys.keys()).await {
                 Ok(a) => {
-                    held = a.held;
+                    if a.held.is_some() {
+                        door = Door::Held;
+                    }
                     Checked::Admitted {
                         conference: a.conference_id,
                         role: a.role,
+                    }
+                }
+                // Answered as a right code is: the caller seems to wait.
+                Err(Refusal::Deflected { conference, .. }) => {
+                    door = Door::Deflected;
+                    Checked::Admitted {
+                        conference,
+                        role: Role::Participant,
                     }
                 }
                 Err(Refusal::InvalidCredentials) => Checked::InvalidCredentials,
@@ -195,10 +214,10 @@ impl PhoneLeg {
             if guard::after_check(&services.gateway_throttle, &entry, checked, now) {
                 services.metrics.gateway_code("unknown");
             }
-            (checked, held)
+            (checked, door)
         };
-        ctx.spawn(work.into_actor(self).map(|(checked, held), act, ctx| {
-            act.held = held;
+        ctx.spawn(work.into_actor(self).map(|(checked, door), act, ctx| {
+            act.door = door;
             act.input(Input::Checked(checked), ctx)
         }));
     }
@@ -206,7 +225,15 @@ impl PhoneLeg {
     fn join(&mut self, conference: ConferenceId, role: Role, ctx: &mut Context<Self>) {
         let (services, rooms) = (self.services.clone(), self.rooms.clone());
         let (number, index) = (self.number.clone(), self.index.clone());
-        let hold = self.held;
+        let hold = self.door == Door::Held;
+        if self.door == Door::Deflected {
+            // Nobody sees this caller, and nobody can let them in.
+            self.input(Input::Joined(JoinOutcome::Waiting), ctx);
+            ctx.run_later(self.rooms.max_wait, |act, ctx| {
+                act.end(Some("wait_expired"), ctx)
+            });
+            return;
+        }
         let work = async move {
             let room = rooms
                 .open(&*services.store, conference)
@@ -234,6 +261,7 @@ impl PhoneLeg {
                 Ok(Err(RoomError::Locked)) => Err(JoinOutcome::Locked),
                 Ok(Err(RoomError::Blocked)) => Err(JoinOutcome::Blocked),
                 Ok(Err(RoomError::RoomFull)) => Err(JoinOutcome::Full),
+                Ok(Err(RoomError::Denied)) => Err(JoinOutcome::Denied),
                 _ => Err(JoinOutcome::Failed),
             }
         };

@@ -146,6 +146,8 @@ pub fn to_client(m: &ToClient) -> Value {
             let (outcome, by) = match outcome {
                 WaitOutcome::Admitted { by } => ("admitted", Some(by.to_string())),
                 WaitOutcome::Denied { by } => ("denied", Some(by.to_string())),
+                WaitOutcome::Blocked => ("blocked", None),
+                WaitOutcome::Expired => ("expired", None),
                 WaitOutcome::Gone => ("gone", None),
             };
             json!({"type": "waiting_left", "participant": id.to_string(), "outcome": outcome, "by": by})

@@ -20,12 +20,12 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use conclave_actors::room::{ConnectionLost, Room};
 use conclave_actors::view::{CloseReason as RoomCloseReason, Outgoing, ToClient};
 use conclave_actors::ParticipantId;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::encode;
 use super::protocol::{decode, DecodeError, Request};
 use super::session::{
-    close, Gate, Seated, HEARTBEAT, IDLE_TIMEOUT, JOIN_TIMEOUT, RATE_BURST, RATE_PER_SEC,
+    close, Entry, Gate, Seated, HEARTBEAT, IDLE_TIMEOUT, JOIN_TIMEOUT, RATE_BURST, RATE_PER_SEC,
     SEND_TIMEOUT,
 };
 
@@ -53,6 +53,7 @@ enum Job {
 enum Done {
     Nothing,
     Seated(Seated),
+    Decoy,
     Close(CloseReason),
     Stop,
 }
@@ -62,6 +63,8 @@ pub struct Participant {
     jobs: std::collections::VecDeque<Job>,
     busy: bool,
     seat: Option<(ParticipantId, Addr<Room>)>,
+    /// Seems to wait after a deflected join (session/decoy.rs).
+    decoy: bool,
     /// In the waiting room: the `joined` to send when a moderator admits.
     admitted: Option<serde_json::Value>,
     last_seen: Instant,
@@ -80,6 +83,7 @@ impl Participant {
                 jobs: Default::default(),
                 busy: false,
                 seat: None,
+                decoy: false,
                 admitted: None,
                 last_seen: Instant::now(),
                 tokens: RATE_BURST,
@@ -125,6 +129,7 @@ impl Participant {
         self.busy = true;
         let mut gate = self.gate.clone();
         let seat = self.seat.clone();
+        let decoy = self.decoy;
         let work = async move {
             match job {
                 Job::Write(value) => {
@@ -153,9 +158,14 @@ impl Participant {
                     let _ = tokio::time::timeout(SEND_TIMEOUT, gate.session.pong(&p)).await;
                     Done::Nothing
                 }
+                Job::Request(r) if decoy => match gate.decoy_request(r).await {
+                    Some(reason) => Done::Close(reason),
+                    None => Done::Nothing,
+                },
                 Job::Request(r) => match seat {
                     None => match gate.join(r).await {
-                        Ok(Some(seated)) => Done::Seated(seated),
+                        Ok(Some(Entry::Seated(seated))) => Done::Seated(seated),
+                        Ok(Some(Entry::Decoy)) => Done::Decoy,
                         Ok(None) => Done::Nothing,
                         Err(reason) => Done::Close(reason),
                     },
@@ -176,6 +186,7 @@ impl Participant {
             match done {
                 Done::Nothing => {}
                 Done::Seated(seated) => act.seated(seated, ctx),
+                Done::Decoy => act.seem_to_wait(ctx),
                 Done::Close(reason) => act.close_now(reason, ctx),
                 Done::Stop => {
                     act.jobs.clear();
@@ -229,6 +240,24 @@ impl Participant {
         }));
     }
 
+    /// A deflected join: waits as a waiter nobody admits would, and ends
+    /// as its wait would.
+    fn seem_to_wait(&mut self, ctx: &mut Context<Self>) {
+        self.decoy = true;
+        ctx.run_later(self.gate.max_wait(), |act, ctx| {
+            act.stop_seeming("wait_expired", ctx)
+        });
+    }
+
+    fn stop_seeming(&mut self, reason: &'static str, ctx: &mut Context<Self>) {
+        if !self.decoy || self.closing {
+            return;
+        }
+        self.decoy = false;
+        self.write(json!({"type": "closed", "reason": reason}), ctx);
+        self.close(close(CloseCode::Normal, reason), ctx);
+    }
+
     fn room_closed(&mut self, reason: RoomCloseReason, ctx: &mut Context<Self>) {
         match reason {
             // Nothing more can reach the client through the queue.
@@ -254,7 +283,7 @@ impl Actor for Participant {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_later(JOIN_TIMEOUT, |act, ctx| {
-            if act.seat.is_none() {
+            if act.seat.is_none() && !act.decoy {
                 act.close(close(CloseCode::Policy, "join_timeout"), ctx);
             }
         });
@@ -265,6 +294,8 @@ impl Actor for Participant {
             let _ = shutdown.wait_for(|&stopping| stopping).await;
         };
         ctx.spawn(stopping.into_actor(self).map(|_, act, ctx| {
+            // As a waiter's room would close it.
+            act.stop_seeming("room_closed", ctx);
             if act.seat.is_none() {
                 act.close_now(close(CloseCode::Away, "server_shutdown"), ctx);
             }

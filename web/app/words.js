@@ -41,6 +41,7 @@ const CLOSED = {
   server_shutdown: 'The server is restarting. Join again in a moment.',
   slow_consumer: 'The connection was too slow to keep up.',
   denied: 'A moderator did not let you in. You may try again later.',
+  wait_expired: 'Nobody let you in: the wait ran out. Join again to ask once more.',
 };
 
 /** Why someone waits, for the moderators who decide. */

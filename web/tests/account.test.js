@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { accessible, fillJoin, launchBrowser, startServer, withPages } from './harness.js';
+import { accessible, fillJoin, joinRoom, launchBrowser, startServer, withPages } from './harness.js';
 import { GATEWAY_SECRET, connectGateway } from './gateway.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -342,12 +342,18 @@ test('a moderator names a phone caller; the owner renames and deletes the contac
     await page.getByRole('link', { name: 'Your line' }).click();
     await page.getByRole('button', { name: 'Join as the host' }).click();
     await page.locator('#room').waitFor({ state: 'visible' });
+    // A participant's page, to see what others see of the caller.
+    const guest = await pages.open('guest', server.url('/'));
+    await joinRoom(guest, { code, name: 'Guest' });
     const gateway = await connectGateway(server.base, GATEWAY_SECRET);
     try {
       // A participant's call: the access code, no security code, # for no PIN.
       gateway.send({ type: 'call', call: 'c1', from: NUMBER });
       gateway.send({ type: 'dtmf', call: 'c1', digits: `${code}##` });
       await gateway.next((m) => m.prompt === 'joined');
+      // The participant sees the number masked, and never the full one.
+      await guest.locator('#participants li', { hasText: '+44•••••••123' }).waitFor();
+      assert.ok(!(await guest.locator('body').innerText()).includes(NUMBER), 'no full number on a participant page');
       // The moderator sees the full number, and names the caller from the list.
       const caller = page.locator('#participants li', { hasText: NUMBER });
       await caller.getByRole('button', { name: /^Actions for / }).click();
@@ -355,6 +361,7 @@ test('a moderator names a phone caller; the owner renames and deletes the contac
       await caller.getByLabel('Name for this caller').fill('Grace');
       await caller.getByRole('button', { name: 'Save the name' }).click();
       await page.locator('#participants li', { hasText: 'Grace' }).waitFor();
+      await guest.locator('#participants li', { hasText: 'Grace' }).getByText('+44•••••••123').waitFor();
       gateway.send({ type: 'hangup', call: 'c1' });
       // Before the gateway goes: its hangup must reach the room first.
       await page.locator('#participants li', { hasText: NUMBER }).waitFor({ state: 'detached' });

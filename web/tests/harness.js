@@ -30,8 +30,11 @@ function freePort() {
   });
 }
 
-/** Starts the server binary; `stop()` ends it and removes its data. */
-export async function startServer() {
+/**
+ * Starts the server binary; `stop()` ends it and removes its data.
+ * @param {string[]} [extra] more lines for its TOML configuration (tables after `[media]`)
+ */
+export async function startServer(extra = []) {
   // Where cargo put it: CI may point CARGO_TARGET_DIR outside the clone
   // (relative paths are the repository root's, where scripts/test runs cargo).
   const root = resolve(here, '../..');
@@ -51,6 +54,7 @@ export async function startServer() {
       'bind_ip = "127.0.0.1"',
       'port_min = 46000',
       'port_max = 46999',
+      ...extra,
     ].join('\n'),
   );
   const child = spawn(bin, ['--config', config, '--log-format', 'json'], {

@@ -308,7 +308,7 @@ test('the moderator removes and blocks a participant from the list (on a phone-s
   });
 });
 
-test('chat for moderators only: the participant sees why the send is disabled', async (t) => {
+test('chat for moderators only: the participant sees why the send is disabled, and a forced send is refused', async (t) => {
   await withPages(browser, t, async (pages) => {
     const line = await lineWithSecurity(server.base);
     const chair = await pages.open('chair', server.url('/'));
@@ -326,6 +326,16 @@ test('chat for moderators only: the participant sees why the send is disabled', 
     // Text stays text: the markup arrives as characters.
     await bob.locator('#chat li', { hasText: '<b>not bold</b>' }).waitFor();
     assert.equal(await bob.locator('#chat li b b').count(), 0);
+
+    // Forced past the page, the server refuses: the page says so, and
+    // nobody receives it.
+    await bob.evaluate(() => document.querySelectorAll('#chat_form [disabled]').forEach((el) => el.removeAttribute('disabled')));
+    await bob.getByLabel('Message').fill('forced');
+    await bob.getByRole('button', { name: 'Send' }).click();
+    await bob.locator('#room_error').getByText('(not_permitted)').waitFor();
+    await chair.waitForTimeout(500);
+    assert.equal(await chair.locator('#chat li', { hasText: 'forced' }).count(), 0);
+    assert.equal(await bob.locator('#chat li', { hasText: 'forced' }).count(), 0);
 
     await chair.getByLabel('Who may chat').selectOption('everyone');
     await bob.getByLabel('Message').fill('thanks');

@@ -33,15 +33,18 @@ impl Room {
                 tell(&link, ToClient::Admitted);
                 return Some((*id, link));
             }
-            WaitOutcome::Denied { .. } => {
-                tell(&link, ToClient::Closed(CloseReason::Denied));
-                let _ = link.close.send(CloseReason::Denied);
+            WaitOutcome::Denied { .. } | WaitOutcome::Blocked | WaitOutcome::Expired => {
+                let reason = match outcome {
+                    WaitOutcome::Blocked => CloseReason::Blocked,
+                    WaitOutcome::Expired => CloseReason::WaitExpired,
+                    _ => CloseReason::Denied,
+                };
+                tell(&link, ToClient::Closed(reason));
+                let _ = link.close.send(reason);
             }
-            // Gave up (nobody to tell), or the room closes.
-            WaitOutcome::Gone => {
-                tell(&link, ToClient::Closed(CloseReason::RoomClosed));
-                let _ = link.close.send(CloseReason::RoomClosed);
-            }
+            // They gave up: nobody to tell (a closing room tells the rest,
+            // close_waiters).
+            WaitOutcome::Gone => {}
         }
         None
     }

@@ -274,9 +274,7 @@ impl Room {
     /// Rebuilds the state from what must never be lost, and resyncs everyone.
     fn recover(&mut self) {
         tracing::error!(conference = %self.conference, "room panicked; restarting it from its durable state");
-        let settings = self.state.settings().clone();
-        let durable = self.state.durable().clone();
-        self.state = RoomState::recover(settings, durable, self.last_seats.clone());
+        self.state = RoomState::recover_from(&mut self.state, self.last_seats.clone());
         self.close_waiters();
         let ids: Vec<_> = self.connections.keys().copied().collect();
         for id in ids {

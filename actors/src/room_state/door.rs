@@ -93,6 +93,10 @@ pub enum WaitOutcome {
     Denied {
         by: ParticipantId,
     },
+    /// A block made meanwhile matches them (another tab of the one blocked).
+    Blocked,
+    /// Nobody let them in within the longest wait.
+    Expired,
     /// The newcomer gave up (hung up, closed the page) or the room closed.
     Gone,
 }
@@ -102,7 +106,8 @@ pub enum WaitOutcome {
 pub(super) struct Lobby {
     /// In the order they came.
     pub waiters: Vec<Waiter>,
-    /// Identities seated this session: their owners are known guests.
+    /// Identities seated this session, accounts included: their owners
+    /// are known guests.
     pub seen: HashSet<Identity>,
     /// A block this session: unknown guests wait from now on.
     pub after_block: bool,
@@ -198,8 +203,18 @@ impl RoomState {
         now: Millis,
     ) -> Result<Vec<Event>, RoomError> {
         self.moderator(by)?;
-        if !self.is_waiting(target) {
-            return Err(RoomError::UnknownParticipant);
+        let waiter = self
+            .lobby
+            .waiters
+            .iter()
+            .find(|w| w.id() == target)
+            .ok_or(RoomError::UnknownParticipant)?;
+        // Checked again: a block or a denial may have come since they queued.
+        if self.is_blocked(waiter.newcomer.identities.iter()) {
+            return Err(RoomError::Blocked);
+        }
+        if self.is_denied(&waiter.newcomer.identities, now) {
+            return Err(RoomError::Denied);
         }
         self.check_room_for_participant()?;
         let waiter = self.take_waiter(target).expect("checked above");
@@ -261,6 +276,38 @@ impl RoomState {
         Ok(vec![Event::WaitingRoomChanged { setting, by }])
     }
 
+    /// Waiters a block now matches leave the door.
+    pub(super) fn turn_away_blocked(&mut self) -> Vec<Event> {
+        let waiters = std::mem::take(&mut self.lobby.waiters);
+        let (barred, kept): (Vec<_>, Vec<_>) = waiters
+            .into_iter()
+            .partition(|w| self.is_blocked(w.newcomer.identities.iter()));
+        self.lobby.waiters = kept;
+        barred
+            .into_iter()
+            .map(|w| Event::WaitingLeft {
+                id: w.id(),
+                outcome: WaitOutcome::Blocked,
+            })
+            .collect()
+    }
+
+    /// Waiters nobody let in within [`super::RoomSettings::max_wait_ms`].
+    pub(super) fn expire_waiters(&mut self, now: Millis) -> Vec<Event> {
+        let longest = self.settings.max_wait_ms;
+        let waiters = std::mem::take(&mut self.lobby.waiters);
+        let (expired, kept): (Vec<_>, Vec<_>) =
+            waiters.into_iter().partition(|w| now - w.since >= longest);
+        self.lobby.waiters = kept;
+        expired
+            .into_iter()
+            .map(|w| Event::WaitingLeft {
+                id: w.id(),
+                outcome: WaitOutcome::Expired,
+            })
+            .collect()
+    }
+
     /// Everyone still waiting leaves (the room closes).
     pub(super) fn empty_lobby(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.lobby.waiters)
@@ -278,12 +325,7 @@ impl RoomState {
     }
 
     fn take_seat(&mut self, n: Newcomer, now: Millis) -> Event {
-        self.lobby.seen.extend(
-            n.identities
-                .iter()
-                .filter(|i| !matches!(i, Identity::Account(_)))
-                .cloned(),
-        );
+        self.lobby.seen.extend(n.identities.iter().cloned());
         let seat = Seat {
             id: n.id,
             name: n.name,
@@ -312,15 +354,19 @@ impl RoomState {
         if n.hold {
             return Some(WaitReason::Guessing);
         }
-        let known = || {
+        let seen = || n.identities.iter().any(|i| self.lobby.seen.contains(i));
+        // The setting's "unknown guest": no account and nothing seen. After
+        // a block, stricter: anyone can make an account, so only what was
+        // seated this session is known.
+        let signed_in = || {
             n.identities
                 .iter()
-                .any(|i| matches!(i, Identity::Account(_)) || self.lobby.seen.contains(i))
+                .any(|i| matches!(i, Identity::Account(_)))
         };
         match self.durable.waiting_room {
             WaitingRoom::Everyone => Some(WaitReason::Setting),
-            WaitingRoom::UnknownGuests if !known() => Some(WaitReason::Setting),
-            _ if self.lobby.after_block && !known() => Some(WaitReason::AfterBlock),
+            WaitingRoom::UnknownGuests if !signed_in() && !seen() => Some(WaitReason::Setting),
+            _ if self.lobby.after_block && !seen() => Some(WaitReason::AfterBlock),
             _ => None,
         }
     }

@@ -56,6 +56,8 @@ pub struct RoomSettings {
     pub max_waiting: usize,
     /// How long someone a moderator denied may not wait again.
     pub deny_cooldown_ms: Millis,
+    /// The longest wait: nobody let them in, they are told so.
+    pub max_wait_ms: Millis,
 }
 
 impl Default for RoomSettings {
@@ -69,6 +71,7 @@ impl Default for RoomSettings {
             peer_to_peer: true,
             max_waiting: 100,
             deny_cooldown_ms: 10 * 60_000,
+            max_wait_ms: 15 * 60_000,
         }
     }
 }
@@ -121,6 +124,16 @@ impl RoomState {
     pub fn recover(settings: RoomSettings, durable: Durable, seats: Vec<Seat>) -> Self {
         let mut room = Self::restore(settings, durable);
         room.seats = seats.into_iter().map(|s| (s.id, s)).collect();
+        room
+    }
+
+    /// [`Self::recover`], keeping what the failed state remembered of this
+    /// session at the door (who was seen, a block, denials): the session
+    /// goes on. Its waiting list is not kept: the actor closes those.
+    pub fn recover_from(failed: &mut Self, seats: Vec<Seat>) -> Self {
+        let mut room = Self::recover(failed.settings.clone(), failed.durable.clone(), seats);
+        room.lobby = std::mem::take(&mut failed.lobby);
+        room.lobby.waiters.clear();
         room
     }
 
@@ -252,7 +265,7 @@ impl RoomState {
                     .filter(|s| s.disconnected_at.is_some_and(|t| now - t >= grace))
                     .map(|s| s.id)
                     .collect();
-                let events = expired
+                let mut events: Vec<_> = expired
                     .into_iter()
                     .map(|id| {
                         self.seats.remove(&id);
@@ -262,6 +275,7 @@ impl RoomState {
                         }
                     })
                     .collect();
+                events.extend(self.expire_waiters(now));
                 ok(events)
             }
             Close => {
@@ -448,14 +462,18 @@ impl RoomState {
         };
         self.durable.blocks.push(block.clone());
         self.lobby.after_block = true;
-        Ok(vec![
+        // The same person waiting at the door (another tab) goes too.
+        let turned_away = self.turn_away_blocked();
+        let mut events = vec![
             removed,
             Event::Blocked(block),
             Event::Left {
                 id: target,
                 reason: LeaveReason::Blocked,
             },
-        ])
+        ];
+        events.extend(turned_away);
+        Ok(events)
     }
 
     fn set_locked(&mut self, locked: bool, by: ParticipantId) -> Vec<Event> {

@@ -6,6 +6,7 @@
 //! unless a signed-in owner names their own conference (`super::admit`).
 //! Once seated, requests become room commands ([`Gate::command`]).
 
+mod decoy;
 mod reseat;
 
 use std::time::Duration;
@@ -109,6 +110,13 @@ pub(super) struct Gate {
     device: String,
 }
 
+/// What a join led to.
+pub(super) enum Entry {
+    Seated(Seated),
+    /// Seems to wait (a deflected join): see `decoy.rs`.
+    Decoy,
+}
+
 /// A seat just taken: the room, and the participant's ends of its link.
 pub(super) struct Seated {
     pub(super) id: ParticipantId,
@@ -130,6 +138,11 @@ impl Gate {
     /// Resolves to `true` once the server begins to stop.
     pub(super) fn shutdown(&self) -> tokio::sync::watch::Receiver<bool> {
         self.rooms.shutdown.clone()
+    }
+
+    /// The longest anyone waits at a room's door.
+    pub(super) fn max_wait(&self) -> Duration {
+        self.rooms.max_wait
     }
 
     /// The STUN/TURN servers clients should gather with.
@@ -155,7 +168,7 @@ impl Gate {
     }
 
     /// Handles a request before joining: only `join` and `ping` are allowed.
-    pub(super) async fn join(&mut self, r: Request) -> Result<Option<Seated>, CloseReason> {
+    pub(super) async fn join(&mut self, r: Request) -> Result<Option<Entry>, CloseReason> {
         let ClientMessage::Join {
             access_code,
             conference,
@@ -180,7 +193,7 @@ impl Gate {
             return Ok(None);
         };
         if let Some(token) = resume_token {
-            return self.resume(&r.id, &token).await;
+            return Ok(self.resume(&r.id, &token).await?.map(Entry::Seated));
         }
         // Signed in: who it is, before any code is checked (a bad token is
         // refused without spending a credential attempt).
@@ -221,8 +234,17 @@ impl Gate {
             }
             (Door::Owner(_), None) => Err(Refusal::InvalidCredentials),
         };
+        // The device credential (crate::device): the one the join names,
+        // else the connection's cookie. Known to the room only by its hash.
+        let device_token = device_token
+            .filter(|t| crate::device::is_token(t))
+            .unwrap_or_else(|| self.device.clone());
         let admission = match admitted {
             Ok(a) => a,
+            Err(Refusal::Deflected { conference, .. }) => {
+                self.deflect(&r.id, conference, &device_token).await;
+                return Ok(Some(Entry::Decoy));
+            }
             Err(refusal) => {
                 self.send(&encode::error(
                     Some(&r.id),
@@ -236,11 +258,6 @@ impl Gate {
                 };
             }
         };
-        // The device credential (crate::device): the one the join names,
-        // else the connection's cookie. Known to the room only by its hash.
-        let device_token = device_token
-            .filter(|t| crate::device::is_token(t))
-            .unwrap_or_else(|| self.device.clone());
         let device = hex::encode(crate::crypto::token_hash(&device_token));
         let id = ParticipantId::new();
         let owner = account
@@ -263,7 +280,7 @@ impl Gate {
             owner,
             endpoint: Endpoint::Web,
             identities,
-            hold: admission.held,
+            hold: admission.held.is_some(),
         };
         let identities = newcomer.identities.clone();
         let room = match self.open_room(admission.conference_id).await {
@@ -308,7 +325,7 @@ impl Gate {
             "ice_servers": self.ice_servers(),
         });
         let admitted = if entered == Entered::Waiting {
-            tracing::info!(conference = %admission.conference_id, participant = %id, held = admission.held, "waiting");
+            tracing::info!(conference = %admission.conference_id, participant = %id, held = admission.held.is_some(), "waiting");
             self.send(&json!({
                 "type": "waiting", "id": r.id, "participant": id.to_string(),
                 "conference": admission.conference_id.0.to_string(), "title": admission.title,
@@ -323,13 +340,13 @@ impl Gate {
             self.send(&joined).await;
             None
         };
-        Ok(Some(Seated {
+        Ok(Some(Entry::Seated(Seated {
             id,
             room,
             queue,
             close: close_rx,
             admitted,
-        }))
+        })))
     }
 
     /// The conference's live room; `Err(None)` when it cannot be opened

@@ -79,7 +79,7 @@ fn removed_may_rejoin_but_blocked_never_by_any_route() {
     // Block a web participant and a caller.
     let victim = web("victim", Role::Participant, false);
     let victim_ids = victim.identities.clone();
-    let victim_id = join(&mut f.room, victim);
+    let victim_id = join_past_the_door(&mut f, victim);
     let out = f.room.apply(
         Command::Remove {
             by: f.moderator,
@@ -160,10 +160,10 @@ fn a_seat_in_its_resume_grace_is_blocked_by_a_block_on_a_shared_identity() {
     let mut f = fixture();
     let a = web("a", Role::Participant, false);
     let device = a.identities[1].clone();
-    let a_id = join(&mut f.room, a);
+    let a_id = join_past_the_door(&mut f, a);
     let mut b = web("b", Role::Participant, false);
     b.identities = vec![device];
-    let b_id = join(&mut f.room, b);
+    let b_id = join_past_the_door(&mut f, b);
     f.room.apply(Command::Disconnect { id: a_id }, T0);
     f.room.apply(
         Command::Remove {

@@ -58,6 +58,25 @@ fn join(room: &mut RoomState, n: Newcomer) -> ParticipantId {
     id
 }
 
+/// Seats a newcomer the fixture's block makes wait: the owner admits them.
+fn join_past_the_door(f: &mut Fixture, n: Newcomer) -> ParticipantId {
+    let id = n.id;
+    let out = f.room.apply(Command::Join(n), T0);
+    if out.reply == Ok(Reply::Waiting) {
+        let admitted = f.room.apply(
+            Command::Admit {
+                by: f.owner,
+                target: id,
+            },
+            T0,
+        );
+        assert_eq!(admitted.reply, Ok(Reply::Ok), "{admitted:?}");
+    } else {
+        assert_eq!(out.reply, Ok(Reply::Ok), "{out:?}");
+    }
+    id
+}
+
 fn block_id(out: &Outcome) -> BlockId {
     out.events
         .iter()

@@ -45,13 +45,34 @@ fn who_waits_under_each_setting() {
     let seated = None;
     let waits = Some(WaitReason::Setting);
     #[rustfmt::skip]
-    let table: [(&str, fn() -> Newcomer, [Option<WaitReason>; 3]); 5] = [
+    type Row = (&'static str, fn() -> Newcomer, [Option<WaitReason>; 3]);
+    let table: [Row; 5] = [
         //                                                  Off     Everyone UnknownGuests
-        ("a moderator PIN", || web("pin", Role::Moderator, false), [seated, seated, seated]),
-        ("a signed-in participant", || web("signed", Role::Participant, false), [seated, waits, seated]),
-        ("an unknown web guest", || guest("anon"), [seated, waits, waits]),
-        ("a phone caller", || caller("hash-9", Role::Participant), [seated, waits, waits]),
-        ("a caller with the PIN", || caller("hash-8", Role::Moderator), [seated, seated, seated]),
+        (
+            "a moderator PIN",
+            || web("pin", Role::Moderator, false),
+            [seated, seated, seated],
+        ),
+        (
+            "a signed-in participant",
+            || web("signed", Role::Participant, false),
+            [seated, waits, seated],
+        ),
+        (
+            "an unknown web guest",
+            || guest("anon"),
+            [seated, waits, waits],
+        ),
+        (
+            "a phone caller",
+            || caller("hash-9", Role::Participant),
+            [seated, waits, waits],
+        ),
+        (
+            "a caller with the PIN",
+            || caller("hash-8", Role::Moderator),
+            [seated, seated, seated],
+        ),
     ];
     for (who, newcomer, expected) in table {
         for (setting, want) in [Off, Everyone, UnknownGuests].into_iter().zip(expected) {
@@ -312,11 +333,17 @@ fn after_a_block_unknown_guests_wait_for_the_rest_of_the_session() {
         enters(&mut room, returning),
         Ok(Some(WaitReason::AfterBlock))
     );
-    // A signed-in participant and a moderator still come straight in.
+    // A fresh account is no proof (anyone can make one): it waits too.
     assert_eq!(
         enters(&mut room, web("signed", Role::Participant, false)),
-        Ok(None)
+        Ok(Some(WaitReason::AfterBlock))
     );
+    // Whoever was seated this session, and a moderator, come straight in.
+    let before = Newcomer {
+        id: ParticipantId::new(),
+        ..guest("before")
+    };
+    assert_eq!(enters(&mut room, before), Ok(None));
     assert_eq!(
         enters(&mut room, web("pin", Role::Moderator, false)),
         Ok(None)
@@ -407,4 +434,87 @@ fn the_setting_is_durable_and_setting_it_again_changes_nothing() {
     );
     let restored = RoomState::restore(RoomSettings::default(), room.durable().clone());
     assert_eq!(restored.waiting_room(), WaitingRoom::UnknownGuests);
+}
+
+#[test]
+fn a_block_turns_the_same_person_away_from_the_door_and_admit_checks_again() {
+    let (mut room, owner) = room_with(WaitingRoom::Off, RoomSettings::default());
+    let troll = guest("troll");
+    let troll_id = troll.id;
+    enters(&mut room, troll.clone()).unwrap();
+    room.apply(
+        Command::SetWaitingRoom {
+            by: owner,
+            setting: WaitingRoom::Everyone,
+        },
+        T0,
+    );
+    // The same browser, in another tab, waits at the door.
+    let tab = Newcomer {
+        id: ParticipantId::new(),
+        ..troll
+    };
+    let tab_id = tab.id;
+    assert_eq!(enters(&mut room, tab), Ok(Some(WaitReason::Setting)));
+    let out = room.apply(
+        Command::Remove {
+            by: owner,
+            target: troll_id,
+            block: true,
+        },
+        T0,
+    );
+    assert!(out.events.contains(&Event::WaitingLeft {
+        id: tab_id,
+        outcome: WaitOutcome::Blocked
+    }));
+    assert!(room.waiting().is_empty());
+    let out = room.apply(Command::AdmitAll { by: owner }, T0);
+    assert_eq!(out.events, vec![], "nobody left to admit");
+}
+
+#[test]
+fn a_wait_nobody_answers_ends_after_the_longest_wait() {
+    let settings = RoomSettings {
+        max_wait_ms: 60_000,
+        ..RoomSettings::default()
+    };
+    let (mut room, _) = room_with(WaitingRoom::Everyone, settings);
+    let w = guest("w");
+    let id = w.id;
+    enters(&mut room, w).unwrap();
+    assert_eq!(room.apply(Command::Tick, T0 + 59_999).events, vec![]);
+    assert_eq!(
+        room.apply(Command::Tick, T0 + 60_000).events,
+        vec![Event::WaitingLeft {
+            id,
+            outcome: WaitOutcome::Expired
+        }]
+    );
+    assert!(room.waiting().is_empty());
+}
+
+#[test]
+fn a_restart_after_a_failure_keeps_what_the_door_remembers() {
+    let (mut room, owner) = room_with(WaitingRoom::Off, RoomSettings::default());
+    let troll = guest("troll");
+    let troll_id = troll.id;
+    enters(&mut room, troll).unwrap();
+    room.apply(
+        Command::Remove {
+            by: owner,
+            target: troll_id,
+            block: true,
+        },
+        T0,
+    );
+    enters(&mut room, guest("waiting")).unwrap();
+    let seats = room.seats().into_iter().cloned().collect();
+    let mut recovered = RoomState::recover_from(&mut room, seats);
+    assert!(recovered.waiting().is_empty(), "the actor closes those");
+    assert_eq!(
+        enters(&mut recovered, guest("fresh")),
+        Ok(Some(WaitReason::AfterBlock)),
+        "still wary after the block"
+    );
 }
