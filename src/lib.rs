@@ -28,6 +28,7 @@ pub mod device;
 pub mod documents;
 pub mod error;
 pub mod http;
+pub mod join_tokens;
 pub mod last_known;
 pub mod metrics;
 pub mod node;

@@ -31,6 +31,8 @@ pub struct Services {
     pub metrics: Metrics,
     /// Code lookups to fall back on while the store is unreachable.
     pub last_known: crate::last_known::LastKnownCodes,
+    /// Signs and checks join tokens (docs/tokens.md).
+    pub join_tokens: crate::join_tokens::JoinTokens,
 }
 
 impl Services {
@@ -44,6 +46,7 @@ impl Services {
             store,
             hasher: Hasher::new(&config.hashing),
             clock,
+            join_tokens: crate::join_tokens::JoinTokens::new(&secrets.hmac_key),
             secrets,
             signin_throttle: Throttle::new(&config.signin_throttle),
             join_throttle: Throttle::new(&config.join_throttle),

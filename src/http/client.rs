@@ -54,6 +54,7 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/account/recordings.js", "app/account/recordings.js"),
     web_file!("/app/account/contacts.js", "app/account/contacts.js"),
     web_file!("/app/account/waiting.js", "app/account/waiting.js"),
+    web_file!("/app/account/keys.js", "app/account/keys.js"),
     web_file!("/vendor/preact.module.js", "vendor/preact.module.js"),
     web_file!("/vendor/hooks.module.js", "vendor/hooks.module.js"),
     web_file!("/vendor/htm.module.js", "vendor/htm.module.js"),

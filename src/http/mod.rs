@@ -4,6 +4,7 @@
 //! `application/problem+json` body.
 
 mod accounts;
+mod api_keys;
 mod attendance;
 pub(crate) mod auth;
 mod client;
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(documents::configure)
             .configure(recordings::configure)
             .configure(waiting_room::configure)
+            .configure(api_keys::configure)
             .configure(summary::configure)
             .configure(join::configure)
             .configure(openapi::configure),

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    accounts, attendance, conferences, contacts, documents, health, history, join, recordings,
-    summary, waiting_room,
+    accounts, api_keys, attendance, conferences, contacts, documents, health, history, join,
+    recordings, summary, waiting_room,
 };
 
 #[derive(OpenApi)]
@@ -26,6 +26,7 @@ use super::{
         recordings::list, recordings::download, recordings::delete_file, recordings::delete_recording,
         summary::delete,
         waiting_room::get, waiting_room::set,
+        api_keys::create, api_keys::list, api_keys::revoke, api_keys::mint,
         join::check,
     ),
     components(schemas(crate::error::Problem)),

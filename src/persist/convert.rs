@@ -236,6 +236,7 @@ pub fn identities_json(identities: &[Identity]) -> String {
             Identity::Account(a) => json!({"kind": "account", "value": a.to_string()}),
             Identity::Device(d) => json!({"kind": "device", "value": d}),
             Identity::Phone(p) => json!({"kind": "phone", "value": p}),
+            Identity::External(x) => json!({"kind": "external", "value": x}),
         })
         .collect();
     serde_json::Value::Array(list).to_string()
@@ -255,6 +256,7 @@ pub fn parse_identities(text: &str) -> Vec<Identity> {
                 "account" => value.parse().ok().map(Identity::Account),
                 "device" => Some(Identity::Device(value.to_owned())),
                 "phone" => Some(Identity::Phone(value.to_owned())),
+                "external" => Some(Identity::External(value.to_owned())),
                 _ => None,
             }
         })
@@ -354,6 +356,7 @@ mod tests {
             Identity::Account(AccountId::new()),
             Identity::Device("abc".into()),
             Identity::Phone("f00d".into()),
+            Identity::External("beef".into()),
         ];
         let block = Block {
             id: BlockId::new(),

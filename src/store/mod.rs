@@ -8,12 +8,14 @@
 //! value, so a failing database can never pass for an empty one.
 
 pub mod migrations;
+mod pg_api_keys;
 mod pg_contacts;
 mod pg_history;
 mod pg_nodes;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
+mod sqlite_api_keys;
 mod sqlite_contacts;
 mod sqlite_history;
 mod sqlite_nodes;
@@ -277,6 +279,22 @@ pub trait Store: Send + Sync + 'static {
         conference: ConferenceId,
         number_index: &str,
     ) -> StoreResult<Option<String>>;
+    /// Keeps a new API key; only its hash is stored.
+    async fn insert_api_key(&self, row: &ApiKeyRow, key_hash: &[u8]) -> StoreResult<()>;
+    /// The account's API keys, revoked ones included, oldest first.
+    async fn api_keys(&self, account: AccountId) -> StoreResult<Vec<ApiKeyRow>>;
+    /// One key by its id (a join token names it).
+    async fn api_key(&self, id: uuid::Uuid) -> StoreResult<ApiKeyRow>;
+    /// The key an application presents, by its hash.
+    async fn api_key_by_hash(&self, key_hash: &[u8]) -> StoreResult<ApiKeyRow>;
+    /// Revokes the account's key (again: no change); `NotFound` when the
+    /// account has none with that id.
+    async fn revoke_api_key(
+        &self,
+        account: AccountId,
+        id: uuid::Uuid,
+        at: conclave_actors::room_state::Millis,
+    ) -> StoreResult<()>;
     /// The account's address book, by name (then by id, so the order is stable).
     async fn contacts(&self, account: AccountId) -> StoreResult<Vec<ContactRow>>;
     /// Renames the account's contact; `NotFound` when the account has none

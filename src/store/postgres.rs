@@ -557,6 +557,26 @@ impl Store for PgStore {
         self.contact_name_pg(conference, number_index).await
     }
 
+    async fn insert_api_key(&self, row: &ApiKeyRow, key_hash: &[u8]) -> StoreResult<()> {
+        self.insert_api_key_pg(row, key_hash).await
+    }
+    async fn api_keys(&self, account: AccountId) -> StoreResult<Vec<ApiKeyRow>> {
+        self.api_keys_pg(account).await
+    }
+    async fn api_key(&self, id: uuid::Uuid) -> StoreResult<ApiKeyRow> {
+        self.api_key_pg(id).await
+    }
+    async fn api_key_by_hash(&self, key_hash: &[u8]) -> StoreResult<ApiKeyRow> {
+        self.api_key_by_hash_pg(key_hash).await
+    }
+    async fn revoke_api_key(
+        &self,
+        account: AccountId,
+        id: uuid::Uuid,
+        at: conclave_actors::room_state::Millis,
+    ) -> StoreResult<()> {
+        self.revoke_api_key_pg(account, id, at).await
+    }
     async fn contacts(&self, account: AccountId) -> StoreResult<Vec<ContactRow>> {
         self.contacts_pg(account).await
     }

@@ -162,6 +162,16 @@ pub struct DeletedHistory {
     pub documents: Vec<Uuid>,
 }
 
+/// An API key as its account sees it (the key itself is never kept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    pub id: Uuid,
+    pub account_id: conclave_actors::AccountId,
+    pub name: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
 /// One live session of a conference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRow {

@@ -44,7 +44,7 @@ enum Job {
     Ping,
     Pong(bytes::Bytes),
     /// Answer a request (join, or a room command once seated).
-    Request(Request),
+    Request(Box<Request>),
     /// Say goodbye and stop.
     Close(CloseReason),
 }
@@ -158,18 +158,18 @@ impl Participant {
                     let _ = tokio::time::timeout(SEND_TIMEOUT, gate.session.pong(&p)).await;
                     Done::Nothing
                 }
-                Job::Request(r) if decoy => match gate.decoy_request(r).await {
+                Job::Request(r) if decoy => match gate.decoy_request(*r).await {
                     Some(reason) => Done::Close(reason),
                     None => Done::Nothing,
                 },
                 Job::Request(r) => match seat {
-                    None => match gate.join(r).await {
+                    None => match gate.join(*r).await {
                         Ok(Some(Entry::Seated(seated))) => Done::Seated(seated),
                         Ok(Some(Entry::Decoy)) => Done::Decoy,
                         Ok(None) => Done::Nothing,
                         Err(reason) => Done::Close(reason),
                     },
-                    Some((id, room)) => match gate.command(id, room, r).await {
+                    Some((id, room)) => match gate.command(id, room, *r).await {
                         Some(reason) => Done::Close(reason),
                         None => Done::Nothing,
                     },
@@ -223,7 +223,7 @@ impl Participant {
 
     /// Answers one request; the next waits until this one is done.
     fn request(&mut self, r: Request, ctx: &mut Context<Self>) {
-        self.job(Job::Request(r), ctx);
+        self.job(Job::Request(Box::new(r)), ctx);
     }
 
     /// Seated: the room's queue and close signal become the actor's inputs.

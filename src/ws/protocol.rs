@@ -37,7 +37,9 @@ pub enum ClientMessage {
         conference: Option<Uuid>,
         security_code: Option<String>,
         moderator_pin: Option<String>,
-        name: String,
+        /// Not needed with `join_token`, which names the participant.
+        #[serde(default)]
+        name: Option<String>,
         /// The device credential this server issued to the client earlier.
         device_token: Option<String>,
         resume_token: Option<String>,
@@ -45,6 +47,10 @@ pub enum ClientMessage {
         /// participant's identities, and the conference's owner joins as
         /// its owner (a moderator nobody can remove).
         account_token: Option<String>,
+        /// Instead of codes: a join token an application minted with its
+        /// API key (docs/tokens.md).
+        #[serde(default)]
+        join_token: Option<String>,
     },
     Leave {},
     Ping {},

@@ -104,6 +104,21 @@ export const setDefaultSecurityCode = (token, code) =>
     : call('PUT', '/account/default-security-code', { token, json: { security_code: code } });
 
 /** @param {string} token */
+export const apiKeys = (token) => call('GET', '/account/api-keys', { token });
+
+/**
+ * @param {string} token
+ * @param {string} name
+ */
+export const createApiKey = (token, name) => call('POST', '/account/api-keys', { token, json: { name } });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ */
+export const revokeApiKey = (token, id) => call('DELETE', `/account/api-keys/${encodeURIComponent(id)}`, { token });
+
+/** @param {string} token */
 export const waitingRoomDefault = (token) => call('GET', '/account/waiting-room', { token });
 
 /**

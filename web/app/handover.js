@@ -2,6 +2,9 @@
 // "Account pages"): the codes and the account token go through this tab's
 // sessionStorage, never a URL; `/#join` only says "there is one". The
 // meeting page takes it once and forgets it, so a reload does not rejoin.
+// An application sends its users to `/#join_token=<token>` (docs/tokens.md):
+// the fragment never reaches the server's logs, and the page drops it from
+// the address bar before joining with it.
 
 /** @typedef {import('./types.js').JoinFields} JoinFields */
 
@@ -21,6 +24,11 @@ export function handOver(fields) {
  * @returns {JoinFields | null}
  */
 export function takeHandover() {
+  const token = /^#join_token=([A-Za-z0-9_.-]{1,4096})$/.exec(location.hash);
+  if (token) {
+    history.replaceState(null, '', location.pathname);
+    return { access_code: null, security_code: null, moderator_pin: null, name: null, join_token: token[1] };
+  }
   if (location.hash !== '#join') return null;
   history.replaceState(null, '', location.pathname);
   const raw = sessionStorage.getItem(KEY);

@@ -85,6 +85,7 @@
  * @property {string | null} name
  * @property {string | null} [account_token] the owner's join from the account pages (app/handover.js)
  * @property {string} [conference] with `account_token`, instead of the access code: the owner's door
+ * @property {string} [join_token] instead of codes and a name: an application's token (docs/tokens.md)
  */
 
 export {};

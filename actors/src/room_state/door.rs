@@ -361,7 +361,7 @@ impl RoomState {
         let signed_in = || {
             n.identities
                 .iter()
-                .any(|i| matches!(i, Identity::Account(_)))
+                .any(|i| matches!(i, Identity::Account(_) | Identity::External(_)))
         };
         match self.durable.waiting_room {
             WaitingRoom::Everyone => Some(WaitReason::Setting),

@@ -80,6 +80,9 @@ pub enum Identity {
     Account(AccountId),
     Device(String),
     Phone(String),
+    /// An application's user, from a join token: a keyed hash of the
+    /// account and the application's id for them.
+    External(String),
 }
 
 /// How a participant is connected.

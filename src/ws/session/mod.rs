@@ -8,6 +8,7 @@
 
 mod decoy;
 mod reseat;
+mod token;
 
 use std::time::Duration;
 
@@ -20,7 +21,9 @@ use conclave_actors::room_state::{
     Audience, Command, Endpoint, Identity, Newcomer, Permission, Reply, RoomError, WaitingRoom,
 };
 use conclave_actors::view::Outgoing;
-use conclave_actors::{BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, Role};
+use conclave_actors::{
+    AccountId, BlockId, ConferenceId, DocumentId, MessageId, ParticipantId, Role,
+};
 use serde_json::json;
 
 use super::admit::{door, Door};
@@ -29,7 +32,7 @@ use super::protocol::{
     AudienceName, ClientMessage, PcName, PermissionName, Request, SourceName, WaitingRoomName,
     MAX_FRAME_BYTES,
 };
-use crate::codes::Refusal;
+use crate::codes::{Admission, Refusal};
 use crate::error::AppError;
 use crate::http::auth::client_address;
 use crate::rooms::{OpenError, Rooms};
@@ -178,6 +181,7 @@ impl Gate {
             device_token,
             resume_token,
             account_token,
+            join_token,
         } = r.body
         else {
             if let ClientMessage::Ping {} = r.body {
@@ -194,6 +198,21 @@ impl Gate {
         };
         if let Some(token) = resume_token {
             return Ok(self.resume(&r.id, &token).await?.map(Entry::Seated));
+        }
+        if let Some(token) = join_token {
+            let device_token = device_token
+                .filter(|t| crate::device::is_token(t))
+                .unwrap_or_else(|| self.device.clone());
+            return match self.token_admission(&token).await {
+                Ok((admission, identity, name)) => {
+                    self.seat(&r.id, admission, name, device_token, None, vec![identity])
+                        .await
+                }
+                Err((code, message)) => {
+                    self.send(&encode::error(Some(&r.id), code, &message)).await;
+                    Ok(None)
+                }
+            };
         }
         // Signed in: who it is, before any code is checked (a bad token is
         // refused without spending a credential attempt).
@@ -258,15 +277,35 @@ impl Gate {
                 };
             }
         };
+        let account = account.as_ref().map(|a| a.id);
+        self.seat(
+            &r.id,
+            admission,
+            name.unwrap_or_default(),
+            device_token,
+            account,
+            vec![],
+        )
+        .await
+    }
+
+    /// Seats (or queues) an admitted newcomer: the room, its `joined` or
+    /// `waiting` answer, and the link the connection then serves.
+    pub(super) async fn seat(
+        &mut self,
+        request: &str,
+        admission: Admission,
+        name: String,
+        device_token: String,
+        account: Option<AccountId>,
+        extra: Vec<Identity>,
+    ) -> Result<Option<Entry>, CloseReason> {
         let device = hex::encode(crate::crypto::token_hash(&device_token));
         let id = ParticipantId::new();
-        let owner = account
-            .as_ref()
-            .is_some_and(|a| a.id == admission.account_id);
+        let owner = account == Some(admission.account_id);
         let mut identities = vec![Identity::Device(device)];
-        if let Some(a) = &account {
-            identities.push(Identity::Account(a.id));
-        }
+        identities.extend(account.map(Identity::Account));
+        identities.extend(extra);
         // The owner needs no PIN: their conference, their chair.
         let role = if owner {
             Role::Moderator
@@ -288,7 +327,7 @@ impl Gate {
             Err(Some(reason)) => return Err(reason),
             Err(None) => {
                 self.send(&encode::error(
-                    Some(&r.id),
+                    Some(request),
                     "unavailable",
                     "the conference cannot be opened right now; try again shortly",
                 ))
@@ -300,13 +339,13 @@ impl Gate {
         let entered = match room.send(Connect { newcomer, link }).await {
             Ok(Ok(entered)) => entered,
             Ok(Err(e)) => {
-                self.send(&encode::error(Some(&r.id), e.code(), &e.to_string()))
+                self.send(&encode::error(Some(request), e.code(), &e.to_string()))
                     .await;
                 return Ok(None);
             }
             Err(_) => {
                 self.send(&encode::error(
-                    Some(&r.id),
+                    Some(request),
                     "unavailable",
                     "the room is restarting; join again",
                 ))
@@ -319,7 +358,7 @@ impl Gate {
             .tickets
             .issue(admission.conference_id, id, identities);
         let mut joined = json!({
-            "type": "joined", "id": r.id, "participant": id.to_string(), "role": role.as_str(), "owner": owner,
+            "type": "joined", "id": request, "participant": id.to_string(), "role": role.as_str(), "owner": owner,
             "conference": admission.conference_id.0.to_string(), "title": admission.title,
             "device_token": device_token, "resume_token": resume_token,
             "ice_servers": self.ice_servers(),
@@ -327,7 +366,7 @@ impl Gate {
         let admitted = if entered == Entered::Waiting {
             tracing::info!(conference = %admission.conference_id, participant = %id, held = admission.held.is_some(), "waiting");
             self.send(&json!({
-                "type": "waiting", "id": r.id, "participant": id.to_string(),
+                "type": "waiting", "id": request, "participant": id.to_string(),
                 "conference": admission.conference_id.0.to_string(), "title": admission.title,
                 "device_token": device_token,
             }))

@@ -5,6 +5,7 @@ import { LinePage, SecurityPage } from './line.js';
 import { ConferencePage, ConferencesPage } from './conferences.js';
 import { ReportPage, ReportsPage } from './reports.js';
 import { ContactsPage } from './contacts.js';
+import { KeysPage } from './keys.js';
 import { fields } from './load.js';
 
 /** @typedef {import('./auth.js').AccountState} AccountState */
@@ -16,6 +17,7 @@ const NAV = [
   ['conferences', 'Scheduling'],
   ['reports', 'Reports'],
   ['contacts', 'Address book'],
+  ['keys', 'API keys'],
 ];
 
 /** @param {{state: AccountState, actions: AccountActions}} props */
@@ -65,6 +67,8 @@ function route(page, id, state, actions) {
       return id ? html`<${ReportPage} id=${id} actions=${actions} />` : html`<${ReportsPage} actions=${actions} />`;
     case 'contacts':
       return html`<${ContactsPage} actions=${actions} />`;
+    case 'keys':
+      return html`<${KeysPage} actions=${actions} />`;
     default:
       return html`<${LinePage} state=${state} actions=${actions} />`;
   }
