@@ -85,6 +85,7 @@ fn bench(c: &mut Criterion) {
                 endpoint: Endpoint::Web,
                 identities: vec![Identity::Device(format!("d{i}"))],
                 hold: false,
+                origin: None,
             }),
             T0,
         );

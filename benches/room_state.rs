@@ -25,6 +25,7 @@ fn newcomer(i: usize, role: Role) -> Newcomer {
             Identity::Device(format!("device-{i}")),
         ],
         hold: false,
+        origin: None,
     }
 }
 

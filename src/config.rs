@@ -121,6 +121,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct WaitingRoomConfig {
     pub max_waiting: usize,
+    /// People waiting from one client address at most.
+    pub max_waiting_per_address: usize,
     pub deny_cooldown_secs: u64,
     /// Nobody let them in by then: they are told so and the wait ends.
     pub max_wait_secs: u64,
@@ -130,6 +132,7 @@ impl Default for WaitingRoomConfig {
     fn default() -> Self {
         Self {
             max_waiting: 100,
+            max_waiting_per_address: 3,
             deny_cooldown_secs: 600,
             max_wait_secs: 900,
         }
@@ -339,10 +342,11 @@ impl Config {
                 ));
             }
         }
-        if self.waiting_room.max_waiting == 0 || self.waiting_room.max_wait_secs == 0 {
+        let w = &self.waiting_room;
+        if w.max_waiting == 0 || w.max_waiting_per_address == 0 || w.max_wait_secs == 0 {
             return Err(invalid(
                 "waiting_room",
-                "max_waiting and max_wait_secs must be positive",
+                "max_waiting, max_waiting_per_address and max_wait_secs must be positive",
             ));
         }
         if self.gateway_secret.as_ref().is_some_and(|g| g.len() < 16) {

@@ -95,6 +95,7 @@ pub async fn run_with_clock(
         RoomSettings {
             peer_to_peer: config.media.peer_to_peer,
             max_waiting: config.waiting_room.max_waiting,
+            max_waiting_per_origin: config.waiting_room.max_waiting_per_address,
             deny_cooldown_ms: i64::try_from(config.waiting_room.deny_cooldown_secs)
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000),

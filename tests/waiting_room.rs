@@ -14,6 +14,7 @@ on_both_stores!(actix:
     after_a_block_a_fresh_client_waits_for_a_moderator,
     guessing_from_ten_addresses_holds_the_right_codes_and_warns_the_moderators,
     the_setting_survives_a_restart_and_follows_the_account_default,
+    one_address_cannot_fill_the_waiting_list,
 );
 
 /// Joins and expects to wait; answers the `waiting` answer.
@@ -330,4 +331,27 @@ async fn the_setting_survives_a_restart_and_follows_the_account_default(b: Backe
     let mut chair = Ws::connect(&s).await;
     chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
     assert_eq!(chair.until("room").await["waiting_room"], "everyone");
+}
+
+async fn one_address_cannot_fill_the_waiting_list(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (code, pin) = line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    chair
+        .ask(json!({"type": "set_waiting_room", "setting": "everyone"}))
+        .await;
+    let mut waiting = Vec::new();
+    for n in 0..3 {
+        let mut ws = Ws::connect_from(&s, [127, 0, 0, 30].into()).await;
+        wait(&mut ws, &code, &format!("Fresh browser {n}")).await;
+        waiting.push(ws);
+    }
+    let mut fourth = Ws::connect_from(&s, [127, 0, 0, 30].into()).await;
+    let refused = fourth
+        .join(&code, Some("2468"), None, "Fresh browser 3")
+        .await;
+    assert_eq!(refused["code"], "too_many_waiting", "{refused}");
+    let mut elsewhere = Ws::connect_from(&s, [127, 0, 0, 31].into()).await;
+    wait(&mut elsewhere, &code, "Someone else").await;
 }

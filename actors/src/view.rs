@@ -396,6 +396,7 @@ mod tests {
             },
             identities: vec![Identity::Phone("h".into())],
             hold: false,
+            origin: None,
         };
         let out = room.apply(Command::Join(caller), 0);
         let joined = &out.events[0];

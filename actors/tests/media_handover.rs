@@ -186,6 +186,7 @@ impl Client {
             endpoint: Endpoint::Web,
             identities: vec![Identity::Account(AccountId::new())],
             hold: false,
+            origin: None,
         };
         let id = newcomer.id;
         let identities = newcomer.identities.clone();

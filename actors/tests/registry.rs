@@ -39,6 +39,7 @@ fn newcomer(device: &str) -> Newcomer {
         endpoint: Endpoint::Web,
         identities: vec![Identity::Device(device.into())],
         hold: false,
+        origin: None,
     }
 }
 

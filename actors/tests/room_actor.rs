@@ -83,6 +83,7 @@ fn web(name: &str, role: Role) -> Newcomer {
             Identity::Device(format!("dev-{name}")),
         ],
         hold: false,
+        origin: None,
     }
 }
 

@@ -255,6 +255,7 @@ impl PhoneLeg {
                 endpoint: Endpoint::Phone { number, masked },
                 identities: vec![Identity::Phone(index)],
                 hold,
+                origin: None,
             };
             match room.send(Connect { newcomer, link }).await {
                 Ok(Ok(entered)) => Ok((id, room, queue, close, entered)),

@@ -582,6 +582,12 @@ export class Media {
       await pc.setRemoteDescription({ type: 'offer', sdp });
       await pc.setLocalDescription(await pc.createAnswer());
       await this.hooks.send({ type: 'media_answer', pc: name, sdp: pc.localDescription?.sdp });
+      // A screen shared before the call existed needs a section of its
+      // own, which an answer cannot add: offer it once this answer is out.
+      const screen = this.screen;
+      if (needsLocal && screen && !pc.getSenders().some((x) => x.track === screen)) {
+        setTimeout(() => this.sendScreen(screen, new MediaStream([screen])), 0);
+      }
     });
   }
 

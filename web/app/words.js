@@ -11,6 +11,7 @@ const REFUSALS = {
   blocked: 'A moderator has blocked you from this conference.',
   room_full: 'The conference is full.',
   denied: 'A moderator did not let you in: try again later.',
+  too_many_waiting: 'Too many people are already waiting from your network: try again later.',
   invalid_join_token: 'This join link is not valid (or no longer is): ask for a new one.',
   expired_join_token: 'This join link has expired: ask for a new one.',
   used_join_token: 'This join link was already used: ask for a new one.',

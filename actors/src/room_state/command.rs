@@ -19,6 +19,9 @@ pub struct Newcomer {
     /// Waits for a moderator whatever the room's setting: the
     /// conference's failure limit was reached (someone guesses codes).
     pub hold: bool,
+    /// Where the join came from (a web client's address), so that one
+    /// place cannot fill the waiting list; `None` for phone calls.
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

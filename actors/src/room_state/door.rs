@@ -159,6 +159,17 @@ impl RoomState {
             if self.lobby.waiters.len() >= self.settings.max_waiting {
                 return Err(RoomError::RoomFull);
             }
+            if n.origin.is_some() {
+                let same = self
+                    .lobby
+                    .waiters
+                    .iter()
+                    .filter(|w| w.newcomer.origin == n.origin)
+                    .count();
+                if same >= self.settings.max_waiting_per_origin {
+                    return Err(RoomError::TooManyWaiting);
+                }
+            }
             let waiter = Waiter {
                 newcomer: named(self, n)?,
                 since: now,

@@ -10,6 +10,9 @@ pub enum RoomError {
     Blocked,
     #[error("the room is full")]
     RoomFull,
+    /// Enough people already wait from the newcomer's address.
+    #[error("too many people are waiting from your address; try again later")]
+    TooManyWaiting,
     /// A moderator turned the newcomer away from the waiting room.
     #[error("a moderator did not let you in; try again later")]
     Denied,
@@ -53,6 +56,7 @@ impl RoomError {
             RoomError::Blocked => "blocked",
             RoomError::RoomFull => "room_full",
             RoomError::Denied => "denied",
+            RoomError::TooManyWaiting => "too_many_waiting",
             RoomError::Forbidden => "forbidden",
             RoomError::NotPermitted => "not_permitted",
             RoomError::NotInRoom => "not_in_room",

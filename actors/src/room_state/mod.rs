@@ -54,6 +54,8 @@ pub struct RoomSettings {
     pub peer_to_peer: bool,
     /// People in the waiting room at most; more are refused as full.
     pub max_waiting: usize,
+    /// People waiting from one origin (a client address) at most.
+    pub max_waiting_per_origin: usize,
     /// How long someone a moderator denied may not wait again.
     pub deny_cooldown_ms: Millis,
     /// The longest wait: nobody let them in, they are told so.
@@ -70,6 +72,7 @@ impl Default for RoomSettings {
             max_name_chars: 100,
             peer_to_peer: true,
             max_waiting: 100,
+            max_waiting_per_origin: 3,
             deny_cooldown_ms: 10 * 60_000,
             max_wait_ms: 15 * 60_000,
         }

@@ -320,6 +320,7 @@ impl Gate {
             endpoint: Endpoint::Web,
             identities,
             hold: admission.held.is_some(),
+            origin: Some(self.client.clone()),
         };
         let identities = newcomer.identities.clone();
         let room = match self.open_room(admission.conference_id).await {

@@ -33,6 +33,7 @@ fn web(name: &str, role: Role, owner: bool) -> Newcomer {
             Identity::Device(format!("dev-{name}")),
         ],
         hold: false,
+        origin: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn caller(number_hash: &str, role: Role) -> Newcomer {
         },
         identities: vec![Identity::Phone(number_hash.into())],
         hold: false,
+        origin: None,
     }
 }
 

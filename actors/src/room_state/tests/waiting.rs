@@ -518,3 +518,31 @@ fn a_restart_after_a_failure_keeps_what_the_door_remembers() {
         "still wary after the block"
     );
 }
+
+#[test]
+fn one_origin_cannot_fill_the_waiting_list() {
+    let settings = RoomSettings {
+        max_waiting_per_origin: 2,
+        ..RoomSettings::default()
+    };
+    let (mut room, _) = room_with(WaitingRoom::Everyone, settings);
+    let from = |name: &str, origin: Option<&str>| Newcomer {
+        origin: origin.map(str::to_owned),
+        ..guest(name)
+    };
+    for name in ["a", "b"] {
+        assert!(enters(&mut room, from(name, Some("192.0.2.1"))).is_ok());
+    }
+    let before = room.clone();
+    assert_eq!(
+        enters(&mut room, from("c", Some("192.0.2.1"))),
+        Err(RoomError::TooManyWaiting)
+    );
+    assert_eq!(room, before, "a refused join changes nothing");
+    // Another address, and phone calls (no origin), still wait.
+    assert!(enters(&mut room, from("d", Some("192.0.2.2"))).is_ok());
+    for name in ["e", "f", "g"] {
+        assert!(enters(&mut room, from(name, None)).is_ok());
+    }
+    assert_eq!(room.waiting().len(), 6);
+}
