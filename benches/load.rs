@@ -146,7 +146,8 @@ impl Server {
         let config = dir.path().join("conclave.toml");
         std::fs::write(
             &config,
-            "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n",
+            "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n\
+             [webhooks]\nallow_http = true\nallow_private_addresses = true\n",
         )
         .unwrap();
         // A profiler to run the server under (`heaptrack`, `perf record
@@ -228,6 +229,12 @@ impl Server {
 
     /// A new account's line: (access code, moderator PIN).
     async fn line(&self) -> (String, String) {
+        let (_, code, pin) = self.account().await;
+        (code, pin)
+    }
+
+    /// A new account: (its API token, its line's access code, moderator PIN).
+    async fn account(&self) -> (String, String, String) {
         let email = format!("load-{}@example.org", uuid::Uuid::new_v4().simple());
         let mut res = awc::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -240,6 +247,10 @@ impl Server {
             .expect("sign-up answers");
         let body: Value = res.json().await.expect("sign-up JSON");
         (
+            body["session"]["token"]
+                .as_str()
+                .expect("a session")
+                .to_owned(),
             body["line"]["access_code"]
                 .as_str()
                 .expect("a line")
@@ -731,6 +742,7 @@ fn smoke(mut args: Args) {
             persistence::drop_schema(&url, &schema).await;
             assert_eq!(p["committed_events"], p["backlog_events"], "{p}");
             assert_eq!(p["action_ack_db_100ms"]["count"], 4, "{p}");
+            assert_eq!(p["action_ack_webhook_hangs"]["count"], 4, "{p}");
         }
         println!("load tool smoke run: ok");
     });

@@ -113,6 +113,8 @@ pub struct Config {
     pub media: MediaSettings,
     /// The waiting room's limits (docs/room.md).
     pub waiting_room: WaitingRoomConfig,
+    /// Webhook delivery (docs/webhooks.md).
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 /// How many may wait, and how long someone a moderator denied must stay
@@ -226,6 +228,7 @@ impl Default for Config {
             gateway_secret: None,
             media: MediaSettings::default(),
             waiting_room: WaitingRoomConfig::default(),
+            webhooks: Default::default(),
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod validate;
+pub mod webhooks;
 pub mod ws;
 
 pub use server::{run, run_with_clock, RunError};

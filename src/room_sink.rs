@@ -45,6 +45,17 @@ impl RoomSink for ServerSink {
         self.persist.closed(conference, session, at);
     }
 
+    fn recording_ready(
+        &self,
+        conference: ConferenceId,
+        session: SessionId,
+        recording: &conclave_actors::media::RecordingDone,
+        at: Millis,
+    ) {
+        self.persist
+            .recording_ready(conference, session, recording, at);
+    }
+
     fn backlogged(&self) -> bool {
         self.persist.backlogged()
     }

@@ -69,6 +69,15 @@ pub async fn run_with_clock(
         services.metrics.clone(),
         node,
     );
+    let dispatcher = config.webhooks.enabled.then(|| {
+        crate::webhooks::dispatcher::Dispatcher::new(
+            services.store.clone(),
+            services.secrets.encryption_key.clone(),
+            clock.clone(),
+            config.webhooks.settings(),
+        )
+        .start()
+    });
     let files = Arc::new(DocumentFiles::new(
         &config.data_dir,
         config.max_document_bytes,
@@ -187,6 +196,14 @@ pub async fn run_with_clock(
     let flushed = sink
         .flush(Duration::from_secs(config.persistence.shutdown_flush_secs))
         .await;
+    if let Some(dispatcher) = dispatcher {
+        // Deliveries under way finish, so a restart sends none twice.
+        let _ = dispatcher
+            .send(crate::webhooks::dispatcher::Drain(Duration::from_secs(
+                config.webhooks.timeout_secs.max(1),
+            )))
+            .await;
+    }
     heartbeat.abort();
     tracing::info!(flushed, "stopped");
     served?;

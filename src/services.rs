@@ -33,6 +33,8 @@ pub struct Services {
     pub last_known: crate::last_known::LastKnownCodes,
     /// Signs and checks join tokens (docs/tokens.md).
     pub join_tokens: crate::join_tokens::JoinTokens,
+    /// Where webhook endpoints may point, and how many an account has.
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 impl Services {
@@ -55,6 +57,7 @@ impl Services {
             scheduled_grace: Duration::minutes(config.scheduled_grace_minutes),
             metrics: Metrics::new(),
             last_known: Default::default(),
+            webhooks: config.webhooks.clone(),
         }
     }
 }

@@ -553,7 +553,7 @@ async fn deleting_history_takes_past_sessions_and_keeps_the_rest(b: Backend) {
     records.extend(theirs);
     s.write_records(&records).await.unwrap();
 
-    let deleted = s.delete_history(line.id, 5_000).await.unwrap();
+    let deleted = s.delete_history(line.id, 5_000, &[]).await.unwrap();
     assert_eq!(
         deleted,
         store::DeletedHistory {
@@ -583,14 +583,14 @@ async fn deleting_history_takes_past_sessions_and_keeps_the_rest(b: Backend) {
     assert_eq!(s.attendance(other.id).await.unwrap().len(), 1);
     // The later session goes with a later cut-off, its document with it.
     assert_eq!(
-        s.delete_history(line.id, 5_001).await.unwrap(),
+        s.delete_history(line.id, 5_001, &[]).await.unwrap(),
         store::DeletedHistory {
             sessions: vec![later],
             documents: vec![later_doc],
         }
     );
     assert_eq!(
-        s.delete_history(line.id, 9_000).await.unwrap(),
+        s.delete_history(line.id, 9_000, &[]).await.unwrap(),
         store::DeletedHistory::default()
     );
 }

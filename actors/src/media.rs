@@ -122,11 +122,29 @@ pub enum MediaEvent {
     },
     /// The loudest speaker changed (`None`: nobody is speaking).
     ActiveSpeaker(Option<ParticipantId>),
-    /// A recording file is complete.
-    Recorded(RecordingFile),
+    /// A recording file, or the whole recording, is complete.
+    Recorded(RecordingNews),
     /// The media plane failed and was started again: every client must
     /// connect its media to the server again.
     Restarted,
+}
+
+/// What a recording's writer tells as it finishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordingNews {
+    File(RecordingFile),
+    /// Every file and the manifest are written: the recording can be
+    /// downloaded.
+    Done(RecordingDone),
+}
+
+/// A finished recording: its folder (the recording's id in the API), how
+/// many files it holds and their size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingDone {
+    pub recording: String,
+    pub files: usize,
+    pub bytes: u64,
 }
 
 /// One finished recording file, for the conference summary.

@@ -7,7 +7,10 @@
 //!    every chunk each way). Two latencies per action: to the room's effect
 //!    (the chair's own `locked` event, what members see) and to the
 //!    acknowledgement, which for a lock waits for the commit (`durable`).
-//! 2. Throughput: with the database away, rooms of members post a backlog of
+//! 2. The same actions at 0 ms while the account's webhook endpoint is a
+//!    receiver that accepts connections and never answers: every action is
+//!    an event in the outbox, and its deliveries hang until they time out.
+//! 3. Throughput: with the database away, rooms of members post a backlog of
 //!    chat; the database comes back and the tool times how fast the server
 //!    commits it (`conclave_persisted_events_total{outcome="written"}`).
 
@@ -71,7 +74,7 @@ async fn actions(chair: &mut Ws, n: usize, label: &str) -> (Value, Value) {
 
 pub async fn persistence(server: &Server, proxy: &TcpProxy, args: &Args) -> Value {
     // Moderator actions.
-    let (code, pin) = server.line().await;
+    let (token, code, pin) = server.account().await;
     let mut chair = server.connect().await;
     join(&mut chair, &code, Some(&pin), "Chair").await;
     for i in 0..args.members {
@@ -85,6 +88,10 @@ pub async fn persistence(server: &Server, proxy: &TcpProxy, args: &Args) -> Valu
     // The pool's connections keep working, now slower.
     let (effect_100, ack_100) = actions(&mut chair, args.actions, "at 100 ms").await;
     proxy.set_delay(Duration::ZERO);
+    let (effect_hang, ack_hang) = match hanging_endpoint(server, &token).await {
+        Some(_receiver) => actions(&mut chair, args.actions, "webhook hangs").await,
+        None => (Value::Null, Value::Null),
+    };
 
     // Throughput: a backlog built while the database is away.
     let rooms = args.rooms.max(1);
@@ -152,6 +159,9 @@ pub async fn persistence(server: &Server, proxy: &TcpProxy, args: &Args) -> Valu
         "action_to_effect_db_100ms": effect_100,
         "action_ack_db_0ms": ack_0,
         "action_ack_db_100ms": ack_100,
+        "action_to_effect_webhook_hangs": effect_hang,
+        "action_ack_webhook_hangs": ack_hang,
+        "effect_p99_ratio_webhook_hangs_over_0ms": effect_hang["p99_ms"].as_f64().unwrap_or(0.0) / effect_0["p99_ms"].as_f64().unwrap_or(1.0).max(1e-9),
         "effect_p99_ratio_100ms_over_0ms": effect_100["p99_ms"].as_f64().unwrap_or(0.0) / effect_0["p99_ms"].as_f64().unwrap_or(1.0).max(1e-9),
         "backlog_events": expected,
         "committed_events": done,
@@ -160,6 +170,38 @@ pub async fn persistence(server: &Server, proxy: &TcpProxy, args: &Args) -> Valu
         "persisted_events_per_sec": done.saturating_sub(at_first) as f64 / secs.max(1e-9),
         "server_rss_mib": server.usage().map(|(rss, _)| rss as f64 / 1024.0),
     })
+}
+
+/// A receiver that takes connections and never answers, made the
+/// account's webhook endpoint for every event; `None` when the server
+/// refuses it (a `--url` server that does not allow private addresses).
+async fn hanging_endpoint(server: &Server, token: &str) -> Option<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+    let port = listener.local_addr().ok()?.port();
+    let receiver = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let res = awc::Client::new()
+        .post(format!("{}/api/v1/account/webhooks", server.base))
+        .bearer_auth(token)
+        .send_json(&json!({
+            "url": format!("http://127.0.0.1:{port}/hook"),
+            "events": ["conference.started", "participant.joined", "participant.left", "moderator.action"],
+        }))
+        .await
+        .ok()?;
+    if res.status() != 201 {
+        eprintln!(
+            "the server refused the hanging webhook endpoint ({}): that phase is skipped",
+            res.status()
+        );
+        receiver.abort();
+        return None;
+    }
+    Some(receiver)
 }
 
 /// Removes the run's schema once its server has stopped.

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
-use conclave_actors::media::{RecordingFile, TrackSource};
+use conclave_actors::media::{RecordingDone, RecordingFile, RecordingNews, TrackSource};
 use conclave_actors::ParticipantId;
 use rtc::media::io::ivf_reader::IVFFileHeader;
 use rtc::media::io::ivf_writer::IVFWriter;
@@ -70,7 +70,7 @@ impl Recording {
     /// Starts the writer thread on `dir`; `done` hears each finished file.
     pub fn start(
         dir: PathBuf,
-        done: impl Fn(RecordingFile) + Send + 'static,
+        done: impl Fn(RecordingNews) + Send + 'static,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         let (tx, rx) = sync_channel(BACKLOG);
@@ -224,7 +224,7 @@ fn write_all(
     dir: PathBuf,
     rx: Receiver<Msg>,
     dropped: Arc<AtomicU64>,
-    done: impl Fn(RecordingFile),
+    done: impl Fn(RecordingNews),
 ) {
     let mut tracks: HashMap<u64, Track> = HashMap::new();
     let mut order = Vec::new();
@@ -250,6 +250,7 @@ fn write_all(
         }
     }
     let mut manifest = Vec::new();
+    let mut total = 0;
     for id in order {
         let Some(mut t) = tracks.remove(&id) else {
             continue;
@@ -267,16 +268,18 @@ fn write_all(
             "started_at_ms": t.started_at_ms,
             "ended_at_ms": t.ended_at_ms,
         }));
-        done(RecordingFile {
+        total += bytes;
+        done(RecordingNews::File(RecordingFile {
             file: t.file.clone(),
             participant: t.participant,
             source: t.source,
             bytes,
             started_at_ms: t.started_at_ms,
             ended_at_ms: t.ended_at_ms,
-        });
+        }));
     }
     // Copies the forwarder could not hand over (the writer fell behind).
+    let manifest_len = manifest.len();
     let body = serde_json::json!({
         "tracks": manifest,
         "dropped_packets": dropped.load(Ordering::Relaxed),
@@ -286,7 +289,15 @@ fn write_all(
     let tmp = dir.join("manifest.json.tmp");
     let written = std::fs::write(&tmp, serde_json::to_vec_pretty(&body).unwrap_or_default())
         .and_then(|()| std::fs::rename(&tmp, dir.join("manifest.json")));
-    if let Err(e) = written {
-        tracing::error!(error = %e, "cannot write the recording manifest");
+    match written {
+        Err(e) => tracing::error!(error = %e, "cannot write the recording manifest"),
+        Ok(()) => done(RecordingNews::Done(RecordingDone {
+            recording: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            files: manifest_len,
+            bytes: total,
+        })),
     }
 }

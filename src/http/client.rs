@@ -55,6 +55,8 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/account/contacts.js", "app/account/contacts.js"),
     web_file!("/app/account/waiting.js", "app/account/waiting.js"),
     web_file!("/app/account/keys.js", "app/account/keys.js"),
+    web_file!("/app/account/webhooks.js", "app/account/webhooks.js"),
+    web_file!("/app/account/deliveries.js", "app/account/deliveries.js"),
     web_file!("/vendor/preact.module.js", "vendor/preact.module.js"),
     web_file!("/vendor/hooks.module.js", "vendor/hooks.module.js"),
     web_file!("/vendor/htm.module.js", "vendor/htm.module.js"),

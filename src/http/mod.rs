@@ -18,6 +18,7 @@ pub mod openapi;
 mod recordings;
 mod summary;
 mod waiting_room;
+mod webhooks;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -56,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(recordings::configure)
             .configure(waiting_room::configure)
             .configure(api_keys::configure)
+            .configure(webhooks::configure)
             .configure(summary::configure)
             .configure(join::configure)
             .configure(openapi::configure),

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     accounts, api_keys, attendance, conferences, contacts, documents, health, history, join,
-    recordings, summary, waiting_room,
+    recordings, summary, waiting_room, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +27,7 @@ use super::{
         summary::delete,
         waiting_room::get, waiting_room::set,
         api_keys::create, api_keys::list, api_keys::revoke, api_keys::mint,
+        webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::retry,
         join::check,
     ),
     components(schemas(crate::error::Problem)),

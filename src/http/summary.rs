@@ -80,7 +80,11 @@ pub async fn delete(
     {
         return Err(AppError::Unavailable);
     }
-    let deleted = services.store.delete_history(conference, before).await?;
+    let told = crate::webhooks::events::summary_deleted(conference.0, before, before - 1);
+    let deleted = services
+        .store
+        .delete_history(conference, before, &[told])
+        .await?;
 
     // The rows go first, so nothing lists bytes about to vanish. Recording
     // folders are then swept against the sessions that remain, so a call

@@ -103,12 +103,19 @@ impl PersistSink {
 
 impl RoomSink for PersistSink {
     fn opened(&self, conference: ConferenceId, session: SessionId, at: Millis) {
-        self.hand_over(vec![Record::SessionStarted {
-            session: session.0,
-            conference: conference.0,
-            node: self.node,
-            at,
-        }]);
+        let place = Place {
+            conference,
+            session,
+        };
+        self.hand_over(vec![
+            Record::SessionStarted {
+                session: session.0,
+                conference: conference.0,
+                node: self.node,
+                at,
+            },
+            crate::webhooks::events::session(place, true, at),
+        ]);
     }
 
     fn record(
@@ -119,22 +126,45 @@ impl RoomSink for PersistSink {
         at: Millis,
     ) -> u64 {
         let seal = |number: &str| crate::crypto::seal(&self.key, number.as_bytes());
-        self.hand_over(records(
+        let place = Place {
+            conference,
+            session,
+        };
+        let mut history = records(place, event, at, &seal);
+        let told = crate::webhooks::events::for_event(place, event, at, &history);
+        history.extend(told);
+        self.hand_over(history)
+    }
+
+    fn closed(&self, conference: ConferenceId, session: SessionId, at: Millis) {
+        let place = Place {
+            conference,
+            session,
+        };
+        self.hand_over(vec![
+            Record::SessionEnded {
+                session: session.0,
+                at,
+            },
+            crate::webhooks::events::session(place, false, at),
+        ]);
+    }
+
+    fn recording_ready(
+        &self,
+        conference: ConferenceId,
+        session: SessionId,
+        recording: &conclave_actors::media::RecordingDone,
+        at: Millis,
+    ) {
+        self.hand_over(vec![crate::webhooks::events::recording(
             Place {
                 conference,
                 session,
             },
-            event,
+            recording,
             at,
-            &seal,
-        ))
-    }
-
-    fn closed(&self, _: ConferenceId, session: SessionId, at: Millis) {
-        self.hand_over(vec![Record::SessionEnded {
-            session: session.0,
-            at,
-        }]);
+        )]);
     }
 
     fn backlogged(&self) -> bool {

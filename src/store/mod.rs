@@ -8,10 +8,12 @@
 //! value, so a failing database can never pass for an empty one.
 
 pub mod migrations;
+pub mod outbox;
 mod pg_api_keys;
 mod pg_contacts;
 mod pg_history;
 mod pg_nodes;
+mod pg_webhooks;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
@@ -19,6 +21,7 @@ mod sqlite_api_keys;
 mod sqlite_contacts;
 mod sqlite_history;
 mod sqlite_nodes;
+mod sqlite_webhooks;
 
 pub use records::*;
 
@@ -185,7 +188,7 @@ pub struct CodeMatch {
 
 /// The persistence interface. Every method is one transaction.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: outbox::Outbox + Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -266,11 +269,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes, in one transaction, every session of the conference that
     /// started before `before` with all it holds: attendance, audit log,
     /// chat and document metadata. The conference, its codes and its room
-    /// state (lock, permissions, blocks) stay.
+    /// state (lock, permissions, blocks) stay. `told` (the webhook event
+    /// that says so) is written in the same transaction.
     async fn delete_history(
         &self,
         conference: ConferenceId,
         before: conclave_actors::room_state::Millis,
+        told: &[Record],
     ) -> StoreResult<DeletedHistory>;
     /// The name the conference owner's address book gives a number (by its
     /// keyed hash), if any.

@@ -19,98 +19,116 @@ fn ms(t: DateTime<Utc>) -> Millis {
     t.timestamp_millis()
 }
 
+type Params = Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>;
+
+/// The statement and values that write one record.
+fn statement(r: Record) -> (&'static str, Params) {
+    match r {
+        Record::SessionStarted { session, conference, node, at } => (
+            "INSERT INTO conference_sessions (id, conference_id, started_at, node_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            vec![Box::new(session), Box::new(conference), Box::new(t(at)), Box::new(node)],
+        ),
+        Record::SessionEnded { session, at } => (
+            "UPDATE conference_sessions SET ended_at = $2 WHERE id = $1",
+            vec![Box::new(session), Box::new(t(at))],
+        ),
+        Record::Joined { participant, session, name, endpoint, phone_sealed, role, at } => (
+            "INSERT INTO attendance (participant_id, session_id, name, endpoint, phone_sealed, role, joined_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            vec![Box::new(participant), Box::new(session), Box::new(name), Box::new(endpoint), Box::new(phone_sealed), Box::new(role), Box::new(t(at))],
+        ),
+        Record::Left { participant, reason, at } => (
+            "UPDATE attendance SET left_at = $2, left_reason = $3 WHERE participant_id = $1 AND left_at IS NULL",
+            vec![Box::new(participant), Box::new(t(at)), Box::new(reason)],
+        ),
+        Record::RoleChanged { participant, role } => (
+            "UPDATE attendance SET role = $2 WHERE participant_id = $1",
+            vec![Box::new(participant), Box::new(role)],
+        ),
+        Record::Renamed { participant, name } => (
+            "UPDATE attendance SET name = $2 WHERE participant_id = $1",
+            vec![Box::new(participant), Box::new(name)],
+        ),
+        Record::Audit { id, conference, session, actor, action, target, detail, at } => (
+            "INSERT INTO audit_log (id, conference_id, session_id, actor, action, target, detail, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(actor), Box::new(action), Box::new(target), Box::new(detail), Box::new(t(at))],
+        ),
+        Record::ChatPosted { id, conference, session, sender, sender_name, text, at } => (
+            "INSERT INTO chat_messages (id, conference_id, session_id, sender, sender_name, text, posted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(sender), Box::new(sender_name), Box::new(text), Box::new(t(at))],
+        ),
+        Record::ChatDeleted { id, at } => (
+            "UPDATE chat_messages SET text = NULL, deleted_at = COALESCE(deleted_at, $2) WHERE id = $1",
+            vec![Box::new(id), Box::new(t(at))],
+        ),
+        Record::DocumentAdded { id, conference, session, name, content_type, size, by, at } => (
+            "INSERT INTO documents (id, conference_id, session_id, name, content_type, size, uploaded_by, uploaded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(name), Box::new(content_type), Box::new(size), Box::new(by), Box::new(t(at))],
+        ),
+        Record::DocumentRemoved { id, at } => (
+            "UPDATE documents SET removed_at = COALESCE(removed_at, $2) WHERE id = $1",
+            vec![Box::new(id), Box::new(t(at))],
+        ),
+        Record::Locked { conference, locked, at } => (
+            "INSERT INTO room_state (conference_id, locked, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (conference_id) DO UPDATE SET locked = EXCLUDED.locked, updated_at = EXCLUDED.updated_at",
+            vec![Box::new(conference), Box::new(locked), Box::new(t(at))],
+        ),
+        Record::Permission { conference, permission, audience, at } => (
+            match permission {
+                "chat" => "INSERT INTO room_state (conference_id, chat, updated_at) VALUES ($1, $2, $3) \
+                           ON CONFLICT (conference_id) DO UPDATE SET chat = EXCLUDED.chat, updated_at = EXCLUDED.updated_at",
+                _ => "INSERT INTO room_state (conference_id, share, updated_at) VALUES ($1, $2, $3) \
+                      ON CONFLICT (conference_id) DO UPDATE SET share = EXCLUDED.share, updated_at = EXCLUDED.updated_at",
+            },
+            vec![Box::new(conference), Box::new(audience), Box::new(t(at))],
+        ),
+        Record::WaitingRoom { conference, setting, at } => (
+            "INSERT INTO room_state (conference_id, waiting_room, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (conference_id) DO UPDATE SET waiting_room = EXCLUDED.waiting_room, updated_at = EXCLUDED.updated_at",
+            vec![Box::new(conference), Box::new(setting), Box::new(t(at))],
+        ),
+        Record::BlockAdded { id, conference, name, identities, by, at } => (
+            "INSERT INTO room_blocks (id, conference_id, name, identities, blocked_by, blocked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            vec![Box::new(id), Box::new(conference), Box::new(name), Box::new(identities), Box::new(by), Box::new(t(at))],
+        ),
+        Record::ContactSaved { conference, number_index, number_sealed, name, at } => (
+            "INSERT INTO contacts (account_id, number_index, number_sealed, name, updated_at) \
+             SELECT account_id, $2, $3, $4, $5 FROM conferences WHERE id = $1 \
+             ON CONFLICT (account_id, number_index) DO UPDATE SET \
+             number_sealed = EXCLUDED.number_sealed, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at",
+            vec![Box::new(conference), Box::new(number_index), Box::new(number_sealed), Box::new(name), Box::new(t(at))],
+        ),
+        // The event row only when an endpoint wants it, then a
+        // delivery for each such endpoint; a batch written twice
+        // finds the event there and adds nothing.
+        Record::Webhook { id, conference, kind, body, at } => (
+            "WITH wanted AS (SELECT e.id FROM webhook_endpoints e JOIN conferences c ON c.account_id = e.account_id \
+             WHERE c.id = $2::UUID AND e.deleted_at IS NULL AND position($6::TEXT in e.events) > 0), \
+             ev AS (INSERT INTO webhook_events (id, conference_id, type, body, created_at) \
+             SELECT $1::UUID, $2::UUID, $3::TEXT, $4::TEXT, $5::BIGINT WHERE EXISTS (SELECT 1 FROM wanted) ON CONFLICT (id) DO NOTHING RETURNING seq) \
+             INSERT INTO webhook_deliveries (endpoint_id, event_seq, conference_id, next_attempt_at) \
+             SELECT wanted.id, ev.seq, $2::UUID, $5::BIGINT FROM wanted, ev",
+            vec![Box::new(id), Box::new(conference), Box::new(kind), Box::new(body), Box::new(at), Box::new(format!(",{kind},"))],
+        ),
+        Record::BlockLifted { id, at } => (
+            "UPDATE room_blocks SET lifted_at = COALESCE(lifted_at, $2) WHERE id = $1",
+            vec![Box::new(id), Box::new(t(at))],
+        ),
+    }
+}
+
 impl PgStore {
     pub(super) async fn write_records_pg(&self, records: &[Record]) -> StoreResult<()> {
         let client = self.client().await?;
         let mut statements = Vec::with_capacity(records.len());
         for r in records {
             // Prepared once per connection, then reused by every batch.
-            let (sql, params): (&str, Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>) =
-                match r.clone() {
-                    Record::SessionStarted { session, conference, node, at } => (
-                        "INSERT INTO conference_sessions (id, conference_id, started_at, node_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        vec![Box::new(session), Box::new(conference), Box::new(t(at)), Box::new(node)],
-                    ),
-                    Record::SessionEnded { session, at } => (
-                        "UPDATE conference_sessions SET ended_at = $2 WHERE id = $1",
-                        vec![Box::new(session), Box::new(t(at))],
-                    ),
-                    Record::Joined { participant, session, name, endpoint, phone_sealed, role, at } => (
-                        "INSERT INTO attendance (participant_id, session_id, name, endpoint, phone_sealed, role, joined_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                        vec![Box::new(participant), Box::new(session), Box::new(name), Box::new(endpoint), Box::new(phone_sealed), Box::new(role), Box::new(t(at))],
-                    ),
-                    Record::Left { participant, reason, at } => (
-                        "UPDATE attendance SET left_at = $2, left_reason = $3 WHERE participant_id = $1 AND left_at IS NULL",
-                        vec![Box::new(participant), Box::new(t(at)), Box::new(reason)],
-                    ),
-                    Record::RoleChanged { participant, role } => (
-                        "UPDATE attendance SET role = $2 WHERE participant_id = $1",
-                        vec![Box::new(participant), Box::new(role)],
-                    ),
-                    Record::Renamed { participant, name } => (
-                        "UPDATE attendance SET name = $2 WHERE participant_id = $1",
-                        vec![Box::new(participant), Box::new(name)],
-                    ),
-                    Record::Audit { id, conference, session, actor, action, target, detail, at } => (
-                        "INSERT INTO audit_log (id, conference_id, session_id, actor, action, target, detail, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                        vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(actor), Box::new(action), Box::new(target), Box::new(detail), Box::new(t(at))],
-                    ),
-                    Record::ChatPosted { id, conference, session, sender, sender_name, text, at } => (
-                        "INSERT INTO chat_messages (id, conference_id, session_id, sender, sender_name, text, posted_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                        vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(sender), Box::new(sender_name), Box::new(text), Box::new(t(at))],
-                    ),
-                    Record::ChatDeleted { id, at } => (
-                        "UPDATE chat_messages SET text = NULL, deleted_at = COALESCE(deleted_at, $2) WHERE id = $1",
-                        vec![Box::new(id), Box::new(t(at))],
-                    ),
-                    Record::DocumentAdded { id, conference, session, name, content_type, size, by, at } => (
-                        "INSERT INTO documents (id, conference_id, session_id, name, content_type, size, uploaded_by, uploaded_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                        vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(name), Box::new(content_type), Box::new(size), Box::new(by), Box::new(t(at))],
-                    ),
-                    Record::DocumentRemoved { id, at } => (
-                        "UPDATE documents SET removed_at = COALESCE(removed_at, $2) WHERE id = $1",
-                        vec![Box::new(id), Box::new(t(at))],
-                    ),
-                    Record::Locked { conference, locked, at } => (
-                        "INSERT INTO room_state (conference_id, locked, updated_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (conference_id) DO UPDATE SET locked = EXCLUDED.locked, updated_at = EXCLUDED.updated_at",
-                        vec![Box::new(conference), Box::new(locked), Box::new(t(at))],
-                    ),
-                    Record::Permission { conference, permission, audience, at } => (
-                        match permission {
-                            "chat" => "INSERT INTO room_state (conference_id, chat, updated_at) VALUES ($1, $2, $3) \
-                                       ON CONFLICT (conference_id) DO UPDATE SET chat = EXCLUDED.chat, updated_at = EXCLUDED.updated_at",
-                            _ => "INSERT INTO room_state (conference_id, share, updated_at) VALUES ($1, $2, $3) \
-                                  ON CONFLICT (conference_id) DO UPDATE SET share = EXCLUDED.share, updated_at = EXCLUDED.updated_at",
-                        },
-                        vec![Box::new(conference), Box::new(audience), Box::new(t(at))],
-                    ),
-                    Record::WaitingRoom { conference, setting, at } => (
-                        "INSERT INTO room_state (conference_id, waiting_room, updated_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (conference_id) DO UPDATE SET waiting_room = EXCLUDED.waiting_room, updated_at = EXCLUDED.updated_at",
-                        vec![Box::new(conference), Box::new(setting), Box::new(t(at))],
-                    ),
-                    Record::BlockAdded { id, conference, name, identities, by, at } => (
-                        "INSERT INTO room_blocks (id, conference_id, name, identities, blocked_by, blocked_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                        vec![Box::new(id), Box::new(conference), Box::new(name), Box::new(identities), Box::new(by), Box::new(t(at))],
-                    ),
-                    Record::ContactSaved { conference, number_index, number_sealed, name, at } => (
-                        "INSERT INTO contacts (account_id, number_index, number_sealed, name, updated_at) \
-                         SELECT account_id, $2, $3, $4, $5 FROM conferences WHERE id = $1 \
-                         ON CONFLICT (account_id, number_index) DO UPDATE SET \
-                         number_sealed = EXCLUDED.number_sealed, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at",
-                        vec![Box::new(conference), Box::new(number_index), Box::new(number_sealed), Box::new(name), Box::new(t(at))],
-                    ),
-                    Record::BlockLifted { id, at } => (
-                        "UPDATE room_blocks SET lifted_at = COALESCE(lifted_at, $2) WHERE id = $1",
-                        vec![Box::new(id), Box::new(t(at))],
-                    ),
-                };
+            let (sql, params) = statement(r.clone());
             let statement = client.prepare_cached(sql).await.map_err(map_err)?;
             statements.push((statement, params));
         }
@@ -147,6 +165,7 @@ impl PgStore {
         &self,
         conference: ConferenceId,
         before: Millis,
+        told: &[Record],
     ) -> StoreResult<DeletedHistory> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -179,6 +198,14 @@ impl PgStore {
         )
         .await
         .map_err(map_err)?;
+        for r in told {
+            let (sql, params) = statement(r.clone());
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            tx.execute(sql, &refs).await.map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)?;
         Ok(DeletedHistory {
             sessions,

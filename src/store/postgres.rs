@@ -545,8 +545,9 @@ impl Store for PgStore {
         &self,
         conference: ConferenceId,
         before: conclave_actors::room_state::Millis,
+        told: &[Record],
     ) -> StoreResult<DeletedHistory> {
-        self.delete_history_pg(conference, before).await
+        self.delete_history_pg(conference, before, told).await
     }
 
     async fn contact_name(

@@ -127,6 +127,17 @@ pub enum Record {
         name: String,
         at: Millis,
     },
+    /// An event for the account's webhooks (docs/webhooks.md): written
+    /// only when one of its endpoints wants `kind`, with one delivery per
+    /// such endpoint, in the same transaction as the history it describes.
+    Webhook {
+        id: Uuid,
+        conference: Uuid,
+        kind: &'static str,
+        /// The JSON body as sent.
+        body: String,
+        at: Millis,
+    },
 }
 
 impl Record {
@@ -150,6 +161,7 @@ impl Record {
             Record::BlockAdded { .. } => "block_added",
             Record::BlockLifted { .. } => "block_lifted",
             Record::ContactSaved { .. } => "contact_saved",
+            Record::Webhook { .. } => "webhook",
         }
     }
 }
@@ -262,4 +274,60 @@ pub struct ContactRow {
     pub number_sealed: Vec<u8>,
     pub name: String,
     pub updated_at: Millis,
+}
+
+/// A webhook endpoint as its account sees it (the secret is never shown
+/// again after it was created).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookEndpointRow {
+    pub id: Uuid,
+    pub account_id: conclave_actors::AccountId,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: Millis,
+}
+
+/// A delivery the dispatcher has claimed: what to send where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueDelivery {
+    pub endpoint: Uuid,
+    pub url: String,
+    pub secret_sealed: Vec<u8>,
+    pub event_seq: i64,
+    pub event_id: Uuid,
+    pub conference: Uuid,
+    pub body: String,
+    pub created_at: Millis,
+    /// Attempts before this one.
+    pub attempts: i32,
+}
+
+/// How one attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered {
+        status: u16,
+    },
+    /// Try again at `retry_at`, or give up (`None`) and keep it to inspect.
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_at: Option<Millis>,
+    },
+}
+
+/// One delivery, for the account's inspection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub event_seq: i64,
+    pub event_id: Uuid,
+    pub conference: Uuid,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: Millis,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub finished_at: Option<Millis>,
 }

@@ -543,8 +543,9 @@ impl Store for SqliteStore {
         &self,
         conference: ConferenceId,
         before: conclave_actors::room_state::Millis,
+        told: &[Record],
     ) -> StoreResult<DeletedHistory> {
-        self.delete_history_sqlite(conference, before).await
+        self.delete_history_sqlite(conference, before, told).await
     }
 
     async fn contact_name(

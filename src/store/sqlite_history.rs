@@ -109,7 +109,33 @@ fn statement(r: Record) -> (&'static str, Vec<Value>) {
             "UPDATE room_blocks SET lifted_at = COALESCE(lifted_at, ?2) WHERE id = ?1",
             vec![id(block), I(at)],
         ),
+        // The event row only when an endpoint wants it; its deliveries
+        // follow (see `deliveries`).
+        Record::Webhook { id: event, conference, kind, body, at } => (
+            "INSERT INTO webhook_events (id, conference_id, type, body, created_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM webhook_endpoints e JOIN conferences c ON c.account_id = e.account_id \
+             WHERE c.id = ?2 AND e.deleted_at IS NULL AND instr(e.events, ?6) > 0) ON CONFLICT (id) DO NOTHING",
+            vec![id(event), id(conference), text(kind), text(body), I(at), text(format!(",{kind},"))],
+        ),
     }
+}
+
+/// A webhook event's deliveries, one per endpoint that wants it; a batch
+/// written twice finds them there and adds nothing.
+fn deliveries(r: &Record) -> Option<(&'static str, Vec<Value>)> {
+    let Record::Webhook {
+        id: event, kind, ..
+    } = r
+    else {
+        return None;
+    };
+    Some((
+        "INSERT INTO webhook_deliveries (endpoint_id, event_seq, conference_id, next_attempt_at) \
+         SELECT e.id, ev.seq, ev.conference_id, ev.created_at FROM webhook_events ev \
+         JOIN conferences c ON c.id = ev.conference_id JOIN webhook_endpoints e ON e.account_id = c.account_id \
+         WHERE ev.id = ?1 AND e.deleted_at IS NULL AND instr(e.events, ?2) > 0 ON CONFLICT DO NOTHING",
+        vec![id(*event), text(format!(",{kind},"))],
+    ))
 }
 
 impl SqliteStore {
@@ -120,11 +146,13 @@ impl SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_err)?;
             for r in records {
-                let (sql, values) = statement(r);
-                tx.prepare_cached(sql)
-                    .map_err(map_err)?
-                    .execute(params_from_iter(values))
-                    .map_err(map_err)?;
+                let follow = deliveries(&r);
+                for (sql, values) in std::iter::once(statement(r)).chain(follow) {
+                    tx.prepare_cached(sql)
+                        .map_err(map_err)?
+                        .execute(params_from_iter(values))
+                        .map_err(map_err)?;
+                }
             }
             tx.commit().map_err(map_err)
         })
@@ -135,7 +163,9 @@ impl SqliteStore {
         &self,
         conference: ConferenceId,
         before: conclave_actors::room_state::Millis,
+        told: &[Record],
     ) -> StoreResult<DeletedHistory> {
+        let told = told.to_vec();
         self.call(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -166,6 +196,12 @@ impl SqliteStore {
                 params![key, before],
             )
             .map_err(map_err)?;
+            for r in told {
+                let follow = deliveries(&r);
+                for (sql, values) in std::iter::once(statement(r)).chain(follow) {
+                    tx.execute(sql, params_from_iter(values)).map_err(map_err)?;
+                }
+            }
             tx.commit().map_err(map_err)?;
             Ok(DeletedHistory {
                 sessions,

@@ -118,6 +118,42 @@ export const createApiKey = (token, name) => call('POST', '/account/api-keys', {
  */
 export const revokeApiKey = (token, id) => call('DELETE', `/account/api-keys/${encodeURIComponent(id)}`, { token });
 
+// ---- Webhook endpoints (docs/webhooks.md): the secret shows once, at creation.
+
+/** @param {string} token */
+export const webhooks = (token) => call('GET', '/account/webhooks', { token });
+
+/**
+ * @param {string} token
+ * @param {string} url
+ * @param {string[]} events
+ */
+export const createWebhook = (token, url, events) => call('POST', '/account/webhooks', { token, json: { url, events } });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ */
+export const deleteWebhook = (token, id) => call('DELETE', `/account/webhooks/${encodeURIComponent(id)}`, { token });
+
+/**
+ * An endpoint's latest deliveries, newest first.
+ * @param {string} token
+ * @param {string} id
+ * @param {number} limit
+ */
+export const webhookDeliveries = (token, id, limit) =>
+  call('GET', `/account/webhooks/${encodeURIComponent(id)}/deliveries?limit=${limit}`, { token });
+
+/**
+ * Sends a failed delivery again.
+ * @param {string} token
+ * @param {string} id
+ * @param {number} seq
+ */
+export const retryDelivery = (token, id, seq) =>
+  call('POST', `/account/webhooks/${encodeURIComponent(id)}/deliveries/${seq}/retry`, { token });
+
 /** @param {string} token */
 export const waitingRoomDefault = (token) => call('GET', '/account/waiting-room', { token });
 

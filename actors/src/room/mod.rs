@@ -128,6 +128,15 @@ pub trait RoomSink: Send + Sync + 'static {
     ) -> u64;
     /// The session ended (its room stopped).
     fn closed(&self, conference: ConferenceId, session: SessionId, at: Millis);
+    /// A recording of the session is written and can be downloaded.
+    fn recording_ready(
+        &self,
+        _conference: ConferenceId,
+        _session: SessionId,
+        _recording: &crate::media::RecordingDone,
+        _at: Millis,
+    ) {
+    }
     /// So much waits to be written that the room should take no new work
     /// that adds more (departures are always taken).
     fn backlogged(&self) -> bool {

@@ -6,6 +6,7 @@ import { ConferencePage, ConferencesPage } from './conferences.js';
 import { ReportPage, ReportsPage } from './reports.js';
 import { ContactsPage } from './contacts.js';
 import { KeysPage } from './keys.js';
+import { WebhooksPage } from './webhooks.js';
 import { fields } from './load.js';
 
 /** @typedef {import('./auth.js').AccountState} AccountState */
@@ -18,6 +19,7 @@ const NAV = [
   ['reports', 'Reports'],
   ['contacts', 'Address book'],
   ['keys', 'API keys'],
+  ['webhooks', 'Webhooks'],
 ];
 
 /** @param {{state: AccountState, actions: AccountActions}} props */
@@ -69,6 +71,8 @@ function route(page, id, state, actions) {
       return html`<${ContactsPage} actions=${actions} />`;
     case 'keys':
       return html`<${KeysPage} actions=${actions} />`;
+    case 'webhooks':
+      return html`<${WebhooksPage} actions=${actions} />`;
     default:
       return html`<${LinePage} state=${state} actions=${actions} />`;
   }
