@@ -40,7 +40,7 @@ fn joined(participant: Uuid, session: Uuid, at: i64) -> Record {
 
 async fn abandoned_sessions_close_at_their_last_event(b: Backend) {
     let (s, _dir) = open(b).await;
-    let (_, line) = s
+    let (account, line) = s
         .create_account(NewAccount {
             id: AccountId::new(),
             email: format!("{}@example.org", Uuid::new_v4().simple()),
@@ -104,6 +104,15 @@ async fn abandoned_sessions_close_at_their_last_event(b: Backend) {
         started(s_unknown, c, unknown, 4_000),
     ];
     s.write_records(&records).await.unwrap();
+    // A webhook endpoint hears of the closing as of rooms that closed.
+    let hook = store::WebhookEndpointRow {
+        id: Uuid::new_v4(),
+        account_id: account.id,
+        url: "https://hooks.example.com/in".into(),
+        events: vec!["participant.left".into(), "conference.ended".into()],
+        created_at: 5_000,
+    };
+    s.insert_webhook_endpoint(&hook, b"sealed").await.unwrap();
     let now = 10_000_000;
     s.node_alive(own, now).await.unwrap();
     s.node_alive(live, now).await.unwrap();
@@ -141,6 +150,24 @@ async fn abandoned_sessions_close_at_their_last_event(b: Backend) {
     assert_eq!(seats[&left], (Some(1_003), Some("left".into())));
     assert_eq!(seats[&other], (None, None));
     assert_eq!(seats[&caller], (Some(3_004), Some("server_stopped".into())));
+    let mut told: Vec<_> = s
+        .webhook_deliveries(account.id, hook.id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.kind, d.created_at))
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            ("conference.ended".to_owned(), 1_005),
+            ("conference.ended".to_owned(), 3_004),
+            ("conference.ended".to_owned(), 4_000),
+            ("participant.left".to_owned(), 1_005),
+            ("participant.left".to_owned(), 3_004),
+        ]
+    );
 
     // Again, as a live node's periodic sweep: nothing more to close; the
     // live node's session stays open while its heartbeat is fresh.

@@ -22,6 +22,7 @@ on_both_stores!(actix:
     a_meeting_is_told_once_in_order_and_signed,
     deliveries_outlast_a_receiver_outage_and_a_server_restart,
     a_failing_delivery_is_kept_and_can_be_sent_again,
+    a_newcomer_waiting_and_admitted_is_told,
     urls_inside_the_network_and_other_accounts_are_refused,
 );
 
@@ -346,20 +347,33 @@ async fn a_failing_delivery_is_kept_and_can_be_sent_again(b: Backend) {
         ws.join(&code, Some("2468"), None, "Ann").await["type"],
         "joined"
     );
+    let mut bob = Ws::connect(&s).await;
+    assert_eq!(
+        bob.join(&code, Some("2468"), None, "Bob").await["type"],
+        "joined"
+    );
     let path = format!("/api/v1/account/webhooks/{id}/deliveries");
-    let failed = eventually(15, "the delivery gives up", || async {
+    let rows = eventually(15, "the deliveries give up", || async {
         let (_, rows) = s.call("GET", &path, None, Some(&token)).await;
-        (rows[0]["state"] == "failed").then_some(rows)
+        let all = rows.as_array()?;
+        (all.len() == 2 && all.iter().all(|d| d["state"] == "failed")).then_some(rows)
     })
     .await;
     assert_eq!(
-        failed.as_array().unwrap().len(),
-        1,
-        "only the wanted type: {failed}"
+        rows.as_array().unwrap().len(),
+        2,
+        "only the wanted type: {rows}"
     );
+    // Ann's was tried and given up on; Bob's, waiting behind it, went with it.
+    let (bob_row, failed) = (&rows[0], &rows.as_array().unwrap()[1..]);
     assert_eq!(failed[0]["attempts"], 3);
     assert_eq!(failed[0]["last_status"], 500);
     assert_eq!(failed[0]["last_error"], "answered 500");
+    assert_eq!(bob_row["attempts"], 0, "{rows}");
+    assert_eq!(
+        bob_row["last_error"],
+        "not sent: an earlier delivery to this endpoint failed for good"
+    );
     assert!(r.got().is_empty());
 
     *r.mode.lock().unwrap() = Mode::Ok;
@@ -476,4 +490,51 @@ async fn urls_inside_the_network_and_other_accounts_are_refused(b: Backend) {
         (409, Some("too_many_endpoints")),
         "{body}"
     );
+}
+
+async fn a_newcomer_waiting_and_admitted_is_told(b: Backend) {
+    let s = start(b).await;
+    let r = Receiver::start();
+    let (token, code, pin) = owned_line_with_security(&s).await;
+    subscribe(&s, &token, &r, r.port).await;
+    let mut chair = Ws::connect(&s).await;
+    assert_eq!(
+        chair.join(&code, Some("2468"), Some(&pin), "Chair").await["type"],
+        "joined"
+    );
+    let set = chair
+        .ask(json!({"type": "set_waiting_room", "setting": "everyone"}))
+        .await;
+    assert_eq!(set["type"], "ack", "{set}");
+    let mut ada = Ws::connect(&s).await;
+    let waiting = ada.join(&code, Some("2468"), None, "Ada").await;
+    assert_eq!(waiting["type"], "waiting", "{waiting}");
+    let ada_id = waiting["participant"].clone();
+    let admit = chair
+        .ask(json!({"type": "admit", "participant": ada_id}))
+        .await;
+    assert_eq!(admit["type"], "ack", "{admit}");
+    ada.until("joined").await;
+    eventually(10, "the wait and the admission arrive", || async {
+        (r.got().len() >= 6).then_some(())
+    })
+    .await;
+    let got = r.got();
+    assert_eq!(
+        r.types(),
+        [
+            "conference.started",
+            "participant.joined",
+            "moderator.action",
+            "waiting_room.entered",
+            "moderator.action",
+            "participant.joined",
+        ]
+    );
+    assert_eq!(got[2].1["data"]["action"], "set_waiting_room");
+    assert_eq!(got[3].1["data"]["name"], "Ada");
+    assert_eq!(got[3].1["data"]["reason"], "setting");
+    assert_eq!(got[3].1["data"]["participant"], ada_id);
+    assert_eq!(got[4].1["data"]["action"], "admit");
+    assert_eq!(got[5].1["data"]["participant"], ada_id);
 }

@@ -188,7 +188,7 @@ pub struct DeliveriesQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryView {
-    /// The delivery's number within the endpoint, for `retry`.
+    /// The event's number in the server's outbox, for `retry`.
     seq: i64,
     /// The `webhook-id` header: the same on every attempt.
     event_id: uuid::Uuid,

@@ -11,6 +11,9 @@ use uuid::Uuid;
 use super::records::{DeliveryOutcome, DeliveryRow, DueDelivery, WebhookEndpointRow};
 use super::StoreResult;
 
+/// What the deliveries a give-up takes with it say.
+pub const GAVE_UP: &str = "not sent: an earlier delivery to this endpoint failed for good";
+
 /// The events column as stored: `,a,b,` so that one substring test finds
 /// one type and never a prefix of another.
 pub fn events_column(events: &[String]) -> String {
@@ -49,10 +52,12 @@ pub trait Outbox: Send + Sync + 'static {
         lease_until: Millis,
         limit: usize,
     ) -> StoreResult<Vec<DueDelivery>>;
+    /// Records how an attempt ended, if the claim's lease is still held.
+    /// A delivery given up on takes the endpoint's other waiting ones with
+    /// it (the endpoint is down: they would each wait hours in turn).
     async fn finish_delivery(
         &self,
-        endpoint: Uuid,
-        event_seq: i64,
+        claimed: &DueDelivery,
         outcome: &DeliveryOutcome,
         now: Millis,
     ) -> StoreResult<()>;

@@ -19,10 +19,10 @@ fn ms(t: DateTime<Utc>) -> Millis {
     t.timestamp_millis()
 }
 
-type Params = Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>;
+pub(super) type Params = Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>;
 
 /// The statement and values that write one record.
-fn statement(r: Record) -> (&'static str, Params) {
+pub(super) fn statement(r: Record) -> (&'static str, Params) {
     match r {
         Record::SessionStarted { session, conference, node, at } => (
             "INSERT INTO conference_sessions (id, conference_id, started_at, node_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",

@@ -56,13 +56,43 @@ impl PgStore {
         for row in rows {
             let session: Uuid = row.try_get(0).map_err(map_err)?;
             let last: DateTime<Utc> = row.try_get(1).map_err(map_err)?;
-            tx.execute(
-                "UPDATE attendance SET left_at = $2, left_reason = 'server_stopped' \
-                 WHERE session_id = $1 AND left_at IS NULL",
-                &[&session, &last],
-            )
-            .await
-            .map_err(map_err)?;
+            let seats = tx
+                .query(
+                    "UPDATE attendance SET left_at = $2, left_reason = 'server_stopped' \
+                     WHERE session_id = $1 AND left_at IS NULL RETURNING participant_id",
+                    &[&session, &last],
+                )
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<Vec<Uuid>, _>>()
+                .map_err(map_err)?;
+            let conference: Uuid = tx
+                .query_one(
+                    "SELECT conference_id FROM conference_sessions WHERE id = $1",
+                    &[&session],
+                )
+                .await
+                .map_err(map_err)?
+                .try_get(0)
+                .map_err(map_err)?;
+            // Webhooks hear of it as of a room that closed, in this same
+            // transaction.
+            let told = crate::webhooks::events::abandoned(
+                conference,
+                session,
+                &seats,
+                last.timestamp_millis(),
+            );
+            for r in told {
+                let (sql, params) = super::pg_history::statement(r);
+                let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                tx.execute(sql, &refs).await.map_err(map_err)?;
+            }
             tx.execute(
                 "UPDATE conference_sessions SET ended_at = $2 WHERE id = $1",
                 &[&session, &last],

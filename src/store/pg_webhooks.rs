@@ -144,6 +144,7 @@ impl Outbox for PgStore {
                     body: r.try_get(6).map_err(map_err)?,
                     created_at: r.try_get(7).map_err(map_err)?,
                     attempts: r.try_get(8).map_err(map_err)?,
+                    lease_until,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -153,39 +154,57 @@ impl Outbox for PgStore {
 
     async fn finish_delivery(
         &self,
-        endpoint: Uuid,
-        event_seq: i64,
+        claimed: &DueDelivery,
         outcome: &DeliveryOutcome,
         now: Millis,
     ) -> StoreResult<()> {
-        let client = self.client().await?;
-        match outcome {
+        let (endpoint, seq, lease) = (claimed.endpoint, claimed.event_seq, claimed.lease_until);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let (updated, gave_up) = match outcome {
             DeliveryOutcome::Delivered { status } => {
                 let status = i32::from(*status);
-                client
+                let n = tx
                     .execute(
                         "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_status = $3, \
-                         last_error = NULL, finished_at = $4, lease_until = NULL WHERE endpoint_id = $1 AND event_seq = $2",
-                        &[&endpoint, &event_seq, &status, &now],
+                         last_error = NULL, finished_at = $4, lease_until = NULL \
+                         WHERE endpoint_id = $1 AND event_seq = $2 AND state = 'pending' AND lease_until = $5",
+                        &[&endpoint, &seq, &status, &now, &lease],
                     )
                     .await
+                    .map_err(map_err)?;
+                (n, false)
             }
-            DeliveryOutcome::Failed { status, error, retry_at } => {
+            DeliveryOutcome::Failed {
+                status,
+                error,
+                retry_at,
+            } => {
                 let status = status.map(i32::from);
-                client
+                let n = tx
                     .execute(
                         "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $3, last_error = $4, lease_until = NULL, \
                          state = CASE WHEN $5::BIGINT IS NULL THEN 'failed' ELSE 'pending' END, \
                          next_attempt_at = COALESCE($5, next_attempt_at), \
                          finished_at = CASE WHEN $5::BIGINT IS NULL THEN $6::BIGINT ELSE NULL END \
-                         WHERE endpoint_id = $1 AND event_seq = $2",
-                        &[&endpoint, &event_seq, &status, error, retry_at, &now],
+                         WHERE endpoint_id = $1 AND event_seq = $2 AND state = 'pending' AND lease_until = $7",
+                        &[&endpoint, &seq, &status, error, retry_at, &now, &lease],
                     )
                     .await
+                    .map_err(map_err)?;
+                (n, retry_at.is_none())
             }
+        };
+        if updated == 1 && gave_up {
+            tx.execute(
+                "UPDATE webhook_deliveries SET state = 'failed', last_error = $3, finished_at = $2 \
+                 WHERE endpoint_id = $1 AND state = 'pending' AND (lease_until IS NULL OR lease_until < $2)",
+                &[&endpoint, &now, &super::outbox::GAVE_UP],
+            )
+            .await
+            .map_err(map_err)?;
         }
-        .map_err(map_err)?;
-        Ok(())
+        tx.commit().await.map_err(map_err)
     }
 
     async fn webhook_deliveries(
@@ -255,6 +274,22 @@ impl Outbox for PgStore {
             )
             .await
             .map_err(map_err)?;
+        // A deleted endpoint's rows go whatever their state (one a batch
+        // wrote while it was being deleted would otherwise wait forever),
+        // then the endpoint itself with its sealed secret.
+        tx.execute(
+            "DELETE FROM webhook_deliveries d USING webhook_endpoints e \
+             WHERE e.id = d.endpoint_id AND e.deleted_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "DELETE FROM webhook_endpoints WHERE deleted_at < $1",
+            &[&before],
+        )
+        .await
+        .map_err(map_err)?;
         tx.execute(
             "DELETE FROM webhook_events ev WHERE ev.created_at < $1 \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = ev.seq)",

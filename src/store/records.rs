@@ -300,6 +300,9 @@ pub struct DueDelivery {
     pub created_at: Millis,
     /// Attempts before this one.
     pub attempts: i32,
+    /// The lease this claim holds: the outcome is recorded only while it
+    /// is still this one (another node may have taken it since).
+    pub lease_until: Millis,
 }
 
 /// How one attempt ended.

@@ -23,7 +23,7 @@ fn opt_text(s: Option<String>) -> Value {
 }
 
 /// The statement and values that write one record.
-fn statement(r: Record) -> (&'static str, Vec<Value>) {
+pub(super) fn statement(r: Record) -> (&'static str, Vec<Value>) {
     use Value::Integer as I;
     match r {
         Record::SessionStarted { session, conference, node, at } => (
@@ -122,7 +122,7 @@ fn statement(r: Record) -> (&'static str, Vec<Value>) {
 
 /// A webhook event's deliveries, one per endpoint that wants it; a batch
 /// written twice finds them there and adds nothing.
-fn deliveries(r: &Record) -> Option<(&'static str, Vec<Value>)> {
+pub(super) fn deliveries(r: &Record) -> Option<(&'static str, Vec<Value>)> {
     let Record::Webhook {
         id: event, kind, ..
     } = r

@@ -56,12 +56,43 @@ impl SqliteStore {
                 rows
             };
             for (session, last) in &abandoned {
+                let seats: Vec<Uuid> = {
+                    let mut q = tx
+                        .prepare(
+                            "SELECT participant_id FROM attendance WHERE session_id = ?1 AND left_at IS NULL",
+                        )
+                        .map_err(map_err)?;
+                    let rows = q
+                        .query_map(params![session.to_string()], |r| uuid_col(r, 0))
+                        .map_err(map_err)?
+                        .collect::<Result<_, _>>()
+                        .map_err(map_err)?;
+                    rows
+                };
+                let conference = tx
+                    .query_row(
+                        "SELECT conference_id FROM conference_sessions WHERE id = ?1",
+                        params![session.to_string()],
+                        |r| uuid_col(r, 0),
+                    )
+                    .map_err(map_err)?;
                 tx.execute(
                     "UPDATE attendance SET left_at = ?2, left_reason = 'server_stopped' \
                      WHERE session_id = ?1 AND left_at IS NULL",
                     params![session.to_string(), last],
                 )
                 .map_err(map_err)?;
+                // Webhooks hear of it as of a room that closed, in this same
+                // transaction.
+                for r in crate::webhooks::events::abandoned(conference, *session, &seats, *last) {
+                    let follow = super::sqlite_history::deliveries(&r);
+                    for (sql, values) in
+                        std::iter::once(super::sqlite_history::statement(r)).chain(follow)
+                    {
+                        tx.execute(sql, rusqlite::params_from_iter(values))
+                            .map_err(map_err)?;
+                    }
+                }
                 tx.execute(
                     "UPDATE conference_sessions SET ended_at = ?2 WHERE id = ?1",
                     params![session.to_string(), last],

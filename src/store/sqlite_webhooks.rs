@@ -159,6 +159,7 @@ impl Outbox for SqliteStore {
                                 body: r.get(6)?,
                                 created_at: r.get(7)?,
                                 attempts: r.get(8)?,
+                                lease_until,
                             })
                         },
                     )
@@ -173,31 +174,53 @@ impl Outbox for SqliteStore {
 
     async fn finish_delivery(
         &self,
-        endpoint: Uuid,
-        event_seq: i64,
+        claimed: &DueDelivery,
         outcome: &DeliveryOutcome,
         now: Millis,
     ) -> StoreResult<()> {
         let outcome = outcome.clone();
+        let (key, seq, lease) = (
+            claimed.endpoint.to_string(),
+            claimed.event_seq,
+            claimed.lease_until,
+        );
         self.call(move |c| {
-            let key = endpoint.to_string();
-            match outcome {
-                DeliveryOutcome::Delivered { status } => c.execute(
-                    "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?3, \
-                     last_error = NULL, finished_at = ?4, lease_until = NULL WHERE endpoint_id = ?1 AND event_seq = ?2",
-                    params![key, event_seq, status, now],
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let (updated, gave_up) = match outcome {
+                DeliveryOutcome::Delivered { status } => (
+                    tx.execute(
+                        "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?3, \
+                         last_error = NULL, finished_at = ?4, lease_until = NULL \
+                         WHERE endpoint_id = ?1 AND event_seq = ?2 AND state = 'pending' AND lease_until = ?5",
+                        params![key, seq, status, now, lease],
+                    )
+                    .map_err(map_err)?,
+                    false,
                 ),
-                DeliveryOutcome::Failed { status, error, retry_at } => c.execute(
-                    "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = ?3, last_error = ?4, lease_until = NULL, \
-                     state = CASE WHEN ?5 IS NULL THEN 'failed' ELSE 'pending' END, \
-                     next_attempt_at = COALESCE(?5, next_attempt_at), \
-                     finished_at = CASE WHEN ?5 IS NULL THEN ?6 ELSE NULL END \
-                     WHERE endpoint_id = ?1 AND event_seq = ?2",
-                    params![key, event_seq, status, error, retry_at, now],
+                DeliveryOutcome::Failed { status, error, retry_at } => (
+                    tx.execute(
+                        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = ?3, last_error = ?4, lease_until = NULL, \
+                         state = CASE WHEN ?5 IS NULL THEN 'failed' ELSE 'pending' END, \
+                         next_attempt_at = COALESCE(?5, next_attempt_at), \
+                         finished_at = CASE WHEN ?5 IS NULL THEN ?6 ELSE NULL END \
+                         WHERE endpoint_id = ?1 AND event_seq = ?2 AND state = 'pending' AND lease_until = ?7",
+                        params![key, seq, status, error, retry_at, now, lease],
+                    )
+                    .map_err(map_err)?,
+                    retry_at.is_none(),
                 ),
+            };
+            if updated == 1 && gave_up {
+                tx.execute(
+                    "UPDATE webhook_deliveries SET state = 'failed', last_error = ?3, finished_at = ?2 \
+                     WHERE endpoint_id = ?1 AND state = 'pending' AND (lease_until IS NULL OR lease_until < ?2)",
+                    params![key, now, super::outbox::GAVE_UP],
+                )
+                .map_err(map_err)?;
             }
-            .map_err(map_err)?;
-            Ok(())
+            tx.commit().map_err(map_err)
         })
         .await
     }
@@ -272,6 +295,18 @@ impl Outbox for SqliteStore {
                     params![before],
                 )
                 .map_err(map_err)?;
+            // As on PostgreSQL: a deleted endpoint's rows, then the endpoint.
+            tx.execute(
+                "DELETE FROM webhook_deliveries WHERE endpoint_id IN \
+                 (SELECT id FROM webhook_endpoints WHERE deleted_at IS NOT NULL)",
+                [],
+            )
+            .map_err(map_err)?;
+            tx.execute(
+                "DELETE FROM webhook_endpoints WHERE deleted_at < ?1",
+                params![before],
+            )
+            .map_err(map_err)?;
             tx.execute(
                 "DELETE FROM webhook_events WHERE created_at < ?1 \
                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = webhook_events.seq)",

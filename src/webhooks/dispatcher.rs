@@ -89,7 +89,14 @@ impl Dispatcher {
     /// The lease outlasts an attempt, so only a node that died mid-attempt
     /// leaves a delivery for another to send again.
     fn lease(&self) -> i64 {
-        (self.settings.timeout * 3).as_millis() as i64
+        i64::try_from(self.settings.timeout.saturating_mul(3).as_millis()).unwrap_or(i64::MAX / 4)
+    }
+
+    /// A claim under way counts as busy, so a drain that begins meanwhile
+    /// waits for what it brings back to be sent and recorded.
+    fn set_busy(&self) {
+        self.busy
+            .send_replace(self.in_flight + usize::from(self.claiming));
     }
 
     fn claim(&mut self, ctx: &mut Context<Self>) {
@@ -98,6 +105,7 @@ impl Dispatcher {
             return;
         }
         self.claiming = true;
+        self.set_busy();
         let store = self.store.clone();
         let (now, lease) = (self.now(), self.lease());
         ctx.spawn(
@@ -111,6 +119,7 @@ impl Dispatcher {
                             for d in due {
                                 this.send(d, ctx);
                             }
+                            this.set_busy();
                         }
                         Err(e) if !this.failing => {
                             this.failing = true;
@@ -118,13 +127,14 @@ impl Dispatcher {
                         }
                         Err(_) => {}
                     }
+                    this.set_busy();
                 }),
         );
     }
 
     fn send(&mut self, d: DueDelivery, ctx: &mut Context<Self>) {
         self.in_flight += 1;
-        self.busy.send_replace(self.in_flight);
+        self.set_busy();
         let secret = crate::crypto::open(&self.key, &d.secret_sealed)
             .and_then(|s| String::from_utf8(s).ok());
         let request = check_url(&d.url, self.settings.policy)
@@ -175,7 +185,7 @@ impl Dispatcher {
             let store = this.store.clone();
             async move {
                 if let Err(e) = store
-                    .finish_delivery(d.endpoint, d.event_seq, &outcome, now)
+                    .finish_delivery(&d, &outcome, now)
                     .await
                 {
                     // The lease runs out and the delivery is sent again: the
@@ -186,7 +196,7 @@ impl Dispatcher {
             .into_actor(this)
             .map(|(), this, ctx| {
                 this.in_flight -= 1;
-                this.busy.send_replace(this.in_flight);
+                this.set_busy();
                 this.claim(ctx);
             })
         }));
@@ -224,14 +234,32 @@ fn retry_at(settings: &Settings, attempts: i32, now: i64) -> Option<i64> {
     Some(now + wait.as_millis() as i64)
 }
 
-/// An error as an account may read it: no address, no secret.
+/// An error as an account may read it: fixed words, so no address, name
+/// or certificate detail of the library's own message reaches the account
+/// or the log.
 fn describe(e: &SendRequestError) -> String {
-    let text = match e {
-        SendRequestError::Timeout => "timed out".to_owned(),
-        SendRequestError::Connect(c) => format!("cannot connect: {c}"),
-        other => other.to_string(),
-    };
-    text.chars().take(200).collect()
+    use awc::error::ConnectError;
+    match e {
+        SendRequestError::Timeout => "timed out",
+        SendRequestError::Connect(ConnectError::Timeout) => "timed out connecting",
+        SendRequestError::Connect(
+            ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved,
+        ) => "the name does not resolve to an allowed address",
+        SendRequestError::Connect(ConnectError::Io(io)) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused",
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                "connection reset"
+            }
+            _ => "cannot connect",
+        },
+        SendRequestError::Connect(_) => "cannot connect (TLS or network)",
+        SendRequestError::Send(_) | SendRequestError::Body(_) => {
+            "the connection failed while sending"
+        }
+        SendRequestError::Response(_) => "the answer could not be read",
+        _ => "the request failed",
+    }
+    .to_owned()
 }
 
 impl Actor for Dispatcher {
@@ -240,6 +268,7 @@ impl Actor for Dispatcher {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.settings.poll, |this, ctx| this.claim(ctx));
         ctx.run_interval(Duration::from_secs(3600), |this, ctx| this.prune(ctx));
+        self.prune(ctx);
         self.claim(ctx);
     }
 }

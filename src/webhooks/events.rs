@@ -119,6 +119,33 @@ pub fn session(place: Place, started: bool, at: Millis) -> Record {
     )
 }
 
+/// What a server that stopped without closing its rooms leaves to tell
+/// (its sessions are closed by another, or by itself on start): each seat
+/// left with `server_stopped`, then the meeting ended.
+pub fn abandoned(conference: Uuid, session: Uuid, seats: &[Uuid], at: Millis) -> Vec<Record> {
+    let mut out: Vec<Record> = seats
+        .iter()
+        .map(|p| {
+            record(
+                conference,
+                "participant.left",
+                at,
+                json!({
+                    "conference": conference, "session": session, "participant": p,
+                    "reason": "server_stopped",
+                }),
+            )
+        })
+        .collect();
+    out.push(record(
+        conference,
+        "conference.ended",
+        at,
+        json!({"conference": conference, "session": session}),
+    ));
+    out
+}
+
 /// `recording.ready`: the recording can be listed and downloaded.
 pub fn recording(place: Place, done: &conclave_actors::media::RecordingDone, at: Millis) -> Record {
     record(

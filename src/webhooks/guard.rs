@@ -68,14 +68,20 @@ fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public_v4(v4);
             }
-            let s = v6.segments();
-            // NAT64 (64:ff9b::/96) reaches the embedded IPv4 address.
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let o = v6.octets();
-                return is_public_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+            // Forms that carry an IPv4 address: judged by the IPv4 rules.
+            // IPv4-compatible (::/96), NAT64 (64:ff9b::/96), 6to4 (2002::/16).
+            if s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified()
+                || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+            {
+                return is_public_v4(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return is_public_v4(embedded(s[1], s[2]));
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()
@@ -83,6 +89,8 @@ fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || s[0] == 0x64 && s[1] == 0xff9b // local NAT64 (64:ff9b:1::/48)
+                || s[0] == 0x2001 && s[1] == 0 // Teredo
                 || s[0] == 0x2001 && s[1] == 0xdb8) // documentation
         }
     }
@@ -114,6 +122,14 @@ impl Resolve for GuardedResolver {
         port: u16,
     ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
         Box::pin(async move {
+            // An IPv6 literal arrives here in its brackets.
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = bare.parse::<IpAddr>() {
+                if !allowed(ip, self.0) {
+                    return Err("the address is not public".into());
+                }
+                return Ok(vec![SocketAddr::new(ip, port)]);
+            }
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
             let kept: Vec<SocketAddr> = found
                 .iter()
@@ -156,6 +172,10 @@ mod tests {
             ("https://[::ffff:192.168.0.1]/", UrlError::NotPublic),
             ("https://[fd00::1]/", UrlError::NotPublic),
             ("https://[64:ff9b::a00:1]/", UrlError::NotPublic),
+            ("https://[::7f00:1]/", UrlError::NotPublic),
+            ("https://[2002:a00:1::]/", UrlError::NotPublic),
+            ("https://[2001:0:4136:e378::1]/", UrlError::NotPublic),
+            ("https://[64:ff9b:1::1]/", UrlError::NotPublic),
             ("https://100.64.0.1/", UrlError::NotPublic),
             ("https://0.0.0.0/", UrlError::NotPublic),
             ("https:// bad/", UrlError::Malformed),
@@ -178,12 +198,22 @@ mod tests {
         assert!(allowed("192.168.1.1".parse().unwrap(), open));
         assert!(!allowed("192.168.1.1".parse().unwrap(), STRICT));
         assert!(allowed("2606:4700::1111".parse().unwrap(), STRICT));
+        assert!(
+            allowed("2002:5db8:d822::1".parse().unwrap(), STRICT),
+            "6to4 of a public address"
+        );
     }
 
     #[actix_web::test]
     async fn names_that_resolve_to_loopback_are_refused() {
         let r = GuardedResolver(STRICT);
         assert!(r.lookup("localhost", 443).await.is_err());
+        assert!(r.lookup("[::1]", 443).await.is_err());
+        assert_eq!(
+            r.lookup("[2606:4700::1111]", 443).await.unwrap(),
+            ["[2606:4700::1111]:443".parse::<SocketAddr>().unwrap()],
+            "an IPv6 literal in brackets is connected to as given"
+        );
         let open = GuardedResolver(Policy {
             allow_http: true,
             allow_private: true,

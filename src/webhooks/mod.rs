@@ -77,7 +77,7 @@ impl WebhooksConfig {
         use std::time::Duration;
         dispatcher::Settings {
             policy: self.policy(),
-            timeout: Duration::from_secs(self.timeout_secs.max(1)),
+            timeout: Duration::from_secs(self.timeout_secs.clamp(1, 3600)),
             first_retry: Duration::from_millis(self.first_retry_ms.max(1)),
             max_retry: Duration::from_millis(self.max_retry_ms.max(self.first_retry_ms.max(1))),
             max_attempts: self.max_attempts.max(1),

@@ -667,6 +667,9 @@ async fn media_server_with(peer_to_peer: bool) -> TestServer {
             c.media.bind_ip = std::net::IpAddr::from([127, 0, 0, 1]);
             c.media.port_min = 41000;
             c.media.port_max = 47999;
+            // The recording test's webhook endpoint is on loopback.
+            c.webhooks.allow_http = true;
+            c.webhooks.allow_private_addresses = true;
         },
         Arc::new(conclave::clock::SystemClock),
     )

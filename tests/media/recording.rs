@@ -34,6 +34,16 @@ fn ivf_frames(bytes: &[u8]) -> u64 {
 async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     let server = media_server().await;
     let (owner, (m, mut b, c)) = three_owned(&server, [&["mic", "cam"], &["mic"], &["cam"]]).await;
+    // An endpoint nobody listens on: its deliveries show what was told.
+    let (status, hook) = server
+        .call(
+            "POST",
+            "/api/v1/account/webhooks",
+            Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["recording.ready"]})),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
     let (stop, stop_rx) = oneshot::channel();
     let sender = stream(&[&m, &b, &c], stop_rx);
     wait_for("media flows", || {
@@ -87,6 +97,17 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
         .await
     };
     let (session, manifest) = manifest;
+    let deliveries = format!(
+        "/api/v1/account/webhooks/{}/deliveries",
+        hook["id"].as_str().unwrap()
+    );
+    let told = common::eventually(10, "recording.ready is told", || async {
+        let (_, rows) = server.call("GET", &deliveries, None, Some(&owner)).await;
+        (rows.as_array()?.len() == 1).then_some(rows)
+    })
+    .await;
+    assert_eq!(told[0]["type"], "recording.ready", "{told}");
+    assert_eq!(told[0]["conference"], m.conference.as_str(), "{told}");
     let tracks = manifest["tracks"].as_array().unwrap();
     assert_eq!(tracks.len(), 4, "mic+cam, mic, cam: {manifest}");
     for t in tracks {
@@ -156,24 +177,29 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
     assert_eq!(list, json!([]));
 
-    // A second recording goes with the conference's summary, once the
-    // meeting is over.
+    // A second recording, still running when everyone leaves: it is
+    // finished after the room closed, and still told. It goes with the
+    // conference's summary, once the meeting is over.
     m.ok(json!({"type": "start_recording"})).await;
     settle(300).await;
-    m.ok(json!({"type": "stop_recording"})).await;
+    let history = format!("/api/v1/conferences/{}/history", m.conference);
+    let (status, live) = server.call("DELETE", &history, None, Some(&owner)).await;
+    assert_eq!((status, &live["code"]), (409, &json!("conference_live")));
+    for who in [&m, &b, &c] {
+        who.ok(json!({"type": "leave"})).await;
+    }
+    common::eventually(10, "the second recording.ready is told", || async {
+        let (_, rows) = server.call("GET", &deliveries, None, Some(&owner)).await;
+        (rows.as_array()?.len() == 2 && rows[0]["type"] == "recording.ready").then_some(())
+    })
+    .await;
     let second = common::eventually(10, "the second recording", || async {
         let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
         let id = list[0]["id"].as_str()?.to_owned();
         Some(folder.join(id))
     })
     .await;
-    let history = format!("/api/v1/conferences/{}/history", m.conference);
-    let (status, live) = server.call("DELETE", &history, None, Some(&owner)).await;
-    assert_eq!((status, &live["code"]), (409, &json!("conference_live")));
     assert!(second.exists());
-    for who in [&m, &b, &c] {
-        who.ok(json!({"type": "leave"})).await;
-    }
     let deleted = common::eventually(10, "the meeting ends", || async {
         let (status, body) = server.call("DELETE", &history, None, Some(&owner)).await;
         (status == 200).then_some(body)

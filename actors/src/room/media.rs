@@ -8,9 +8,7 @@ use actix::prelude::*;
 
 use super::{Room, Signal};
 use crate::ids::ParticipantId;
-use crate::media::{
-    ClientSignal, FromMedia, MediaEvent, MediaMode, PcKind, RecordingNews, ServerSignal,
-};
+use crate::media::{ClientSignal, FromMedia, MediaEvent, MediaMode, PcKind, ServerSignal};
 use crate::room_state::{Endpoint, Event, Permission, RoomError};
 use crate::view::{MediaState, Outgoing, ToClient};
 
@@ -161,14 +159,8 @@ impl Handler<FromMedia> for Room {
                 let m = Arc::new(Outgoing::new(ToClient::MediaReset));
                 self.deliver(|_| Some(m.clone()));
             }
-            MediaEvent::Recorded(RecordingNews::File(file)) => {
-                tracing::info!(conference = %self.conference, file = %file.file, bytes = file.bytes, "recording file written");
-            }
-            MediaEvent::Recorded(RecordingNews::Done(done)) => {
-                let now = (self.clock)();
-                self.sink
-                    .recording_ready(self.conference, self.session, &done, now);
-            }
+            // The relay (relay.rs) takes these: they may outlive the room.
+            MediaEvent::Recorded(_) => {}
         }
     }
 }

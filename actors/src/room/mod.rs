@@ -14,6 +14,7 @@
 
 mod door;
 mod media;
+mod relay;
 
 pub use door::Entered;
 
@@ -453,9 +454,17 @@ impl Actor for Room {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.sink
             .opened(self.conference, self.session, (self.clock)());
-        self.media =
-            self.media_factory
-                .start(self.conference, self.session, ctx.address().recipient());
+        let relay = relay::MediaRelay {
+            room: ctx.address().downgrade(),
+            sink: self.sink.clone(),
+            clock: self.clock.clone(),
+            conference: self.conference,
+            session: self.session,
+        }
+        .start();
+        self.media = self
+            .media_factory
+            .start(self.conference, self.session, relay.recipient());
         // Drops seats whose resume grace ran out.
         ctx.run_interval(Duration::from_secs(1), |room, ctx| {
             let _ = room.guarded(Command::Tick, false);
