@@ -162,6 +162,9 @@ pub struct MediaSettings {
     pub threads: usize,
     /// Two web participants alone talk end to end (unless recording).
     pub peer_to_peer: bool,
+    /// A coturn server whose short-lived credentials each participant gets
+    /// (docs/media.md "TURN").
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 impl Default for MediaSettings {
@@ -175,6 +178,7 @@ impl Default for MediaSettings {
             ice_servers: Vec::new(),
             threads: 2,
             peer_to_peer: true,
+            turn: None,
         }
     }
 }
@@ -322,7 +326,9 @@ impl Config {
         Ok(())
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Refuses settings the server cannot run with; errors name the
+    /// setting, never a secret's value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |name, message: &str| ConfigError::Invalid {
             name,
             message: message.to_owned(),
@@ -351,6 +357,9 @@ impl Config {
                 "waiting_room",
                 "max_waiting, max_waiting_per_address and max_wait_secs must be positive",
             ));
+        }
+        if let Some(problem) = self.media.turn.as_ref().and_then(|t| t.problem()) {
+            return Err(invalid("media.turn", problem));
         }
         if self.gateway_secret.as_ref().is_some_and(|g| g.len() < 16) {
             return Err(invalid("gateway_secret", "must be at least 16 characters"));

@@ -43,6 +43,7 @@ pub mod services;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;
+pub mod turn;
 pub mod validate;
 pub mod webhooks;
 pub mod ws;

@@ -35,6 +35,8 @@ pub struct Rooms {
     pub gateway_secret: Option<crate::secrets::GatewaySecret>,
     /// The media plane, when media is on.
     pub media: Option<conclave_media::MediaPlane>,
+    /// The coturn server participants get credentials for.
+    pub turn: Option<crate::turn::TurnConfig>,
     /// Where the media plane writes recordings.
     pub recordings: std::path::PathBuf,
     /// Whether the device cookie is `Secure` (the public URL is `https`).

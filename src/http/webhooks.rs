@@ -100,18 +100,15 @@ pub async fn create(
     let uri = guard::check_url(&url, config.policy())
         .map_err(|e| AppError::invalid("url", e.to_string()))?;
     // A name that resolves only to private addresses now is refused now;
-    // every connection checks again (names change).
+    // every connection checks again (names change). One that does not
+    // resolve yet is taken: its deliveries will say so.
     if let Some(host) = uri.host() {
         let port = uri.port_u16().unwrap_or(443);
-        let resolver = guard::GuardedResolver(config.policy());
-        if let Ok(found) = tokio::net::lookup_host((host, port)).await {
-            let found: Vec<_> = found.collect();
-            if !found.is_empty() && !found.iter().any(|a| guard::allowed(a.ip(), resolver.0)) {
-                return Err(AppError::invalid(
-                    "url",
-                    guard::UrlError::NotPublic.to_string(),
-                ));
-            }
+        if guard::resolve(host, port, config.policy()).await == Err(guard::Unreachable::NotPublic) {
+            return Err(AppError::invalid(
+                "url",
+                guard::UrlError::NotPublic.to_string(),
+            ));
         }
     }
     let events = events(&body.events)?;

@@ -5,14 +5,15 @@
 //! backoff, or failed for good and kept for the account to inspect and
 //! retry. Rooms never wait for it: they only write the outbox.
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use awc::error::SendRequestError;
 use tokio::sync::watch;
 
-use super::guard::{check_url, GuardedResolver, Policy};
+use super::client::{Client, Failure, Post};
+use super::guard::Policy;
 use super::signing::sign;
 use crate::clock::Clock;
 use crate::secrets::SecretKey;
@@ -38,7 +39,7 @@ pub struct Dispatcher {
     key: SecretKey,
     clock: Arc<dyn Clock>,
     settings: Settings,
-    client: awc::Client,
+    client: Rc<Client>,
     in_flight: usize,
     claiming: bool,
     draining: bool,
@@ -55,19 +56,7 @@ impl Dispatcher {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
-        let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
-            GuardedResolver(settings.policy),
-        ))
-        .service();
-        let connector = awc::Connector::new()
-            .connector(tcp)
-            .timeout(settings.timeout);
-        let client = awc::Client::builder()
-            .connector(connector)
-            .timeout(settings.timeout)
-            .disable_redirects()
-            .add_default_header(("user-agent", "Conclave-Webhooks/1"))
-            .finish();
+        let client = Rc::new(Client::new(settings.policy));
         Self {
             store,
             key,
@@ -137,37 +126,39 @@ impl Dispatcher {
         self.set_busy();
         let secret = crate::crypto::open(&self.key, &d.secret_sealed)
             .and_then(|s| String::from_utf8(s).ok());
-        let request = check_url(&d.url, self.settings.policy)
-            .map_err(|e| e.to_string())
-            .and_then(|_| secret.ok_or_else(|| "the endpoint's secret cannot be read".to_owned()))
+        let signed = secret
+            .ok_or("the endpoint's secret cannot be read")
             .and_then(|secret| {
                 let id = d.event_id.to_string();
                 let ts = self.clock.now().timestamp();
                 let signature = sign(&secret, &id, ts, &d.body)
-                    .ok_or_else(|| "the endpoint's secret cannot be read".to_owned())?;
-                Ok(self
-                    .client
-                    .post(&d.url)
-                    .insert_header(("content-type", "application/json"))
-                    .insert_header(("webhook-id", id))
-                    .insert_header(("webhook-timestamp", ts.to_string()))
-                    .insert_header(("webhook-signature", signature)))
+                    .ok_or("the endpoint's secret cannot be read")?;
+                Ok([
+                    ("webhook-id", id),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", signature),
+                ])
             });
-        let body = d.body.clone();
+        let (client, url, body, timeout) = (
+            self.client.clone(),
+            d.url.clone(),
+            d.body.clone(),
+            self.settings.timeout,
+        );
         let attempt = async move {
-            match request {
-                Err(error) => Err((None, error)),
-                Ok(request) => match request.send_body(body).await {
-                    Ok(response) if response.status().is_success() => {
-                        Ok(response.status().as_u16())
-                    }
-                    Ok(response) => Err((
-                        Some(response.status().as_u16()),
-                        format!("answered {}", response.status().as_u16()),
-                    )),
-                    Err(e) => Err((None, describe(&e))),
-                },
-            }
+            let headers = signed.map_err(|why| (None, why.to_owned()))?;
+            let post = Post {
+                url: &url,
+                headers: &headers,
+                body,
+            };
+            client.send(post, timeout).await.map_err(|f| {
+                let status = match f {
+                    Failure::Status(s) => Some(s),
+                    Failure::Other(_) => None,
+                };
+                (status, f.describe())
+            })
         };
         ctx.spawn(attempt.into_actor(self).then(move |result, this, _| {
             let now = this.now();
@@ -232,34 +223,6 @@ fn retry_at(settings: &Settings, attempts: i32, now: i64) -> Option<i64> {
         .saturating_mul(1u32.checked_shl(done - 1).unwrap_or(u32::MAX))
         .min(settings.max_retry);
     Some(now + wait.as_millis() as i64)
-}
-
-/// An error as an account may read it: fixed words, so no address, name
-/// or certificate detail of the library's own message reaches the account
-/// or the log.
-fn describe(e: &SendRequestError) -> String {
-    use awc::error::ConnectError;
-    match e {
-        SendRequestError::Timeout => "timed out",
-        SendRequestError::Connect(ConnectError::Timeout) => "timed out connecting",
-        SendRequestError::Connect(
-            ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved,
-        ) => "the name does not resolve to an allowed address",
-        SendRequestError::Connect(ConnectError::Io(io)) => match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused",
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
-                "connection reset"
-            }
-            _ => "cannot connect",
-        },
-        SendRequestError::Connect(_) => "cannot connect (TLS or network)",
-        SendRequestError::Send(_) | SendRequestError::Body(_) => {
-            "the connection failed while sending"
-        }
-        SendRequestError::Response(_) => "the answer could not be read",
-        _ => "the request failed",
-    }
-    .to_owned()
 }
 
 impl Actor for Dispatcher {

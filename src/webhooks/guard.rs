@@ -6,9 +6,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use actix_tls::connect::Resolve;
-use futures_util::future::LocalBoxFuture;
-
 /// What the operator allows beyond public HTTPS.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Policy {
@@ -32,11 +29,11 @@ pub enum UrlError {
 }
 
 /// Checks an endpoint URL's form and, for an IP literal, its address.
-pub fn check_url(url: &str, policy: Policy) -> Result<awc::http::Uri, UrlError> {
+pub fn check_url(url: &str, policy: Policy) -> Result<hyper::Uri, UrlError> {
     if url.len() > 2000 {
         return Err(UrlError::TooLong);
     }
-    let uri: awc::http::Uri = url.parse().map_err(|_| UrlError::Malformed)?;
+    let uri: hyper::Uri = url.parse().map_err(|_| UrlError::Malformed)?;
     match uri.scheme_str() {
         Some("https") => {}
         Some("http") if policy.allow_http => {}
@@ -112,36 +109,41 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] >= 240)
 }
 
-/// Resolves names for the webhook client, keeping only allowed addresses.
-pub struct GuardedResolver(pub Policy);
+/// Why a host has no address to connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// The name does not resolve (now).
+    Unresolved,
+    /// It resolves, but only to addresses that are not allowed.
+    NotPublic,
+}
 
-impl Resolve for GuardedResolver {
-    fn lookup<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
-        Box::pin(async move {
-            // An IPv6 literal arrives here in its brackets.
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            if let Ok(ip) = bare.parse::<IpAddr>() {
-                if !allowed(ip, self.0) {
-                    return Err("the address is not public".into());
-                }
-                return Ok(vec![SocketAddr::new(ip, port)]);
-            }
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
-            let kept: Vec<SocketAddr> = found
-                .iter()
-                .copied()
-                .filter(|a| allowed(a.ip(), self.0))
-                .collect();
-            if kept.is_empty() && !found.is_empty() {
-                return Err("the name resolves only to addresses that are not public".into());
-            }
-            Ok(kept)
-        })
+/// The allowed addresses of `host` (a name, an address, or an IPv6
+/// address in brackets) at `port`, resolved now.
+pub async fn resolve(
+    host: &str,
+    port: u16,
+    policy: Policy,
+) -> Result<Vec<SocketAddr>, Unreachable> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let found: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|_| Unreachable::Unresolved)?
+            .collect(),
+    };
+    if found.is_empty() {
+        return Err(Unreachable::Unresolved);
     }
+    let kept: Vec<SocketAddr> = found
+        .into_iter()
+        .filter(|a| allowed(a.ip(), policy))
+        .collect();
+    if kept.is_empty() {
+        return Err(Unreachable::NotPublic);
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]
@@ -206,18 +208,23 @@ mod tests {
 
     #[actix_web::test]
     async fn names_that_resolve_to_loopback_are_refused() {
-        let r = GuardedResolver(STRICT);
-        assert!(r.lookup("localhost", 443).await.is_err());
-        assert!(r.lookup("[::1]", 443).await.is_err());
         assert_eq!(
-            r.lookup("[2606:4700::1111]", 443).await.unwrap(),
+            resolve("localhost", 443, STRICT).await,
+            Err(Unreachable::NotPublic)
+        );
+        assert_eq!(
+            resolve("[::1]", 443, STRICT).await,
+            Err(Unreachable::NotPublic)
+        );
+        assert_eq!(
+            resolve("[2606:4700::1111]", 443, STRICT).await.unwrap(),
             ["[2606:4700::1111]:443".parse::<SocketAddr>().unwrap()],
             "an IPv6 literal in brackets is connected to as given"
         );
-        let open = GuardedResolver(Policy {
+        let open = Policy {
             allow_http: true,
             allow_private: true,
-        });
-        assert!(!open.lookup("localhost", 443).await.unwrap().is_empty());
+        };
+        assert!(!resolve("localhost", 443, open).await.unwrap().is_empty());
     }
 }

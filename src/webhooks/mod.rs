@@ -4,6 +4,7 @@
 //! [`dispatcher`] sends them, signed ([`signing`]), in order per endpoint
 //! and conference, only to addresses the [`guard`] allows.
 
+pub mod client;
 pub mod dispatcher;
 pub mod events;
 pub mod guard;

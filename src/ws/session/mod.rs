@@ -148,14 +148,16 @@ impl Gate {
         self.rooms.max_wait
     }
 
-    /// The STUN/TURN servers clients should gather with.
-    fn ice_servers(&self) -> serde_json::Value {
-        let servers = self
-            .rooms
-            .media
-            .as_ref()
-            .map(|m| m.config().ice_servers.clone())
-            .unwrap_or_default();
+    /// The STUN/TURN servers participant `user` should gather with: the
+    /// configured ones, then the coturn server with a credential of its own.
+    fn ice_servers(&self, user: ParticipantId) -> serde_json::Value {
+        let Some(media) = self.rooms.media.as_ref() else {
+            return serde_json::json!([]);
+        };
+        let mut servers = media.config().ice_servers.clone();
+        if let Some(turn) = &self.rooms.turn {
+            servers.push(turn.credential(&user.to_string(), chrono::Utc::now().timestamp()));
+        }
         serde_json::to_value(servers).unwrap_or_default()
     }
 
@@ -362,7 +364,7 @@ impl Gate {
             "type": "joined", "id": request, "participant": id.to_string(), "role": role.as_str(), "owner": owner,
             "conference": admission.conference_id.0.to_string(), "title": admission.title,
             "device_token": device_token, "resume_token": resume_token,
-            "ice_servers": self.ice_servers(),
+            "ice_servers": self.ice_servers(id),
         });
         let admitted = if entered == Entered::Waiting {
             tracing::info!(conference = %admission.conference_id, participant = %id, held = admission.held.is_some(), "waiting");

@@ -58,7 +58,7 @@ impl Gate {
                 self.send(&json!({
                     "type": "joined", "id": request, "participant": id.to_string(), "role": role.as_str(),
                     "conference": ticket.conference.0.to_string(), "resumed": true, "resume_token": token,
-                    "ice_servers": self.ice_servers(),
+                    "ice_servers": self.ice_servers(id),
                 }))
                 .await;
                 Ok(Some(Seated {
