@@ -151,3 +151,35 @@ impl Services {
         Ok(Session { token, expires_at })
     }
 }
+
+impl Services {
+    /// Checks the signed-in account's password again before an
+    /// irreversible step (deleting the account), throttled like a sign-in
+    /// so that a stolen token cannot guess it.
+    pub async fn confirm_password(
+        &self,
+        account: &Account,
+        password: &str,
+        client: &str,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let keys = [
+            ThrottleKey::Address(client.to_owned()),
+            ThrottleKey::Account(account.email.clone()),
+        ];
+        if let Err(locked) = self.signin_throttle.check(&keys, now) {
+            return Err(AppError::Throttled {
+                retry_after_secs: locked.retry_after_secs,
+            });
+        }
+        let ok = self
+            .hasher
+            .verify(password.to_owned(), Some(account.password_hash.clone()))
+            .await?;
+        if !ok {
+            self.signin_throttle.record_failure(&keys, now);
+            return Err(AppError::InvalidCredentials);
+        }
+        Ok(())
+    }
+}

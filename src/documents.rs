@@ -31,6 +31,11 @@ impl DocumentFiles {
             .join(document.0.simple().to_string())
     }
 
+    /// The folder of every document of a conference.
+    pub fn folder(&self, conference: ConferenceId) -> PathBuf {
+        self.root.join(conference.0.simple().to_string())
+    }
+
     /// A fresh temporary file for an upload, in the conference's directory
     /// (so the final rename stays on one file system).
     pub fn temporary(&self, conference: ConferenceId) -> io::Result<PathBuf> {

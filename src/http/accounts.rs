@@ -15,7 +15,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/accounts").route(web::post().to(sign_up)))
         .service(web::resource("/sessions").route(web::post().to(sign_in)))
         .service(web::resource("/sessions/current").route(web::delete().to(sign_out)))
-        .service(web::resource("/account").route(web::get().to(me)));
+        .service(
+            web::resource("/account")
+                .route(web::get().to(me))
+                .route(web::delete().to(super::erasure::delete_account)),
+        );
 }
 
 #[derive(Deserialize, ToSchema)]

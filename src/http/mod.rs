@@ -11,6 +11,7 @@ mod client;
 mod conferences;
 mod contacts;
 mod documents;
+mod erasure;
 mod health;
 mod history;
 mod join;

@@ -7,10 +7,12 @@
 //! A lookup that finds nothing is [`StoreError::NotFound`], never a default
 //! value, so a failing database can never pass for an empty one.
 
+pub mod erasure;
 pub mod migrations;
 pub mod outbox;
 mod pg_api_keys;
 mod pg_contacts;
+mod pg_erasure;
 mod pg_history;
 mod pg_nodes;
 mod pg_webhooks;
@@ -19,6 +21,7 @@ pub mod records;
 pub mod sqlite;
 mod sqlite_api_keys;
 mod sqlite_contacts;
+mod sqlite_erasure;
 mod sqlite_history;
 mod sqlite_nodes;
 mod sqlite_webhooks;
@@ -188,7 +191,7 @@ pub struct CodeMatch {
 
 /// The persistence interface. Every method is one transaction.
 #[async_trait]
-pub trait Store: outbox::Outbox + Send + Sync + 'static {
+pub trait Store: outbox::Outbox + erasure::Erasure + Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 

@@ -1,0 +1,44 @@
+//! Erasing an account on PostgreSQL (see `erasure.rs`).
+
+use async_trait::async_trait;
+use conclave_actors::{AccountId, ConferenceId};
+use uuid::Uuid;
+
+use super::erasure::Erasure;
+use super::postgres::{map_err, PgStore};
+use super::{StoreError, StoreResult};
+
+#[async_trait]
+impl Erasure for PgStore {
+    async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<ConferenceId>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let conferences = tx
+            .query(
+                "SELECT id FROM conferences WHERE account_id = $1",
+                &[&account.0],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.try_get::<_, Uuid>(0).map(ConferenceId))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err)?;
+        let ids: Vec<Uuid> = conferences.iter().map(|c| c.0).collect();
+        tx.execute(
+            "DELETE FROM webhook_events WHERE conference_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(map_err)?;
+        let n = tx
+            .execute("DELETE FROM accounts WHERE id = $1", &[&account.0])
+            .await
+            .map_err(map_err)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(conferences)
+    }
+}
