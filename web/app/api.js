@@ -84,6 +84,14 @@ export const signOut = (token) => call('DELETE', '/sessions/current', { token })
 /** @param {string} token */
 export const account = (token) => call('GET', '/account', { token });
 
+/**
+ * Deletes the account and everything it holds (docs/api.md); the password
+ * is asked again. 204 when done: the token stops working at once.
+ * @param {string} token
+ * @param {string} password
+ */
+export const deleteAccount = (token, password) => call('DELETE', '/account', { token, json: { password } });
+
 /** @param {string} token */
 export const line = (token) => call('GET', '/account/line', { token });
 

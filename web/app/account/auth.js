@@ -1,6 +1,7 @@
 // The signed-in account: its token and the calls made with it. The token
 // lives in this tab's sessionStorage (docs/web.md "Account pages" says
-// why), and a call answered 401 signs the page out.
+// why), and a call answered 401 signs the page out (but a wrong password
+// asked again, `invalid_credentials`, leaves the token as it is).
 
 import * as api from '../api.js';
 import { createStore } from '../state.js';
@@ -22,6 +23,7 @@ const KEY = 'conclave.account_token';
  * @property {string} route the part of the location's hash after `#/`
  * @property {string} notice a one-time message, such as a new PIN
  * @property {string} error why the last sign-in or sign-up failed
+ * @property {string} farewell what the signed-out page says after the account was deleted
  */
 
 /**
@@ -42,6 +44,7 @@ export function createAccount() {
       route: '',
       notice: '',
       error: '',
+      farewell: '',
     }),
   );
 
@@ -54,7 +57,8 @@ export function createAccount() {
 
   /**
    * Calls `fn` with the token; the body when it succeeds, else throws the
-   * problem in plain words. A 401 signs out.
+   * problem in plain words. A 401 signs out, unless it says the password
+   * asked again was wrong (`invalid_credentials`: the token still works).
    * @template T
    * @param {(token: string) => Promise<api.ApiAnswer>} fn
    * @returns {Promise<any>}
@@ -63,7 +67,7 @@ export function createAccount() {
     const token = store.get().token;
     if (!token) throw new Error('Sign in first.');
     const answer = await fn(token);
-    if (answer.status === 401) {
+    if (answer.status === 401 && !(answer.body && answer.body.code === 'invalid_credentials')) {
       keep(null);
       store.update({ error: 'Your session has ended: sign in again.' });
     }
@@ -91,7 +95,7 @@ export function createAccount() {
     async signIn(email, password) {
       const answer = await api.signIn(email, password);
       if (answer.status !== 201) return store.update({ error: problem(answer) });
-      store.update({ error: '', notice: '' });
+      store.update({ error: '', notice: '', farewell: '' });
       keep(answer.body.token);
       await refresh();
     },
@@ -106,6 +110,7 @@ export function createAccount() {
       keep(answer.body.session.token);
       store.update({
         error: '',
+        farewell: '',
         account: answer.body.account,
         notice: `Welcome. Your moderator PIN is ${answer.body.moderator_pin}. Note it now: it is shown this once (you can reset it).`,
       });
@@ -116,6 +121,17 @@ export function createAccount() {
       if (token) await api.signOut(token);
       keep(null);
       store.update({ notice: '', error: '' });
+    },
+    /**
+     * Deletes the account with its password; throws the server's reason in
+     * plain words, the page still signed in. Done, the page is signed out
+     * as "Sign out" does (the server has already ended the token).
+     * @param {string} password
+     */
+    async deleteAccount(password) {
+      await ask((t) => api.deleteAccount(t, password));
+      keep(null);
+      store.update({ notice: '', error: '', farewell: 'Your account was deleted.' });
     },
     /** @param {string} notice */
     notify: (notice) => store.update({ notice }),

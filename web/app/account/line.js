@@ -1,10 +1,12 @@
-// The line (access code, dial-in, resets) and the security settings.
+// The line (access code, dial-in, resets) and the security settings (with,
+// at their foot, deleting the account: delete.js).
 import { html } from '../views/html.js';
 import { useState } from '../../vendor/hooks.module.js';
 import * as api from '../api.js';
 import { fields, useLoad } from './load.js';
 import { JoinControl } from './join.js';
 import { WaitingRoomDefault } from './waiting.js';
+import { DeleteAccount } from './delete.js';
 
 /** @typedef {import('./auth.js').AccountState} AccountState */
 /** @typedef {import('./auth.js').AccountActions} AccountActions */
@@ -127,5 +129,6 @@ export function SecurityPage({ state, actions }) {
       <p role="alert">${error}</p>
     </section>
     <${WaitingRoomDefault} state=${state} actions=${actions} />
+    <${DeleteAccount} actions=${actions} />
   `;
 }

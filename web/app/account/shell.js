@@ -1,6 +1,8 @@
-// The account pages' frame: sign in or sign up when signed out; else the
-// navigation, the one-time notice, and the page the route names.
+// The account pages' frame: sign in or sign up when signed out (saying so
+// after the account was deleted); else the navigation, the one-time
+// notice, and the page the route names.
 import { html } from '../views/html.js';
+import { useEffect, useRef } from '../../vendor/hooks.module.js';
 import { LinePage, SecurityPage } from './line.js';
 import { ConferencePage, ConferencesPage } from './conferences.js';
 import { ReportPage, ReportsPage } from './reports.js';
@@ -93,6 +95,7 @@ function SignIn({ state, actions }) {
   return html`
     <main>
       <h1>Your Conclave account</h1>
+      ${state.farewell && html`<${Farewell} text=${state.farewell} />`}
       <p class="hint">Or <a href="/">join a conference</a> with its access code.</p>
       <p id="account_error" role="alert">${state.error}</p>
       <div class="columns">
@@ -114,4 +117,15 @@ function SignIn({ state, actions }) {
       </div>
     </main>
   `;
+}
+
+/**
+ * Said once the account is deleted. The button that deleted it is gone, so
+ * the focus moves here, where a screen reader reads it out.
+ * @param {{text: string}} props
+ */
+function Farewell({ text }) {
+  const ref = useRef(/** @type {HTMLParagraphElement | null} */ (null));
+  useEffect(() => ref.current?.focus(), []);
+  return html`<p id="account_farewell" class="notice" role="status" tabindex="-1" ref=${ref}>${text}</p>`;
 }
