@@ -40,7 +40,7 @@ pub struct ContactView {
 }
 
 impl ContactView {
-    fn new(services: &Services, row: ContactRow) -> Self {
+    pub(super) fn new(services: &Services, row: ContactRow) -> Self {
         Self {
             number: crate::crypto::open(&services.secrets.encryption_key, &row.number_sealed)
                 .and_then(|n| String::from_utf8(n).ok()),

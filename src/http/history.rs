@@ -96,9 +96,52 @@ pub async fn sessions(
     let conference = services
         .owned_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?;
-    let sessions = services.store.conference_sessions(conference.id).await?;
+    Ok(HttpResponse::Ok().json(session_views(&services, conference.id).await?))
+}
+
+/// The conference's moderator actions, oldest first.
+#[utoipa::path(get, path = "/api/v1/conferences/{id}/audit", tag = "history", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Conference id")), responses(
+    (status = 200, body = [AuditView]),
+    (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn audit(
+    services: web::Data<Services>,
+    authed: Authed,
+    id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let conference = services
+        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(audit_views(&services, conference.id).await?))
+}
+
+/// The conference's chat over every session, oldest first.
+#[utoipa::path(get, path = "/api/v1/conferences/{id}/chat", tag = "history", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Conference id")), responses(
+    (status = 200, body = [ChatView]),
+    (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn chat(
+    services: web::Data<Services>,
+    authed: Authed,
+    id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let conference = services
+        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(chat_views(&services, conference.id).await?))
+}
+
+/// The conference's sessions with their attendance, numbers opened (also
+/// for the account export).
+pub(super) async fn session_views(
+    services: &Services,
+    conference: ConferenceId,
+) -> Result<Vec<SessionView>, AppError> {
+    let sessions = services.store.conference_sessions(conference).await?;
     let mut by_session: std::collections::HashMap<_, Vec<_>> = Default::default();
-    for a in services.store.attendance(conference.id).await? {
+    for a in services.store.attendance(conference).await? {
         by_session.entry(a.session).or_default().push(a);
     }
     let key = &services.secrets.encryption_key;
@@ -128,24 +171,15 @@ pub async fn sessions(
                 .collect(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(views))
+    Ok(views)
 }
 
-/// The conference's moderator actions, oldest first.
-#[utoipa::path(get, path = "/api/v1/conferences/{id}/audit", tag = "history", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Conference id")), responses(
-    (status = 200, body = [AuditView]),
-    (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
-))]
-pub async fn audit(
-    services: web::Data<Services>,
-    authed: Authed,
-    id: web::Path<uuid::Uuid>,
-) -> Result<HttpResponse, AppError> {
-    let conference = services
-        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
-        .await?;
-    let rows = services.store.audit_log(conference.id).await?;
+/// The conference's moderator actions (also for the account export).
+pub(super) async fn audit_views(
+    services: &Services,
+    conference: ConferenceId,
+) -> Result<Vec<AuditView>, AppError> {
+    let rows = services.store.audit_log(conference).await?;
     let views: Vec<_> = rows
         .into_iter()
         .map(|r| AuditView {
@@ -158,24 +192,15 @@ pub async fn audit(
             at: time(r.at),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(views))
+    Ok(views)
 }
 
-/// The conference's chat over every session, oldest first.
-#[utoipa::path(get, path = "/api/v1/conferences/{id}/chat", tag = "history", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Conference id")), responses(
-    (status = 200, body = [ChatView]),
-    (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
-))]
-pub async fn chat(
-    services: web::Data<Services>,
-    authed: Authed,
-    id: web::Path<uuid::Uuid>,
-) -> Result<HttpResponse, AppError> {
-    let conference = services
-        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
-        .await?;
-    let rows = services.store.chat_log(conference.id).await?;
+/// The conference's chat (also for the account export).
+pub(super) async fn chat_views(
+    services: &Services,
+    conference: ConferenceId,
+) -> Result<Vec<ChatView>, AppError> {
+    let rows = services.store.chat_log(conference).await?;
     let views: Vec<_> = rows
         .into_iter()
         .map(|r| ChatView {
@@ -188,5 +213,5 @@ pub async fn chat(
             deleted_at: r.deleted_at.map(time),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(views))
+    Ok(views)
 }

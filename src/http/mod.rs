@@ -12,6 +12,7 @@ mod conferences;
 mod contacts;
 mod documents;
 mod erasure;
+mod export;
 mod health;
 mod history;
 mod join;
@@ -59,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(waiting_room::configure)
             .configure(api_keys::configure)
             .configure(webhooks::configure)
+            .configure(export::configure)
             .configure(summary::configure)
             .configure(join::configure)
             .configure(openapi::configure),

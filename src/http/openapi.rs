@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    accounts, api_keys, attendance, conferences, contacts, documents, erasure, health, history,
-    join, recordings, summary, waiting_room, webhooks,
+    accounts, api_keys, attendance, conferences, contacts, documents, erasure, export, health,
+    history, join, recordings, summary, waiting_room, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -29,7 +29,7 @@ use super::{
         api_keys::create, api_keys::list, api_keys::revoke, api_keys::mint,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::retry,
         join::check,
-        erasure::delete_account,
+        erasure::delete_account, export::export,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),

@@ -5,6 +5,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { accessible, launchBrowser, startServer, withPages } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -131,5 +132,29 @@ test('the owner deletes the account: a wrong password changes nothing, the right
     const again = await page.evaluate(() => sessionStorage.getItem('conclave.account_token'));
     assert.ok(again && again !== token);
     assert.equal(await accountStatus(again), 200);
+  });
+});
+
+test('the owner downloads all their data from the security page, from the keyboard', async (t) => {
+  await withPages(browser, t, async (pages) => {
+    const email = `erin-${crypto.randomUUID()}@example.org`;
+    const page = await pages.open('owner', server.url('/account'));
+    assert.equal(await signUp(page, email), 201);
+    await page.getByRole('link', { name: 'Security' }).click();
+    const card = page.getByRole('region', { name: 'Your data' });
+    await card.waitFor();
+    assert.match(await card.locator('#export_rule').innerText(), /attendance .* chat, and your recordings/);
+    const button = card.getByRole('button', { name: 'Download all your data' });
+    await button.focus();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
+    assert.match(download.suggestedFilename(), /^conclave-export-\d{4}-\d{2}-\d{2}\.tar$/);
+    const archive = readFileSync(/** @type {string} */ (await download.path()));
+    const text = archive.toString('latin1');
+    for (const entry of ['conclave-export/account.json', 'conclave-export/conferences.json', 'conclave-export/manifest.json']) {
+      assert.ok(text.includes(entry), `${entry} is in the archive`);
+    }
+    assert.ok(text.includes(email), 'the account itself is in it');
+    await card.locator('#export_state').getByText('Your archive is downloaded.').waitFor();
+    await accessible(page, 'the security page after the export');
   });
 });

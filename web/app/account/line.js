@@ -7,6 +7,7 @@ import { fields, useLoad } from './load.js';
 import { JoinControl } from './join.js';
 import { WaitingRoomDefault } from './waiting.js';
 import { DeleteAccount } from './delete.js';
+import { ExportData } from './export.js';
 
 /** @typedef {import('./auth.js').AccountState} AccountState */
 /** @typedef {import('./auth.js').AccountActions} AccountActions */
@@ -129,6 +130,7 @@ export function SecurityPage({ state, actions }) {
       <p role="alert">${error}</p>
     </section>
     <${WaitingRoomDefault} state=${state} actions=${actions} />
+    <${ExportData} actions=${actions} />
     <${DeleteAccount} actions=${actions} />
   `;
 }

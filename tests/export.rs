@@ -1,0 +1,147 @@
+//! The account export against a running server, on both stores: one tar
+//! archive with the account, its conferences, contacts, keys, webhooks,
+//! every meeting's attendance, audit and chat as JSON, its finished
+//! recordings' files, and a manifest whose sizes and SHA-256 sums match;
+//! nothing of another account; only for the signed-in owner.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use common::{owned_line_with_security, Backend, TestServer, Ws};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+on_both_stores!(actix: an_account_exports_everything_it_holds);
+
+async fn download(s: &TestServer, token: &str) -> (u16, Vec<u8>, String) {
+    let mut res = awc::Client::new()
+        .get(s.url("/api/v1/account/export"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = res.body().limit(64 << 20).await.unwrap().to_vec();
+    (res.status().as_u16(), body, kind)
+}
+
+async fn an_account_exports_everything_it_holds(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (token, code, pin) = owned_line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    let joined = chair
+        .join(&code, Some("2468"), Some(&pin), "Chair, \"the\" first")
+        .await;
+    let conference = joined["conference"].as_str().unwrap().to_owned();
+    assert_eq!(
+        chair
+            .ask(json!({"type": "chat", "text": "minutes of the meeting"}))
+            .await["type"],
+        "ack"
+    );
+    assert_eq!(chair.ask(json!({"type": "lock"})).await["type"], "ack");
+    assert_eq!(chair.ask(json!({"type": "leave"})).await["type"], "ack");
+    let (status, _) = s
+        .call(
+            "POST",
+            "/api/v1/account/api-keys",
+            Some(json!({"name": "portal"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // A finished recording, as the media plane leaves it.
+    let rec = s
+        .data_dir()
+        .join("recordings")
+        .join(&conference)
+        .join("0b4f2a9e-0000-4000-8000-000000000001-1700000000000");
+    std::fs::create_dir_all(&rec).unwrap();
+    let audio: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(rec.join("p-microphone-1.ogg"), &audio).unwrap();
+    std::fs::write(rec.join("../../../stray"), b"not listed").unwrap();
+    std::fs::write(
+        rec.join("manifest.json"),
+        json!({"tracks": [{"file": "p-microphone-1.ogg"}, {"file": "../../../stray"}]}).to_string(),
+    )
+    .unwrap();
+    // Another account, whose data must not appear.
+    let (_, other_code, other_pin) = owned_line_with_security(&s).await;
+    let mut other = Ws::connect(&s).await;
+    other
+        .join(&other_code, Some("2468"), Some(&other_pin), "Other")
+        .await;
+    assert_eq!(
+        other
+            .ask(json!({"type": "chat", "text": "someone else's words"}))
+            .await["type"],
+        "ack"
+    );
+
+    let (status, archive, kind) = download(&s, &token).await;
+    assert_eq!((status, kind.as_str()), (200, "application/x-tar"));
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut reader = tar::Archive::new(archive.as_slice());
+    for entry in reader.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        files.insert(path, bytes);
+    }
+    let json = |name: &str| -> Value {
+        serde_json::from_slice(
+            files
+                .get(&format!("conclave-export/{name}"))
+                .unwrap_or_else(|| panic!("{name} in {:?}", files.keys())),
+        )
+        .unwrap()
+    };
+    let manifest = json("manifest.json");
+    for e in manifest["entries"].as_array().unwrap() {
+        let bytes = &files[&format!("conclave-export/{}", e["path"].as_str().unwrap())];
+        assert_eq!(e["bytes"], bytes.len() as u64, "{e}");
+        assert_eq!(e["sha256"], hex::encode(Sha256::digest(bytes)), "{e}");
+    }
+    assert_eq!(
+        manifest["entries"].as_array().unwrap().len() + 1,
+        files.len(),
+        "the manifest lists every entry"
+    );
+
+    assert!(json("account.json")["email"]
+        .as_str()
+        .unwrap()
+        .contains('@'));
+    assert_eq!(json("conferences.json")[0]["id"], conference.as_str());
+    assert_eq!(json("api_keys.json")[0]["name"], "portal");
+    let prefix = format!("conferences/{conference}");
+    let sessions = json(&format!("{prefix}/sessions.json"));
+    assert_eq!(sessions[0]["attendance"][0]["name"], "Chair, \"the\" first");
+    assert_eq!(
+        json(&format!("{prefix}/chat.json"))[0]["text"],
+        "minutes of the meeting"
+    );
+    assert_eq!(json(&format!("{prefix}/audit.json"))[0]["action"], "lock");
+    let recorded = format!("conclave-export/{prefix}/recordings/0b4f2a9e-0000-4000-8000-000000000001-1700000000000/p-microphone-1.ogg");
+    assert_eq!(files[&recorded], audio, "the recording's bytes");
+    let all = String::from_utf8_lossy(&archive);
+    assert!(
+        !all.contains("someone else's words"),
+        "nothing of another account"
+    );
+    assert!(
+        !all.contains("not listed"),
+        "only files a manifest lists, by plain names"
+    );
+    assert!(!all.contains("argon2"), "no password or PIN hash");
+
+    let (status, _, _) = download(&s, "not-a-token").await;
+    assert_eq!(status, 401);
+}
