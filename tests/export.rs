@@ -2,7 +2,8 @@
 //! archive with the account, its conferences, contacts, keys, webhooks,
 //! every meeting's attendance, audit and chat as JSON, its finished
 //! recordings' files, and a manifest whose sizes and SHA-256 sums match;
-//! nothing of another account; only for the signed-in owner.
+//! nothing of another account; only for the signed-in owner. And the
+//! erasure of one person from the summaries, by number or by name.
 
 mod common;
 
@@ -13,7 +14,10 @@ use common::{owned_line_with_security, Backend, TestServer, Ws};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-on_both_stores!(actix: an_account_exports_everything_it_holds);
+on_both_stores!(actix:
+    an_account_exports_everything_it_holds,
+    a_person_is_erased_from_the_summaries,
+);
 
 async fn download(s: &TestServer, token: &str) -> (u16, Vec<u8>, String) {
     let mut res = awc::Client::new()
@@ -144,4 +148,152 @@ async fn an_account_exports_everything_it_holds(b: Backend) {
 
     let (status, _, _) = download(&s, "not-a-token").await;
     assert_eq!(status, 401);
+}
+
+const SECRET: &str = "a-long-gateway-secret-for-tests";
+const NUMBER: &str = "+441234567123";
+
+async fn prompt(gw: &mut Ws, want: &str) {
+    loop {
+        let m = gw.next().await.expect("the gateway stays connected");
+        if m["type"] == "prompt" {
+            assert_eq!(m["prompt"], want, "{m}");
+            return;
+        }
+    }
+}
+
+async fn erase(s: &TestServer, token: &str, body: Value) -> (u16, Value) {
+    s.call("POST", "/api/v1/account/erasures", Some(body), Some(token))
+        .await
+}
+
+async fn a_person_is_erased_from_the_summaries(b: Backend) {
+    let s = TestServer::start_with(
+        b,
+        |c| c.gateway_secret = Some(conclave::secrets::GatewaySecret::new(SECRET.into()).unwrap()),
+        std::sync::Arc::new(conclave::clock::SystemClock),
+    )
+    .await;
+    let (token, code, pin) = owned_line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    let joined = chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    let conference = joined["conference"].as_str().unwrap().to_owned();
+    let mut gw = Ws::gateway(&s, SECRET).await.unwrap();
+    gw.send(json!({"type": "call", "call": "c1", "from": NUMBER}))
+        .await;
+    prompt(&mut gw, "enter_access_code").await;
+    gw.send(json!({"type": "dtmf", "call": "c1", "digits": format!("{code}#")}))
+        .await;
+    prompt(&mut gw, "enter_security_code").await;
+    gw.send(json!({"type": "dtmf", "call": "c1", "digits": "2468#"}))
+        .await;
+    prompt(&mut gw, "enter_moderator_pin").await;
+    gw.send(json!({"type": "dtmf", "call": "c1", "digits": "#"}))
+        .await;
+    prompt(&mut gw, "joined").await;
+    let mut ada = Ws::connect(&s).await;
+    assert_eq!(
+        ada.join(&code, Some("2468"), None, "Ada Lovelace").await["type"],
+        "joined"
+    );
+    assert_eq!(
+        ada.ask(json!({"type": "chat", "text": "my own words"}))
+            .await["type"],
+        "ack"
+    );
+    assert_eq!(
+        chair
+            .ask(json!({"type": "chat", "text": "the chair's words"}))
+            .await["type"],
+        "ack"
+    );
+
+    // Not while the meeting is on: it would write her seat again.
+    let by_name = json!({"conference": conference, "name": "Ada Lovelace"});
+    let (status, body) = erase(&s, &token, by_name.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conference_live")),
+        "{body}"
+    );
+    gw.send(json!({"type": "hangup", "call": "c1"})).await;
+    for ws in [&mut ada, &mut chair] {
+        assert_eq!(ws.ask(json!({"type": "leave"})).await["type"], "ack");
+    }
+    let sessions = format!("/api/v1/conferences/{conference}/sessions");
+    common::eventually(10, "the meeting ends", || async {
+        let (_, all) = s.call("GET", &sessions, None, Some(&token)).await;
+        all[0]["ended_at"].is_string().then_some(())
+    })
+    .await;
+
+    let (status, body) = erase(&s, &token, json!({"phone_number": NUMBER})).await;
+    assert_eq!((status, body["seats"].as_u64()), (200, Some(1)), "{body}");
+    let (status, body) = erase(&s, &token, by_name.clone()).await;
+    assert_eq!(
+        (status, &body),
+        (200, &json!({"seats": 1, "messages": 1})),
+        "{body}"
+    );
+    let (_, all) = s.call("GET", &sessions, None, Some(&token)).await;
+    let names: Vec<_> = all[0]["attendance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["phone_number"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|(n, p)| n == "Erased participant" && p.is_null())
+            .count(),
+        2,
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|(n, _)| n == "Chair"),
+        "the others stay: {names:?}"
+    );
+    let (_, chat) = s
+        .call(
+            "GET",
+            &format!("/api/v1/conferences/{conference}/chat"),
+            None,
+            Some(&token),
+        )
+        .await;
+    let texts: Vec<_> = chat
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["sender_name"].clone(), m["text"].clone()))
+        .collect();
+    assert!(
+        texts.contains(&(json!("Erased participant"), Value::Null)),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&(json!("Chair"), json!("the chair's words"))),
+        "{texts:?}"
+    );
+    assert!(!chat.to_string().contains("my own words") && !all.to_string().contains("Lovelace"));
+
+    // Nobody left to erase; malformed and foreign requests change nothing.
+    assert_eq!(erase(&s, &token, by_name).await.0, 404);
+    assert_eq!(erase(&s, &token, json!({"name": "Chair"})).await.0, 422);
+    let (other, _) = s.sign_up().await;
+    let foreign = json!({"conference": conference, "name": "Chair"});
+    assert_eq!(erase(&s, &other, foreign).await.0, 404);
+    assert_eq!(
+        erase(&s, &other, json!({"phone_number": "+441234567999"}))
+            .await
+            .0,
+        404
+    );
 }

@@ -89,3 +89,123 @@ pub async fn delete_account(
     tracing::info!(account = %account.id, conferences = conferences.len(), "account deleted");
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Which attendance rows are the person to erase.
+type Matcher = dyn Fn(&crate::store::AttendanceRow) -> bool;
+
+/// The name an erased participant's rows keep.
+pub const ERASED: &str = "Erased participant";
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// Everyone who called from this number, in every conference of the
+    /// account (its address-book entry goes too).
+    phone_number: Option<String>,
+    /// With `name`: everyone by that exact name in this conference.
+    conference: Option<uuid::Uuid>,
+    name: Option<String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct Erased {
+    /// Attendance rows now a tombstone.
+    seats: u64,
+    /// Chat messages whose text and sender's name were removed.
+    messages: u64,
+}
+
+/// Erases one person from the account's summaries: their attendance rows
+/// keep their times under "Erased participant" with no number, their chat
+/// messages keep their place with no text.
+#[utoipa::path(post, path = "/api/v1/account/erasures", tag = "accounts", security(("bearer" = [])),
+    request_body = EraseRequest, responses(
+    (status = 200, body = Erased),
+    (status = 404, description = "`not_found`: nobody matched, or the conference is not the account's", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`conference_live`: a meeting is in progress in a conference concerned", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_field`: give `phone_number`, or `conference` and `name`", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn erase_participant(
+    services: web::Data<Services>,
+    rooms: web::Data<Rooms>,
+    authed: Authed,
+    body: web::Json<EraseRequest>,
+) -> Result<HttpResponse, AppError> {
+    let account = &authed.account;
+    let key = &services.secrets.encryption_key;
+    let (conferences, wanted): (Vec<_>, Box<Matcher>) =
+        match (&body.phone_number, body.conference, &body.name) {
+            (Some(number), None, None) => {
+                let number = number.trim().to_owned();
+                if number.is_empty() {
+                    return Err(AppError::invalid("phone_number", "a phone number"));
+                }
+                let all = services.store.conferences(account.id).await?;
+                let key = key.clone();
+                let matches = move |a: &crate::store::AttendanceRow| {
+                    a.phone_sealed
+                        .as_deref()
+                        .and_then(|s| crate::crypto::open(&key, s))
+                        .is_some_and(|n| n == number.as_bytes())
+                };
+                (all.into_iter().map(|c| c.id).collect(), Box::new(matches))
+            }
+            (None, Some(conference), Some(name)) => {
+                let c = services
+                    .owned_conference(account, conclave_actors::ConferenceId(conference))
+                    .await?;
+                let name = name.clone();
+                (
+                    vec![c.id],
+                    Box::new(move |a: &crate::store::AttendanceRow| a.name == name),
+                )
+            }
+            _ => {
+                return Err(AppError::invalid(
+                    "phone_number",
+                    "give phone_number, or conference and name",
+                ))
+            }
+        };
+    let mut participants = Vec::new();
+    for conference in &conferences {
+        let rows = services.store.attendance(*conference).await?;
+        let before = participants.len();
+        participants.extend(rows.iter().filter(|a| wanted(a)).map(|a| a.participant));
+        if participants.len() > before {
+            // A live meeting would write its seats again under their names.
+            let live = rooms
+                .registry
+                .send(FindRoom {
+                    conference: *conference,
+                })
+                .await
+                .map_err(|_| AppError::Unavailable)?;
+            if live.is_some() {
+                return Err(AppError::Http {
+                    status: actix_web::http::StatusCode::CONFLICT,
+                    code: "conference_live",
+                    title: "a meeting is in progress in a conference concerned; end it first"
+                        .into(),
+                });
+            }
+        }
+    }
+    if participants.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    let at = services.clock.now().timestamp_millis();
+    let (seats, messages) = services
+        .store
+        .erase_participants(account.id, &participants, ERASED, at)
+        .await?;
+    if let Some(number) = &body.phone_number {
+        let index = crate::crypto::phone_index(&services.secrets.hmac_key, number.trim());
+        match services.store.delete_contact(account.id, &index).await {
+            Ok(()) | Err(crate::store::StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tracing::info!(account = %account.id, seats, messages, "participant erased");
+    Ok(HttpResponse::Ok().json(Erased { seats, messages }))
+}

@@ -21,7 +21,11 @@ use crate::services::Services;
 const ROOT: &str = "conclave-export";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/account/export").route(web::get().to(export)));
+    cfg.service(web::resource("/account/export").route(web::get().to(export)))
+        .service(
+            web::resource("/account/erasures")
+                .route(web::post().to(super::erasure::erase_participant)),
+        );
 }
 
 /// What goes into the archive, in order.

@@ -29,7 +29,7 @@ use super::{
         api_keys::create, api_keys::list, api_keys::revoke, api_keys::mint,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::retry,
         join::check,
-        erasure::delete_account, export::export,
+        erasure::delete_account, erasure::erase_participant, export::export,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),

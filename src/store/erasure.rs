@@ -4,6 +4,7 @@
 //! they are deleted first.
 
 use async_trait::async_trait;
+use conclave_actors::room_state::Millis;
 use conclave_actors::{AccountId, ConferenceId};
 
 use super::StoreResult;
@@ -13,4 +14,15 @@ pub trait Erasure: Send + Sync + 'static {
     /// Deletes the account and all it owns; answers its conferences (their
     /// files on disk are the caller's to delete). `NotFound` if it is gone.
     async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<ConferenceId>>;
+    /// Replaces these participants, in the account's conferences only, by
+    /// a tombstone: their attendance keeps its times under `name` with no
+    /// number, their chat messages keep their place with no text. Answers
+    /// (seats, messages) changed.
+    async fn erase_participants(
+        &self,
+        account: AccountId,
+        participants: &[uuid::Uuid],
+        name: &str,
+        at: Millis,
+    ) -> StoreResult<(u64, u64)>;
 }

@@ -44,4 +44,41 @@ impl Erasure for SqliteStore {
         })
         .await
     }
+
+    async fn erase_participants(
+        &self,
+        account: AccountId,
+        participants: &[uuid::Uuid],
+        name: &str,
+        at: conclave_actors::room_state::Millis,
+    ) -> StoreResult<(u64, u64)> {
+        let (participants, name) = (participants.to_vec(), name.to_owned());
+        self.call(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let key = account.to_string();
+            let (mut seats, mut messages) = (0u64, 0u64);
+            for p in &participants {
+                seats += tx
+                    .execute(
+                        "UPDATE attendance SET name = ?3, phone_sealed = NULL WHERE participant_id = ?2 \
+                         AND session_id IN (SELECT s.id FROM conference_sessions s JOIN conferences c \
+                         ON c.id = s.conference_id WHERE c.account_id = ?1)",
+                        params![key, p.to_string(), name],
+                    )
+                    .map_err(map_err)? as u64;
+                messages += tx
+                    .execute(
+                        "UPDATE chat_messages SET sender_name = ?3, text = NULL, deleted_at = COALESCE(deleted_at, ?4) \
+                         WHERE sender = ?2 AND conference_id IN (SELECT id FROM conferences WHERE account_id = ?1)",
+                        params![key, p.to_string(), name, at],
+                    )
+                    .map_err(map_err)? as u64;
+            }
+            tx.commit().map_err(map_err)?;
+            Ok((seats, messages))
+        })
+        .await
+    }
 }
