@@ -51,6 +51,7 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/account/line.js", "app/account/line.js"),
     web_file!("/app/account/conferences.js", "app/account/conferences.js"),
     web_file!("/app/account/reports.js", "app/account/reports.js"),
+    web_file!("/app/account/erase.js", "app/account/erase.js"),
     web_file!("/app/account/recordings.js", "app/account/recordings.js"),
     web_file!("/app/account/contacts.js", "app/account/contacts.js"),
     web_file!("/app/account/waiting.js", "app/account/waiting.js"),

@@ -1,11 +1,13 @@
 // Reports per conference: the sessions with their attendance (and the
-// server's CSV), the moderator audit log, the chat, the recordings, and
-// deleting the summary. Everything the server stores about a meeting, for its owner.
+// server's CSV, and erasing a person: erase.js), the moderator audit log,
+// the chat, the recordings, and deleting the summary. Everything the
+// server stores about a meeting, for its owner.
 import { html } from '../views/html.js';
 import { useState } from '../../vendor/hooks.module.js';
 import * as api from '../api.js';
 import { duration, saveBlob, useLoad, when } from './load.js';
 import { Recordings } from './recordings.js';
+import { EraseButton, EraseConfirm, useErasure } from './erase.js';
 
 /** @typedef {import('./auth.js').AccountActions} AccountActions */
 
@@ -33,6 +35,8 @@ export function ReportPage({ id, actions }) {
   const chat = useLoad(() => actions.ask((t) => api.history(t, id, 'chat')), [id]);
   const recordings = useLoad(() => actions.ask((t) => api.history(t, id, 'recordings')), [id]);
   const reload = () => [sessions, audit, chat, recordings].forEach((l) => l.reload());
+  // After an erasure: the rows, the names in the audit log, the chat.
+  const erased = () => [sessions, audit, chat].forEach((l) => l.reload());
 
   /** Participant ids to names, for the audit log. */
   const names = new Map();
@@ -47,7 +51,7 @@ export function ReportPage({ id, actions }) {
       <h2 id="sessions_heading">Sessions and attendance</h2>
       ${sessions.data && sessions.data.length === 0 && html`<p id="no_sessions">No sessions.</p>`}
       ${(sessions.data || []).map(
-        (/** @type {any} */ s, /** @type {number} */ i) => html`<${Session} id=${id} session=${s} n=${i + 1} actions=${actions} />`,
+        (/** @type {any} */ s, /** @type {number} */ i) => html`<${Session} id=${id} session=${s} n=${i + 1} actions=${actions} erased=${erased} />`,
       )}
     </section>
     <section aria-labelledby="audit_heading">
@@ -83,10 +87,11 @@ export function ReportPage({ id, actions }) {
   `;
 }
 
-/** @param {{id: string, session: any, n: number, actions: AccountActions}} props */
-function Session({ id, session, n, actions }) {
+/** @param {{id: string, session: any, n: number, actions: AccountActions, erased: () => void}} props */
+function Session({ id, session, n, actions, erased }) {
   const heading = `session_${session.id}`;
   const [error, setError] = useState('');
+  const erasure = useErasure(id, actions, erased);
   // The server's CSV (formula-leading cells neutralised there): the token
   // goes in a header, so the page fetches it and saves the blob.
   async function save() {
@@ -104,17 +109,30 @@ function Session({ id, session, n, actions }) {
         <thead><tr>
           <th scope="col">Name</th><th scope="col">Web or phone</th><th scope="col">Number</th><th scope="col">Role</th>
           <th scope="col">Joined</th><th scope="col">Left</th><th scope="col">Duration</th><th scope="col">Reason</th>
+          <th scope="col"><span class="visually-hidden">Erase</span></th>
         </tr></thead>
         <tbody>
-          ${session.attendance.map(
-            (/** @type {any} */ a) => html`<tr>
-              <th scope="row">${a.name}</th><td>${a.endpoint}</td><td>${a.phone_number || ''}</td><td>${a.role}</td>
-              <td>${when(a.joined_at)}</td><td>${a.left_at ? when(a.left_at) : 'still in'}</td>
-              <td>${duration(a.joined_at, a.left_at)}</td><td>${a.left_reason || ''}</td>
-            </tr>`,
-          )}
+          ${session.attendance.map((/** @type {any} */ a, /** @type {number} */ i) => {
+            const row = String(i);
+            const asking = erasure.asking === row;
+            const confirm = `erase_${session.id}_${i}`;
+            return [
+              html`<tr key=${row}>
+                <th scope="row">${a.name}</th><td>${a.endpoint}</td><td>${a.phone_number || ''}</td><td>${a.role}</td>
+                <td>${when(a.joined_at)}</td><td>${a.left_at ? when(a.left_at) : 'still in'}</td>
+                <td>${duration(a.joined_at, a.left_at)}</td><td>${a.left_reason || ''}</td>
+                <td><${EraseButton} seat=${a} row=${row} asking=${asking} ask=${erasure.ask} controls=${confirm} /></td>
+              </tr>`,
+              asking &&
+                html`<tr key=${`${row}_confirm`}><td colspan="9">
+                  <${EraseConfirm} id=${confirm} seat=${a} confirm=${erasure.confirm} cancel=${erasure.cancel} />
+                </td></tr>`,
+            ];
+          })}
         </tbody>
       </table></div>
+      <p role="status" tabindex="-1" ref=${erasure.status}>${erasure.message}</p>
+      <p role="alert">${erasure.error}</p>
       <button type="button" onClick=${save}>Download the attendance of session ${n} (CSV)</button>
       <p role="alert">${error}</p>
     </section>
