@@ -115,6 +115,8 @@ pub struct Config {
     pub waiting_room: WaitingRoomConfig,
     /// Webhook delivery (docs/webhooks.md).
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// The SIP edge for phone dial-in; off when unset (docs/phone.md).
+    pub sip: Option<crate::sip::SipConfig>,
 }
 
 /// How many may wait, and how long someone a moderator denied must stay
@@ -233,6 +235,7 @@ impl Default for Config {
             media: MediaSettings::default(),
             waiting_room: WaitingRoomConfig::default(),
             webhooks: Default::default(),
+            sip: None,
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod rooms;
 pub mod secrets;
 pub mod server;
 pub mod services;
+pub mod sip;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Cheap to clone: every counter is shared.
 #[derive(Clone)]
@@ -14,6 +14,8 @@ pub struct Metrics {
     signin: IntCounterVec,
     gateway: IntCounterVec,
     persist: IntCounterVec,
+    sip_invites: IntCounterVec,
+    sip_calls: IntGauge,
     /// Read from the media plane's counters at each scrape.
     media: IntGaugeVec,
     media_source: Arc<OnceLock<Arc<conclave_media::published::Counters>>>,
@@ -56,6 +58,19 @@ impl Metrics {
                 "Room events by persistence outcome: written, rejected (dropped), or a retried batch.",
                 "outcome",
             ),
+            sip_invites: counter(
+                "conclave_sip_invites_total",
+                "New SIP calls by outcome: accepted, forbidden (no trunk admits the address, or wrong credentials), challenged (401), rate_limited, full (the call ceiling), not_acceptable (488), anonymous (433).",
+                "outcome",
+            ),
+            sip_calls: {
+                let g = IntGauge::new("conclave_sip_calls", "SIP calls up now.")
+                    .expect("constant metric definitions are valid");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("each metric is registered once");
+                g
+            },
             media: {
                 let g = IntGaugeVec::new(
                     Opts::new(
@@ -97,6 +112,14 @@ impl Metrics {
 
     pub fn signin(&self, outcome: &str) {
         self.signin.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn sip_invite(&self, outcome: &str) {
+        self.sip_invites.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn sip_calls(&self, calls: usize) {
+        self.sip_calls.set(i64::try_from(calls).unwrap_or(i64::MAX));
     }
 
     pub fn gateway_code(&self, outcome: &str) {

@@ -40,6 +40,8 @@ pub enum RunError {
     Node(std::io::Error),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Sip(#[from] crate::sip::SipError),
 }
 
 /// Serves on `listener` until `shutdown` resolves.
@@ -139,8 +141,11 @@ pub async fn run_with_clock(
             .public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://")),
-        shutdown: shutdown_seen,
+        shutdown: shutdown_seen.clone(),
     });
+    if let Some(sip) = &config.sip {
+        crate::sip::start(sip, services.clone(), ws_rooms.clone(), shutdown_seen).await?;
+    }
     let send_buffer = config.tcp_send_buffer_bytes;
     let workers = config
         .http_workers

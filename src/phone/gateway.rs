@@ -40,6 +40,12 @@ const OUTBOUND_CAPACITY: usize = 4096;
 /// Numbers each connection, for counting failures per connection.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
+/// A new connection number; the SIP edge takes one per trunk, so that a
+/// trunk's calls share the per-connection failure count.
+pub fn next_connection_id() -> u64 {
+    NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed)
+}
+
 pub async fn endpoint(
     req: HttpRequest,
     body: web::Payload,
@@ -66,7 +72,7 @@ pub async fn endpoint(
     actix_web::rt::spawn(async move {
         let (out_tx, out_rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let mut gateway = Gateway {
-            id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            id: next_connection_id(),
             session,
             services,
             rooms,

@@ -16,6 +16,7 @@ use conclave::config::Config;
 use conclave::secrets::SecretKey;
 use serde_json::Value;
 
+pub mod baresip;
 mod peer;
 mod proxy;
 #[allow(unused_imports)]

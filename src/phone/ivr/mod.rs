@@ -43,6 +43,31 @@ pub enum Prompt {
 }
 
 impl Prompt {
+    /// Every prompt, for loading their recordings (src/sip/prompts.rs).
+    pub const ALL: [Prompt; 17] = [
+        Prompt::EnterAccessCode,
+        Prompt::EnterSecurityCode,
+        Prompt::EnterModeratorPin,
+        Prompt::InvalidAccessCode,
+        Prompt::InvalidSecurityCode,
+        Prompt::InvalidModeratorPin,
+        Prompt::Joined,
+        Prompt::RoomLocked,
+        Prompt::Blocked,
+        Prompt::RoomFull,
+        Prompt::TryLater,
+        Prompt::TooManyAttempts,
+        Prompt::Locked,
+        Prompt::Unlocked,
+        Prompt::NotAllowed,
+        Prompt::Waiting,
+        Prompt::Denied,
+    ];
+
+    pub fn from_wire(name: &str) -> Option<Prompt> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Prompt::EnterAccessCode => "enter_access_code",
