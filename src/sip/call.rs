@@ -456,7 +456,7 @@ impl Handler<Routed> for SipCall {
 
     fn handle(&mut self, Routed { message, flow }: Routed, ctx: &mut Self::Context) {
         // A TCP caller may reconnect: answer down its newest connection.
-        if let (Flow::Tcp { .. }, true) = (&flow, flow.peer().ip() == self.setup.flow.peer().ip()) {
+        if matches!(flow, Flow::Tcp { .. }) && flow.peer().ip() == self.setup.flow.peer().ip() {
             self.setup.flow = flow;
         }
         if message.method().is_some() {

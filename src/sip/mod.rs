@@ -74,13 +74,11 @@ impl Default for SipConfig {
 }
 
 impl SipConfig {
-    /// Errors name the setting, never a credential.
-    pub fn check(&self) -> Result<(), String> {
+    /// The trunks, once the settings are checked; errors name the
+    /// setting, never a credential.
+    pub fn trunks(&self) -> Result<Vec<trunks::Trunk>, String> {
         if self.trunks.is_empty() {
             return Err("[sip] needs at least one [[sip.trunks]]".into());
-        }
-        for t in &self.trunks {
-            trunks::Trunk::from_config(t)?;
         }
         if self.rtp_port_min > self.rtp_port_max || self.rtp_port_max - self.rtp_port_min < 1 {
             return Err("[sip] rtp_port_min..rtp_port_max must hold at least one pair".into());
@@ -88,7 +86,7 @@ impl SipConfig {
         if self.rtp_timeout_secs == 0 || self.max_calls == 0 {
             return Err("[sip] rtp_timeout_secs and max_calls must be positive".into());
         }
-        Ok(())
+        self.trunks.iter().map(trunks::Trunk::from_config).collect()
     }
 }
 
@@ -111,7 +109,7 @@ pub async fn start(
     rooms: web::Data<Rooms>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<actix::Addr<edge::SipEdge>, SipError> {
-    config.check().map_err(SipError::Config)?;
+    let trunks = config.trunks().map_err(SipError::Config)?;
     let prompts = prompts::Prompts::load(config.prompts_dir.as_deref())?;
     let udp = tokio::net::UdpSocket::bind(config.listen)
         .await
@@ -119,12 +117,6 @@ pub async fn start(
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| SipError::Listen(config.listen, e))?;
-    let trunks = config
-        .trunks
-        .iter()
-        .map(trunks::Trunk::from_config)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(SipError::Config)?;
     let udp = Arc::new(udp);
     let edge = edge::SipEdge::new(
         config.clone(),

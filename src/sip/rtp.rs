@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use rtc::rtp::Packet;
@@ -230,7 +230,7 @@ impl RtpSession {
                 _ = report.tick() => {
                     let sr = rtc::rtcp::sender_report::SenderReport {
                         ssrc,
-                        ntp_time: ntp_now(),
+                        ntp_time: conclave_media::leg::reports::ntp(SystemTime::now()),
                         rtp_time: timestamp,
                         packet_count: packets,
                         octet_count: octets,
@@ -245,17 +245,6 @@ impl RtpSession {
             }
         }
     }
-}
-
-/// The wall clock as a 64-bit NTP timestamp (RFC 3550 §4).
-fn ntp_now() -> u64 {
-    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() + NTP_UNIX_OFFSET;
-    let frac = (u64::from(now.subsec_nanos()) << 32) / 1_000_000_000;
-    (secs << 32) | frac
 }
 
 #[cfg(test)]

@@ -90,8 +90,9 @@ impl Reports {
     }
 }
 
-/// 64-bit NTP time: seconds since 1900 and a 32-bit fraction.
-fn ntp(wall: SystemTime) -> u64 {
+/// 64-bit NTP time: seconds since 1900 and a 32-bit fraction (the SIP
+/// edge's sender reports use it too).
+pub fn ntp(wall: SystemTime) -> u64 {
     const UNIX_TO_NTP: u64 = 2_208_988_800;
     let since = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since.as_secs() + UNIX_TO_NTP;
