@@ -88,55 +88,71 @@ impl Baresip {
         let d = dir.path();
         sine_wav(&d.join("mic.wav"), 440.0, 120);
         std::fs::create_dir_all(d.join("heard")).unwrap();
-        let (sip, ctrl) = (free_port(), free_port());
-        let config = format!(
-            "module_path /usr/lib/baresip/modules\n\
-             sip_listen 127.0.0.1:{sip}\n\
-             audio_source aufile,{mic}\n\
-             audio_player aufile,{sink}\n\
-             audio_alert aufile,{sink}\n\
-             module g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule ctrl_tcp.so\n\
-             ctrl_tcp_listen 127.0.0.1:{ctrl}\n\
-             snd_path {heard}\n\
-             module_app account.so\nmodule_app menu.so\n",
-            mic = d.join("mic.wav").display(),
-            sink = d.join("sink.wav").display(),
-            heard = d.join("heard").display(),
-        );
-        std::fs::write(d.join("config"), config).unwrap();
-        let auth = password.map_or(String::new(), |p| format!(";auth_user=pbx;auth_pass={p}"));
-        std::fs::write(
-            d.join("accounts"),
-            format!("<sip:{number}@127.0.0.1>;regint=0{auth}\n"),
-        )
-        .unwrap();
-        let child = Command::new("baresip")
-            .arg("-f")
-            .arg(d)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("baresip is installed (scripts/test installs it)");
-        let mut tries = 0;
-        let ctrl = loop {
-            match TcpStream::connect(("127.0.0.1", ctrl)).await {
-                Ok(s) => break s,
-                Err(_) if tries < 400 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+        // A port found free may be taken again before baresip binds it
+        // (tests run side by side): then baresip exits, and it is started
+        // again on other ports.
+        for _ in 0..5 {
+            let (sip, ctrl) = (free_port(), free_port());
+            let config = format!(
+                "module_path /usr/lib/baresip/modules\n\
+                 sip_listen 127.0.0.1:{sip}\n\
+                 audio_source aufile,{mic}\n\
+                 audio_player aufile,{sink}\n\
+                 audio_alert aufile,{sink}\n\
+                 module g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule ctrl_tcp.so\n\
+                 ctrl_tcp_listen 127.0.0.1:{ctrl}\n\
+                 snd_path {heard}\n\
+                 module_app account.so\nmodule_app menu.so\n",
+                mic = d.join("mic.wav").display(),
+                sink = d.join("sink.wav").display(),
+                heard = d.join("heard").display(),
+            );
+            std::fs::write(d.join("config"), config).unwrap();
+            let auth = password.map_or(String::new(), |p| format!(";auth_user=pbx;auth_pass={p}"));
+            std::fs::write(
+                d.join("accounts"),
+                format!("<sip:{number}@127.0.0.1>;regint=0{auth}\n"),
+            )
+            .unwrap();
+            let log = std::fs::File::create(d.join("baresip.log")).unwrap();
+            let mut child = Command::new("baresip")
+                .arg("-f")
+                .arg(d)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("baresip is installed (scripts/test installs it)");
+            let mut connected = None;
+            for _ in 0..200 {
+                if let Ok(s) = TcpStream::connect(("127.0.0.1", ctrl)).await {
+                    connected = Some(s);
+                    break;
                 }
-                Err(e) => panic!("baresip's control port did not open: {e}"),
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        };
-        Self {
-            child,
-            dir,
-            ctrl,
-            buffer: Vec::new(),
-            token: 0,
-            events: Vec::new(),
+            match connected {
+                Some(ctrl) => {
+                    return Self {
+                        child,
+                        dir,
+                        ctrl,
+                        buffer: Vec::new(),
+                        token: 0,
+                        events: Vec::new(),
+                    }
+                }
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
         }
+        let log = std::fs::read_to_string(dir.path().join("baresip.log")).unwrap_or_default();
+        panic!("baresip's control port did not open in five tries; its log:\n{log}");
     }
 
     async fn read_one(&mut self) -> Value {
