@@ -8,7 +8,8 @@
 //! effect inside the call, before it returns: the media plane checks
 //! those gates on every packet.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::prelude::*;
 
@@ -178,10 +179,94 @@ pub trait MediaPort: Send + 'static {
     fn mute(&mut self, id: ParticipantId, muted: bool);
     /// Whether the participant may send a screen now.
     fn allow_screen(&mut self, id: ParticipantId, allowed: bool);
+    /// A phone caller is seated: its voice is published as its microphone
+    /// and it hears the room's other audio, through `audio`.
+    fn attach_phone(&mut self, id: ParticipantId, audio: Arc<PhoneAudio>);
     /// Recording starts or stops.
     fn record(&mut self, on: bool);
     /// The room is closing: every connection ends.
     fn close(&mut self);
+}
+
+/// Samples in 20 ms of 8 kHz audio: the unit phone audio moves in.
+pub const PHONE_FRAME: usize = 160;
+/// 20 ms of a caller's audio, 8 kHz linear PCM.
+pub type PhoneFrame = [i16; PHONE_FRAME];
+
+/// The caller's frames kept until the media plane takes them: 500 ms, so
+/// frames from before the caller was seated are not played late.
+const HEARD_KEPT: usize = 25;
+/// The room's frames kept until the call sends them: 60 ms, so a call that
+/// fell behind catches up by dropping rather than by lagging.
+const SAID_KEPT: usize = 3;
+
+/// A phone caller's audio both ways, as the call (the SIP edge) and the
+/// room's media plane exchange it: 20 ms frames of 8 kHz linear PCM. Shared
+/// rather than a channel, so a media plane started again after a failure
+/// takes the same call up again. Each side only ever waits on its own
+/// network; the queues are short and drop their oldest frame when full.
+#[derive(Default)]
+pub struct PhoneAudio {
+    /// The caller's voice, each frame with its RTP sequence number (the
+    /// plane's jitter buffer orders them).
+    heard: Mutex<VecDeque<(u16, PhoneFrame)>>,
+    /// The room's audio for the caller.
+    said: Mutex<VecDeque<PhoneFrame>>,
+    ready: tokio::sync::Notify,
+}
+
+impl PhoneAudio {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// A frame of the caller's voice arrived (the call).
+    pub fn heard(&self, seq: u16, frame: PhoneFrame) {
+        let mut q = lock(&self.heard);
+        if q.len() == HEARD_KEPT {
+            q.pop_front();
+        }
+        q.push_back((seq, frame));
+    }
+
+    /// Takes the caller's frames that arrived since the last call (the
+    /// media plane).
+    pub fn take_heard(&self, into: &mut Vec<(u16, PhoneFrame)>) {
+        into.extend(lock(&self.heard).drain(..));
+    }
+
+    /// Forgets what the caller said before now (the plane starts taking).
+    pub fn forget_heard(&self) {
+        lock(&self.heard).clear();
+    }
+
+    /// A frame of the room's audio for the caller (the media plane).
+    pub fn say(&self, frame: PhoneFrame) {
+        {
+            let mut q = lock(&self.said);
+            if q.len() == SAID_KEPT {
+                q.pop_front();
+            }
+            q.push_back(frame);
+        }
+        self.ready.notify_one();
+    }
+
+    /// The next frame of the room's audio, if one is waiting (the call).
+    pub fn next_said(&self) -> Option<PhoneFrame> {
+        lock(&self.said).pop_front()
+    }
+
+    /// Returns when a frame of the room's audio may be waiting.
+    pub async fn said(&self) {
+        self.ready.notified().await
+    }
+}
+
+/// A poisoned queue is still a queue of frames: a panic elsewhere must not
+/// silence the call.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Starts one room's media plane.
@@ -202,6 +287,7 @@ impl MediaPort for NoMedia {
     fn attach(&mut self, _: ParticipantId, _: bool) {}
     fn detach(&mut self, _: ParticipantId) {}
     fn signal(&mut self, _: ParticipantId, _: ClientSignal) {}
+    fn attach_phone(&mut self, _: ParticipantId, _: Arc<PhoneAudio>) {}
     fn mute(&mut self, _: ParticipantId, _: bool) {}
     fn allow_screen(&mut self, _: ParticipantId, _: bool) {}
     fn record(&mut self, _: bool) {}

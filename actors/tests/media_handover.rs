@@ -122,6 +122,7 @@ impl MediaPort for Plane {
             }
         }
     }
+    fn attach_phone(&mut self, _: ParticipantId, _: Arc<conclave_actors::media::PhoneAudio>) {}
     fn signal(&mut self, id: ParticipantId, signal: ClientSignal) {
         let mut s = self.0.lock().unwrap();
         let Some(m) = s.members.get_mut(&id) else {

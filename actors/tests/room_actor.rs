@@ -448,6 +448,9 @@ impl conclave_actors::media::MediaPort for FakePort {
         self.0.lock().unwrap().push(("detach", id));
     }
     fn signal(&mut self, _: ParticipantId, _: conclave_actors::media::ClientSignal) {}
+    fn attach_phone(&mut self, id: ParticipantId, _: Arc<conclave_actors::media::PhoneAudio>) {
+        self.0.lock().unwrap().push(("attach_phone", id));
+    }
     fn mute(&mut self, _: ParticipantId, _: bool) {}
     fn allow_screen(&mut self, _: ParticipantId, _: bool) {}
     fn record(&mut self, _: bool) {}

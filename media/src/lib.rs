@@ -25,6 +25,8 @@
 //! - [`dedup`], [`speaker`], [`sdp`], [`stun`], [`keyframes`]: small pure
 //!   parts.
 //! - [`recording`]: the writers, on their own thread.
+//! - [`phone`]: phone callers' audio: a caller's voice published as a
+//!   microphone, and the room's audio mixed for each caller.
 
 pub mod config;
 pub mod conn;
@@ -35,6 +37,7 @@ pub mod history;
 pub mod keyframes;
 pub mod leg;
 pub mod peer;
+pub mod phone;
 pub mod plane;
 pub mod published;
 pub mod recording;

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::web;
-use conclave_actors::room::{Apply, Connect, ConnectionLost, Entered, Link, Room};
+use conclave_actors::media::PhoneAudio;
+use conclave_actors::room::{Apply, Connect, ConnectionLost, Entered, Link, PhoneMedia, Room};
 use conclave_actors::room_state::{Command, Endpoint, Identity, Newcomer, RoomError};
 use conclave_actors::view::{CloseReason, Outgoing, ToClient};
 use conclave_actors::{ConferenceId, ParticipantId, Role};
@@ -79,6 +80,8 @@ pub struct PhoneLeg {
     services: web::Data<Services>,
     rooms: web::Data<Rooms>,
     out: mpsc::Sender<Outbound>,
+    /// The call's audio (SIP calls; the gateway carries none).
+    audio: Option<Arc<PhoneAudio>>,
     ended: bool,
 }
 
@@ -104,8 +107,16 @@ impl PhoneLeg {
             services,
             rooms,
             out,
+            audio: None,
             ended: false,
         }
+    }
+
+    /// The call carries audio: the room's media plane takes it once the
+    /// caller is seated.
+    pub fn with_audio(mut self, audio: Arc<PhoneAudio>) -> Self {
+        self.audio = Some(audio);
+        self
     }
 
     fn frame(&mut self, value: Value, ctx: &mut Context<Self>) {
@@ -270,6 +281,9 @@ impl PhoneLeg {
             let outcome = match joined {
                 Ok((id, room, queue, close, entered)) => {
                     tracing::info!(%conference, participant = %id, %role, ?entered, "caller joined");
+                    if let Some(audio) = act.audio.clone() {
+                        room.do_send(PhoneMedia { id, audio });
+                    }
                     act.seat = Some((id, room));
                     ctx.add_stream(futures_util::stream::unfold(queue, |mut rx| async move {
                         rx.recv().await.map(|m| (FromRoom(m), rx))

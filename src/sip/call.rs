@@ -3,7 +3,10 @@
 //! the call's RTP task, and seats the caller through a [`PhoneLeg`], the
 //! same actor the gateway WebSocket uses: the leg's prompt frames become
 //! audio, its hang-up becomes our BYE (once the last prompt has played),
-//! and the caller's key presses (RFC 4733 or SIP INFO) go to the leg.
+//! and the caller's key presses (RFC 4733 or SIP INFO) go to the leg. The
+//! caller's voice and the room's audio pass between the RTP task and the
+//! room's media plane through one shared [`PhoneAudio`], which the leg
+//! hands the room once seated.
 //!
 //! Talks to: the edge (messages of this dialog in, its end out), its RTP
 //! task, its phone leg.
@@ -17,6 +20,7 @@ use actix::prelude::*;
 use actix_web::web;
 use bytes::Bytes;
 use bytesstr::BytesStr;
+use conclave_actors::media::PhoneAudio;
 use ezk_sip_types::header::typed::FromTo;
 use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::{Method, Name};
@@ -101,6 +105,9 @@ pub struct SipCall {
     sdp_version: u64,
     rtp_port: u16,
     media: Option<mpsc::Sender<ToMedia>>,
+    /// The caller's voice and the room's audio, shared with the RTP task
+    /// and (through the leg) the room's media plane.
+    audio: Arc<PhoneAudio>,
     leg: Option<Addr<PhoneLeg>>,
     playing: bool,
     /// The leg asked to hang up; the BYE waits for the prompt to finish.
@@ -135,6 +142,7 @@ impl SipCall {
             sdp_version: 1,
             rtp_port: 0,
             media: None,
+            audio: PhoneAudio::new(),
             leg: None,
             playing: false,
             bye_after_prompt: false,
@@ -225,6 +233,7 @@ impl SipCall {
             self.setup.rooms.clone(),
             tx,
         )
+        .with_audio(self.audio.clone())
         .start();
         self.leg = Some(leg);
         ctx.add_stream(futures_util::stream::unfold(rx, |mut rx| async move {
@@ -428,6 +437,7 @@ impl Actor for SipCall {
                 negotiated: act.setup.negotiated.clone(),
                 signalling: act.setup.flow.peer().ip(),
                 timeout: Duration::from_secs(act.setup.config.rtp_timeout_secs),
+                audio: act.audio.clone(),
             };
             actix_web::rt::spawn(session.run(commands, events));
             act.media = Some(to_media);

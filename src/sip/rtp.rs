@@ -1,8 +1,13 @@
 //! One call's RTP: a task that owns the call's RTP and RTCP sockets, sends
-//! a 20 ms G.711 frame every 20 ms (the prompt being played, else
-//! silence), reads the caller's packets (RFC 4733 key presses become
+//! a 20 ms G.711 frame every 20 ms, reads the caller's packets (its voice
+//! goes to the room through [`PhoneAudio`], RFC 4733 key presses become
 //! digits), sends an RTCP sender report every 5 s, and says when the
 //! caller has gone quiet for longer than the timeout.
+//!
+//! What is sent: the prompt being played, else the room's audio, else
+//! silence. Once the caller is in a room, the room's frames set the pace
+//! (each is sent as it comes, so it waits for no timer of ours); the
+//! task's own 20 ms timer fills in only while no room frames come.
 //!
 //! Symmetric RTP (RFC 4961): we send to where the caller's packets come
 //! from once they come, which gets through the caller's NAT; until then,
@@ -20,6 +25,8 @@ use rtc::shared::marshal::{Marshal, MarshalSize, Unmarshal};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use conclave_actors::media::{PhoneAudio, PhoneFrame};
+
 use super::g711;
 use super::sdp::Negotiated;
 
@@ -28,6 +35,8 @@ pub const FRAME: usize = 160;
 const PTIME: Duration = Duration::from_millis(20);
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 const MAX_DATAGRAM: usize = 1500;
+/// Room frames this recent mean the room sets the pace.
+const ROOM_PACE: Duration = Duration::from_millis(50);
 
 /// What the call asks of its media.
 #[derive(Debug)]
@@ -112,6 +121,53 @@ pub struct RtpSession {
     /// media comes from there rather than from its SDP's address.
     pub signalling: IpAddr,
     pub timeout: Duration,
+    /// The caller's voice out, the room's audio in.
+    pub audio: Arc<PhoneAudio>,
+}
+
+/// Cuts a caller's decoded audio into 20 ms frames numbered from the RTP
+/// timestamp, so the room's jitter buffer can put them in order. Packets
+/// of whole frames (20 ms, as our answer asks, or 40, 60) are numbered
+/// from their timestamps; any other size is gathered into frames in
+/// arrival order.
+#[derive(Default)]
+pub struct Framer {
+    /// The first packet's timestamp: frames are numbered from it.
+    base: Option<u32>,
+    pcm: Vec<i16>,
+    /// The frame number the gathered samples start at.
+    gathered_seq: u16,
+}
+
+impl Framer {
+    pub fn push(&mut self, timestamp: u32, samples: &[i16], mut out: impl FnMut(u16, PhoneFrame)) {
+        let offset = timestamp.wrapping_sub(*self.base.get_or_insert(timestamp));
+        let frame_of = |offset: u32| (offset / FRAME as u32) as u16;
+        let whole_frames =
+            samples.len().is_multiple_of(FRAME) && offset.is_multiple_of(FRAME as u32);
+        if self.pcm.is_empty() && whole_frames {
+            for (k, chunk) in samples.chunks_exact(FRAME).enumerate() {
+                out(frame_of(offset).wrapping_add(k as u16), to_frame(chunk));
+            }
+            return;
+        }
+        if self.pcm.is_empty() {
+            self.gathered_seq = frame_of(offset);
+        }
+        self.pcm.extend_from_slice(samples);
+        let whole = self.pcm.len() / FRAME * FRAME;
+        for chunk in self.pcm[..whole].chunks_exact(FRAME) {
+            out(self.gathered_seq, to_frame(chunk));
+            self.gathered_seq = self.gathered_seq.wrapping_add(1);
+        }
+        self.pcm.drain(..whole);
+    }
+}
+
+fn to_frame(chunk: &[i16]) -> PhoneFrame {
+    let mut f = [0i16; FRAME];
+    f.copy_from_slice(chunk);
+    f
 }
 
 impl RtpSession {
@@ -122,14 +178,11 @@ impl RtpSession {
             mut negotiated,
             signalling,
             timeout,
+            audio,
         } = self;
         let mut remote = negotiated.remote;
         let mut remote_rtcp = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
         let mut latched = false;
-        let ssrc: u32 = rand::random();
-        let mut seq: u16 = rand::random();
-        let mut timestamp: u32 = rand::random();
-        let (mut packets, mut octets) = (0u32, 0u32);
         let mut queue: VecDeque<i16> = VecDeque::new();
         let mut playing = false;
         let mut dtmf = DtmfReader::default();
@@ -142,6 +195,16 @@ impl RtpSession {
         let mut rtcp_buf = vec![0u8; MAX_DATAGRAM];
         let mut frame = Vec::with_capacity(FRAME);
         let mut encoded = Vec::with_capacity(FRAME);
+        let mut decoded = Vec::with_capacity(FRAME);
+        let mut framer = Framer::default();
+        let mut room_paced: Option<Instant> = None;
+        let mut sender = Sender {
+            ssrc: rand::random(),
+            seq: rand::random(),
+            timestamp: rand::random(),
+            packets: 0,
+            octets: 0,
+        };
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -173,7 +236,11 @@ impl RtpSession {
                         remote = from;
                         latched = true;
                     }
-                    if Some(packet.header.payload_type) == negotiated.dtmf {
+                    if packet.header.payload_type == negotiated.codec.payload_type() {
+                        decoded.clear();
+                        g711::decode(negotiated.codec, &packet.payload, &mut decoded);
+                        framer.push(packet.header.timestamp, &decoded, |seq, f| audio.heard(seq, f));
+                    } else if Some(packet.header.payload_type) == negotiated.dtmf {
                         if let Some(key) = dtmf.read(packet.header.timestamp, &packet.payload) {
                             if events.send(FromMedia::Digit(key)).await.is_err() {
                                 return;
@@ -189,30 +256,23 @@ impl RtpSession {
                         }
                     }
                 }
+                _ = audio.said() => {
+                    while let Some(room) = audio.next_said() {
+                        room_paced = Some(Instant::now());
+                        next_frame(&mut queue, Some(&room), &mut frame);
+                        sender.send(&rtp, remote, negotiated.codec, &frame, &mut encoded).await;
+                    }
+                    if playing && queue.is_empty() {
+                        playing = false;
+                        if events.send(FromMedia::Drained).await.is_err() {
+                            return;
+                        }
+                    }
+                }
                 _ = tick.tick() => {
-                    frame.clear();
-                    let take = queue.len().min(FRAME);
-                    frame.extend(queue.drain(..take));
-                    encoded.clear();
-                    g711::encode(negotiated.codec, &frame, &mut encoded);
-                    encoded.resize(FRAME, g711::silence(negotiated.codec));
-                    let packet = Packet {
-                        header: rtc::rtp::header::Header {
-                            version: 2,
-                            payload_type: negotiated.codec.payload_type(),
-                            sequence_number: seq,
-                            timestamp,
-                            ssrc,
-                            ..Default::default()
-                        },
-                        payload: Bytes::copy_from_slice(&encoded),
-                    };
-                    seq = seq.wrapping_add(1);
-                    timestamp = timestamp.wrapping_add(FRAME as u32);
-                    if let Ok(raw) = packet.marshal() {
-                        let _ = rtp.send_to(&raw, remote).await;
-                        packets = packets.wrapping_add(1);
-                        octets = octets.wrapping_add(FRAME as u32);
+                    if room_paced.is_none_or(|at| at.elapsed() > ROOM_PACE) {
+                        next_frame(&mut queue, None, &mut frame);
+                        sender.send(&rtp, remote, negotiated.codec, &frame, &mut encoded).await;
                     }
                     if playing && queue.is_empty() {
                         playing = false;
@@ -227,22 +287,80 @@ impl RtpSession {
                         }
                     }
                 }
-                _ = report.tick() => {
-                    let sr = rtc::rtcp::sender_report::SenderReport {
-                        ssrc,
-                        ntp_time: conclave_media::leg::reports::ntp(SystemTime::now()),
-                        rtp_time: timestamp,
-                        packet_count: packets,
-                        octet_count: octets,
-                        reports: Vec::new(),
-                        profile_extensions: Bytes::new(),
-                    };
-                    let mut raw = BytesMut::zeroed(sr.marshal_size());
-                    if sr.marshal_to(&mut raw).is_ok() {
-                        let _ = rtcp.send_to(&raw, remote_rtcp).await;
-                    }
-                }
+                _ = report.tick() => sender.report(&rtcp, remote_rtcp).await,
             }
+        }
+    }
+}
+
+/// The next 20 ms to send: the prompt playing (a `*5` answer is heard over
+/// the room), else the room's frame, else silence (left empty).
+fn next_frame(prompt: &mut VecDeque<i16>, room: Option<&PhoneFrame>, frame: &mut Vec<i16>) {
+    frame.clear();
+    match room {
+        Some(room) if prompt.is_empty() => frame.extend_from_slice(room),
+        _ => {
+            let take = prompt.len().min(FRAME);
+            frame.extend(prompt.drain(..take));
+        }
+    }
+}
+
+/// Our RTP stream's numbering and counts.
+struct Sender {
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    packets: u32,
+    octets: u32,
+}
+
+impl Sender {
+    /// Sends one 20 ms frame (padded with silence).
+    async fn send(
+        &mut self,
+        rtp: &UdpSocket,
+        to: SocketAddr,
+        codec: super::sdp::Codec,
+        frame: &[i16],
+        encoded: &mut Vec<u8>,
+    ) {
+        encoded.clear();
+        g711::encode(codec, frame, encoded);
+        encoded.resize(FRAME, g711::silence(codec));
+        let packet = Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                payload_type: codec.payload_type(),
+                sequence_number: self.seq,
+                timestamp: self.timestamp,
+                ssrc: self.ssrc,
+                ..Default::default()
+            },
+            payload: Bytes::copy_from_slice(encoded),
+        };
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(FRAME as u32);
+        if let Ok(raw) = packet.marshal() {
+            let _ = rtp.send_to(&raw, to).await;
+            self.packets = self.packets.wrapping_add(1);
+            self.octets = self.octets.wrapping_add(FRAME as u32);
+        }
+    }
+
+    async fn report(&self, rtcp: &UdpSocket, to: SocketAddr) {
+        let sr = rtc::rtcp::sender_report::SenderReport {
+            ssrc: self.ssrc,
+            ntp_time: conclave_media::leg::reports::ntp(SystemTime::now()),
+            rtp_time: self.timestamp,
+            packet_count: self.packets,
+            octet_count: self.octets,
+            reports: Vec::new(),
+            profile_extensions: Bytes::new(),
+        };
+        let mut raw = BytesMut::zeroed(sr.marshal_size());
+        if sr.marshal_to(&mut raw).is_ok() {
+            let _ = rtcp.send_to(&raw, to).await;
         }
     }
 }
@@ -264,5 +382,25 @@ mod tests {
         assert_eq!(r.read(4000, &[10, 10, 0, 160]), Some('*'));
         assert_eq!(r.read(5000, &[12, 10, 0, 160]), None, "A is not an IVR key");
         assert_eq!(r.read(6000, &[1]), None, "short");
+    }
+
+    #[test]
+    fn frames_are_numbered_from_timestamps_or_gathered() {
+        let mut f = Framer::default();
+        let mut got = Vec::new();
+        // Numbered from the first packet's timestamp, whatever it is.
+        f.push(1_000_007, &[1; FRAME], |s, fr| got.push((s, fr[0])));
+        f.push(1_000_007 + 2 * 160, &[2; 2 * FRAME], |s, fr| {
+            got.push((s, fr[0]))
+        });
+        f.push(1_000_007 + 160, &[5; FRAME], |s, fr| got.push((s, fr[0])));
+        assert_eq!(got, vec![(0, 1), (2, 2), (3, 2), (1, 5)]);
+        got.clear();
+        // 10 ms packets: two make a frame.
+        let mut f = Framer::default();
+        f.push(80, &[3; 80], |s, fr| got.push((s, fr[0])));
+        assert!(got.is_empty());
+        f.push(160, &[4; 80], |s, fr| got.push((s, fr[80])));
+        assert_eq!(got, vec![(0, 4)]);
     }
 }

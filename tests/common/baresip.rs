@@ -84,9 +84,14 @@ impl Baresip {
     /// Starts a caller whose SIP identity is `number` at 127.0.0.1, its
     /// microphone a 440 Hz tone; `password` is for a trunk's digest.
     pub async fn start(number: &str, password: Option<&str>) -> Self {
+        Self::start_with_tone(number, password, 440.0).await
+    }
+
+    /// As [`Baresip::start`], its microphone a tone of `hz`.
+    pub async fn start_with_tone(number: &str, password: Option<&str>, hz: f64) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        sine_wav(&d.join("mic.wav"), 440.0, 120);
+        sine_wav(&d.join("mic.wav"), hz, 120);
         std::fs::create_dir_all(d.join("heard")).unwrap();
         // A port found free may be taken again before baresip binds it
         // (tests run side by side): then baresip exits, and it is started

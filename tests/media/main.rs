@@ -11,6 +11,7 @@ mod feedback;
 mod forwarding;
 mod handover;
 mod lossy;
+mod phone;
 mod recording;
 
 use std::collections::HashMap;
@@ -44,6 +45,8 @@ type Counts = Arc<Mutex<HashMap<(String, String), Got>>>;
 struct Got {
     packets: u64,
     seqs: std::collections::BTreeSet<u16>,
+    /// Audio payloads, newest last (the latest 500).
+    audio: std::collections::VecDeque<bytes::Bytes>,
 }
 
 /// The tracks a client receives: (publisher, source, track).
@@ -135,6 +138,12 @@ impl PeerConnectionEventHandler for Receiver {
                         .or_default();
                     got.packets += 1;
                     got.seqs.insert(packet.header.sequence_number);
+                    if source == "microphone" {
+                        if got.audio.len() == 500 {
+                            got.audio.pop_front();
+                        }
+                        got.audio.push_back(packet.payload.clone());
+                    }
                 }
             }
         });
@@ -169,6 +178,8 @@ struct Client {
     sent: Arc<Mutex<HashMap<&'static str, u64>>>,
     /// How loud this client's audio is (RFC 6464 level: 0 loud, 127 silent).
     level: u8,
+    /// Sends a real Opus tone of this frequency rather than filler bytes.
+    tone: Option<f64>,
 }
 
 /// The shared state of a client's signalling task.
@@ -488,6 +499,7 @@ impl Client {
             outputs,
             sent: Default::default(),
             level: 127,
+            tone: None,
         }
     }
 
@@ -567,9 +579,15 @@ async fn nack_recent(track: &Arc<dyn TrackRemote>, last: u16, pairs: u16) {
 fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::JoinHandle<()> {
     let senders: Vec<_> = clients
         .iter()
-        .map(|c| (c.outputs.clone(), c.level, c.sent.clone()))
+        .map(|c| {
+            let tone = c
+                .tone
+                .map(|hz| (hz, conclave_media::phone::codec::Encoder::new().unwrap()));
+            (c.outputs.clone(), c.level, c.sent.clone(), tone)
+        })
         .collect();
     tokio::task::spawn_local(async move {
+        let mut senders = senders;
         let mut stop = stop;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         let mut n: u32 = 0;
@@ -579,7 +597,7 @@ fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::Join
                 _ = tick.tick() => {}
             }
             n += 1;
-            for (outputs, level, sent) in &senders {
+            for (outputs, level, sent, tone) in &mut senders {
                 let tracks: Vec<_> = outputs.lock().unwrap().clone();
                 for (track, source, _) in &tracks {
                     let audio = *source == "microphone";
@@ -601,15 +619,21 @@ fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::Join
                     header.extension = false;
                     // A VP8 payload descriptor (start of partition) and a
                     // keyframe header, or an Opus frame.
-                    let payload: Vec<u8> = if audio {
-                        vec![0xfc; 80]
-                    } else {
-                        let mut p = vec![
-                            0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01,
-                        ];
-                        p.resize(600, 0x55);
-                        p
-                    };
+                    let payload: Vec<u8> =
+                        if let (true, Some((hz, encoder))) = (audio, tone.as_mut()) {
+                            let frame = tone_frame(*hz, n);
+                            let mut out = Vec::new();
+                            encoder.encode(&frame, &mut out).unwrap();
+                            out
+                        } else if audio {
+                            vec![0xfc; 80]
+                        } else {
+                            let mut p = vec![
+                                0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01,
+                            ];
+                            p.resize(600, 0x55);
+                            p
+                        };
                     let packet = rtc::rtp::Packet {
                         header,
                         payload: payload.into(),
@@ -633,6 +657,16 @@ fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::Join
             }
         }
     })
+}
+
+/// The `n`th 20 ms of a sine at `hz`, 8 kHz.
+fn tone_frame(hz: f64, n: u32) -> Vec<i16> {
+    (0..160u32)
+        .map(|i| {
+            let t = f64::from(n * 160 + i) / 8000.0;
+            (8000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16
+        })
+        .collect()
 }
 
 async fn settle(ms: u64) {

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The last granule position of an Ogg stream: its length in samples.
-fn ogg_samples(bytes: &[u8]) -> u64 {
+pub(super) fn ogg_samples(bytes: &[u8]) -> u64 {
     let mut at = 0;
     let mut granule = 0;
     while at + 27 <= bytes.len() && &bytes[at..at + 4] == b"OggS" {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::{Room, Signal};
+use super::{PhoneMedia, Room, Signal};
 use crate::ids::ParticipantId;
 use crate::media::{ClientSignal, FromMedia, MediaEvent, MediaMode, PcKind, ServerSignal};
 use crate::room_state::{Endpoint, Event, Permission, RoomError};
@@ -21,8 +21,17 @@ impl Room {
                 let may = self.state.may_present(seat.id);
                 self.media.attach(seat.id, may);
             }
+            Event::Joined(seat) => {
+                if let Some(audio) = self.phone_audio.get(&seat.id) {
+                    self.media.attach_phone(seat.id, audio.clone());
+                }
+            }
             Event::Left { id, .. } => {
                 self.media.detach(*id);
+                self.phone_audio.remove(id);
+            }
+            Event::WaitingLeft { id, .. } => {
+                self.phone_audio.remove(id);
             }
             Event::Muted { target, muted, .. } => self.media.mute(*target, *muted),
             Event::RoleChanged { target, .. } => {
@@ -134,6 +143,24 @@ impl Handler<Signal> for Room {
             None => self.media.signal(msg.by, msg.signal),
         }
         Ok(())
+    }
+}
+
+impl Handler<PhoneMedia> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: PhoneMedia, _: &mut Self::Context) {
+        let seated = self.state.seat(msg.id).map(|s| &s.endpoint);
+        match seated {
+            Some(Endpoint::Phone { .. }) => {
+                self.media.attach_phone(msg.id, msg.audio.clone());
+            }
+            // Waiting (attached when admitted), or gone already.
+            Some(_) => return,
+            None if !self.waiters.contains_key(&msg.id) => return,
+            None => {}
+        }
+        self.phone_audio.insert(msg.id, msg.audio);
     }
 }
 

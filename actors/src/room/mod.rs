@@ -92,6 +92,16 @@ pub struct Signal {
 #[rtype(result = "()")]
 pub struct Close;
 
+/// A phone caller's audio (the SIP edge), for its seat: published and fed
+/// the room's audio once the caller is seated (at once, or when admitted
+/// from the waiting room). The gateway WebSocket carries no audio.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PhoneMedia {
+    pub id: ParticipantId,
+    pub audio: Arc<crate::media::PhoneAudio>,
+}
+
 /// The participant's connection ended without a goodbye.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -202,6 +212,8 @@ pub struct Room {
     ),
     /// The active speaker as last relayed (snapshots carry it).
     active_speaker: Option<ParticipantId>,
+    /// Phone callers' audio, from [`PhoneMedia`] until they leave.
+    phone_audio: HashMap<ParticipantId, Arc<crate::media::PhoneAudio>>,
 }
 
 impl Room {
@@ -229,6 +241,7 @@ impl Room {
             media: Box::new(NoMedia),
             media_mode: (crate::media::MediaMode::Forwarded, None),
             active_speaker: None,
+            phone_audio: HashMap::new(),
         }
     }
 

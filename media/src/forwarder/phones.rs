@@ -1,0 +1,108 @@
+//! Phone callers in the forwarder: a caller's track is published like a
+//! web microphone (its packets made here, from the caller's voice), web
+//! microphones are handed to the callers' mix after their gates, and a
+//! 20 ms tick runs the mix while anyone calls in (see [`crate::phone`]).
+
+use std::sync::Arc;
+
+use conclave_actors::media::{PhoneAudio, TrackSource};
+use conclave_actors::ParticipantId;
+
+use super::Forwarder;
+use crate::gates::Gates;
+use crate::phone::{self, Caller};
+use crate::published::{ConnId, Published, TrackKey};
+
+/// The connection a caller's track names: none (ids start at 1), so
+/// nothing on a connection is ever taken for it.
+const NO_CONN: ConnId = 0;
+
+impl Forwarder {
+    pub(super) fn attach_phone(
+        &mut self,
+        member: ParticipantId,
+        gates: Arc<Gates>,
+        audio: Arc<PhoneAudio>,
+    ) {
+        if self.members.contains_key(&member) || self.phone_caller(member) {
+            self.detach(member);
+        }
+        let ssrc = crate::conn::random_u32().max(1);
+        let caller = match Caller::new(audio, gates.clone(), ssrc) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(conference = %self.conference, error = %e, "no Opus encoder for a caller");
+                return;
+            }
+        };
+        self.phones
+            .get_or_insert_with(Box::default)
+            .callers
+            .insert(member, caller);
+        let key = TrackKey {
+            publisher: member,
+            track_id: phone::TRACK_ID.into(),
+        };
+        let published = Published::new(
+            key,
+            TrackSource::Microphone,
+            NO_CONN,
+            Default::default(),
+            ssrc,
+            gates,
+            Some(phone::LEVEL_ID),
+        );
+        self.publish(published);
+        tracing::debug!(conference = %self.conference, member = %member, "caller's audio attached");
+    }
+
+    fn phone_caller(&self, member: ParticipantId) -> bool {
+        self.phones
+            .as_ref()
+            .is_some_and(|p| p.callers.contains_key(&member))
+    }
+
+    /// Drops what the callers' mix holds of `member`; answers whether it
+    /// was a caller. The last caller gone, the mix goes.
+    pub(super) fn forget_phone(&mut self, member: ParticipantId) -> bool {
+        let Some(phones) = &mut self.phones else {
+            return false;
+        };
+        let caller = phones.forget(member);
+        if let Some(c) = &caller {
+            c.gates.detach();
+        }
+        if phones.callers.is_empty() {
+            self.phones = None;
+        }
+        caller.is_some()
+    }
+
+    /// A web microphone's admitted packet, for the callers.
+    pub(super) fn hand_to_callers(&mut self, i: usize, packet: &rtc::rtp::Packet) {
+        if let Some(phones) = &mut self.phones {
+            let track = &self.tracks[i];
+            if track.source.is_audio() {
+                phones.hear(track.key.publisher, track.media_ssrc, packet);
+            }
+        }
+    }
+
+    /// One 20 ms tick of the callers' audio both ways.
+    pub(super) fn phone_tick(&mut self) {
+        let Some(phones) = &mut self.phones else {
+            return;
+        };
+        let packets = phones.tick();
+        for (caller, packet) in packets {
+            let Some(i) = self
+                .tracks
+                .iter()
+                .position(|t| t.key.publisher == caller && t.conn == NO_CONN)
+            else {
+                continue;
+            };
+            self.forward(i, packet);
+        }
+    }
+}
