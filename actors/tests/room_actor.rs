@@ -576,3 +576,93 @@ async fn a_newcomers_snapshot_names_the_current_speaker() {
     let mut e = connect(&room, web("e", Role::Participant), 64).await;
     assert_eq!(speaker(&e.drain().await), None, "silence is nobody");
 }
+
+#[actix_rt::test]
+async fn a_callers_audio_goes_to_media_once_seated_and_never_for_a_web_seat() {
+    use conclave_actors::media::PhoneAudio;
+    use conclave_actors::room::PhoneMedia;
+    use conclave_actors::room_state::WaitingRoom;
+    let media = Arc::new(FakeMedia::default());
+    let room = Room::new(
+        ConferenceId::new(),
+        RoomSettings::default(),
+        Durable::default(),
+        Arc::new(Recorder::default()),
+        Arc::new(|| 1_900_000_000_000),
+        None,
+    )
+    .with_media(media.clone())
+    .start();
+    let chair = connect(&room, web("chair", Role::Moderator), 64).await;
+    let phone = |name: &str| Newcomer {
+        endpoint: Endpoint::Phone {
+            number: "+441234567123".into(),
+            masked: "+44•••••••123".into(),
+        },
+        identities: vec![Identity::Phone(format!("hash-{name}"))],
+        ..web(name, Role::Participant)
+    };
+    let attached = |id| {
+        media
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == ("attach_phone", id))
+            .count()
+    };
+
+    // Seated: attached at once.
+    let caller = connect(&room, phone("first"), 64).await;
+    room.send(PhoneMedia {
+        id: caller.id,
+        audio: PhoneAudio::new(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(attached(caller.id), 1);
+    // A web seat, or nobody: nothing.
+    for id in [chair.id, ParticipantId::new()] {
+        room.send(PhoneMedia {
+            id,
+            audio: PhoneAudio::new(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(attached(id), 0);
+    }
+
+    // Waiting: attached only when admitted.
+    room.send(Apply(Command::SetWaitingRoom {
+        by: chair.id,
+        setting: WaitingRoom::Everyone,
+    }))
+    .await
+    .unwrap()
+    .unwrap();
+    let waiting = phone("second");
+    let id = waiting.id;
+    let (link, _rx, _close) = Link::new(64);
+    room.send(Connect {
+        newcomer: waiting,
+        link,
+    })
+    .await
+    .unwrap()
+    .expect("waiting");
+    room.send(PhoneMedia {
+        id,
+        audio: PhoneAudio::new(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(attached(id), 0, "not while waiting");
+    room.send(Apply(Command::Admit {
+        by: chair.id,
+        target: id,
+    }))
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(attached(id), 1, "admitted");
+}

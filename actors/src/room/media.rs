@@ -9,7 +9,7 @@ use actix::prelude::*;
 use super::{PhoneMedia, Room, Signal};
 use crate::ids::ParticipantId;
 use crate::media::{ClientSignal, FromMedia, MediaEvent, MediaMode, PcKind, ServerSignal};
-use crate::room_state::{Endpoint, Event, Permission, RoomError};
+use crate::room_state::{Endpoint, Event, Permission, RoomError, WaitOutcome};
 use crate::view::{MediaState, Outgoing, ToClient};
 
 impl Room {
@@ -30,7 +30,10 @@ impl Room {
                 self.media.detach(*id);
                 self.phone_audio.remove(id);
             }
-            Event::WaitingLeft { id, .. } => {
+            // Admitted, the caller's `Joined` follows and takes the audio.
+            Event::WaitingLeft { id, outcome }
+                if !matches!(outcome, WaitOutcome::Admitted { .. }) =>
+            {
                 self.phone_audio.remove(id);
             }
             Event::Muted { target, muted, .. } => self.media.mute(*target, *muted),
