@@ -348,3 +348,136 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n"
     right.event("CALL_ESTABLISHED", 10).await;
     right.hang_up().await;
 }
+
+/// A caller of our own making (raw SIP over UDP): INVITE with an offer,
+/// ACK, the codes as SIP INFO key presses, and then never a packet of RTP.
+/// The INFO keys seat it; the RTP timeout then hangs up with a BYE, and the
+/// seat ends as `dropped`, not `left`.
+#[actix_web::test]
+async fn keys_by_sip_info_seat_a_caller_whose_silence_ends_it_as_dropped() {
+    captured_log();
+    let port = free_port();
+    let rtp = 20000 + (port % 200) * 100;
+    let s = TestServer::start_with(
+        Backend::Sqlite,
+        move |c| {
+            c.sip = Some(SipConfig {
+                listen: ([127, 0, 0, 1], port).into(),
+                rtp_port_min: rtp,
+                rtp_port_max: rtp + 99,
+                rtp_timeout_secs: 3,
+                trunks: vec![trunk(&["127.0.0.0/8"], None)],
+                ..SipConfig::default()
+            });
+        },
+        Arc::new(conclave::clock::SystemClock),
+    )
+    .await;
+    let (token, code, _pin) = common::owned_line_with_security(&s).await;
+    let mut guest = Ws::connect(&s).await;
+    let joined = guest.join(&code, Some("2468"), None, "Guest").await;
+    let conference = joined["conference"].as_str().unwrap().to_owned();
+
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    // Where our audio would come from: bound, and silent.
+    let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=sendrecv\r\n",
+        media.local_addr().unwrap().port()
+    );
+    let from = format!("From: <sip:{NUMBER}@127.0.0.1>;tag=silent");
+    let head = |method: &str, cseq: u32, to: &str| {
+        format!(
+            "{method} sip:conclave@127.0.0.1:{port} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {me};branch=z9hG4bKsilent{cseq}{method}\r\nMax-Forwards: 70\r\n\
+{from}\r\n{to}\r\nCall-ID: silent@test\r\nCSeq: {cseq} {method}\r\n\
+Contact: <sip:caller@{me}>\r\n"
+        )
+    };
+    let send = |text: String| {
+        let sock = &sock;
+        async move {
+            sock.send_to(text.as_bytes(), ("127.0.0.1", port))
+                .await
+                .unwrap();
+        }
+    };
+    // The next message that starts with `start`, within `secs`.
+    let mut buf = vec![0u8; 8192];
+    let mut until = async |start: &str, secs: u64| -> String {
+        loop {
+            let (n, _) = tokio::time::timeout(Duration::from_secs(secs), sock.recv_from(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no {start} within {secs} s"))
+                .unwrap();
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if m.starts_with(start) {
+                return m;
+            }
+        }
+    };
+
+    send(format!(
+        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head("INVITE", 1, "To: <sip:conclave@127.0.0.1>"),
+        sdp.len()
+    ))
+    .await;
+    let ok = until("SIP/2.0 200", 5).await;
+    let to = ok
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+        .unwrap()
+        .to_owned();
+    send(format!("{}Content-Length: 0\r\n\r\n", head("ACK", 1, &to))).await;
+    for (i, key) in format!("{code}#2468##").chars().enumerate() {
+        let body = format!("Signal={key}\r\nDuration=160\r\n");
+        send(format!(
+            "{}Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+            head("INFO", 2 + i as u32, &to),
+            body.len()
+        ))
+        .await;
+        let answer = until("SIP/2.0", 5).await;
+        assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+    }
+    let seated = guest.until("participant_joined").await;
+    assert_eq!(seated["participant"]["phone"], true, "{seated}");
+
+    // Nothing ever came: hung up with a BYE, and the seat was dropped.
+    let bye = until("BYE ", 10).await;
+    let echo: String = bye
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            ["via:", "from:", "to:", "call-id:", "cseq:"]
+                .iter()
+                .any(|h| l.starts_with(h))
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    send(format!("SIP/2.0 200 OK\r\n{echo}Content-Length: 0\r\n\r\n")).await;
+    let row = common::eventually(45, "the dropped caller's attendance", || {
+        let (s, token, conference) = (&s, token.clone(), conference.clone());
+        async move {
+            let (_, sessions) = s
+                .call(
+                    "GET",
+                    &format!("/api/v1/conferences/{conference}/sessions"),
+                    None,
+                    Some(&token),
+                )
+                .await;
+            sessions[0]["attendance"]
+                .as_array()?
+                .iter()
+                .find(|r| r["endpoint"] == "phone" && !r["left_at"].is_null())
+                .cloned()
+        }
+    })
+    .await;
+    assert_eq!(row["left_reason"], "dropped", "{row}");
+}

@@ -106,14 +106,15 @@ test('the owner sets the default waiting room on the security page; the line fol
     await page.goto(server.url('/account#/security'));
     await page.reload();
     const select = page.getByLabel('Default waiting room');
-    await select.waitFor();
+    // Enabled once the saved setting has loaded.
+    await page.locator('#waiting_default:enabled').waitFor();
     assert.equal(await select.inputValue(), 'off');
     await select.selectOption('everyone');
     await page.getByRole('button', { name: 'Save the waiting room' }).click();
     await page.getByText('The default waiting room is saved.').waitFor();
     await accessible(page, 'the security page with the waiting room');
     await page.reload();
-    await page.getByLabel('Default waiting room').waitFor();
+    await page.locator('#waiting_default:enabled').waitFor();
     assert.equal(await page.getByLabel('Default waiting room').inputValue(), 'everyone');
 
     // The line's room opens with it: a guest waits, the PIN does not.

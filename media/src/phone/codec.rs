@@ -1,7 +1,8 @@
 //! Opus for phone callers, at the telephone's 8 kHz: a caller's voice is
-//! encoded from 8 kHz (Opus narrowband), and browsers' 48 kHz Opus is
-//! decoded straight to 8 kHz by the decoder, so no resampler is needed
-//! either way.
+//! encoded from 8 kHz (Opus narrowband). Browsers' Opus is decoded at
+//! 16 kHz and halved to 8 kHz by a low-pass filter here: `opus-rs`
+//! decodes the hybrid (SILK + CELT) packets browsers send for voice
+//! wrongly when asked for 8 kHz, and right at 16 kHz (docs/phone.md).
 
 use conclave_actors::media::PHONE_FRAME;
 
@@ -40,16 +41,26 @@ impl Encoder {
     }
 }
 
+/// The decoder's rate: twice the telephone's.
+const DECODE_RATE: i32 = 2 * RATE;
+/// Taps of the halving filter: a windowed sinc cut off at 3.6 kHz.
+const TAPS: usize = 31;
+
 pub struct Decoder {
     inner: opus_rs::OpusDecoder,
     buf: Vec<f32>,
+    taps: [f32; TAPS],
+    /// 16 kHz samples not yet filtered, after the filter's memory.
+    history: Vec<f32>,
 }
 
 impl Decoder {
     pub fn new() -> Result<Self, String> {
         Ok(Self {
-            inner: opus_rs::OpusDecoder::new(RATE, 1).map_err(|e| e.to_string())?,
-            buf: vec![0.0; MAX_SAMPLES],
+            inner: opus_rs::OpusDecoder::new(DECODE_RATE, 1).map_err(|e| e.to_string())?,
+            buf: vec![0.0; 2 * MAX_SAMPLES],
+            taps: low_pass(),
+            history: vec![0.0; TAPS - 1],
         })
     }
 
@@ -57,20 +68,46 @@ impl Decoder {
     /// 8 kHz samples to `out`.
     pub fn decode(&mut self, packet: Option<&[u8]>, out: &mut Vec<i16>) -> Result<(), String> {
         let (packet, most) = match packet {
-            Some(p) => (p, MAX_SAMPLES),
-            None => (&[][..], PHONE_FRAME),
+            Some(p) => (p, 2 * MAX_SAMPLES),
+            None => (&[][..], 2 * PHONE_FRAME),
         };
         let n = self
             .inner
             .decode(packet, most, &mut self.buf)
             .map_err(|e| e.to_string())?;
-        out.extend(
-            self.buf[..n.min(most)]
-                .iter()
-                .map(|x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16),
-        );
+        self.history.extend_from_slice(&self.buf[..n.min(most)]);
+        // Every other sample of the filtered signal.
+        let mut i = 0;
+        while i + TAPS <= self.history.len() {
+            let window = &self.history[i..i + TAPS];
+            let y: f32 = window.iter().zip(&self.taps).map(|(x, h)| x * h).sum();
+            out.push((y * 32768.0).round().clamp(-32768.0, 32767.0) as i16);
+            i += 2;
+        }
+        self.history.drain(..i);
         Ok(())
     }
+}
+
+/// A low-pass filter for halving 16 kHz: a Hamming-windowed sinc cut off
+/// at 3.6 kHz, unity gain.
+fn low_pass() -> [f32; TAPS] {
+    let cutoff = 3_600.0 / f64::from(DECODE_RATE);
+    let mid = (TAPS - 1) as f64 / 2.0;
+    let mut taps = [0.0f64; TAPS];
+    for (k, t) in taps.iter_mut().enumerate() {
+        let x = k as f64 - mid;
+        let sinc = if x == 0.0 {
+            2.0 * cutoff
+        } else {
+            (2.0 * std::f64::consts::PI * cutoff * x).sin() / (std::f64::consts::PI * x)
+        };
+        let window =
+            0.54 - 0.46 * (2.0 * std::f64::consts::PI * k as f64 / (TAPS - 1) as f64).cos();
+        *t = sinc * window;
+    }
+    let sum: f64 = taps.iter().sum();
+    taps.map(|t| (t / sum) as f32)
 }
 
 #[cfg(test)]
@@ -103,6 +140,47 @@ mod tests {
             at_440 > 5000.0 && at_1000 < 200.0,
             "{at_440:.0} {at_1000:.0}"
         );
+    }
+
+    #[test]
+    fn a_browsers_48_khz_voice_is_heard_at_8_khz() {
+        // As a browser sends voice: 48 kHz, 32 kbit/s, hybrid packets.
+        let mut enc = opus_rs::OpusEncoder::new(48_000, 1, opus_rs::Application::Voip).unwrap();
+        enc.bitrate_bps = 32_000;
+        let mut dec = Decoder::new().unwrap();
+        let (mut heard, mut packet) = (Vec::new(), vec![0u8; MAX_PACKET]);
+        for f in 0..50 {
+            let frame: Vec<i16> = (0..960)
+                .map(|i| {
+                    let t = (f * 960 + i) as f64 / 48_000.0;
+                    (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+                })
+                .collect();
+            let n = enc.encode_i16(&frame, 960, &mut packet).unwrap();
+            dec.decode(Some(&packet[..n]), &mut heard).unwrap();
+        }
+        assert_eq!(heard.len(), 50 * PHONE_FRAME);
+        let tail = &heard[10 * PHONE_FRAME..];
+        let (at_440, at_1000) = (goertzel(tail, 440.0), goertzel(tail, 1000.0));
+        assert!(
+            at_440 > 5000.0 && at_1000 < 200.0,
+            "{at_440:.0} {at_1000:.0}"
+        );
+        // Above 4 kHz nothing folds back into the band.
+        let mut dec = Decoder::new().unwrap();
+        let mut high = Vec::new();
+        for f in 0..50 {
+            let frame: Vec<i16> = (0..960)
+                .map(|i| {
+                    let t = (f * 960 + i) as f64 / 48_000.0;
+                    (8000.0 * (2.0 * std::f64::consts::PI * 5_000.0 * t).sin()) as i16
+                })
+                .collect();
+            let n = enc.encode_i16(&frame, 960, &mut packet).unwrap();
+            dec.decode(Some(&packet[..n]), &mut high).unwrap();
+        }
+        let folded = goertzel(&high[10 * PHONE_FRAME..], 3_000.0);
+        assert!(folded < 300.0, "5 kHz folded to 3 kHz: {folded:.0}");
     }
 
     #[test]

@@ -24,6 +24,9 @@ export function WaitingRoomDefault({ state, actions }) {
       setError(String(err instanceof Error ? err.message : err));
     }
   }
+  // Until the saved setting is known the form is disabled: showing "off"
+  // meanwhile would be a guess a click on Save could make true.
+  const loading = !current.data;
   const value = current.data ? current.data.waiting_room : 'off';
   return html`
     <section class="card" aria-labelledby="waiting_default_heading">
@@ -35,12 +38,12 @@ export function WaitingRoomDefault({ state, actions }) {
       </p>
       <form id="waiting_default_form" class="inline" onSubmit=${submit}>
         <label for="waiting_default">Default waiting room</label>
-        <select id="waiting_default" name="waiting_room" value=${value} key=${value} aria-describedby="waiting_rule">
+        <select id="waiting_default" name="waiting_room" value=${value} key=${value} disabled=${loading} aria-describedby="waiting_rule">
           <option value="off">Off: the codes let people in</option>
           <option value="everyone">Everyone waits for a moderator</option>
           <option value="unknown_guests">Guests not seen before wait</option>
         </select>
-        <button type="submit" class="primary">Save the waiting room</button>
+        <button type="submit" class="primary" disabled=${loading}>Save the waiting room</button>
       </form>
       <p role="status">${message}</p>
       <p role="alert">${error || current.error}</p>
