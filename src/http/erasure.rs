@@ -167,29 +167,29 @@ pub async fn erase_participant(
                 ))
             }
         };
+    // A live meeting would write its seats again under their names, and
+    // its latest seats may not be written yet: every conference searched
+    // must be idle, found in it or not.
+    for conference in &conferences {
+        let live = rooms
+            .registry
+            .send(FindRoom {
+                conference: *conference,
+            })
+            .await
+            .map_err(|_| AppError::Unavailable)?;
+        if live.is_some() {
+            return Err(AppError::Http {
+                status: actix_web::http::StatusCode::CONFLICT,
+                code: "conference_live",
+                title: "a meeting is in progress in a conference concerned; end it first".into(),
+            });
+        }
+    }
     let mut participants = Vec::new();
     for conference in &conferences {
         let rows = services.store.attendance(*conference).await?;
-        let before = participants.len();
         participants.extend(rows.iter().filter(|a| wanted(a)).map(|a| a.participant));
-        if participants.len() > before {
-            // A live meeting would write its seats again under their names.
-            let live = rooms
-                .registry
-                .send(FindRoom {
-                    conference: *conference,
-                })
-                .await
-                .map_err(|_| AppError::Unavailable)?;
-            if live.is_some() {
-                return Err(AppError::Http {
-                    status: actix_web::http::StatusCode::CONFLICT,
-                    code: "conference_live",
-                    title: "a meeting is in progress in a conference concerned; end it first"
-                        .into(),
-                });
-            }
-        }
     }
     if participants.is_empty() {
         return Err(AppError::NotFound);
