@@ -16,6 +16,11 @@
 //!   (`load/media.rs`). Forwarded packets/s, server CPU per forwarded packet
 //!   and per stream, loss, server memory per peer connection.
 //!
+//! - `phone`: C SIP callers (the tool's own user agents and RTP) in R rooms
+//!   with W web participants each (`load/phone.rs`). Added mouth-to-ear
+//!   latency both ways, loss, server CPU per caller, the mixer's CPU per
+//!   20 ms frame.
+//!
 //! - `persistence`: against PostgreSQL through a delaying proxy
 //!   (`load/persistence.rs`). Moderator-action latency with the database
 //!   answering in 0 and in 100 ms; events committed per second.
@@ -40,6 +45,8 @@ mod client_peer;
 mod media;
 #[path = "load/persistence.rs"]
 mod persistence;
+#[path = "load/phone.rs"]
+mod phone;
 #[path = "load/progress.rs"]
 mod progress;
 #[path = "../tests/common/proxy.rs"]
@@ -48,7 +55,7 @@ mod proxy;
 #[derive(Parser, Debug)]
 #[command(about = "Conclave's load tool")]
 struct Args {
-    /// `churn`, `big-room`, `media` or `persistence`. Without one (as under `cargo test`), a small
+    /// `churn`, `big-room`, `media`, `phone` or `persistence`. Without one (as under `cargo test`), a small
     /// smoke run of both checks that the tool works.
     scenario: Option<String>,
     /// Measure a running server instead of starting one (no RSS/CPU then).
@@ -84,9 +91,19 @@ struct Args {
     /// media: video packets per second per publisher (audio is 50).
     #[arg(long, default_value_t = 100)]
     video_pps: u32,
-    /// media: seconds measured once everyone receives.
+    /// media, phone: seconds measured once everyone receives.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// phone: SIP callers, spread over the rooms.
+    #[arg(long, default_value_t = 200)]
+    callers: usize,
+    /// phone: rooms.
+    #[arg(long, default_value_t = 20)]
+    phone_rooms: usize,
+    /// phone: web participants per room who speak (publish a microphone);
+    /// with 0, one listens.
+    #[arg(long, default_value_t = 1)]
+    speakers: usize,
     /// persistence: PostgreSQL to measure against [default:
     /// CONCLAVE_TEST_DATABASE_URL, then DATABASE_URL].
     #[arg(long)]
@@ -116,21 +133,28 @@ type Ws = Framed<BoxedSocket, Codec>;
 /// The server under test.
 struct Server {
     base: String,
+    /// The SIP edge's port (UDP), when the tool started the server with one.
+    sip_port: Option<u16>,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     async fn start(url: Option<String>) -> Self {
-        Self::start_with(url, None).await
+        Self::start_with(url, None, false).await
     }
 
     /// Starts the server, on PostgreSQL at `database` in `schema` when
-    /// given, else on SQLite.
-    async fn start_with(url: Option<String>, database: Option<(String, String)>) -> Self {
+    /// given, else on SQLite; with a SIP edge when `sip`.
+    async fn start_with(
+        url: Option<String>,
+        database: Option<(String, String)>,
+        sip: bool,
+    ) -> Self {
         if let Some(base) = url {
             return Self {
                 base,
+                sip_port: None,
                 child: None,
                 _dir: None,
             };
@@ -144,12 +168,26 @@ impl Server {
         // Media on loopback, always through the server (two would otherwise
         // talk end to end).
         let config = dir.path().join("conclave.toml");
-        std::fs::write(
-            &config,
+        let mut text = String::from(
             "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n\
              [webhooks]\nallow_http = true\nallow_private_addresses = true\n",
-        )
-        .unwrap();
+        );
+        // Callers from loopback only, as many and as fast as the scenario
+        // dials them.
+        let sip_port = sip.then(|| {
+            let port = std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            text.push_str(&format!(
+                "[sip]\nlisten = \"127.0.0.1:{port}\"\nrtp_port_min = 40000\nrtp_port_max = 41999\n\
+                 max_calls = 1000\ninvites_per_minute = 100000\n\
+                 [[sip.trunks]]\nname = \"load\"\naddresses = [\"127.0.0.0/8\"]\n"
+            ));
+            port
+        });
+        std::fs::write(&config, text).unwrap();
         // A profiler to run the server under (`heaptrack`, `perf record
         // -g --`): the figures are then the profiler's, the profile is what
         // counts.
@@ -186,6 +224,7 @@ impl Server {
         }
         Self {
             base,
+            sip_port,
             child: Some(child),
             _dir: Some(dir),
         }
@@ -385,6 +424,7 @@ async fn churn(server: &Server, args: &Args) -> Value {
                 let _permit = permits.acquire().await.unwrap();
                 let server = Server {
                     base,
+                    sip_port: None,
                     child: None,
                     _dir: None,
                 };
@@ -637,17 +677,21 @@ fn main() {
         let server = Server::start_with(
             args.url.clone(),
             db.as_ref().map(|(_, u)| (u.clone(), schema.clone())),
+            scenario == "phone",
         )
         .await;
         let figures = match scenario.as_str() {
             "churn" => churn(&server, &args).await,
             "big-room" => big_room(&server, &args).await,
             "media" => media::media(&server, &args).await,
+            "phone" => phone::phone(&server, &args).await,
             "persistence" => {
                 persistence::persistence(&server, &db.as_ref().unwrap().0, &args).await
             }
             other => {
-                eprintln!("unknown scenario {other:?}: churn, big-room, media or persistence");
+                eprintln!(
+                    "unknown scenario {other:?}: churn, big-room, media, phone or persistence"
+                );
                 std::process::exit(2);
             }
         };
@@ -730,13 +774,30 @@ fn smoke(mut args: Args) {
         let m = media::media(&server, &args).await;
         assert!(m["forwarded_packets"].as_u64().unwrap() > 0, "{m}");
         assert!(m["received_packets"].as_u64().unwrap() > 0, "{m}");
+        drop(server);
+        // Two callers and a web speaker: each direction times its tones.
+        args.callers = 2;
+        args.phone_rooms = 1;
+        args.speakers = 1;
+        args.seconds = 3;
+        let with_sip = Server::start_with(None, None, true).await;
+        let p = phone::phone(&with_sip, &args).await;
+        drop(with_sip);
+        assert_eq!(p["callers_seated"], 2, "{p}");
+        for way in ["caller_to_web", "web_to_caller"] {
+            assert!(
+                p[format!("latency_{way}")]["count"].as_u64() > Some(0),
+                "{p}"
+            );
+        }
+        assert!(p["mix_ticks_per_sec"].as_f64() > Some(0.0), "{p}");
         // Persistence wants PostgreSQL, which `scripts/test` always provides.
         if let Ok(url) = std::env::var("CONCLAVE_TEST_DATABASE_URL") {
             args.members = 3;
             args.chat_rounds = 1;
             let (proxy, through) = persistence::proxy_for(&url).await;
             let schema = format!("load_{}", uuid::Uuid::new_v4().simple());
-            let on_pg = Server::start_with(None, Some((through, schema.clone()))).await;
+            let on_pg = Server::start_with(None, Some((through, schema.clone())), false).await;
             let p = persistence::persistence(&on_pg, &proxy, &args).await;
             drop(on_pg);
             persistence::drop_schema(&url, &schema).await;

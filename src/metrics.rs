@@ -18,6 +18,7 @@ pub struct Metrics {
     sip_calls: IntGauge,
     /// Read from the media plane's counters at each scrape.
     media: IntGaugeVec,
+    phone_mix: IntGaugeVec,
     media_source: Arc<OnceLock<Arc<conclave_media::published::Counters>>>,
 }
 
@@ -78,6 +79,20 @@ impl Metrics {
                         "RTP packets since start: received from publishers, forwarded (copies to subscribers), duplicate (dropped repeats), gated (held back by mute, removal or the share permission).",
                     ),
                     &["outcome"],
+                )
+                .expect("constant metric definitions are valid");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("each metric is registered once");
+                g
+            },
+            phone_mix: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "conclave_phone_mix",
+                        "Phone callers' mix since start, over every room: ticks (one per room every 20 ms while anyone calls in) and the CPU time they took in microseconds.",
+                    ),
+                    &["measure"],
                 )
                 .expect("constant metric definitions are valid");
                 registry
@@ -153,6 +168,14 @@ impl Metrics {
                 ("resend_refused", &c.resend_refused),
             ] {
                 self.media
+                    .with_label_values(&[label])
+                    .set(v.load(Relaxed) as i64);
+            }
+            for (label, v) in [
+                ("ticks", &c.phone_mix_ticks),
+                ("cpu_microseconds", &c.phone_mix_cpu_us),
+            ] {
+                self.phone_mix
                     .with_label_values(&[label])
                     .set(v.load(Relaxed) as i64);
             }

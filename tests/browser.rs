@@ -461,3 +461,67 @@ async fn a_blocked_guest_stays_out_after_a_reload_and_in_a_new_tab() {
     let mut tab = browser.open(&server.url("/")).await;
     tab.refused(&code, "Someone else", "blocked").await;
 }
+
+/// A phone caller (Debian's baresip, a 440 Hz tone as its microphone) in a
+/// page's meeting: the page plays the caller's voice (Chromium's own
+/// statistics: samples played, and their energy), shows the caller on a
+/// phone tile as the speaker and masked in the list, and drops the tile
+/// when the caller hangs up.
+#[actix_web::test]
+async fn a_page_plays_a_phone_callers_voice_on_a_phone_tile() {
+    use common::baresip::{free_port, loopback_sip, Baresip};
+
+    let _turn = MEDIA_PAGES.lock().await;
+    let sip = free_port();
+    let rtp = 31000 + (sip % 100) * 20;
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        move |c| {
+            c.media.bind_ip = std::net::IpAddr::from([127, 0, 0, 1]);
+            c.media.port_min = 48000;
+            c.media.port_max = 48999;
+            c.sip = Some(loopback_sip(sip, rtp, 20));
+        },
+        Arc::new(conclave::clock::SystemClock),
+    )
+    .await;
+    let (code, _) = line_with_security(&server).await;
+    let browser = Browser::launch();
+    let mut ada = browser.open(&server.url("/")).await;
+    ada.join(&code, "Ada").await;
+
+    let mut phone = Baresip::start_with_tone("+442079460321", None, 440.0).await;
+    phone.dial(&format!("sip:conclave@127.0.0.1:{sip}")).await;
+    phone.event("CALL_ESTABLISHED", 10).await;
+    actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
+    phone.keys(&format!("{code}#2468##")).await;
+
+    // Listed as a phone, the number masked for a guest.
+    ada.wait_for(
+        "[...document.querySelectorAll('#participants li')].some(li =>
+           li.textContent.includes('phone +44') && li.textContent.includes('321'))",
+    )
+    .await;
+    assert_eq!(
+        ada.eval("document.getElementById('participants').textContent.includes('2079460')")
+            .await,
+        false,
+        "a guest never sees the full number"
+    );
+    // Its tile says it is a phone, and it becomes the speaker.
+    ada.wait_for(
+        "[...document.querySelectorAll('#videos figure.phone')].some(f =>
+           f.textContent.includes('On the phone') && f.textContent.includes('(speaking)'))",
+    )
+    .await;
+    // The page plays the tone: two seconds of samples (48 kHz), loud.
+    ada.wait_for(
+        "window.conclave.stats().then(s => s.inbound.some(r =>
+           r.pc === 'subscribe' && r.kind === 'audio' && r.played >= 96000 && r.energy > 0.02))",
+    )
+    .await;
+
+    phone.hang_up().await;
+    ada.wait_for("document.querySelectorAll('#videos figure.phone').length === 0")
+        .await;
+}

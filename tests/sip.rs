@@ -354,7 +354,7 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n"
 /// The INFO keys seat it; the RTP timeout then hangs up with a BYE, and the
 /// seat ends as `dropped`, not `left`.
 #[actix_web::test]
-async fn keys_by_sip_info_seat_a_caller_whose_silence_ends_it_as_dropped() {
+async fn keys_by_sip_info_seat_a_caller_a_reinvite_moves_its_media_and_silence_drops_it() {
     captured_log();
     let port = free_port();
     let rtp = 20000 + (port % 200) * 100;
@@ -446,6 +446,40 @@ Contact: <sip:caller@{me}>\r\n"
     }
     let seated = guest.until("participant_joined").await;
     assert_eq!(seated["participant"]["phone"], true, "{seated}");
+
+    // A re-INVITE moves the caller's media to another port: answered with
+    // our SDP, and what the server sends follows (it never latched onto
+    // this caller's source, which sent nothing).
+    let mut frame = [0u8; 1500];
+    tokio::time::timeout(Duration::from_secs(2), media.recv_from(&mut frame))
+        .await
+        .expect("RTP to the offered port")
+        .unwrap();
+    let moved = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let offer = sdp
+        .replace(
+            &format!("m=audio {} ", media.local_addr().unwrap().port()),
+            &format!("m=audio {} ", moved.local_addr().unwrap().port()),
+        )
+        .replace("o=- 1 1 ", "o=- 1 2 ");
+    send(format!(
+        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
+        head("INVITE", 50, &to),
+        offer.len()
+    ))
+    .await;
+    let ok = until("SIP/2.0 200", 5).await;
+    assert!(ok.contains("CSeq: 50 INVITE"), "{ok}");
+    assert!(
+        ok.contains("m=audio "),
+        "the answer to a re-INVITE has SDP: {ok}"
+    );
+    send(format!("{}Content-Length: 0\r\n\r\n", head("ACK", 50, &to))).await;
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), moved.recv_from(&mut frame))
+        .await
+        .expect("RTP follows the re-INVITE to the new port")
+        .unwrap();
+    assert!(n >= 12 && frame[0] >> 6 == 2, "an RTP packet");
 
     // Nothing ever came: hung up with a BYE, and the seat was dropped.
     let bye = until("BYE ", 10).await;

@@ -62,11 +62,7 @@ impl Timing {
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.out.send(json!({
-                "type": "media_candidate", "pc": self.pc, "candidate": init,
-            }));
-        }
+        send_candidate(&self.out, self.pc, event);
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
@@ -139,8 +135,27 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
         publish = Some(pc);
     }
     let (counter, tally, clock) = (received.clone(), streams.clone(), timing.clone());
+    let answered = timing.clone();
     actix_web::rt::spawn(async move {
-        signalling(ws, publish, out, &mut out_rx, counter, tally, clock).await;
+        let subscriber = || {
+            peer(Handler {
+                pc: "subscribe",
+                out: out.clone(),
+                received: counter.clone(),
+                streams: tally.clone(),
+                timing: clock.clone(),
+            })
+        };
+        signalling(
+            ws,
+            publish,
+            out.clone(),
+            &mut out_rx,
+            subscriber,
+            |_| {},
+            || Timing::mark(&answered.answered),
+        )
+        .await;
     });
     Participant {
         received,
@@ -150,15 +165,36 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
     }
 }
 
-async fn signalling(
+/// A candidate of ours, for the server.
+pub(super) fn send_candidate(
+    out: &tokio::sync::mpsc::UnboundedSender<Value>,
+    pc: &str,
+    event: RTCPeerConnectionIceEvent,
+) {
+    if let Ok(init) = event.candidate.to_json() {
+        let _ = out.send(json!({
+            "type": "media_candidate", "pc": pc, "candidate": init,
+        }));
+    }
+}
+
+/// One participant's signalling until its socket closes: the publish
+/// answer and candidates go to their connections, the server's subscribe
+/// offers are answered on a connection `subscriber` makes (then `answered`
+/// runs), what `out_rx` queues is sent, and any other message goes to
+/// `other`.
+pub(super) async fn signalling<S, F>(
     mut ws: Ws,
     publish: Option<Arc<dyn PeerConnection>>,
     out: tokio::sync::mpsc::UnboundedSender<Value>,
     out_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>,
-    received: Arc<AtomicU64>,
-    streams: Arc<AtomicU64>,
-    timing: Arc<Timing>,
-) {
+    subscriber: S,
+    mut other: impl FnMut(&Value),
+    answered: impl Fn(),
+) where
+    S: Fn() -> F,
+    F: std::future::Future<Output = Arc<dyn PeerConnection>>,
+{
     let mut subscribe: Option<Arc<dyn PeerConnection>> = None;
     let mut n = 0u64;
     loop {
@@ -175,7 +211,7 @@ async fn signalling(
                     }
                     "media_offer" if pc == "subscribe" => {
                         if subscribe.is_none() {
-                            subscribe = Some(peer(Handler { pc: "subscribe", out: out.clone(), received: received.clone(), streams: streams.clone(), timing: timing.clone() }).await);
+                            subscribe = Some(subscriber().await);
                         }
                         let s = subscribe.clone().unwrap();
                         let sdp = m["sdp"].as_str().unwrap().to_owned();
@@ -184,7 +220,7 @@ async fn signalling(
                         let sdp = answer.sdp.clone();
                         s.set_local_description(answer).await.unwrap();
                         let _ = out.send(json!({"type": "media_answer", "pc": "subscribe", "sdp": sdp}));
-                        Timing::mark(&timing.answered);
+                        answered();
                     }
                     "media_candidate" => {
                         let target = if pc == "publish" { publish.clone() } else { subscribe.clone() };
@@ -192,7 +228,7 @@ async fn signalling(
                             let _ = t.add_ice_candidate(init).await;
                         }
                     }
-                    _ => {}
+                    _ => other(&m),
                 }
             }
             Some(mut v) = out_rx.recv() => {

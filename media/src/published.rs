@@ -68,6 +68,10 @@ pub struct Counters {
     pub resent: AtomicU64,
     /// NACKed copies not sent again: the connection's budget was spent.
     pub resend_refused: AtomicU64,
+    /// Ticks of the phone callers' mix, over every room.
+    pub phone_mix_ticks: AtomicU64,
+    /// CPU time those ticks took (the forwarder thread's clock), in µs.
+    pub phone_mix_cpu_us: AtomicU64,
 }
 
 pub struct Published {

@@ -35,6 +35,24 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A SIP edge on loopback at `port` that takes calls from loopback
+/// addresses, its RTP on `rtp_ports` ports from `rtp_min`.
+pub fn loopback_sip(port: u16, rtp_min: u16, rtp_ports: u16) -> conclave::sip::SipConfig {
+    conclave::sip::SipConfig {
+        listen: ([127, 0, 0, 1], port).into(),
+        rtp_port_min: rtp_min,
+        rtp_port_max: rtp_min + rtp_ports - 1,
+        trunks: vec![conclave::sip::trunks::TrunkConfig {
+            name: "test".into(),
+            addresses: vec!["127.0.0.0/8".into()],
+            username: None,
+            password: None,
+            trusted_identity: false,
+        }],
+        ..conclave::sip::SipConfig::default()
+    }
+}
+
 /// A mono 16-bit 8 kHz WAV file of a sine at `hz`, `seconds` long.
 pub fn sine_wav(path: &Path, hz: f64, seconds: u32) {
     let n = 8000 * seconds;

@@ -4,9 +4,7 @@
 //! and a moderator's mute of the caller stops its audio at the server.
 
 use super::*;
-use common::baresip::{free_port, Baresip};
-use conclave::sip::trunks::TrunkConfig;
-use conclave::sip::SipConfig;
+use common::baresip::{free_port, loopback_sip, Baresip};
 use conclave_media::phone::codec::Decoder;
 use conclave_media::phone::mix::tone;
 
@@ -43,19 +41,7 @@ async fn a_caller_and_a_web_participant_hear_each_other_and_a_mute_holds_the_cal
             c.media.bind_ip = std::net::IpAddr::from([127, 0, 0, 1]);
             c.media.port_min = 41000;
             c.media.port_max = 47999;
-            c.sip = Some(SipConfig {
-                listen: ([127, 0, 0, 1], sip).into(),
-                rtp_port_min: rtp,
-                rtp_port_max: rtp + 19,
-                trunks: vec![TrunkConfig {
-                    name: "test".into(),
-                    addresses: vec!["127.0.0.0/8".into()],
-                    username: None,
-                    password: None,
-                    trusted_identity: false,
-                }],
-                ..SipConfig::default()
-            });
+            c.sip = Some(loopback_sip(sip, rtp, 20));
         },
         Arc::new(conclave::clock::SystemClock),
     )

@@ -3,6 +3,7 @@
 //! microphones are handed to the callers' mix after their gates, and a
 //! 20 ms tick runs the mix while anyone calls in (see [`crate::phone`]).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use conclave_actors::media::{PhoneAudio, TrackSource};
@@ -88,11 +89,13 @@ impl Forwarder {
         }
     }
 
-    /// One 20 ms tick of the callers' audio both ways.
+    /// One 20 ms tick of the callers' audio both ways, its CPU time
+    /// counted (docs/performance.md: the mixer's cost per frame).
     pub(super) fn phone_tick(&mut self) {
         let Some(phones) = &mut self.phones else {
             return;
         };
+        let started = thread_cpu_us();
         let packets = phones.tick();
         for (caller, packet) in packets {
             let Some(i) = self
@@ -104,5 +107,23 @@ impl Forwarder {
             };
             self.forward(i, packet);
         }
+        let counters = &self.shared.counters;
+        counters.phone_mix_ticks.fetch_add(1, Ordering::Relaxed);
+        counters
+            .phone_mix_cpu_us
+            .fetch_add(thread_cpu_us().saturating_sub(started), Ordering::Relaxed);
     }
+}
+
+/// This thread's CPU time, in µs: the tick's own cost, whatever else the
+/// machine runs meanwhile.
+fn thread_cpu_us() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill; the clock id is a constant the
+    // kernel knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0) / 1_000
 }

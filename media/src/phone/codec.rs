@@ -9,6 +9,11 @@ use conclave_actors::media::PHONE_FRAME;
 const RATE: i32 = 8_000;
 /// Narrowband speech: more buys nothing a telephone line carries.
 const BITRATE: i32 = 24_000;
+/// Encoding is most of what a caller costs the server: at libopus's
+/// default (9) a 20 ms frame takes 125 µs here, at 5 70 µs, and the
+/// G.711 voice it encodes has little that the extra search would keep
+/// (`cargo bench --bench phone`, docs/performance.md).
+const COMPLEXITY: i32 = 3;
 /// The longest Opus packet: 120 ms.
 const MAX_SAMPLES: usize = PHONE_FRAME * 6;
 /// The most bytes an encoded 20 ms frame may take.
@@ -24,6 +29,7 @@ impl Encoder {
         let mut inner = opus_rs::OpusEncoder::new(RATE, 1, opus_rs::Application::Voip)
             .map_err(|e| e.to_string())?;
         inner.bitrate_bps = BITRATE;
+        inner.complexity = COMPLEXITY;
         Ok(Self {
             inner,
             buf: vec![0; MAX_PACKET],

@@ -86,6 +86,11 @@ impl Caller {
             // G.711 has no concealment of its own; a gap is a gap.
             Out::Lost | Out::Empty => return None,
         };
+        // A muted caller's packet would be held back at the gate: it is
+        // not worth the encoding, the largest cost of a call.
+        if !self.gates.open(TrackSource::Microphone) {
+            return None;
+        }
         self.encoded.clear();
         if let Err(e) = self.encoder.encode(&frame, &mut self.encoded) {
             tracing::debug!(error = %e, "a caller's frame was not encoded");
@@ -194,12 +199,11 @@ impl Phones {
         let mut packets = Vec::new();
         for (id, caller) in self.callers.iter_mut() {
             caller.in_mix = None;
+            // A muted caller has no packet, and is left out of the other
+            // callers' mix too.
             if let Some((packet, frame)) = caller.tick() {
-                // A muted caller is held back from the other callers too.
-                if caller.gates.open(TrackSource::Microphone) {
-                    self.mix.add(&frame);
-                    caller.in_mix = Some(frame);
-                }
+                self.mix.add(&frame);
+                caller.in_mix = Some(frame);
                 packets.push((*id, packet));
             }
         }

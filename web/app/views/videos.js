@@ -5,8 +5,8 @@ import { useEffect, useRef } from '../../vendor/hooks.module.js';
 /** @typedef {import('../state.js').State} State */
 /** @typedef {import('../types.js').Tile} Tile */
 
-/** @param {{tile: Tile, label: string, speaking: boolean, main: boolean}} props */
-function Video({ tile, label, speaking, main }) {
+/** @param {{tile: Tile, label: string, speaking: boolean, main: boolean, phone: boolean}} props */
+function Video({ tile, label, speaking, main, phone }) {
   const ref = useRef(/** @type {HTMLVideoElement | null} */ (null));
   useEffect(() => {
     const video = ref.current;
@@ -17,9 +17,9 @@ function Video({ tile, label, speaking, main }) {
   }, [tile.stream, tile.tracks]);
   // Never play one's own microphone back.
   return html`
-    <figure class=${`tile${speaking ? ' speaking' : ''}${tile.screen ? ' screen' : ''}${main ? ' main' : ''}${tile.video ? '' : ' no-video'}`} data-owner=${tile.owner}>
+    <figure class=${`tile${speaking ? ' speaking' : ''}${tile.screen ? ' screen' : ''}${main ? ' main' : ''}${tile.video ? '' : ' no-video'}${phone ? ' phone' : ''}`} data-owner=${tile.owner}>
       <video ref=${ref} autoplay playsinline muted=${tile.mine}></video>
-      ${tile.video ? null : html`<span class="camera-off">Camera off</span>`}
+      ${tile.video ? null : html`<span class="camera-off">${phone ? 'On the phone' : 'Camera off'}</span>`}
       <figcaption>${label}${speaking ? ' (speaking)' : ''}</figcaption>
     </figure>
   `;
@@ -49,6 +49,8 @@ function mainTile(state) {
 /** @param {{state: State}} props */
 export function Videos({ state }) {
   const names = new Map(state.participants.map((p) => [p.id, p.name]));
+  // A caller's tile carries only their voice: it says so.
+  const phones = new Set(state.participants.filter((p) => p.phone).map((p) => p.id));
   // The grid's columns follow the number of tiles (room.css, count-N);
   // speaker view shows one large and the others in a strip.
   const main = state.speakerView ? mainTile(state) : null;
@@ -57,7 +59,7 @@ export function Videos({ state }) {
   return html`
     <div id="videos" class=${layout} data-main=${main || undefined}>
       ${tiles.map(
-        (t) => html`<${Video} key=${t.id} tile=${t} label=${label(t, names)} speaking=${!t.screen && t.id === state.speaker} main=${t.id === main} />`,
+        (t) => html`<${Video} key=${t.id} tile=${t} label=${label(t, names)} speaking=${!t.screen && t.id === state.speaker} main=${t.id === main} phone=${phones.has(t.owner)} />`,
       )}
     </div>
   `;
