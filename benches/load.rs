@@ -51,6 +51,8 @@ mod phone;
 mod progress;
 #[path = "../tests/common/proxy.rs"]
 mod proxy;
+#[path = "../tests/common/sip_uac.rs"]
+mod sip_uac;
 
 #[derive(Parser, Debug)]
 #[command(about = "Conclave's load tool")]

@@ -6,7 +6,10 @@
 //! when it calls again; the caller's hang-up is attendance; addresses
 //! outside the allow-list and wrong digest credentials are refused; SIP
 //! over TCP works as over UDP, and a server shutdown hangs callers up; and
-//! a log at TRACE of the whole flow holds no number and no code.
+//! a log at TRACE of the whole flow holds no number and no code. A caller
+//! of our own (tests/common/sip_uac.rs) does what baresip will not: keys
+//! as SIP INFO, a re-INVITE to another port, silence until it is dropped,
+//! and a flood of INVITEs that changes nothing for the call already in.
 
 mod common;
 
@@ -15,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::baresip::{free_port, prompt_match, rms, Baresip};
+use common::sip_uac::{self, dial, keys};
 use common::{line_with_security, Backend, TestServer, Ws};
 use conclave::sip::trunks::{TrunkConfig, TrunkPassword};
 use conclave::sip::SipConfig;
@@ -353,8 +357,13 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n"
 /// ACK, the codes as SIP INFO key presses, and then never a packet of RTP.
 /// The INFO keys seat it; the RTP timeout then hangs up with a BYE, and the
 /// seat ends as `dropped`, not `left`.
-#[actix_web::test]
-async fn keys_by_sip_info_seat_a_caller_a_reinvite_moves_its_media_and_silence_drops_it() {
+/// A server whose SIP edge takes `max_calls` calls, `invites_per_minute`
+/// from one address, and ends a call silent for `rtp_timeout_secs`.
+async fn raw_server(
+    max_calls: usize,
+    invites_per_minute: u32,
+    rtp_timeout_secs: u64,
+) -> (TestServer, u16) {
     captured_log();
     let port = free_port();
     let rtp = 20000 + (port % 200) * 100;
@@ -362,88 +371,30 @@ async fn keys_by_sip_info_seat_a_caller_a_reinvite_moves_its_media_and_silence_d
         Backend::Sqlite,
         move |c| {
             c.sip = Some(SipConfig {
-                listen: ([127, 0, 0, 1], port).into(),
-                rtp_port_min: rtp,
-                rtp_port_max: rtp + 99,
-                rtp_timeout_secs: 3,
-                trunks: vec![trunk(&["127.0.0.0/8"], None)],
-                ..SipConfig::default()
+                max_calls,
+                invites_per_minute,
+                rtp_timeout_secs,
+                ..common::baresip::loopback_sip(port, rtp, 100)
             });
         },
         Arc::new(conclave::clock::SystemClock),
     )
     .await;
+    (s, port)
+}
+
+#[actix_web::test]
+async fn keys_by_sip_info_seat_a_caller_a_reinvite_moves_its_media_and_silence_drops_it() {
+    let (s, port) = raw_server(500, 60, 3).await;
     let (token, code, _pin) = common::owned_line_with_security(&s).await;
     let mut guest = Ws::connect(&s).await;
     let joined = guest.join(&code, Some("2468"), None, "Guest").await;
     let conference = joined["conference"].as_str().unwrap().to_owned();
 
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let me = sock.local_addr().unwrap();
     // Where our audio would come from: bound, and silent.
     let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-a=sendrecv\r\n",
-        media.local_addr().unwrap().port()
-    );
-    let from = format!("From: <sip:{NUMBER}@127.0.0.1>;tag=silent");
-    let head = |method: &str, cseq: u32, to: &str| {
-        format!(
-            "{method} sip:conclave@127.0.0.1:{port} SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch=z9hG4bKsilent{cseq}{method}\r\nMax-Forwards: 70\r\n\
-{from}\r\n{to}\r\nCall-ID: silent@test\r\nCSeq: {cseq} {method}\r\n\
-Contact: <sip:caller@{me}>\r\n"
-        )
-    };
-    let send = |text: String| {
-        let sock = &sock;
-        async move {
-            sock.send_to(text.as_bytes(), ("127.0.0.1", port))
-                .await
-                .unwrap();
-        }
-    };
-    // The next message that starts with `start`, within `secs`.
-    let mut buf = vec![0u8; 8192];
-    let mut until = async |start: &str, secs: u64| -> String {
-        loop {
-            let (n, _) = tokio::time::timeout(Duration::from_secs(secs), sock.recv_from(&mut buf))
-                .await
-                .unwrap_or_else(|_| panic!("no {start} within {secs} s"))
-                .unwrap();
-            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if m.starts_with(start) {
-                return m;
-            }
-        }
-    };
-
-    send(format!(
-        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        head("INVITE", 1, "To: <sip:conclave@127.0.0.1>"),
-        sdp.len()
-    ))
-    .await;
-    let ok = until("SIP/2.0 200", 5).await;
-    let to = ok
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("to:"))
-        .unwrap()
-        .to_owned();
-    send(format!("{}Content-Length: 0\r\n\r\n", head("ACK", 1, &to))).await;
-    for (i, key) in format!("{code}#2468##").chars().enumerate() {
-        let body = format!("Signal={key}\r\nDuration=160\r\n");
-        send(format!(
-            "{}Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
-            head("INFO", 2 + i as u32, &to),
-            body.len()
-        ))
-        .await;
-        let answer = until("SIP/2.0", 5).await;
-        assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
-    }
+    let (mut call, _) = dial(port, NUMBER, &media).await.unwrap();
+    keys(&mut call, &format!("{code}#2468##")).await.unwrap();
     let seated = guest.until("participant_joined").await;
     assert_eq!(seated["participant"]["phone"], true, "{seated}");
 
@@ -456,25 +407,17 @@ Contact: <sip:caller@{me}>\r\n"
         .expect("RTP to the offered port")
         .unwrap();
     let moved = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let offer = sdp
-        .replace(
-            &format!("m=audio {} ", media.local_addr().unwrap().port()),
-            &format!("m=audio {} ", moved.local_addr().unwrap().port()),
-        )
-        .replace("o=- 1 1 ", "o=- 1 2 ");
-    send(format!(
-        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
-        head("INVITE", 50, &to),
-        offer.len()
-    ))
-    .await;
-    let ok = until("SIP/2.0 200", 5).await;
-    assert!(ok.contains("CSeq: 50 INVITE"), "{ok}");
+    let offer = sip_uac::offer(moved.local_addr().unwrap().port(), 2);
+    let ok = call
+        .transact("INVITE", "Content-Type: application/sdp\r\n", &offer)
+        .await
+        .unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
     assert!(
-        ok.contains("m=audio "),
+        sip_uac::sdp_audio(&ok).is_some(),
         "the answer to a re-INVITE has SDP: {ok}"
     );
-    send(format!("{}Content-Length: 0\r\n\r\n", head("ACK", 50, &to))).await;
+    call.ack().await.unwrap();
     let (n, _) = tokio::time::timeout(Duration::from_secs(2), moved.recv_from(&mut frame))
         .await
         .expect("RTP follows the re-INVITE to the new port")
@@ -482,18 +425,8 @@ Contact: <sip:caller@{me}>\r\n"
     assert!(n >= 12 && frame[0] >> 6 == 2, "an RTP packet");
 
     // Nothing ever came: hung up with a BYE, and the seat was dropped.
-    let bye = until("BYE ", 10).await;
-    let echo: String = bye
-        .lines()
-        .filter(|l| {
-            let l = l.to_ascii_lowercase();
-            ["via:", "from:", "to:", "call-id:", "cseq:"]
-                .iter()
-                .any(|h| l.starts_with(h))
-        })
-        .map(|l| format!("{l}\r\n"))
-        .collect();
-    send(format!("SIP/2.0 200 OK\r\n{echo}Content-Length: 0\r\n\r\n")).await;
+    let bye = call.answer_next_request(10).await.unwrap();
+    assert!(bye.starts_with("BYE "), "{bye}");
     let row = common::eventually(45, "the dropped caller's attendance", || {
         let (s, token, conference) = (&s, token.clone(), conference.clone());
         async move {
@@ -514,4 +447,47 @@ Contact: <sip:caller@{me}>\r\n"
     })
     .await;
     assert_eq!(row["left_reason"], "dropped", "{row}");
+}
+
+/// A flood of INVITEs from the address a caller already calls from: past
+/// the call ceiling and then the address's rate every one is answered 503,
+/// and the caller in the call keeps its audio and takes its seat.
+#[actix_web::test]
+async fn an_invite_flood_is_refused_and_changes_nothing_for_the_caller_in() {
+    let (s, port) = raw_server(1, 10, 30).await;
+    let (code, _) = line_with_security(&s).await;
+    let mut guest = Ws::connect(&s).await;
+    guest.join(&code, Some("2468"), None, "Guest").await;
+    let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (mut call, _) = dial(port, NUMBER, &media).await.unwrap();
+
+    let flood = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for n in 0..100 {
+        let Err(refused) = dial(port, &format!("+4420794600{n:02}"), &flood).await else {
+            panic!("a call from the flood was answered");
+        };
+        assert!(refused.starts_with("SIP/2.0 503"), "{refused}");
+    }
+    let metrics = s.raw("GET", "/metrics", None, None, None).await.1;
+    let metrics = metrics.as_str().unwrap_or_default();
+    for outcome in ["full", "rate_limited"] {
+        assert!(
+            metrics.contains(&format!(
+                "conclave_sip_invites_total{{outcome=\"{outcome}\"}}"
+            )),
+            "{outcome}: {metrics}"
+        );
+    }
+
+    // The caller in hears the server all along, and is seated.
+    let mut frame = [0u8; 1500];
+    for _ in 0..25 {
+        tokio::time::timeout(Duration::from_millis(500), media.recv_from(&mut frame))
+            .await
+            .expect("the call's RTP goes on")
+            .unwrap();
+    }
+    keys(&mut call, &format!("{code}#2468##")).await.unwrap();
+    let seated = guest.until("participant_joined").await;
+    assert_eq!(seated["participant"]["phone"], true, "{seated}");
 }

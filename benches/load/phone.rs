@@ -45,6 +45,7 @@ use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCPeerConnectionIceEvent,
 };
 
+use super::sip_uac::{dial, keys, Dialog};
 use super::{bar, histogram, join, quantiles_ms, send, Args, Server};
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -319,136 +320,6 @@ async fn web(
         .await;
     });
     track
-}
-
-/// One caller's SIP dialog, from this tool's side.
-struct Dialog {
-    sip: UdpSocket,
-    server: SocketAddr,
-    call_id: String,
-    from: String,
-    to: String,
-    cseq: u32,
-}
-
-impl Dialog {
-    fn request(&self, method: &str, extra: &str, body: &str) -> String {
-        let me = self.sip.local_addr().unwrap();
-        format!(
-            "{method} sip:conclave@{server} SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\n\
-{from}\r\n{to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
-Contact: <sip:load@{me}>\r\n{extra}Content-Length: {len}\r\n\r\n{body}",
-            server = self.server,
-            branch = uuid::Uuid::new_v4().simple(),
-            from = self.from,
-            to = self.to,
-            call_id = self.call_id,
-            cseq = self.cseq,
-            len = body.len(),
-        )
-    }
-
-    /// Sends a request until a final answer comes (UDP: again each second,
-    /// 10 times at most); answers the final response.
-    async fn transact(&mut self, method: &str, extra: &str, body: &str) -> Result<String, String> {
-        self.cseq += 1;
-        let text = self.request(method, extra, body);
-        let mut buf = vec![0u8; 8192];
-        for _ in 0..10 {
-            self.sip
-                .send_to(text.as_bytes(), self.server)
-                .await
-                .map_err(|e| e.to_string())?;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-            while let Ok(got) =
-                tokio::time::timeout_at(deadline, self.sip.recv_from(&mut buf)).await
-            {
-                let (n, _) = got.map_err(|e| e.to_string())?;
-                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let cseq = format!("CSeq: {} {method}", self.cseq);
-                if m.starts_with("SIP/2.0 1") || !m.starts_with("SIP/2.0") || !m.contains(&cseq) {
-                    continue;
-                }
-                return Ok(m);
-            }
-        }
-        Err(format!("no answer to {method}"))
-    }
-}
-
-/// The address an SDP body names for its audio.
-fn sdp_audio(m: &str) -> Option<SocketAddr> {
-    let body = m.split("\r\n\r\n").nth(1)?;
-    let ip = body.lines().find_map(|l| l.strip_prefix("c=IN IP4 "))?;
-    let port = body
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))?
-        .split_whitespace()
-        .next()?;
-    format!("{}:{port}", ip.trim()).parse().ok()
-}
-
-/// Dials in and types the code: answers the dialog and where the server
-/// wants this caller's RTP.
-async fn dial(
-    sip_port: u16,
-    number: &str,
-    rtp: &UdpSocket,
-) -> Result<(Dialog, SocketAddr), String> {
-    let sip = UdpSocket::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut d = Dialog {
-        sip,
-        server: SocketAddr::from(([127, 0, 0, 1], sip_port)),
-        call_id: format!("{}@load", uuid::Uuid::new_v4().simple()),
-        from: format!(
-            "From: <sip:{number}@127.0.0.1>;tag={}",
-            uuid::Uuid::new_v4().simple()
-        ),
-        to: "To: <sip:conclave@127.0.0.1>".into(),
-        cseq: 0,
-    };
-    let port = rtp.local_addr().map_err(|e| e.to_string())?.port();
-    let offer = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-a=ptime:20\r\na=sendrecv\r\n"
-    );
-    let ok = d
-        .transact("INVITE", "Content-Type: application/sdp\r\n", &offer)
-        .await?;
-    if !ok.starts_with("SIP/2.0 200") {
-        return Err(ok.lines().next().unwrap_or_default().to_owned());
-    }
-    d.to = ok
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("to:"))
-        .ok_or("no To")?
-        .to_owned();
-    let media = sdp_audio(&ok).ok_or("no audio in the answer")?;
-    // The ACK keeps the INVITE's CSeq number.
-    let ack = d.request("ACK", "", "");
-    d.sip
-        .send_to(ack.as_bytes(), d.server)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((d, media))
-}
-
-/// Types `keys` as SIP INFO, one transaction each.
-async fn keys(d: &mut Dialog, keys: &str) -> Result<(), String> {
-    for key in keys.chars() {
-        let body = format!("Signal={key}\r\nDuration=160\r\n");
-        let answer = d
-            .transact("INFO", "Content-Type: application/dtmf-relay\r\n", &body)
-            .await?;
-        if !answer.starts_with("SIP/2.0 200") {
-            return Err(answer.lines().next().unwrap_or_default().to_owned());
-        }
-    }
-    Ok(())
 }
 
 /// Reads what the server sends one caller (in `room` at `place`): frames
