@@ -17,6 +17,7 @@
 //!   they stand on.
 
 pub mod accounts;
+pub mod addresses;
 pub mod cli;
 pub mod clock;
 pub mod codes;

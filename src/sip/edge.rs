@@ -25,6 +25,7 @@ use super::sdp;
 use super::transport::Flow;
 use super::trunks::{self, Trunks, Verdict};
 use super::SipConfig;
+use crate::addresses::truncated;
 use crate::phone::mask_number;
 use crate::rooms::Rooms;
 use crate::services::Services;
@@ -124,12 +125,12 @@ impl SipEdge {
             .and_then(|v| trunks::digest_answer(v));
         let verdict = self.trunks.check(source, "INVITE", answer.as_ref(), now);
         if verdict == Verdict::Forbidden && answer.is_none() {
-            tracing::info!(peer = %flow.peer(), "SIP INVITE from an address no trunk admits: 403");
+            tracing::info!(peer = %truncated(flow.peer().ip()), "SIP INVITE from an address no trunk admits: 403");
             self.services.metrics.sip_invite("forbidden");
             return self.answer(&m, &flow, 403, &[]);
         }
         if self.stopping || !self.rate.allow(source, now) {
-            tracing::info!(peer = %flow.peer(), "SIP INVITE over its source's rate: 503");
+            tracing::info!(peer = %truncated(flow.peer().ip()), "SIP INVITE over its source's rate: 503");
             self.services.metrics.sip_invite("rate_limited");
             return self.answer(&m, &flow, 503, &[(Name::RETRY_AFTER, "60".into())]);
         }
@@ -141,7 +142,7 @@ impl SipEdge {
                 return self.answer(&m, &flow, 401, &[(Name::WWW_AUTHENTICATE, challenge)]);
             }
             Verdict::Forbidden => {
-                tracing::info!(peer = %flow.peer(), "SIP INVITE with wrong credentials: 403");
+                tracing::info!(peer = %truncated(flow.peer().ip()), "SIP INVITE with wrong credentials: 403");
                 self.services.metrics.sip_invite("forbidden");
                 return self.answer(&m, &flow, 403, &[]);
             }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::edge::{Incoming, SipEdge};
 use super::message::{self, Malformed, MAX_MESSAGE_BYTES};
+use crate::addresses::truncated;
 
 /// TCP connections open at once.
 const MAX_CONNECTIONS: usize = 256;
@@ -86,7 +87,7 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, edge: Addr<SipEdge>) {
         match message::parse(&buf[..n], false) {
             Ok((_, message)) => edge.do_send(Incoming { message, flow }),
             Err(Malformed::Incomplete) => {} // a keep-alive
-            Err(why) => tracing::debug!(%peer, ?why, "SIP datagram dropped"),
+            Err(why) => tracing::debug!(peer = %truncated(peer.ip()), ?why, "SIP datagram dropped"),
         }
     }
 }
@@ -139,7 +140,7 @@ pub async fn serve_tcp(listener: TcpListener, edge: Addr<SipEdge>) {
                         }
                         // A stream out of step cannot be read further.
                         Err(why) => {
-                            tracing::debug!(%peer, ?why, "SIP connection closed");
+                            tracing::debug!(peer = %truncated(peer.ip()), ?why, "SIP connection closed");
                             break 'read;
                         }
                     }
