@@ -18,6 +18,7 @@ mod history;
 mod join;
 pub mod openapi;
 mod recordings;
+mod reports;
 mod summary;
 mod waiting_room;
 mod webhooks;
@@ -55,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(contacts::configure)
             .configure(history::configure)
             .configure(attendance::configure)
+            .configure(reports::configure)
             .configure(documents::configure)
             .configure(recordings::configure)
             .configure(waiting_room::configure)

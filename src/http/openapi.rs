@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     accounts, api_keys, attendance, conferences, contacts, documents, erasure, export, health,
-    history, join, recordings, summary, waiting_room, webhooks,
+    history, join, recordings, reports, summary, waiting_room, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -21,7 +21,7 @@ use super::{
         conferences::schedule, conferences::list, conferences::get, conferences::set_security_code,
         contacts::list, contacts::rename, contacts::delete,
         history::sessions, history::audit, history::chat,
-        attendance::attendance, attendance::attendance_csv,
+        attendance::attendance, attendance::attendance_csv, reports::sessions,
         documents::upload, documents::download,
         recordings::list, recordings::download, recordings::delete_file, recordings::delete_recording,
         summary::delete,

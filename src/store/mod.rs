@@ -15,6 +15,7 @@ mod pg_contacts;
 mod pg_erasure;
 mod pg_history;
 mod pg_nodes;
+mod pg_reports;
 mod pg_webhooks;
 pub mod postgres;
 pub mod records;
@@ -24,6 +25,7 @@ mod sqlite_contacts;
 mod sqlite_erasure;
 mod sqlite_history;
 mod sqlite_nodes;
+mod sqlite_reports;
 mod sqlite_webhooks;
 
 pub use records::*;
@@ -265,6 +267,13 @@ pub trait Store: outbox::Outbox + erasure::Erasure + Send + Sync + 'static {
     async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>>;
     /// Attendance over every session of the conference, by join time.
     async fn attendance(&self, conference: ConferenceId) -> StoreResult<Vec<AttendanceRow>>;
+    /// The account's meetings over all its conferences, newest first, with
+    /// their seats' totals.
+    async fn account_sessions(
+        &self,
+        account: AccountId,
+        query: SessionQuery,
+    ) -> StoreResult<Vec<AccountSessionRow>>;
     /// The moderator audit log, oldest first.
     async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>>;
     /// Every chat message, tombstones included, oldest first.

@@ -525,6 +525,14 @@ impl Store for PgStore {
         self.room_state_pg(conference).await
     }
 
+    async fn account_sessions(
+        &self,
+        account: AccountId,
+        query: SessionQuery,
+    ) -> StoreResult<Vec<AccountSessionRow>> {
+        self.account_sessions_pg(account, query).await
+    }
+
     async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>> {
         self.conference_sessions_pg(conference).await
     }

@@ -192,6 +192,36 @@ pub struct SessionRow {
     pub ended_at: Option<Millis>,
 }
 
+/// One meeting across an account's conferences, with its seats' totals
+/// (`Store::account_sessions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSessionRow {
+    pub id: Uuid,
+    pub conference: Uuid,
+    pub title: String,
+    pub kind: String,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+    /// Seats (attendance rows), of which by phone.
+    pub seats: i64,
+    pub phone_seats: i64,
+    /// Whole seconds per seat, summed (a seat still taken counts to the
+    /// session's end, else to `now`).
+    pub seat_seconds: i64,
+}
+
+/// Which meetings `Store::account_sessions` lists: started in
+/// `[from, to)`, newest first, after the `before` cursor (a start and an
+/// id), at most `limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionQuery {
+    pub from: Millis,
+    pub to: Millis,
+    pub before: Option<(Millis, Uuid)>,
+    pub limit: u32,
+    pub now: Millis,
+}
+
 /// One attendance interval.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttendanceRow {

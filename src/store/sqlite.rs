@@ -523,6 +523,14 @@ impl Store for SqliteStore {
         self.room_state_sqlite(conference).await
     }
 
+    async fn account_sessions(
+        &self,
+        account: AccountId,
+        query: SessionQuery,
+    ) -> StoreResult<Vec<AccountSessionRow>> {
+        self.account_sessions_sqlite(account, query).await
+    }
+
     async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>> {
         self.conference_sessions_sqlite(conference).await
     }

@@ -201,6 +201,21 @@ export const setConferenceSecurity = (token, id, choice) =>
   call('PUT', `/conferences/${encodeURIComponent(id)}/security-code`, { token, json: choice });
 
 /**
+ * The account's meetings over all its conferences, newest first, a page at
+ * a time: `from` and `to` are days (`YYYY-MM-DD`, UTC) or '', `after` the
+ * `next` of the page before or ''.
+ * @param {string} token
+ * @param {{from: string, to: string, after: string}} page
+ */
+export const meetings = (token, page) => {
+  const q = new URLSearchParams({ limit: '20' });
+  if (page.from) q.set('from', page.from);
+  if (page.to) q.set('to', page.to);
+  if (page.after) q.set('after', page.after);
+  return call('GET', `/reports/sessions?${q}`, { token });
+};
+
+/**
  * A conference's history: `sessions` (with attendance), `audit` or `chat`.
  * @param {string} token
  * @param {string} id

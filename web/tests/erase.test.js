@@ -7,7 +7,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessible, fillJoin, joinRoom, launchBrowser, startServer, withPages } from './harness.js';
+import { accessible, fillJoin, joinRoom, launchBrowser, signUpForLine, startServer, withPages } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -23,21 +23,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-/**
- * Signs up on the page and waits for the line; answers its access code.
- * @param {import('playwright-core').Page} page
- * @param {string} name
- */
-async function signUp(page, name) {
-  const form = page.locator('#sign_up');
-  await form.getByLabel('Your name').fill(name);
-  await form.getByLabel('E-mail').fill(`${name.toLowerCase()}-${crypto.randomUUID()}@example.org`);
-  await form.getByLabel('Password').fill('correct horse battery');
-  await form.getByRole('button', { name: 'Create the account' }).click();
-  await page.locator('#line_access_code').waitFor();
-  return (await page.locator('#line_access_code').innerText()).trim();
-}
 
 /**
  * @param {string} token
@@ -63,7 +48,7 @@ const focusOn = (page, text) =>
 test('the owner erases a web guest from a finished session, from the keyboard', async (t) => {
   await withPages(browser, t, async (pages) => {
     const page = await pages.open('owner', server.url('/account'));
-    const code = await signUp(page, 'Dee');
+    const code = await signUpForLine(page, 'Dee');
     await page.getByRole('button', { name: 'Join as the host' }).click();
     await page.locator('#room').waitFor({ state: 'visible' });
 

@@ -322,6 +322,22 @@ export async function withPages(browser, t, body) {
  * @param {import('playwright-core').Page} page
  * @param {{code: string, securityCode?: string, pin?: string, name: string}} who
  */
+/**
+ * Signs up on the account page as `name` and waits for the line; answers
+ * its access code.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+export async function signUpForLine(page, name) {
+  const form = page.locator('#sign_up');
+  await form.getByLabel('Your name').fill(name);
+  await form.getByLabel('E-mail').fill(`${name.toLowerCase()}-${crypto.randomUUID()}@example.org`);
+  await form.getByLabel('Password').fill('correct horse battery');
+  await form.getByRole('button', { name: 'Create the account' }).click();
+  await page.locator('#line_access_code').waitFor();
+  return (await page.locator('#line_access_code').innerText()).trim();
+}
+
 export async function fillJoin(page, who) {
   await page.getByLabel('Access code').fill(who.code);
   await page.getByLabel('Security code').fill(who.securityCode || '');

@@ -5,7 +5,7 @@
 import { html } from '../views/html.js';
 import { useState } from '../../vendor/hooks.module.js';
 import * as api from '../api.js';
-import { duration, saveBlob, useLoad, when } from './load.js';
+import { duration, fields, saveBlob, useLoad, when } from './load.js';
 import { Recordings } from './recordings.js';
 import { EraseButton, EraseConfirm, useErasure } from './erase.js';
 
@@ -24,6 +24,58 @@ export function ReportsPage({ actions }) {
           ${c.starts_at && html` <span class="hint">${when(c.starts_at)}</span>`}</li>`,
       )}
     </ul>
+    <${Meetings} actions=${actions} />
+  `;
+}
+
+/**
+ * Every meeting of the account, newest first, between two days, twenty a
+ * page: the server's cursor is kept for each page shown, so "Newer" goes
+ * back exactly.
+ * @param {{actions: AccountActions}} props
+ */
+function Meetings({ actions }) {
+  const [range, setRange] = useState({ from: '', to: '' });
+  const [cursors, setCursors] = useState(/** @type {string[]} */ ([]));
+  const after = cursors.length ? cursors[cursors.length - 1] : '';
+  const page = useLoad(() => actions.ask((t) => api.meetings(t, { ...range, after })), [range.from, range.to, after]);
+  /** @param {SubmitEvent} event */
+  function show(event) {
+    const f = fields(event);
+    setCursors([]);
+    setRange({ from: f.from || '', to: f.to || '' });
+  }
+  const rows = (page.data && page.data.sessions) || [];
+  return html`
+    <section aria-labelledby="meetings_heading">
+      <h2 id="meetings_heading">All meetings</h2>
+      <form id="meetings_range" onSubmit=${show}>
+        <label for="meetings_from">From</label> <input id="meetings_from" name="from" type="date" />
+        <label for="meetings_to">To</label> <input id="meetings_to" name="to" type="date" />
+        <button type="submit">Show</button>
+      </form>
+      <p role="alert">${page.error}</p>
+      ${page.data && rows.length === 0 && html`<p id="no_meetings">No meetings in this range.</p>`}
+      ${rows.length > 0 &&
+      html`<div class="scroll" tabindex="0" role="region" aria-label="All meetings"><table id="meetings">
+        <thead><tr><th scope="col">Started</th><th scope="col">Conference</th><th scope="col">Length</th>
+          <th scope="col">Participants</th><th scope="col">Web</th><th scope="col">Phone</th><th scope="col">Minutes</th></tr></thead>
+        <tbody>
+          ${rows.map(
+            (/** @type {any} */ m) => html`<tr key=${m.session}>
+              <td>${when(m.started_at)}</td>
+              <td><a href=${`#/reports/${m.conference}`}>${m.title}</a></td>
+              <td>${m.ended_at ? duration(m.started_at, m.ended_at) : 'in progress'}</td>
+              <td>${m.totals.participants}</td><td>${m.totals.web}</td><td>${m.totals.phone}</td><td>${m.totals.total_minutes}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table></div>`}
+      <p>
+        <button type="button" id="meetings_newer" disabled=${cursors.length === 0} onClick=${() => setCursors(cursors.slice(0, -1))}>Newer</button>
+        <button type="button" id="meetings_older" disabled=${!(page.data && page.data.next)} onClick=${() => setCursors([...cursors, page.data.next])}>Older</button>
+      </p>
+    </section>
   `;
 }
 
