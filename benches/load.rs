@@ -23,7 +23,8 @@
 //!
 //! - `persistence`: against PostgreSQL through a delaying proxy
 //!   (`load/persistence.rs`). Moderator-action latency with the database
-//!   answering in 0 and in 100 ms; events committed per second.
+//!   answering in 0 and in 100 ms; events committed per second; the export
+//!   of an account with `--summaries` meetings (`load/export.rs`).
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ use serde_json::{json, Value};
 
 #[path = "../tests/common/peer.rs"]
 mod client_peer;
+#[path = "load/export.rs"]
+mod export;
 #[path = "load/media.rs"]
 mod media;
 #[path = "load/persistence.rs"]
@@ -116,6 +119,10 @@ struct Args {
     /// persistence: bursts of 20 chat messages per talker for the backlog.
     #[arg(long, default_value_t = 2)]
     chat_rounds: usize,
+    /// persistence: finished meetings of the account whose export is timed
+    /// (a tenth of them first, then all).
+    #[arg(long, default_value_t = 10_000)]
+    summaries: usize,
     /// Where to write the JSON result [default: target/load/SCENARIO-TIME.json].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -688,7 +695,10 @@ fn main() {
             "media" => media::media(&server, &args).await,
             "phone" => phone::phone(&server, &args).await,
             "persistence" => {
-                persistence::persistence(&server, &db.as_ref().unwrap().0, &args).await
+                let mut p = persistence::persistence(&server, &db.as_ref().unwrap().0, &args).await;
+                let url = persistence::database_url(&args);
+                p["export"] = export::export(&server, &url, &schema, args.summaries).await;
+                p
             }
             other => {
                 eprintln!(
@@ -801,7 +811,13 @@ fn smoke(mut args: Args) {
             let schema = format!("load_{}", uuid::Uuid::new_v4().simple());
             let on_pg = Server::start_with(None, Some((through, schema.clone())), false).await;
             let p = persistence::persistence(&on_pg, &proxy, &args).await;
+            let exported = export::export(&on_pg, &url, &schema, 20).await;
             drop(on_pg);
+            assert!(
+                exported["large"]["archive_mib"].as_f64()
+                    > exported["small"]["archive_mib"].as_f64(),
+                "{exported}"
+            );
             persistence::drop_schema(&url, &schema).await;
             assert_eq!(p["committed_events"], p["backlog_events"], "{p}");
             assert_eq!(p["action_ack_db_100ms"]["count"], 4, "{p}");
