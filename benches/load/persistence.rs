@@ -21,7 +21,8 @@ use futures_util::SinkExt;
 use serde_json::{json, Value};
 
 use super::proxy::{postgres_addr, TcpProxy};
-use super::{bar, histogram, join, next, quantiles_ms, read_all, send, Args, Server, Ws};
+use super::rooms::read_all;
+use super::{bar, histogram, join, next, quantiles_ms, send, Args, Server, Ws};
 
 /// The database URL to measure against.
 pub fn database_url(args: &Args) -> String {

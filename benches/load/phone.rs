@@ -24,7 +24,6 @@
 //! not fill leaves a timestamp gap). Server CPU per caller comes from
 //! `/proc`, the mixer's CPU per 20 ms tick from the server's own counters.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,48 +31,44 @@ use std::time::{Duration, Instant};
 
 use conclave::sip::g711;
 use conclave::sip::sdp::Codec;
-use conclave_media::peer::{rtp_track, OPUS_PT};
-use conclave_media::rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use conclave_media::peer::OPUS_PT;
 use conclave_media::webrtc;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCPeerConnectionIceEvent,
-};
 
+use super::phone_web::{web, web_cycle};
 use super::sip_uac::{dial, keys, Dialog};
-use super::{bar, histogram, join, quantiles_ms, send, Args, Server};
+use super::{bar, histogram, quantiles_ms, Args, Server};
 
 const FRAME: Duration = Duration::from_millis(20);
 /// Frames in one cycle of the schedule (a second).
-const CYCLE: u64 = 50;
+pub(super) const CYCLE: u64 = 50;
 /// Where in the cycle each side's tone is.
-const WEB_SLOT: u64 = 0;
-const CALLER_SLOT: u64 = 25;
+pub(super) const WEB_SLOT: u64 = 0;
+pub(super) const CALLER_SLOT: u64 = 25;
 /// Samples in one 8 kHz frame; 48 kHz RTP ticks in one Opus frame.
 const SAMPLES: usize = 160;
-const OPUS_TICKS: u32 = 960;
+pub(super) const OPUS_TICKS: u32 = 960;
 /// A tone starts after this many quiet frames on a stream.
 const QUIET_BEFORE: u32 = 5;
 /// An Opus packet at least this long carries the tone: the server's
 /// encoder spends a few bytes on silence and tens on a tone.
-const LOUD_OPUS_BYTES: usize = 20;
+pub(super) const LOUD_OPUS_BYTES: usize = 20;
 /// Mean absolute G.711 sample that counts as the tone (silence decodes to
 /// almost 0, the tone averages about 5,000).
 const LOUD_PCM: i32 = 1_000;
 
 /// The tool's shared frame clock.
 #[derive(Clone, Copy)]
-struct Schedule {
+pub(super) struct Schedule {
     epoch: Instant,
 }
 
 impl Schedule {
-    fn at(self, frame: u64) -> Instant {
+    pub(super) fn at(self, frame: u64) -> Instant {
         self.epoch + FRAME * frame as u32
     }
 
@@ -86,41 +81,41 @@ impl Schedule {
     }
 
     /// Now, in µs from the epoch (as the send times are kept).
-    fn now_us(self) -> u64 {
+    pub(super) fn now_us(self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
     }
 }
 
 /// The latency of a tone heard now that left at `sent_us` (0: none yet),
 /// if it is this cycle's.
-fn since(schedule: Schedule, sent_us: u64) -> Option<Duration> {
+pub(super) fn since(schedule: Schedule, sent_us: u64) -> Option<Duration> {
     let d = schedule.now_us().checked_sub(sent_us)?;
     (sent_us > 0 && d < 500_000).then(|| Duration::from_micros(d))
 }
 
 /// What the receivers measure while `on` is set.
-struct Measure {
-    on: AtomicBool,
-    schedule: Schedule,
+pub(super) struct Measure {
+    pub(super) on: AtomicBool,
+    pub(super) schedule: Schedule,
     /// When each caller's latest tone left, by room and place in it (µs
     /// from the epoch).
-    caller_sent: Vec<Vec<AtomicU64>>,
+    pub(super) caller_sent: Vec<Vec<AtomicU64>>,
     /// When each room's web speakers' latest tone left.
-    web_sent: Vec<AtomicU64>,
-    caller_to_web: Mutex<Histogram<u64>>,
-    web_to_caller: Mutex<Histogram<u64>>,
-    caller_to_caller: Mutex<Histogram<u64>>,
+    pub(super) web_sent: Vec<AtomicU64>,
+    pub(super) caller_to_web: Mutex<Histogram<u64>>,
+    pub(super) web_to_caller: Mutex<Histogram<u64>>,
+    pub(super) caller_to_caller: Mutex<Histogram<u64>>,
     /// (received, expected) frames, by direction.
-    to_web: Mutex<(u64, u64)>,
-    to_callers: Mutex<(u64, u64)>,
+    pub(super) to_web: Mutex<(u64, u64)>,
+    pub(super) to_callers: Mutex<(u64, u64)>,
 }
 
 impl Measure {
-    fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
+    pub(super) fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
         let _ = h.lock().unwrap().record(d.as_micros().max(1) as u64);
     }
 
-    fn add(total: &Mutex<(u64, u64)>, s: &Stream) {
+    pub(super) fn add(total: &Mutex<(u64, u64)>, s: &Stream) {
         let mut t = total.lock().unwrap();
         t.0 += s.got;
         t.1 += s.expected();
@@ -130,7 +125,7 @@ impl Measure {
 /// One received stream, during the window: frames counted by their
 /// number from the first (`step` RTP units apart: 1 for sequence numbers,
 /// a frame's ticks for timestamps), and quiet frames in a row.
-struct Stream {
+pub(super) struct Stream {
     step: i64,
     /// The last RTP value seen and its frame number.
     prev: Option<(u32, i64)>,
@@ -140,7 +135,7 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(step: u32) -> Self {
+    pub(super) fn new(step: u32) -> Self {
         Self {
             step: i64::from(step),
             prev: None,
@@ -152,7 +147,7 @@ impl Stream {
 
     /// Counts a frame by its RTP value (`bits` wide); answers whether a
     /// tone starts with it.
-    fn frame(&mut self, value: u32, bits: u32, loud: bool) -> bool {
+    pub(super) fn frame(&mut self, value: u32, bits: u32, loud: bool) -> bool {
         let n = match self.prev {
             None => 0,
             Some((v, n)) => {
@@ -180,146 +175,6 @@ impl Stream {
             0
         }
     }
-}
-
-/// Sends candidates out; times the tones on callers' tracks.
-#[derive(Clone)]
-struct Handler {
-    pc: &'static str,
-    out: tokio::sync::mpsc::UnboundedSender<Value>,
-    room: usize,
-    /// The room's callers' places, by participant id (a track's stream id
-    /// names its publisher).
-    callers: Arc<Mutex<HashMap<String, usize>>>,
-    measure: Arc<Measure>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        super::media::send_candidate(&self.out, self.pc, event);
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let callers = self.callers.clone();
-        let measure = self.measure.clone();
-        let room = self.room;
-        tokio::spawn(async move {
-            let publisher = track.stream_id().await.to_string();
-            let mut caller = None;
-            let mut stream = Stream::new(OPUS_TICKS);
-            let mut was_on = false;
-            let mut done = false;
-            while let Some(event) = track.poll().await {
-                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                    continue;
-                };
-                if caller.is_none() {
-                    caller = callers.lock().unwrap().get(&publisher).copied();
-                }
-                let on = measure.on.load(Ordering::Relaxed);
-                let Some(place) = caller.filter(|_| !done && (on || was_on)) else {
-                    continue;
-                };
-                if was_on && !on {
-                    Measure::add(&measure.to_web, &stream);
-                    done = true;
-                    continue;
-                }
-                was_on = true;
-                let loud = packet.payload.len() >= LOUD_OPUS_BYTES;
-                if stream.frame(packet.header.timestamp, 32, loud) {
-                    let sent = measure.caller_sent[room][place].load(Ordering::Relaxed);
-                    if let Some(d) = since(measure.schedule, sent) {
-                        Measure::record(&measure.caller_to_web, d);
-                    }
-                }
-            }
-        });
-    }
-}
-
-async fn peer(handler: Handler) -> Arc<dyn PeerConnection> {
-    super::client_peer::loopback_peer(Arc::new(handler), 2).await
-}
-
-/// A web participant: publishes its microphone (when it `speaks`),
-/// receives the callers, and counts callers seated (into `seated`).
-async fn web(
-    server: &Server,
-    code: &str,
-    room: usize,
-    name: &str,
-    measure: Arc<Measure>,
-    seated: Option<Arc<AtomicU64>>,
-    speaks: bool,
-) -> Option<Arc<TrackLocalStaticRTP>> {
-    let mut ws = server.connect().await;
-    join(&mut ws, code, None, name).await;
-    let callers: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let handler = |pc| Handler {
-        pc,
-        room,
-        out: out.clone(),
-        callers: callers.clone(),
-        measure: measure.clone(),
-    };
-    let mut publish = None;
-    let mut track = None;
-    if speaks {
-        let pc = peer(handler("publish")).await;
-        let t = rtp_track(
-            "load".into(),
-            "a".into(),
-            RtpCodecKind::Audio,
-            rand::random::<u32>().max(1),
-        );
-        pc.add_track(t.clone() as Arc<dyn TrackLocal>)
-            .await
-            .unwrap();
-        let offer = pc.create_offer(None).await.unwrap();
-        let sdp = offer.sdp.clone();
-        pc.set_local_description(offer).await.unwrap();
-        send(
-            &mut ws,
-            json!({"type": "media_offer", "id": "p", "pc": "publish", "sdp": sdp, "tracks": {"a": "microphone"}}),
-        )
-        .await;
-        publish = Some(pc);
-        track = Some(t);
-    }
-    let subscriber = handler("subscribe");
-    let out = subscriber.out.clone();
-    actix_web::rt::spawn(async move {
-        // `+1•••••••012`: the caller in place 12.
-        let joined = |m: &Value| {
-            if m["type"] != "participant_joined" || m["participant"]["phone"] != true {
-                return;
-            }
-            let number = m["participant"]["number"].as_str().unwrap_or_default();
-            let place = number
-                .get(number.len().saturating_sub(3)..)
-                .and_then(|d| d.parse().ok());
-            if let (Some(id), Some(place)) = (m["participant"]["id"].as_str(), place) {
-                callers.lock().unwrap().insert(id.to_owned(), place);
-                if let Some(s) = &seated {
-                    s.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        };
-        super::media::signalling(
-            ws,
-            publish,
-            out,
-            &mut out_rx,
-            || peer(subscriber.clone()),
-            joined,
-            || {},
-        )
-        .await;
-    });
-    track
 }
 
 /// Reads what the server sends one caller (in `room` at `place`): frames
@@ -379,34 +234,6 @@ fn hear(rtp: Arc<UdpSocket>, measure: Arc<Measure>, room: usize, place: usize) {
             }
         }
     });
-}
-
-/// A browser's microphone for one cycle: 48 kHz Opus packets of silence,
-/// the first a 20 ms 1 kHz tone (encoded after a cycle of warm-up, as a
-/// running encoder would have them).
-fn web_cycle() -> Vec<Vec<u8>> {
-    let mut enc =
-        opus_rs::OpusEncoder::new(48_000, 1, opus_rs::Application::Voip).expect("an Opus encoder");
-    enc.bitrate_bps = 32_000;
-    let mut buf = vec![0u8; 1275];
-    let mut packets = Vec::new();
-    for frame in 0..2 * CYCLE {
-        let pcm: Vec<i16> = (0..OPUS_TICKS as usize)
-            .map(|i| {
-                if frame % CYCLE == WEB_SLOT {
-                    let t = i as f32 / 48_000.0;
-                    (8_000.0 * (std::f32::consts::TAU * 1_000.0 * t).sin()) as i16
-                } else {
-                    0
-                }
-            })
-            .collect();
-        let n = enc
-            .encode_i16(&pcm, pcm.len(), &mut buf)
-            .expect("a frame encodes");
-        packets.push(buf[..n].to_vec());
-    }
-    packets.split_off(CYCLE as usize)
 }
 
 /// A caller who speaks: its RTP socket, where the server wants its RTP,
