@@ -4,7 +4,9 @@
 //! reported lost (the decoder conceals it), a long one (a pause, an outage)
 //! skips ahead so the stream does not lag behind for good; and frames
 //! piling up beyond the target (a burst after a stall) are dropped
-//! oldest-first until the delay is back to the target.
+//! oldest-first until the delay is back to the target. A smaller excess that
+//! stands for a second (the network calmed after a burst) is trimmed a
+//! frame at a time.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +20,11 @@ const SLACK: usize = 2;
 const MAX: usize = 10;
 /// Missing frames reported lost one by one; a longer gap is skipped.
 const CONCEAL: u64 = 2;
+/// Ticks in a row with more than the target waiting (a second) before the
+/// oldest is dropped: a delay a past burst left standing shrinks back, one
+/// frame a second, while jitter that needs the depth (some tick finds the
+/// buffer at the target or under) keeps it.
+const STANDING: u32 = 50;
 
 /// What a tick gets from the buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,6 +51,8 @@ pub struct Jitter<T> {
     next: Option<u64>,
     /// The highest sequence number seen, extended past wraps.
     highest: Option<u64>,
+    /// Ticks in a row that found more than the target waiting.
+    standing: u32,
     pub stats: Stats,
 }
 
@@ -53,6 +62,7 @@ impl<T> Default for Jitter<T> {
             frames: BTreeMap::new(),
             next: None,
             highest: None,
+            standing: 0,
             stats: Stats::default(),
         }
     }
@@ -98,6 +108,20 @@ impl<T> Jitter<T> {
             },
             None => return Out::Empty,
         };
+        // A delay that stands: one frame less, once a second.
+        self.standing = if self.frames.len() > TARGET {
+            self.standing + 1
+        } else {
+            0
+        };
+        if self.standing >= STANDING && self.frames.len() > TARGET {
+            self.standing = 0;
+            self.frames.pop_first();
+            self.stats.dropped += 1;
+            if let Some(&first) = self.frames.keys().next() {
+                next = next.max(first);
+            }
+        }
         // A burst after a stall: catch up rather than stay late.
         if self.frames.len() > TARGET + SLACK {
             while self.frames.len() > TARGET + SLACK {
@@ -203,6 +227,35 @@ mod tests {
             run(&mut j, 3),
             vec![Out::Frame(7), Out::Frame(8), Out::Empty]
         );
+    }
+
+    #[test]
+    fn a_standing_delay_shrinks_a_frame_a_second_and_needed_depth_stays() {
+        // Two frames waiting at every tick (one arrives per tick): after a
+        // second, one is dropped and the delay is back to the target.
+        let mut j = Jitter::default();
+        j.push(0, 0);
+        j.push(1, 1);
+        for seq in 2..STANDING as u16 + 7 {
+            assert!(matches!(j.pop(), Out::Frame(_)));
+            j.push(seq, seq);
+        }
+        assert_eq!(j.stats.dropped, 1);
+        assert_eq!(j.frames.len(), TARGET);
+        // Jitter that empties the buffer now and then: nothing is dropped.
+        let mut j = Jitter::default();
+        j.push(0, 0);
+        let mut seq = 1;
+        for tick in 0..10 * STANDING {
+            j.pop();
+            // Two frames on even ticks, none on odd ones.
+            if tick % 2 == 0 {
+                j.push(seq, seq);
+                j.push(seq + 1, seq + 1);
+                seq += 2;
+            }
+        }
+        assert_eq!(j.stats.dropped, 0);
     }
 
     #[test]
