@@ -114,6 +114,17 @@ pub enum Command {
     Serve,
     /// Apply database migrations, then exit.
     Migrate,
+    /// The tamper-evident audit log (docs/privacy.md "The audit chain").
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditCommand {
+    /// Check every account's chain against the audit log; prints one line
+    /// per account and exits 1 if any chain is broken, naming the first
+    /// broken link or the audit row that was changed.
+    Verify,
 }
 
 impl Cli {
@@ -144,5 +155,7 @@ mod tests {
         let cli = Cli::try_parse_from(["conclave", "migrate", "--bind", "127.0.0.1:0"]).unwrap();
         assert_eq!(cli.command, Some(Command::Migrate));
         assert_eq!(cli.bind.unwrap().port(), 0);
+        let cli = Cli::try_parse_from(["conclave", "audit", "verify"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Audit(AuditCommand::Verify)));
     }
 }

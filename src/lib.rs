@@ -18,6 +18,7 @@
 
 pub mod accounts;
 pub mod addresses;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod codes;

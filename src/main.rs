@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use conclave::cli::{Cli, Command};
+use conclave::cli::{AuditCommand, Cli, Command};
 use conclave::clock::SystemClock;
 use conclave::config::Config;
 
@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
         Command::Migrate => conclave::server::build_services(&config, Arc::new(SystemClock))
             .await
             .map(|_| println!("migrations are up to date")),
+        Command::Audit(AuditCommand::Verify) => return verify(&config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,6 +34,34 @@ async fn main() -> ExitCode {
             tracing::error!(error = %e, "conclave failed");
             eprintln!("conclave: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `conclave audit verify`: 0 when every chain is intact, 1 when one is
+/// broken, 2 when the store cannot be read.
+async fn verify(config: &Config) -> ExitCode {
+    let checked = async {
+        let store = conclave::store::open(config).await?;
+        let key = conclave::store::chain_key(config)?;
+        conclave::audit::verify(store.as_ref(), &key).await
+    };
+    match checked.await {
+        Ok(reports) => {
+            for r in &reports {
+                println!("{r}");
+            }
+            let broken = reports.iter().filter(|r| r.broken.is_some()).count();
+            println!("{} chains checked, {broken} broken", reports.len());
+            if broken == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("conclave: {e}");
+            ExitCode::from(2)
         }
     }
 }

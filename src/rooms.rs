@@ -39,6 +39,9 @@ pub struct Rooms {
     pub turn: Option<crate::turn::TurnConfig>,
     /// Where the media plane writes recordings.
     pub recordings: std::path::PathBuf,
+    /// Where an account export spools the JSON it streams: on the data
+    /// disk, since the system's temporary folder may be held in memory.
+    pub spool: std::path::PathBuf,
     /// Whether the device cookie is `Secure` (the public URL is `https`).
     pub secure_cookies: bool,
     /// Turns `true` when the server begins to stop: connections that hold

@@ -136,6 +136,7 @@ pub async fn run_with_clock(
         gateway_secret: config.gateway_secret.clone(),
         media,
         recordings: config.data_dir.join("recordings"),
+        spool: config.data_dir.join("spool"),
         turn: config.media.turn.clone(),
         secure_cookies: config
             .public_url

@@ -38,6 +38,25 @@ pub struct Services {
 }
 
 impl Services {
+    /// Appends a link to the account's audit chain for what is not a
+    /// moderator action (a deletion, an erasure, an export); `detail` holds
+    /// counts only, never names or numbers.
+    pub async fn chain(
+        &self,
+        account: conclave_actors::AccountId,
+        kind: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<(), crate::error::AppError> {
+        let link = crate::store::Record::Chained {
+            id: uuid::Uuid::new_v4(),
+            account: account.0,
+            kind,
+            detail: detail.to_string(),
+            at: self.clock.now().timestamp_millis(),
+        };
+        Ok(self.store.write_records(&[link]).await?)
+    }
+
     pub fn new(
         config: &Config,
         store: SharedStore,

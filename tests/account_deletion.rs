@@ -7,7 +7,7 @@
 mod common;
 
 use common::{owned_line_with_security, Backend, TestServer, Ws};
-use conclave::store;
+use conclave::store::{self, Page};
 use conclave_actors::{AccountId, ConferenceId};
 use serde_json::{json, Value};
 
@@ -163,10 +163,22 @@ async fn an_account_is_deleted_with_all_it_holds(b: Backend) {
         st.conference(conference).await,
         Err(store::StoreError::NotFound)
     ));
-    assert!(st.conference_sessions(conference).await.unwrap().is_empty());
-    assert!(st.attendance(conference).await.unwrap().is_empty());
-    assert!(st.audit_log(conference).await.unwrap().is_empty());
-    assert!(st.chat_log(conference).await.unwrap().is_empty());
+    assert!(st
+        .conference_sessions(conference, Page::ALL)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(st
+        .attendance(conference, Page::ALL)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(st
+        .audit_log(conference, Page::ALL)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(st.chat_log(conference, Page::ALL).await.unwrap().is_empty());
     assert!(st.webhook_endpoints(account).await.unwrap().is_empty());
     assert!(st.api_keys(account).await.unwrap().is_empty());
 
@@ -178,7 +190,7 @@ async fn an_account_is_deleted_with_all_it_holds(b: Backend) {
             .parse()
             .unwrap(),
     );
-    assert_eq!(st.chat_log(other).await.unwrap().len(), 1);
+    assert_eq!(st.chat_log(other, Page::ALL).await.unwrap().len(), 1);
     assert_eq!(
         s.call("GET", "/api/v1/account", None, Some(&other_token))
             .await

@@ -16,8 +16,35 @@ use sha2::{Digest, Sha256};
 
 on_both_stores!(actix:
     an_account_exports_everything_it_holds,
+    a_long_history_exports_whole_and_in_order_with_the_shared_documents,
     a_person_is_erased_from_the_summaries,
 );
+
+/// The archive's entries by path, after checking every one against the
+/// manifest and that the manifest lists them all.
+fn unpack(archive: &[u8]) -> HashMap<String, Vec<u8>> {
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut reader = tar::Archive::new(archive);
+    for entry in reader.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        files.insert(path, bytes);
+    }
+    let manifest: Value = serde_json::from_slice(&files["conclave-export/manifest.json"]).unwrap();
+    for e in manifest["entries"].as_array().unwrap() {
+        let bytes = &files[&format!("conclave-export/{}", e["path"].as_str().unwrap())];
+        assert_eq!(e["bytes"], bytes.len() as u64, "{e}");
+        assert_eq!(e["sha256"], hex::encode(Sha256::digest(bytes)), "{e}");
+    }
+    assert_eq!(
+        manifest["entries"].as_array().unwrap().len() + 1,
+        files.len(),
+        "the manifest lists every entry"
+    );
+    files
+}
 
 async fn download(s: &TestServer, token: &str) -> (u16, Vec<u8>, String) {
     let mut res = awc::Client::new()
@@ -90,15 +117,7 @@ async fn an_account_exports_everything_it_holds(b: Backend) {
 
     let (status, archive, kind) = download(&s, &token).await;
     assert_eq!((status, kind.as_str()), (200, "application/x-tar"));
-    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut reader = tar::Archive::new(archive.as_slice());
-    for entry in reader.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        files.insert(path, bytes);
-    }
+    let files = unpack(&archive);
     let json = |name: &str| -> Value {
         serde_json::from_slice(
             files
@@ -107,18 +126,6 @@ async fn an_account_exports_everything_it_holds(b: Backend) {
         )
         .unwrap()
     };
-    let manifest = json("manifest.json");
-    for e in manifest["entries"].as_array().unwrap() {
-        let bytes = &files[&format!("conclave-export/{}", e["path"].as_str().unwrap())];
-        assert_eq!(e["bytes"], bytes.len() as u64, "{e}");
-        assert_eq!(e["sha256"], hex::encode(Sha256::digest(bytes)), "{e}");
-    }
-    assert_eq!(
-        manifest["entries"].as_array().unwrap().len() + 1,
-        files.len(),
-        "the manifest lists every entry"
-    );
-
     assert!(json("account.json")["email"]
         .as_str()
         .unwrap()
@@ -148,6 +155,180 @@ async fn an_account_exports_everything_it_holds(b: Backend) {
 
     let (status, _, _) = download(&s, "not-a-token").await;
     assert_eq!(status, 401);
+}
+
+/// More meetings than the export reads in one page (250), written straight
+/// into the store as the persister would, and a meeting under way with a
+/// shared document: every row comes out once, in order, and the document
+/// still shared comes with its bytes.
+async fn a_long_history_exports_whole_and_in_order_with_the_shared_documents(b: Backend) {
+    use conclave::store::Record::*;
+    const MEETINGS: i64 = 620;
+    let s = TestServer::start(b).await;
+    let (token, body) = s.sign_up().await;
+    let line: uuid::Uuid = body["line"]["id"].as_str().unwrap().parse().unwrap();
+    let store = conclave::store::open(s.config()).await.unwrap();
+    let mut records = Vec::new();
+    for i in 0..MEETINGS {
+        let (session, person, document) = (
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+        );
+        let at = 1_700_000_000_000 + i * 3_600_000;
+        records.extend([
+            SessionStarted {
+                session,
+                conference: line,
+                node: uuid::Uuid::nil(),
+                at,
+            },
+            Joined {
+                participant: person,
+                session,
+                name: format!("Guest {i}"),
+                endpoint: "web",
+                phone_sealed: None,
+                role: "participant",
+                at: at + 1,
+            },
+            ChatPosted {
+                id: uuid::Uuid::new_v4(),
+                conference: line,
+                session,
+                sender: person,
+                sender_name: format!("Guest {i}"),
+                text: format!("message {i}"),
+                at: at + 2,
+            },
+            Audit {
+                id: uuid::Uuid::new_v4(),
+                conference: line,
+                session,
+                actor: person,
+                action: "lock",
+                target: None,
+                detail: Some(format!("entry {i}")),
+                at: at + 3,
+            },
+            DocumentAdded {
+                id: document,
+                conference: line,
+                session,
+                name: format!("minutes {i}.pdf"),
+                content_type: "application/pdf".into(),
+                size: 3,
+                by: person,
+                at: at + 4,
+            },
+            DocumentRemoved {
+                id: document,
+                at: at + 5,
+            },
+            Left {
+                participant: person,
+                reason: "left",
+                at: at + 6,
+            },
+            SessionEnded {
+                session,
+                at: at + 7,
+            },
+        ]);
+        if records.len() > 800 {
+            store.write_records(&records).await.unwrap();
+            records.clear();
+        }
+    }
+    store.write_records(&records).await.unwrap();
+
+    // A meeting under way, with a document shared in it.
+    let code = body["line"]["access_code"].as_str().unwrap();
+    let pin = body["moderator_pin"].as_str().unwrap();
+    let mut chair = Ws::connect(&s).await;
+    let resume = chair.join(code, None, Some(pin), "Chair").await["resume_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shared: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+    let mut res = awc::Client::new()
+        .post(s.url("/api/v1/room/documents"))
+        .query(&[("name", "../../=agenda,\"v2\".pdf")])
+        .unwrap()
+        .insert_header(("content-type", "application/pdf"))
+        .bearer_auth(&resume)
+        .send_body(shared.clone())
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let doc: Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+    // The upload's metadata row is written by the persister, within
+    // milliseconds.
+    let documents = |files: &HashMap<String, Vec<u8>>| -> Vec<Value> {
+        let name = format!("conclave-export/conferences/{line}/documents.json");
+        serde_json::from_slice::<Vec<Value>>(&files[&name]).unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let files = loop {
+        let (status, archive, _) = download(&s, &token).await;
+        assert_eq!(status, 200);
+        let files = unpack(&archive);
+        if documents(&files).len() as i64 == MEETINGS + 1 {
+            break files;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload's row is written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let entry = |name: &str| -> Vec<Value> {
+        serde_json::from_slice(&files[&format!("conclave-export/conferences/{line}/{name}")])
+            .unwrap()
+    };
+    let sessions = entry("sessions.json");
+    assert!(
+        sessions.len() as i64 >= MEETINGS,
+        "{} meetings",
+        sessions.len()
+    );
+    for (i, s) in sessions.iter().take(MEETINGS as usize).enumerate() {
+        assert_eq!(s["attendance"].as_array().unwrap().len(), 1, "{s}");
+        assert_eq!(s["attendance"][0]["name"], format!("Guest {i}"));
+    }
+    let chat = entry("chat.json");
+    let audit = entry("audit.json");
+    assert_eq!(
+        (chat.len() as i64, audit.len() as i64),
+        (MEETINGS, MEETINGS)
+    );
+    for i in 0..MEETINGS as usize {
+        assert_eq!(chat[i]["text"], format!("message {i}"));
+        assert_eq!(audit[i]["detail"], format!("entry {i}"));
+    }
+    let documents = documents(&files);
+    for (i, d) in documents.iter().take(MEETINGS as usize).enumerate() {
+        assert_eq!(d["name"], format!("minutes {i}.pdf"));
+        assert!(d["removed_at"].is_string(), "{d}");
+    }
+    let live = &documents[MEETINGS as usize];
+    assert_eq!(
+        (live["id"].as_str(), live["bytes"].as_i64()),
+        (Some(doc_id.as_str()), Some(70_000))
+    );
+    assert!(live["name"].as_str().unwrap().contains("agenda"), "{live}");
+    assert_eq!(
+        files[&format!("conclave-export/conferences/{line}/documents/{doc_id}")],
+        shared,
+        "the shared document's bytes, under its id"
+    );
+    assert!(
+        !files
+            .keys()
+            .any(|k| k.contains("agenda") || k.contains("..")),
+        "no name a client gave is part of a path"
+    );
 }
 
 const SECRET: &str = "a-long-gateway-secret-for-tests";

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Backend, Ws};
-use conclave::store::Store;
+use conclave::store::{Page, Store};
 use conclave_actors::ConferenceId;
 use serde_json::json;
 
@@ -121,20 +121,23 @@ fn sigterm_flushes_room_history(backend: Backend) {
                     .unwrap(),
             ),
         };
-        let sessions = store.conference_sessions(conference).await.unwrap();
+        let sessions = store
+            .conference_sessions(conference, Page::ALL)
+            .await
+            .unwrap();
         assert_eq!(sessions.len(), 1);
         assert!(
             sessions[0].ended_at.is_some(),
             "the session's end is written"
         );
-        let attendance = store.attendance(conference).await.unwrap();
+        let attendance = store.attendance(conference, Page::ALL).await.unwrap();
         assert_eq!(attendance.len(), 2);
         for a in &attendance {
             assert_eq!(a.left_reason.as_deref(), Some("room_closed"), "{a:?}");
             assert!(a.left_at.is_some());
         }
         let chat: Vec<_> = store
-            .chat_log(conference)
+            .chat_log(conference, Page::ALL)
             .await
             .unwrap()
             .into_iter()

@@ -6,8 +6,8 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::Backend;
 use conclave::store::{
-    self, ConferenceKind, NewAccount, NewScheduled, SecurityChoice, SecuritySource, SharedStore,
-    StoreError,
+    self, ConferenceKind, NewAccount, NewScheduled, Page, SecurityChoice, SecuritySource,
+    SharedStore, StoreError,
 };
 use conclave_actors::{AccountId, ConferenceId};
 
@@ -443,25 +443,44 @@ fn session_records(conference: ConferenceId) -> (uuid::Uuid, Vec<store::Record>)
 
 async fn history_records_written_twice_leave_the_same_rows(b: Backend) {
     let (s, _dir) = open(b).await;
-    let (_, line) = s
+    let (account, line) = s
         .create_account(new_account("h@example.org"))
         .await
         .unwrap();
-    let (session, records) = session_records(line.id);
+    let (session, mut records) = session_records(line.id);
+    records.push(store::Record::Chained {
+        id: uuid::Uuid::new_v4(),
+        account: account.id.0,
+        kind: "account_exported",
+        detail: r#"{"conferences":1}"#.into(),
+        at: 1_009,
+    });
     s.write_records(&records).await.unwrap();
     let snapshot = || async {
         (
-            s.conference_sessions(line.id).await.unwrap(),
-            s.attendance(line.id).await.unwrap(),
-            s.audit_log(line.id).await.unwrap(),
-            s.chat_log(line.id).await.unwrap(),
+            s.conference_sessions(line.id, Page::ALL).await.unwrap(),
+            s.attendance(line.id, Page::ALL).await.unwrap(),
+            s.audit_log(line.id, Page::ALL).await.unwrap(),
+            s.chat_log(line.id, Page::ALL).await.unwrap(),
             s.room_state(line.id).await.unwrap(),
         )
     };
     let once = snapshot().await;
+    let links = s.chain_links(account.id.0, 0, 10).await.unwrap();
+    let kinds: Vec<_> = links.iter().map(|l| l.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["moderator", "account_exported"],
+        "the action and the export are chained"
+    );
     // A commit whose answer was lost: the persister writes it again.
     s.write_records(&records).await.unwrap();
     assert_eq!(snapshot().await, once);
+    assert_eq!(
+        s.chain_links(account.id.0, 0, 10).await.unwrap(),
+        links,
+        "a batch written twice chains nothing twice"
+    );
     let (sessions, attendance, audit, chat, state) = once;
     assert_eq!(sessions.len(), 1);
     assert_eq!(
@@ -553,7 +572,7 @@ async fn deleting_history_takes_past_sessions_and_keeps_the_rest(b: Backend) {
     records.extend(theirs);
     s.write_records(&records).await.unwrap();
 
-    let deleted = s.delete_history(line.id, 5_000, &[]).await.unwrap();
+    let deleted = s.delete_history(line.id, 5_000, 5_000, &[]).await.unwrap();
     assert_eq!(
         deleted,
         store::DeletedHistory {
@@ -561,36 +580,36 @@ async fn deleting_history_takes_past_sessions_and_keeps_the_rest(b: Backend) {
             documents: vec![shared],
         }
     );
-    let sessions = s.conference_sessions(line.id).await.unwrap();
+    let sessions = s.conference_sessions(line.id, Page::ALL).await.unwrap();
     assert_eq!(
         sessions.iter().map(|x| x.id).collect::<Vec<_>>(),
         vec![later]
     );
-    assert!(s.attendance(line.id).await.unwrap().is_empty());
-    assert!(s.audit_log(line.id).await.unwrap().is_empty());
-    assert!(s.chat_log(line.id).await.unwrap().is_empty());
+    assert!(s.attendance(line.id, Page::ALL).await.unwrap().is_empty());
+    assert!(s.audit_log(line.id, Page::ALL).await.unwrap().is_empty());
+    assert!(s.chat_log(line.id, Page::ALL).await.unwrap().is_empty());
     // The room state is the line's setting, not its history.
     let state = s.room_state(line.id).await.unwrap();
     assert!(state.locked);
     assert_eq!(state.blocks.len(), 1);
     // Another conference is untouched.
-    let kept = s.conference_sessions(other.id).await.unwrap();
+    let kept = s.conference_sessions(other.id, Page::ALL).await.unwrap();
     assert_eq!(
         kept.iter().map(|x| x.id).collect::<Vec<_>>(),
         vec![elsewhere]
     );
-    assert_eq!(s.chat_log(other.id).await.unwrap().len(), 1);
-    assert_eq!(s.attendance(other.id).await.unwrap().len(), 1);
+    assert_eq!(s.chat_log(other.id, Page::ALL).await.unwrap().len(), 1);
+    assert_eq!(s.attendance(other.id, Page::ALL).await.unwrap().len(), 1);
     // The later session goes with a later cut-off, its document with it.
     assert_eq!(
-        s.delete_history(line.id, 5_001, &[]).await.unwrap(),
+        s.delete_history(line.id, 5_001, 5_001, &[]).await.unwrap(),
         store::DeletedHistory {
             sessions: vec![later],
             documents: vec![later_doc],
         }
     );
     assert_eq!(
-        s.delete_history(line.id, 9_000, &[]).await.unwrap(),
+        s.delete_history(line.id, 9_000, 9_000, &[]).await.unwrap(),
         store::DeletedHistory::default()
     );
 }
@@ -618,7 +637,10 @@ async fn a_rejected_record_fails_its_whole_batch(b: Backend) {
         "not worth retrying: {err:?}"
     );
     assert!(
-        s.conference_sessions(line.id).await.unwrap().is_empty(),
+        s.conference_sessions(line.id, Page::ALL)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing of the batch"
     );
 }

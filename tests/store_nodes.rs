@@ -6,7 +6,7 @@
 mod common;
 
 use common::Backend;
-use conclave::store::{self, NewAccount, Record, SharedStore};
+use conclave::store::{self, NewAccount, Page, Record, SharedStore};
 use conclave_actors::{AccountId, ConferenceId};
 use uuid::Uuid;
 
@@ -128,7 +128,7 @@ async fn abandoned_sessions_close_at_their_last_event(b: Backend) {
     assert_eq!(closed, expected);
 
     let ended: std::collections::HashMap<_, _> = s
-        .conference_sessions(c)
+        .conference_sessions(c, Page::ALL)
         .await
         .unwrap()
         .into_iter()
@@ -140,7 +140,7 @@ async fn abandoned_sessions_close_at_their_last_event(b: Backend) {
     assert_eq!(ended[&s_stale], Some(3_004));
     assert_eq!(ended[&s_unknown], Some(4_000), "nothing but its start");
     let seats: std::collections::HashMap<_, _> = s
-        .attendance(c)
+        .attendance(c, Page::ALL)
         .await
         .unwrap()
         .into_iter()

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::auth::Authed;
 use crate::error::{AppError, Problem};
 use crate::services::Services;
-use crate::store::SessionRow;
+use crate::store::{Page, SessionRow};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -101,7 +101,10 @@ async fn load(
     let conference = services
         .owned_conference(&authed.account, ConferenceId(conference))
         .await?;
-    let sessions = services.store.conference_sessions(conference.id).await?;
+    let sessions = services
+        .store
+        .conference_sessions(conference.id, Page::ALL)
+        .await?;
     let SessionRow {
         id,
         started_at,
@@ -114,7 +117,7 @@ async fn load(
     let key = &services.secrets.encryption_key;
     let seats: Vec<SeatView> = services
         .store
-        .attendance(conference.id)
+        .attendance(conference.id, Page::ALL)
         .await?
         .into_iter()
         .filter(|a| a.session == id)

@@ -16,6 +16,7 @@ use super::auth::Authed;
 use crate::error::{AppError, Problem};
 use crate::rooms::Rooms;
 use crate::services::Services;
+use crate::store::Page;
 
 /// How long a deletion waits for queued history to be written.
 const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -188,7 +189,7 @@ pub async fn erase_participant(
     }
     let mut participants = Vec::new();
     for conference in &conferences {
-        let rows = services.store.attendance(*conference).await?;
+        let rows = services.store.attendance(*conference, Page::ALL).await?;
         participants.extend(rows.iter().filter(|a| wanted(a)).map(|a| a.participant));
     }
     if participants.is_empty() {
@@ -206,6 +207,11 @@ pub async fn erase_participant(
             Err(e) => return Err(e.into()),
         }
     }
+    let detail =
+        serde_json::json!({"people": participants.len(), "seats": seats, "messages": messages});
+    services
+        .chain(account.id, "participant_erased", detail)
+        .await?;
     tracing::info!(account = %account.id, seats, messages, "participant erased");
     Ok(HttpResponse::Ok().json(Erased { seats, messages }))
 }

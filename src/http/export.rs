@@ -1,24 +1,29 @@
 //! The account export (docs/persistence.md "Exporting an account"): one
 //! tar archive of everything the account holds, as JSON a person can read,
-//! with the recordings' files and a manifest of every entry's size and
-//! SHA-256. It is streamed: files are read and sent a piece at a time, so
-//! a large account never needs its size in memory.
-
-use std::io::{Read, Write};
+//! with the documents' and recordings' files and a manifest of every
+//! entry's size and SHA-256. It is streamed in bounded memory: each
+//! conference's history is read a page at a time and spooled to disk
+//! (`export_archive.rs`), files are read a piece at a time, and at most one
+//! finished entry waits for the archive writer.
 
 use actix_web::{http::header, web, HttpResponse};
-use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use conclave_actors::{AccountId, ConferenceId};
+use serde::Serialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use super::auth::Authed;
 use super::contacts::ContactView;
-use super::history::{audit_views, chat_views, session_views};
+use super::export_archive::{write, Entry, Sink, Spool};
+use super::history::{session_views, AuditView, ChatView};
 use crate::error::{AppError, Problem};
 use crate::rooms::Rooms;
 use crate::services::Services;
+use crate::store::{Conference, DocumentRow, Page};
 
-const ROOT: &str = "conclave-export";
+/// Rows read from the store at a time.
+const PAGE: u32 = 250;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/account/export").route(web::get().to(export)))
@@ -28,15 +33,62 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// What goes into the archive, in order.
-enum Entry {
-    Json(String, Value),
-    /// A file on disk, under its name in the archive.
-    File(String, std::path::PathBuf),
-}
-
 fn json_of<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// One shared document's metadata (`documents.json`); the bytes of one
+/// still shared are under `documents/<id>`.
+#[derive(Serialize)]
+struct DocumentView {
+    id: uuid::Uuid,
+    session: uuid::Uuid,
+    /// The name its sender gave (never part of a path in the archive).
+    name: String,
+    content_type: String,
+    bytes: i64,
+    uploaded_by: uuid::Uuid,
+    uploaded_at: DateTime<Utc>,
+    removed_at: Option<DateTime<Utc>>,
+}
+
+impl From<DocumentRow> for DocumentView {
+    fn from(d: DocumentRow) -> Self {
+        DocumentView {
+            id: d.id,
+            session: d.session,
+            name: d.name,
+            content_type: d.content_type,
+            bytes: d.size,
+            uploaded_by: d.uploaded_by,
+            uploaded_at: time(d.uploaded_at),
+            removed_at: d.removed_at.map(time),
+        }
+    }
+}
+
+/// The bytes of the documents still shared (a meeting under way): files
+/// the server named by a document id; a half-written upload is skipped.
+fn shared_documents(folder: &std::path::Path, prefix: &str) -> Vec<Entry> {
+    let Ok(files) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut found: Vec<_> = files
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let id = uuid::Uuid::try_parse(e.file_name().to_str()?).ok()?;
+            e.file_type().ok()?.is_file().then(|| (id, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .map(|(id, path)| Entry::File(format!("{prefix}/documents/{id}"), path))
+        .collect()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// The finished recordings of a conference: each folder with a manifest,
@@ -87,16 +139,15 @@ fn recordings(dir: &std::path::Path, prefix: &str) -> Vec<Entry> {
     out
 }
 
-/// Everything the account holds, as archive entries.
-async fn entries(
+/// The account's own records, small enough to build whole.
+async fn account_entries(
     services: &Services,
-    rooms: &Rooms,
     authed: &Authed,
+    conferences: &[Conference],
 ) -> Result<Vec<Entry>, AppError> {
     let account = &authed.account;
     let store = &services.store;
-    let conferences = store.conferences(account.id).await?;
-    let mut out = vec![
+    Ok(vec![
         Entry::Json(
             "account.json".into(),
             json_of(super::accounts::AccountView::from(account)),
@@ -143,136 +194,184 @@ async fn entries(
                     .collect(),
             ),
         ),
-    ];
-    for c in &conferences {
-        let prefix = format!("conferences/{}", c.id);
-        out.push(Entry::Json(
-            format!("{prefix}/sessions.json"),
-            json_of(session_views(services, c.id).await?),
-        ));
-        out.push(Entry::Json(
-            format!("{prefix}/audit.json"),
-            json_of(audit_views(services, c.id).await?),
-        ));
-        out.push(Entry::Json(
-            format!("{prefix}/chat.json"),
-            json_of(chat_views(services, c.id).await?),
-        ));
-        let dir = rooms.recordings.join(c.id.to_string());
-        let found = web::block(move || recordings(&dir, &prefix))
-            .await
-            .map_err(|_| AppError::Internal)?;
-        out.extend(found);
+    ])
+}
+
+/// Why a conference's entries stopped.
+enum Stop {
+    /// The download went away: nobody is waiting for the rest.
+    Gone,
+    Failed(String),
+}
+
+impl From<AppError> for Stop {
+    fn from(e: AppError) -> Self {
+        Stop::Failed(format!("{e:?}"))
     }
-    Ok(out)
 }
 
-/// Sends what the archive writer writes, 64 KiB at a time.
-struct Sink {
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
+impl From<crate::store::StoreError> for Stop {
+    fn from(e: crate::store::StoreError) -> Self {
+        Stop::Failed(e.to_string())
+    }
 }
 
-impl Sink {
-    fn send(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+impl From<std::io::Error> for Stop {
+    fn from(e: std::io::Error) -> Self {
+        Stop::Failed(e.to_string())
+    }
+}
+
+/// Reads pages of a conference's history into one spooled array. `read`
+/// gives the page after a row id; `id` names a row for the next page.
+async fn spool<T, F, Fut>(
+    rooms: &Rooms,
+    mut read: F,
+    id: fn(&T) -> uuid::Uuid,
+) -> Result<std::fs::File, Stop>
+where
+    T: Serialize,
+    F: FnMut(Page) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, Stop>>,
+{
+    let mut out = Spool::new(rooms.spool.clone()).await?;
+    let mut page = Page::first(PAGE);
+    loop {
+        let rows = read(page).await?;
+        for row in &rows {
+            out.push(row).await?;
         }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the download stopped")
-        })
-    }
-}
-
-impl Write for Sink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 64 * 1024 {
-            self.send()?;
+        match rows.last() {
+            Some(last) if rows.len() == PAGE as usize => page.after = Some(id(last)),
+            _ => return Ok(out.finish().await?),
         }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.send()
     }
 }
 
-/// Reads through while hashing what it read.
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
+/// One link of the account's audit chain (`audit_chain.json`).
+#[derive(Serialize)]
+struct LinkView {
+    seq: i64,
+    kind: String,
+    /// What a deletion, erasure or export did (counts); `null` for a
+    /// moderator action, which the link holds by digest only.
+    detail: Option<serde_json::Value>,
+    at: DateTime<Utc>,
+    entry: String,
+    digest: String,
+    prev: String,
+    hash: String,
 }
 
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(out)?;
-        self.hash.update(&out[..n]);
-        Ok(n)
-    }
-}
-
-fn header(size: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_size(size);
-    h.set_mode(0o600);
-    h.set_mtime(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    );
-    h.set_entry_type(tar::EntryType::Regular);
-    h
-}
-
-/// Writes the archive: every entry, then `manifest.json`.
-fn write(entries: Vec<Entry>, sink: Sink) -> std::io::Result<()> {
-    let mut tar = tar::Builder::new(sink);
-    let mut manifest = Vec::new();
-    for entry in entries {
-        let (name, size, sha256) = match entry {
-            Entry::Json(name, value) => {
-                let bytes = serde_json::to_vec_pretty(&value).unwrap_or_default();
-                let path = format!("{ROOT}/{name}");
-                tar.append_data(&mut header(bytes.len() as u64), &path, bytes.as_slice())?;
-                (
-                    name,
-                    bytes.len() as u64,
-                    hex::encode(Sha256::digest(&bytes)),
-                )
+/// The account's audit chain, spooled a page at a time.
+async fn chain_entry(
+    services: &Services,
+    rooms: &Rooms,
+    account: AccountId,
+) -> Result<Entry, Stop> {
+    let mut out = Spool::new(rooms.spool.clone()).await?;
+    let mut after = 0;
+    loop {
+        let links = services.store.chain_links(account.0, after, PAGE).await?;
+        for l in &links {
+            out.push(&LinkView {
+                seq: l.seq,
+                kind: l.kind.clone(),
+                detail: l
+                    .detail
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str(d).ok()),
+                at: time(l.at),
+                entry: hex::encode(&l.entry),
+                digest: hex::encode(&l.digest),
+                prev: hex::encode(&l.prev),
+                hash: hex::encode(&l.hash),
+            })
+            .await?;
+        }
+        match links.last() {
+            Some(last) if links.len() == PAGE as usize => after = last.seq,
+            _ => {
+                return Ok(Entry::Spooled(
+                    "audit_chain.json".into(),
+                    out.finish().await?,
+                ))
             }
-            Entry::File(name, path) => {
-                let file = std::fs::File::open(&path)?;
-                let size = file.metadata()?.len();
-                let mut reading = Hashing {
-                    inner: file.take(size),
-                    hash: Sha256::new(),
-                };
-                tar.append_data(&mut header(size), format!("{ROOT}/{name}"), &mut reading)?;
-                (name, size, hex::encode(reading.hash.finalize()))
-            }
-        };
-        manifest.push(json!({"path": name, "bytes": size, "sha256": sha256}));
+        }
     }
-    let body = serde_json::to_vec_pretty(&json!({
-        "format": "conclave-export/1",
-        "exported_at": chrono::Utc::now().to_rfc3339(),
-        "entries": manifest,
-    }))
-    .unwrap_or_default();
-    tar.append_data(
-        &mut header(body.len() as u64),
-        format!("{ROOT}/manifest.json"),
-        body.as_slice(),
-    )?;
-    let mut sink = tar.into_inner()?;
-    sink.flush()
+}
+
+/// Everything one conference holds, sent entry by entry.
+async fn conference_entries(
+    services: &Services,
+    rooms: &Rooms,
+    conference: ConferenceId,
+    to: &mpsc::Sender<Entry>,
+) -> Result<(), Stop> {
+    let prefix = format!("conferences/{}", conference.0);
+    let send = |entry: Entry| async move { to.send(entry).await.map_err(|_| Stop::Gone) };
+    let store = &services.store;
+
+    let file = spool(
+        rooms,
+        |p| async move { Ok(session_views(services, conference, p).await?) },
+        |s| s.id(),
+    )
+    .await?;
+    send(Entry::Spooled(format!("{prefix}/sessions.json"), file)).await?;
+    let file = spool(
+        rooms,
+        |p| async move {
+            let rows = store.audit_log(conference, p).await?;
+            Ok(rows.into_iter().map(AuditView::from).collect())
+        },
+        AuditView::id,
+    )
+    .await?;
+    send(Entry::Spooled(format!("{prefix}/audit.json"), file)).await?;
+    let file = spool(
+        rooms,
+        |p| async move {
+            let rows = store.chat_log(conference, p).await?;
+            Ok(rows.into_iter().map(ChatView::from).collect())
+        },
+        ChatView::id,
+    )
+    .await?;
+    send(Entry::Spooled(format!("{prefix}/chat.json"), file)).await?;
+
+    let file = spool(
+        rooms,
+        |p| async move {
+            let rows = store.documents(conference, p).await?;
+            Ok(rows.into_iter().map(DocumentView::from).collect())
+        },
+        |d: &DocumentView| d.id,
+    )
+    .await?;
+    send(Entry::Spooled(format!("{prefix}/documents.json"), file)).await?;
+    let folder = rooms.files.folder(conference);
+    let prefix_now = prefix.clone();
+    let shared = web::block(move || shared_documents(&folder, &prefix_now))
+        .await
+        .map_err(|_| Stop::Failed("the documents could not be listed".into()))?;
+    for entry in shared {
+        send(entry).await?;
+    }
+
+    let dir = rooms.recordings.join(conference.0.to_string());
+    let found = web::block(move || recordings(&dir, &prefix))
+        .await
+        .map_err(|_| Stop::Failed("the recordings could not be listed".into()))?;
+    for entry in found {
+        send(entry).await?;
+    }
+    Ok(())
 }
 
 /// Everything the account holds, as one tar archive.
 #[utoipa::path(get, path = "/api/v1/account/export", tag = "accounts", security(("bearer" = [])), responses(
-    (status = 200, description = "a tar archive (`application/x-tar`): `conclave-export/` with account.json, conferences.json, contacts.json, api_keys.json, webhooks.json, per conference sessions.json (attendance, numbers in full), audit.json, chat.json and recordings/, and manifest.json with every entry's size and SHA-256"),
+    (status = 200, description = "a tar archive (`application/x-tar`): `conclave-export/` with account.json, conferences.json, contacts.json, api_keys.json, webhooks.json, audit_chain.json (the tamper-evident audit chain), per conference sessions.json (attendance, numbers in full), audit.json, chat.json, documents.json with documents/ (the bytes of documents still shared) and recordings/, and manifest.json with every entry's size and SHA-256 (an archive without it stopped part-way)"),
     (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn export(
@@ -280,16 +379,51 @@ pub async fn export(
     rooms: web::Data<Rooms>,
     authed: Authed,
 ) -> Result<HttpResponse, AppError> {
-    let list = entries(&services, &rooms, &authed).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    // What fails before the first byte is answered as an error; what fails
+    // later stops the archive before its manifest.
+    let conferences = services.store.conferences(authed.account.id).await?;
+    let first = account_entries(&services, &authed, &conferences).await?;
+    services
+        .chain(
+            authed.account.id,
+            "account_exported",
+            json!({"conferences": conferences.len()}),
+        )
+        .await?;
     let account = authed.account.id;
+    let (entries, mut arriving) = mpsc::channel::<Entry>(1);
+    actix_web::rt::spawn(async move {
+        let chain = chain_entry(&services, &rooms, account).await;
+        if let Err(stop) = async { entries.send(chain?).await.map_err(|_| Stop::Gone) }.await {
+            if let Stop::Failed(why) = stop {
+                tracing::warn!(%account, error = %why, "the account export could not read everything");
+                let _ = entries.send(Entry::Failed).await;
+            }
+            return;
+        }
+        for c in &conferences {
+            match conference_entries(&services, &rooms, c.id, &entries).await {
+                Ok(()) => {}
+                Err(Stop::Gone) => return,
+                Err(Stop::Failed(why)) => {
+                    tracing::warn!(%account, error = %why, "the account export could not read everything");
+                    let _ = entries.send(Entry::Failed).await;
+                    return;
+                }
+            }
+        }
+    });
+    let (tx, mut rx) = mpsc::channel(4);
     let failed = tx.clone();
     tokio::task::spawn_blocking(move || {
         let sink = Sink {
             tx,
             buf: Vec::with_capacity(64 * 1024),
         };
-        if let Err(e) = write(list, sink) {
+        let all = first
+            .into_iter()
+            .chain(std::iter::from_fn(|| arriving.blocking_recv()));
+        if let Err(e) = write(all, sink) {
             tracing::warn!(%account, error = %e, "the account export stopped");
             let _ = failed.blocking_send(Err(e));
         }

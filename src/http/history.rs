@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::auth::Authed;
 use crate::error::AppError;
 use crate::services::Services;
+use crate::store::{AuditRow, ChatRow, Page};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/conferences/{id}/sessions").route(web::get().to(sessions)))
@@ -96,7 +97,7 @@ pub async fn sessions(
     let conference = services
         .owned_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?;
-    Ok(HttpResponse::Ok().json(session_views(&services, conference.id).await?))
+    Ok(HttpResponse::Ok().json(session_views(&services, conference.id, Page::ALL).await?))
 }
 
 /// The conference's moderator actions, oldest first.
@@ -113,7 +114,15 @@ pub async fn audit(
     let conference = services
         .owned_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?;
-    Ok(HttpResponse::Ok().json(audit_views(&services, conference.id).await?))
+    Ok(HttpResponse::Ok().json(
+        services
+            .store
+            .audit_log(conference.id, Page::ALL)
+            .await?
+            .into_iter()
+            .map(AuditView::from)
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// The conference's chat over every session, oldest first.
@@ -130,7 +139,15 @@ pub async fn chat(
     let conference = services
         .owned_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?;
-    Ok(HttpResponse::Ok().json(chat_views(&services, conference.id).await?))
+    Ok(HttpResponse::Ok().json(
+        services
+            .store
+            .chat_log(conference.id, Page::ALL)
+            .await?
+            .into_iter()
+            .map(ChatView::from)
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// The conference's sessions with their attendance, numbers opened (also
@@ -138,10 +155,11 @@ pub async fn chat(
 pub(super) async fn session_views(
     services: &Services,
     conference: ConferenceId,
+    page: Page,
 ) -> Result<Vec<SessionView>, AppError> {
-    let sessions = services.store.conference_sessions(conference).await?;
+    let sessions = services.store.conference_sessions(conference, page).await?;
     let mut by_session: std::collections::HashMap<_, Vec<_>> = Default::default();
-    for a in services.store.attendance(conference).await? {
+    for a in services.store.attendance(conference, page).await? {
         by_session.entry(a.session).or_default().push(a);
     }
     let key = &services.secrets.encryption_key;
@@ -174,15 +192,15 @@ pub(super) async fn session_views(
     Ok(views)
 }
 
-/// The conference's moderator actions (also for the account export).
-pub(super) async fn audit_views(
-    services: &Services,
-    conference: ConferenceId,
-) -> Result<Vec<AuditView>, AppError> {
-    let rows = services.store.audit_log(conference).await?;
-    let views: Vec<_> = rows
-        .into_iter()
-        .map(|r| AuditView {
+impl SessionView {
+    pub(super) fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+}
+
+impl From<AuditRow> for AuditView {
+    fn from(r: AuditRow) -> Self {
+        AuditView {
             id: r.id,
             session: r.session,
             actor: r.actor,
@@ -190,20 +208,19 @@ pub(super) async fn audit_views(
             target: r.target,
             detail: r.detail,
             at: time(r.at),
-        })
-        .collect();
-    Ok(views)
+        }
+    }
 }
 
-/// The conference's chat (also for the account export).
-pub(super) async fn chat_views(
-    services: &Services,
-    conference: ConferenceId,
-) -> Result<Vec<ChatView>, AppError> {
-    let rows = services.store.chat_log(conference).await?;
-    let views: Vec<_> = rows
-        .into_iter()
-        .map(|r| ChatView {
+impl AuditView {
+    pub(super) fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+}
+
+impl From<ChatRow> for ChatView {
+    fn from(r: ChatRow) -> Self {
+        ChatView {
             id: r.id,
             session: r.session,
             sender: r.sender,
@@ -211,7 +228,12 @@ pub(super) async fn chat_views(
             text: r.text,
             posted_at: time(r.posted_at),
             deleted_at: r.deleted_at.map(time),
-        })
-        .collect();
-    Ok(views)
+        }
+    }
+}
+
+impl ChatView {
+    pub(super) fn id(&self) -> uuid::Uuid {
+        self.id
+    }
 }

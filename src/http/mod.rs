@@ -13,6 +13,7 @@ mod contacts;
 mod documents;
 mod erasure;
 mod export;
+mod export_archive;
 mod health;
 mod history;
 mod join;

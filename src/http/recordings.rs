@@ -232,6 +232,11 @@ pub async fn delete_file(
             .await
             .map_err(|_| AppError::Internal)?;
     }
+    let detail =
+        serde_json::json!({"recordings": usize::from(manifest.tracks.is_empty()), "files": 1});
+    services
+        .chain(authed.account.id, "recording_deleted", detail)
+        .await?;
     tracing::info!(%conference, recording = %rec, "recording file deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -249,8 +254,12 @@ pub async fn delete_recording(
     path: web::Path<(uuid::Uuid, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, rec) = path.into_inner();
-    let (conference, dir, _) = owned_recording(&services, &rooms, &authed, id, &rec).await?;
+    let (conference, dir, manifest) = owned_recording(&services, &rooms, &authed, id, &rec).await?;
     remove_dir(&dir).await?;
+    let detail = serde_json::json!({"recordings": 1, "files": manifest.tracks.len()});
+    services
+        .chain(authed.account.id, "recording_deleted", detail)
+        .await?;
     tracing::info!(%conference, recording = %rec, "recording deleted");
     Ok(HttpResponse::NoContent().finish())
 }

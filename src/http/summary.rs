@@ -24,6 +24,7 @@ use super::recordings::{folder, parse_id};
 use crate::error::AppError;
 use crate::rooms::Rooms;
 use crate::services::Services;
+use crate::store::Page;
 
 /// How long the delete waits for history still being written.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
@@ -83,7 +84,7 @@ pub async fn delete(
     let told = crate::webhooks::events::summary_deleted(conference.0, before, before - 1);
     let deleted = services
         .store
-        .delete_history(conference, before, &[told])
+        .delete_history(conference, before, before - 1, &[told])
         .await?;
 
     // The rows go first, so nothing lists bytes about to vanish. Recording
@@ -106,7 +107,7 @@ pub async fn delete(
     }
     let kept: HashSet<uuid::Uuid> = services
         .store
-        .conference_sessions(conference)
+        .conference_sessions(conference, Page::ALL)
         .await?
         .into_iter()
         .map(|s| s.id)

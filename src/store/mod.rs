@@ -7,10 +7,12 @@
 //! A lookup that finds nothing is [`StoreError::NotFound`], never a default
 //! value, so a failing database can never pass for an empty one.
 
+pub mod audit_chain;
 pub mod erasure;
 pub mod migrations;
 pub mod outbox;
 mod pg_api_keys;
+mod pg_audit_chain;
 mod pg_contacts;
 mod pg_erasure;
 mod pg_history;
@@ -21,6 +23,7 @@ pub mod postgres;
 pub mod records;
 pub mod sqlite;
 mod sqlite_api_keys;
+mod sqlite_audit_chain;
 mod sqlite_contacts;
 mod sqlite_erasure;
 mod sqlite_history;
@@ -193,7 +196,9 @@ pub struct CodeMatch {
 
 /// The persistence interface. Every method is one transaction.
 #[async_trait]
-pub trait Store: outbox::Outbox + erasure::Erasure + Send + Sync + 'static {
+pub trait Store:
+    outbox::Outbox + erasure::Erasure + audit_chain::ChainStore + Send + Sync + 'static
+{
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -264,9 +269,17 @@ pub trait Store: outbox::Outbox + erasure::Erasure + Send + Sync + 'static {
     /// The conference's lock, permissions and blocks in force.
     async fn room_state(&self, conference: ConferenceId) -> StoreResult<RoomStateRow>;
     /// The conference's live sessions, oldest first.
-    async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>>;
+    async fn conference_sessions(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<SessionRow>>;
     /// Attendance over every session of the conference, by join time.
-    async fn attendance(&self, conference: ConferenceId) -> StoreResult<Vec<AttendanceRow>>;
+    async fn attendance(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<AttendanceRow>>;
     /// The account's meetings over all its conferences, newest first, with
     /// their seats' totals.
     async fn account_sessions(
@@ -275,18 +288,28 @@ pub trait Store: outbox::Outbox + erasure::Erasure + Send + Sync + 'static {
         query: SessionQuery,
     ) -> StoreResult<Vec<AccountSessionRow>>;
     /// The moderator audit log, oldest first.
-    async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>>;
+    async fn audit_log(&self, conference: ConferenceId, page: Page) -> StoreResult<Vec<AuditRow>>;
     /// Every chat message, tombstones included, oldest first.
-    async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>>;
+    async fn chat_log(&self, conference: ConferenceId, page: Page) -> StoreResult<Vec<ChatRow>>;
+    /// Every shared document's metadata, removed ones included, in upload
+    /// order.
+    async fn documents(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<DocumentRow>>;
     /// Deletes, in one transaction, every session of the conference that
     /// started before `before` with all it holds: attendance, audit log,
     /// chat and document metadata. The conference, its codes and its room
     /// state (lock, permissions, blocks) stay. `told` (the webhook event
-    /// that says so) is written in the same transaction.
+    /// that says so) and, when anything was deleted, a `history_deleted`
+    /// link of the account's audit chain with the counts (at `at`) are
+    /// written in the same transaction.
     async fn delete_history(
         &self,
         conference: ConferenceId,
         before: conclave_actors::room_state::Millis,
+        at: conclave_actors::room_state::Millis,
         told: &[Record],
     ) -> StoreResult<DeletedHistory>;
     /// The name the conference owner's address book gives a number (by its
@@ -349,6 +372,31 @@ pub type SharedStore = Arc<dyn Store>;
 
 /// Opens the store the configuration names and applies its migrations.
 pub async fn open(config: &crate::config::Config) -> StoreResult<SharedStore> {
+    let store = open_unkeyed(config).await?;
+    store.set_chain_key(chain_key(config)?);
+    Ok(store)
+}
+
+/// The audit chain's key, from the server's HMAC key (configured, or the
+/// one kept in the data dir), so a store opened beside a running server
+/// (`conclave audit verify`, tests) keys links as the server does.
+pub fn chain_key(config: &crate::config::Config) -> StoreResult<audit_chain::ChainKey> {
+    let hmac = match &config.hmac_key {
+        Some(k) => k.clone(),
+        None => {
+            crate::secrets::ServerSecrets::load(
+                &config.data_dir,
+                None,
+                config.encryption_key.clone(),
+            )
+            .map_err(|e| StoreError::Other(format!("cannot read the server's HMAC key: {e}")))?
+            .hmac_key
+        }
+    };
+    Ok(audit_chain::ChainKey::derive(hmac.expose()))
+}
+
+async fn open_unkeyed(config: &crate::config::Config) -> StoreResult<SharedStore> {
     match &config.database_url {
         Some(url) => {
             let store = postgres::PgStore::connect(url, config.database_schema.as_deref()).await?;

@@ -7,6 +7,8 @@ use conclave_actors::room_state::Millis;
 use conclave_actors::ConferenceId;
 use deadpool_postgres::GenericClient;
 
+use super::audit_chain::{deleted_detail, ChainKey};
+use super::pg_audit_chain;
 use super::postgres::{map_err, PgStore};
 use super::records::*;
 use super::StoreResult;
@@ -14,6 +16,14 @@ use super::StoreResult;
 fn t(ms: Millis) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
+
+/// A page of a conference's sessions (`Page`), oldest first: what follows
+/// the columns of `SELECT`, with `$1` the conference, `$2` the session the
+/// page starts after and `$3` its size.
+const SESSIONS_PAGE: &str = "FROM conference_sessions WHERE conference_id = $1 \
+    AND ($2::uuid IS NULL OR (started_at, id) > \
+        (SELECT started_at, id FROM conference_sessions WHERE id = $2)) \
+    ORDER BY started_at, id LIMIT $3";
 
 fn ms(t: DateTime<Utc>) -> Millis {
     t.timestamp_millis()
@@ -119,18 +129,33 @@ pub(super) fn statement(r: Record) -> (&'static str, Params) {
             "UPDATE room_blocks SET lifted_at = COALESCE(lifted_at, $2) WHERE id = $1",
             vec![Box::new(id), Box::new(t(at))],
         ),
+        // Only a link (`statements`), never reached here.
+        Record::Chained { .. } => ("SELECT 1", vec![]),
     }
+}
+
+/// Every statement of a batch in order: the chains it appends to locked
+/// first, then each record's statement followed by its chain link.
+pub(super) fn statements(records: &[Record], key: &ChainKey) -> Vec<(&'static str, Params)> {
+    let mut out = Vec::with_capacity(records.len() + 1);
+    out.extend(pg_audit_chain::lock(records));
+    for r in records {
+        if !matches!(r, Record::Chained { .. }) {
+            out.push(statement(r.clone()));
+        }
+        out.extend(pg_audit_chain::link(r, key));
+    }
+    out
 }
 
 impl PgStore {
     pub(super) async fn write_records_pg(&self, records: &[Record]) -> StoreResult<()> {
         let client = self.client().await?;
-        let mut statements = Vec::with_capacity(records.len());
-        for r in records {
+        let mut prepared = Vec::with_capacity(records.len());
+        for (sql, params) in statements(records, &self.chain_key()) {
             // Prepared once per connection, then reused by every batch.
-            let (sql, params) = statement(r.clone());
             let statement = client.prepare_cached(sql).await.map_err(map_err)?;
-            statements.push((statement, params));
+            prepared.push((statement, params));
         }
         // Pipelined: BEGIN, every statement and COMMIT are sent before the
         // first answer is awaited, in order, so a batch costs one round trip
@@ -139,7 +164,7 @@ impl PgStore {
         // that follows it rolls the transaction back: nothing of the batch
         // is kept, and the connection is clean for the next one.
         let begin = client.simple_query("BEGIN");
-        let executions = statements.iter().map(|(statement, params)| {
+        let executions = prepared.iter().map(|(statement, params)| {
             let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -165,6 +190,7 @@ impl PgStore {
         &self,
         conference: ConferenceId,
         before: Millis,
+        at: Millis,
         told: &[Record],
     ) -> StoreResult<DeletedHistory> {
         let mut client = self.client().await?;
@@ -190,6 +216,16 @@ impl PgStore {
             )
             .await
             .map_err(map_err)?)?;
+        let counted = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM attendance WHERE session_id = ANY($1)), \
+                        (SELECT count(*) FROM audit_log WHERE session_id = ANY($1)), \
+                        (SELECT count(*) FROM chat_messages WHERE session_id = ANY($1)), \
+                        (SELECT account_id FROM conferences WHERE id = $2)",
+                &[&sessions, &conference.0],
+            )
+            .await
+            .map_err(map_err)?;
         // Attendance, audit log and chat go with their session (ON DELETE
         // CASCADE), in this same transaction.
         tx.execute(
@@ -198,8 +234,24 @@ impl PgStore {
         )
         .await
         .map_err(map_err)?;
-        for r in told {
-            let (sql, params) = statement(r.clone());
+        let mut told = told.to_vec();
+        let account: Option<uuid::Uuid> = counted.try_get(3).map_err(map_err)?;
+        if let (Some(account), false) = (account, sessions.is_empty()) {
+            told.push(Record::Chained {
+                id: uuid::Uuid::new_v4(),
+                account,
+                kind: "history_deleted",
+                detail: deleted_detail(
+                    sessions.len(),
+                    counted.try_get(0).map_err(map_err)?,
+                    counted.try_get(1).map_err(map_err)?,
+                    counted.try_get(2).map_err(map_err)?,
+                    documents.len(),
+                ),
+                at,
+            });
+        }
+        for (sql, params) in statements(&told, &self.chain_key()) {
             let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -261,17 +313,10 @@ impl PgStore {
     pub(super) async fn conference_sessions_pg(
         &self,
         conference: ConferenceId,
+        page: Page,
     ) -> StoreResult<Vec<SessionRow>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT id, started_at, ended_at FROM conference_sessions \
-                 WHERE conference_id = $1 ORDER BY started_at, id",
-                &[&conference.0],
-            )
-            .await
-            .map_err(map_err)?;
+        let sql = format!("SELECT id, started_at, ended_at {SESSIONS_PAGE}");
+        let rows = self.page_rows(&sql, conference, page).await?;
         rows.iter()
             .map(|r| {
                 Ok(SessionRow {
@@ -289,19 +334,15 @@ impl PgStore {
     pub(super) async fn attendance_pg(
         &self,
         conference: ConferenceId,
+        page: Page,
     ) -> StoreResult<Vec<AttendanceRow>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT a.participant_id, a.session_id, a.name, a.endpoint, a.phone_sealed, a.role, \
-                        a.joined_at, a.left_at, a.left_reason \
-                 FROM attendance a JOIN conference_sessions s ON s.id = a.session_id \
-                 WHERE s.conference_id = $1 ORDER BY a.joined_at, a.participant_id",
-                &[&conference.0],
-            )
-            .await
-            .map_err(map_err)?;
+        let sql = format!(
+            "SELECT a.participant_id, a.session_id, a.name, a.endpoint, a.phone_sealed, a.role, \
+                    a.joined_at, a.left_at, a.left_reason \
+             FROM attendance a WHERE a.session_id IN (SELECT id {SESSIONS_PAGE}) \
+             ORDER BY a.joined_at, a.participant_id"
+        );
+        let rows = self.page_rows(&sql, conference, page).await?;
         rows.iter()
             .map(|r| {
                 Ok(AttendanceRow {
@@ -322,20 +363,37 @@ impl PgStore {
             .collect()
     }
 
+    /// Runs a paged history read: `$1` the conference, `$2` the id the
+    /// page starts after, `$3` its size (`LIMIT NULL` is no limit).
+    async fn page_rows(
+        &self,
+        sql: &str,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<tokio_postgres::Row>> {
+        let limit = page.limit.map(i64::from);
+        self.client()
+            .await?
+            .query(sql, &[&conference.0, &page.after, &limit])
+            .await
+            .map_err(map_err)
+    }
+
     pub(super) async fn audit_log_pg(
         &self,
         conference: ConferenceId,
+        page: Page,
     ) -> StoreResult<Vec<AuditRow>> {
         let rows = self
-            .client()
-            .await?
-            .query(
+            .page_rows(
                 "SELECT id, session_id, actor, action, target, detail, at FROM audit_log \
-                 WHERE conference_id = $1 ORDER BY n",
-                &[&conference.0],
+                 WHERE conference_id = $1 \
+                   AND ($2::uuid IS NULL OR n > (SELECT n FROM audit_log WHERE id = $2)) \
+                 ORDER BY n LIMIT $3",
+                conference,
+                page,
             )
-            .await
-            .map_err(map_err)?;
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(AuditRow {
@@ -369,17 +427,21 @@ impl PgStore {
         row.map(|r| r.try_get(0).map_err(map_err)).transpose()
     }
 
-    pub(super) async fn chat_log_pg(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {
+    pub(super) async fn chat_log_pg(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<ChatRow>> {
         let rows = self
-            .client()
-            .await?
-            .query(
+            .page_rows(
                 "SELECT id, session_id, sender, sender_name, text, posted_at, deleted_at \
-                 FROM chat_messages WHERE conference_id = $1 ORDER BY n",
-                &[&conference.0],
+                 FROM chat_messages WHERE conference_id = $1 \
+                   AND ($2::uuid IS NULL OR n > (SELECT n FROM chat_messages WHERE id = $2)) \
+                 ORDER BY n LIMIT $3",
+                conference,
+                page,
             )
-            .await
-            .map_err(map_err)?;
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ChatRow {
@@ -391,6 +453,41 @@ impl PgStore {
                     posted_at: ms(r.try_get(5).map_err(map_err)?),
                     deleted_at: r
                         .try_get::<_, Option<DateTime<Utc>>>(6)
+                        .map_err(map_err)?
+                        .map(ms),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn documents_pg(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<DocumentRow>> {
+        let rows = self
+            .page_rows(
+                "SELECT id, session_id, name, content_type, size, uploaded_by, uploaded_at, \
+                        removed_at FROM documents WHERE conference_id = $1 \
+                   AND ($2::uuid IS NULL OR (uploaded_at, id) > \
+                       (SELECT uploaded_at, id FROM documents WHERE id = $2)) \
+                 ORDER BY uploaded_at, id LIMIT $3",
+                conference,
+                page,
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DocumentRow {
+                    id: r.try_get(0).map_err(map_err)?,
+                    session: r.try_get(1).map_err(map_err)?,
+                    name: r.try_get(2).map_err(map_err)?,
+                    content_type: r.try_get(3).map_err(map_err)?,
+                    size: r.try_get(4).map_err(map_err)?,
+                    uploaded_by: r.try_get(5).map_err(map_err)?,
+                    uploaded_at: ms(r.try_get(6).map_err(map_err)?),
+                    removed_at: r
+                        .try_get::<_, Option<DateTime<Utc>>>(7)
                         .map_err(map_err)?
                         .map(ms),
                 })

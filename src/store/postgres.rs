@@ -20,6 +20,7 @@ const MIGRATION_LOCK: i64 = 0x636f_6e63_6c61_7665; // "conclave"
 pub struct PgStore {
     pool: Pool,
     schema: Option<String>,
+    pub(super) chain_key: std::sync::OnceLock<super::audit_chain::ChainKey>,
 }
 
 impl PgStore {
@@ -52,6 +53,7 @@ impl PgStore {
         let store = Self {
             pool,
             schema: schema.map(str::to_owned),
+            chain_key: Default::default(),
         };
         store.ping().await?;
         Ok(store)
@@ -533,29 +535,46 @@ impl Store for PgStore {
         self.account_sessions_pg(account, query).await
     }
 
-    async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>> {
-        self.conference_sessions_pg(conference).await
+    async fn conference_sessions(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<SessionRow>> {
+        self.conference_sessions_pg(conference, page).await
     }
 
-    async fn attendance(&self, conference: ConferenceId) -> StoreResult<Vec<AttendanceRow>> {
-        self.attendance_pg(conference).await
+    async fn attendance(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<AttendanceRow>> {
+        self.attendance_pg(conference, page).await
     }
 
-    async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>> {
-        self.audit_log_pg(conference).await
+    async fn audit_log(&self, conference: ConferenceId, page: Page) -> StoreResult<Vec<AuditRow>> {
+        self.audit_log_pg(conference, page).await
     }
 
-    async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {
-        self.chat_log_pg(conference).await
+    async fn chat_log(&self, conference: ConferenceId, page: Page) -> StoreResult<Vec<ChatRow>> {
+        self.chat_log_pg(conference, page).await
+    }
+
+    async fn documents(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<DocumentRow>> {
+        self.documents_pg(conference, page).await
     }
 
     async fn delete_history(
         &self,
         conference: ConferenceId,
         before: conclave_actors::room_state::Millis,
+        at: conclave_actors::room_state::Millis,
         told: &[Record],
     ) -> StoreResult<DeletedHistory> {
-        self.delete_history_pg(conference, before, told).await
+        self.delete_history_pg(conference, before, at, told).await
     }
 
     async fn contact_name(

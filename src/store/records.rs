@@ -57,6 +57,17 @@ pub enum Record {
         detail: Option<String>,
         at: Millis,
     },
+    /// A link of the account's audit chain for an action that is not a
+    /// moderator's (those chain their `Audit` row): a deletion, an erasure,
+    /// an export (src/store/audit_chain.rs). `detail` is JSON of counts
+    /// only, never names or numbers.
+    Chained {
+        id: Uuid,
+        account: Uuid,
+        kind: &'static str,
+        detail: String,
+        at: Millis,
+    },
     ChatPosted {
         id: Uuid,
         conference: Uuid,
@@ -151,6 +162,7 @@ impl Record {
             Record::RoleChanged { .. } => "role_changed",
             Record::Renamed { .. } => "renamed",
             Record::Audit { .. } => "audit",
+            Record::Chained { .. } => "chained",
             Record::ChatPosted { .. } => "chat_posted",
             Record::ChatDeleted { .. } => "chat_deleted",
             Record::DocumentAdded { .. } => "document_added",
@@ -182,6 +194,33 @@ pub struct ApiKeyRow {
     pub name: String,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
+}
+
+/// Which part of a conference's history a read returns, in its usual
+/// order: the rows after the one whose id is `after` (from the start when
+/// `None`), at most `limit` of them (all when `None`). For attendance, the
+/// page is one of sessions: the seats of the sessions the same page of
+/// `conference_sessions` returns. Readers that must not hold a whole
+/// conference's history at once (the account export) read it this way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub after: Option<Uuid>,
+    pub limit: Option<u32>,
+}
+
+impl Page {
+    /// Everything, in one read.
+    pub const ALL: Page = Page {
+        after: None,
+        limit: None,
+    };
+
+    pub fn first(limit: u32) -> Page {
+        Page {
+            after: None,
+            limit: Some(limit),
+        }
+    }
 }
 
 /// One live session of a conference.
@@ -246,6 +285,20 @@ pub struct AuditRow {
     pub target: Option<String>,
     pub detail: Option<String>,
     pub at: Millis,
+}
+
+/// One shared document's metadata; its bytes live only while its meeting
+/// does (docs/media.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentRow {
+    pub id: Uuid,
+    pub session: Uuid,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub uploaded_by: Uuid,
+    pub uploaded_at: Millis,
+    pub removed_at: Option<Millis>,
 }
 
 /// One chat message; `text` is `None` once deleted.

@@ -15,6 +15,7 @@ use super::*;
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    pub(super) chain_key: std::sync::OnceLock<super::audit_chain::ChainKey>,
 }
 
 impl SqliteStore {
@@ -38,6 +39,7 @@ impl SqliteStore {
         .map_err(|e| StoreError::Other(format!("SQLite open task failed: {e}")))??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            chain_key: Default::default(),
         })
     }
 
@@ -531,29 +533,47 @@ impl Store for SqliteStore {
         self.account_sessions_sqlite(account, query).await
     }
 
-    async fn conference_sessions(&self, conference: ConferenceId) -> StoreResult<Vec<SessionRow>> {
-        self.conference_sessions_sqlite(conference).await
+    async fn conference_sessions(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<SessionRow>> {
+        self.conference_sessions_sqlite(conference, page).await
     }
 
-    async fn attendance(&self, conference: ConferenceId) -> StoreResult<Vec<AttendanceRow>> {
-        self.attendance_sqlite(conference).await
+    async fn attendance(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<AttendanceRow>> {
+        self.attendance_sqlite(conference, page).await
     }
 
-    async fn audit_log(&self, conference: ConferenceId) -> StoreResult<Vec<AuditRow>> {
-        self.audit_log_sqlite(conference).await
+    async fn audit_log(&self, conference: ConferenceId, page: Page) -> StoreResult<Vec<AuditRow>> {
+        self.audit_log_sqlite(conference, page).await
     }
 
-    async fn chat_log(&self, conference: ConferenceId) -> StoreResult<Vec<ChatRow>> {
-        self.chat_log_sqlite(conference).await
+    async fn chat_log(&self, conference: ConferenceId, page: Page) -> StoreResult<Vec<ChatRow>> {
+        self.chat_log_sqlite(conference, page).await
+    }
+
+    async fn documents(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<DocumentRow>> {
+        self.documents_sqlite(conference, page).await
     }
 
     async fn delete_history(
         &self,
         conference: ConferenceId,
         before: conclave_actors::room_state::Millis,
+        at: conclave_actors::room_state::Millis,
         told: &[Record],
     ) -> StoreResult<DeletedHistory> {
-        self.delete_history_sqlite(conference, before, told).await
+        self.delete_history_sqlite(conference, before, at, told)
+            .await
     }
 
     async fn contact_name(

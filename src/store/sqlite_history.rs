@@ -6,9 +6,22 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
+use super::audit_chain::deleted_detail;
 use super::records::*;
 use super::sqlite::{map_err, uuid_col, SqliteStore};
 use super::StoreResult;
+
+/// A page of a conference's sessions (`Page`), oldest first: what follows
+/// the columns of `SELECT`, with `?1` the conference, `?2` the session the
+/// page starts after and `?3` its size.
+macro_rules! sessions_page {
+    () => {
+        "FROM conference_sessions WHERE conference_id = ?1 \
+         AND (?2 IS NULL OR (started_at, id) > \
+             (SELECT started_at, id FROM conference_sessions WHERE id = ?2)) \
+         ORDER BY started_at, id LIMIT ?3"
+    };
+}
 
 fn id(u: Uuid) -> Value {
     Value::Text(u.to_string())
@@ -111,6 +124,8 @@ pub(super) fn statement(r: Record) -> (&'static str, Vec<Value>) {
         ),
         // The event row only when an endpoint wants it; its deliveries
         // follow (see `deliveries`).
+        // Only a link (`write_one`), never reached here.
+        Record::Chained { .. } => ("SELECT 1", vec![]),
         Record::Webhook { id: event, conference, kind, body, at } => (
             "INSERT INTO webhook_events (id, conference_id, type, body, created_at) \
              SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM webhook_endpoints e JOIN conferences c ON c.account_id = e.account_id \
@@ -118,6 +133,25 @@ pub(super) fn statement(r: Record) -> (&'static str, Vec<Value>) {
             vec![id(event), id(conference), text(kind), text(body), I(at), text(format!(",{kind},"))],
         ),
     }
+}
+
+/// Writes one record: its statement, the deliveries of a webhook event, and
+/// the audit chain's link of a moderator action or of a `Chained` record.
+fn write_one(
+    tx: &rusqlite::Transaction<'_>,
+    r: &Record,
+    key: &super::audit_chain::ChainKey,
+) -> StoreResult<()> {
+    if !matches!(r, Record::Chained { .. }) {
+        let follow = deliveries(r);
+        for (sql, values) in std::iter::once(statement(r.clone())).chain(follow) {
+            tx.prepare_cached(sql)
+                .map_err(map_err)?
+                .execute(params_from_iter(values))
+                .map_err(map_err)?;
+        }
+    }
+    super::sqlite_audit_chain::append(tx, r, key)
 }
 
 /// A webhook event's deliveries, one per endpoint that wants it; a batch
@@ -141,18 +175,13 @@ pub(super) fn deliveries(r: &Record) -> Option<(&'static str, Vec<Value>)> {
 impl SqliteStore {
     pub(super) async fn write_records_sqlite(&self, records: &[Record]) -> StoreResult<()> {
         let records = records.to_vec();
+        let key = self.chain_key();
         self.call(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_err)?;
-            for r in records {
-                let follow = deliveries(&r);
-                for (sql, values) in std::iter::once(statement(r)).chain(follow) {
-                    tx.prepare_cached(sql)
-                        .map_err(map_err)?
-                        .execute(params_from_iter(values))
-                        .map_err(map_err)?;
-                }
+            for r in &records {
+                write_one(&tx, r, &key)?;
             }
             tx.commit().map_err(map_err)
         })
@@ -163,9 +192,11 @@ impl SqliteStore {
         &self,
         conference: ConferenceId,
         before: conclave_actors::room_state::Millis,
+        at: conclave_actors::room_state::Millis,
         told: &[Record],
     ) -> StoreResult<DeletedHistory> {
         let told = told.to_vec();
+        let chain_key = self.chain_key();
         self.call(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -189,6 +220,19 @@ impl SqliteStore {
                 "SELECT id FROM conference_sessions WHERE conference_id = ?1 AND started_at < ?2",
                 &[&key, &before],
             )?;
+            let mut counts = [0i64; 3];
+            for (n, table) in ["attendance", "audit_log", "chat_messages"].iter().enumerate() {
+                counts[n] = tx
+                    .query_row(
+                        &format!(
+                            "SELECT count(*) FROM {table} WHERE session_id IN \
+                             (SELECT id FROM conference_sessions WHERE conference_id = ?1 AND started_at < ?2)"
+                        ),
+                        params![key, before],
+                        |r| r.get(0),
+                    )
+                    .map_err(map_err)?;
+            }
             // Attendance, audit log, chat and documents go with their
             // session (foreign keys are on, ON DELETE CASCADE).
             tx.execute(
@@ -196,11 +240,26 @@ impl SqliteStore {
                 params![key, before],
             )
             .map_err(map_err)?;
-            for r in told {
-                let follow = deliveries(&r);
-                for (sql, values) in std::iter::once(statement(r)).chain(follow) {
-                    tx.execute(sql, params_from_iter(values)).map_err(map_err)?;
-                }
+            let mut told = told;
+            let chain: Option<Uuid> = tx
+                .query_row(
+                    "SELECT account_id FROM conferences WHERE id = ?1",
+                    [&key],
+                    |r| uuid_col(r, 0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            if let (Some(account), false) = (chain, sessions.is_empty()) {
+                told.push(Record::Chained {
+                    id: Uuid::new_v4(),
+                    account,
+                    kind: "history_deleted",
+                    detail: deleted_detail(sessions.len(), counts[0], counts[1], counts[2], documents.len()),
+                    at,
+                });
+            }
+            for r in &told {
+                write_one(&tx, r, &chain_key)?;
             }
             tx.commit().map_err(map_err)?;
             Ok(DeletedHistory {
@@ -261,17 +320,21 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs a query keyed by the conference and decodes each row.
-    async fn rows<T: Send + 'static>(
+    /// Runs a paged history read (`Page`): `?1` the conference, `?2` the id
+    /// the page starts after, `?3` its size (`LIMIT -1` is no limit).
+    async fn page_rows<T: Send + 'static>(
         &self,
         sql: &'static str,
         conference: ConferenceId,
+        page: Page,
         decode: fn(&Row) -> rusqlite::Result<T>,
     ) -> StoreResult<Vec<T>> {
+        let after = page.after.map(|u| u.to_string());
+        let limit = page.limit.map_or(-1, i64::from);
         self.call(move |c| {
             let mut q = c.prepare_cached(sql).map_err(map_err)?;
             let rows = q
-                .query_map(params![conference.to_string()], decode)
+                .query_map(params![conference.to_string(), after, limit], decode)
                 .map_err(map_err)?
                 .collect::<Result<_, _>>()
                 .map_err(map_err)?;
@@ -283,11 +346,12 @@ impl SqliteStore {
     pub(super) async fn conference_sessions_sqlite(
         &self,
         conference: ConferenceId,
+        page: Page,
     ) -> StoreResult<Vec<SessionRow>> {
-        self.rows(
-            "SELECT id, started_at, ended_at FROM conference_sessions \
-             WHERE conference_id = ?1 ORDER BY started_at, id",
+        self.page_rows(
+            concat!("SELECT id, started_at, ended_at ", sessions_page!()),
             conference,
+            page,
             |r| {
                 Ok(SessionRow {
                     id: uuid_col(r, 0)?,
@@ -302,13 +366,18 @@ impl SqliteStore {
     pub(super) async fn attendance_sqlite(
         &self,
         conference: ConferenceId,
+        page: Page,
     ) -> StoreResult<Vec<AttendanceRow>> {
-        self.rows(
-            "SELECT a.participant_id, a.session_id, a.name, a.endpoint, a.phone_sealed, a.role, \
-                    a.joined_at, a.left_at, a.left_reason \
-             FROM attendance a JOIN conference_sessions s ON s.id = a.session_id \
-             WHERE s.conference_id = ?1 ORDER BY a.joined_at, a.participant_id",
+        self.page_rows(
+            concat!(
+                "SELECT a.participant_id, a.session_id, a.name, a.endpoint, a.phone_sealed, \
+                        a.role, a.joined_at, a.left_at, a.left_reason \
+                 FROM attendance a WHERE a.session_id IN (SELECT id ",
+                sessions_page!(),
+                ") ORDER BY a.joined_at, a.participant_id"
+            ),
             conference,
+            page,
             |r| {
                 Ok(AttendanceRow {
                     participant: uuid_col(r, 0)?,
@@ -329,11 +398,15 @@ impl SqliteStore {
     pub(super) async fn audit_log_sqlite(
         &self,
         conference: ConferenceId,
+        page: Page,
     ) -> StoreResult<Vec<AuditRow>> {
-        self.rows(
+        self.page_rows(
             "SELECT id, session_id, actor, action, target, detail, at FROM audit_log \
-             WHERE conference_id = ?1 ORDER BY rowid",
+             WHERE conference_id = ?1 \
+               AND (?2 IS NULL OR rowid > (SELECT rowid FROM audit_log WHERE id = ?2)) \
+             ORDER BY rowid LIMIT ?3",
             conference,
+            page,
             |r| {
                 Ok(AuditRow {
                     id: uuid_col(r, 0)?,
@@ -371,11 +444,15 @@ impl SqliteStore {
     pub(super) async fn chat_log_sqlite(
         &self,
         conference: ConferenceId,
+        page: Page,
     ) -> StoreResult<Vec<ChatRow>> {
-        self.rows(
+        self.page_rows(
             "SELECT id, session_id, sender, sender_name, text, posted_at, deleted_at \
-             FROM chat_messages WHERE conference_id = ?1 ORDER BY rowid",
+             FROM chat_messages WHERE conference_id = ?1 \
+               AND (?2 IS NULL OR rowid > (SELECT rowid FROM chat_messages WHERE id = ?2)) \
+             ORDER BY rowid LIMIT ?3",
             conference,
+            page,
             |r| {
                 Ok(ChatRow {
                     id: uuid_col(r, 0)?,
@@ -385,6 +462,35 @@ impl SqliteStore {
                     text: r.get(4)?,
                     posted_at: r.get(5)?,
                     deleted_at: r.get(6)?,
+                })
+            },
+        )
+        .await
+    }
+
+    pub(super) async fn documents_sqlite(
+        &self,
+        conference: ConferenceId,
+        page: Page,
+    ) -> StoreResult<Vec<DocumentRow>> {
+        self.page_rows(
+            "SELECT id, session_id, name, content_type, size, uploaded_by, uploaded_at, \
+                    removed_at FROM documents WHERE conference_id = ?1 \
+               AND (?2 IS NULL OR (uploaded_at, id) > \
+                   (SELECT uploaded_at, id FROM documents WHERE id = ?2)) \
+             ORDER BY uploaded_at, id LIMIT ?3",
+            conference,
+            page,
+            |r| {
+                Ok(DocumentRow {
+                    id: uuid_col(r, 0)?,
+                    session: uuid_col(r, 1)?,
+                    name: r.get(2)?,
+                    content_type: r.get(3)?,
+                    size: r.get(4)?,
+                    uploaded_by: uuid_col(r, 5)?,
+                    uploaded_at: r.get(6)?,
+                    removed_at: r.get(7)?,
                 })
             },
         )
