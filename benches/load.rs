@@ -181,7 +181,8 @@ impl Server {
         let config = dir.path().join("conclave.toml");
         let mut text = String::from(
             "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n\
-             [webhooks]\nallow_http = true\nallow_private_addresses = true\n",
+             [webhooks]\nallow_http = true\nallow_private_addresses = true\n\
+             [retention]\ninterval_secs = 1\n",
         );
         // Callers from loopback only, as many and as fast as the scenario
         // dials them.

@@ -117,6 +117,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::WebhooksConfig,
     /// The SIP edge for phone dial-in; off when unset (docs/phone.md).
     pub sip: Option<crate::sip::SipConfig>,
+    /// How often the retention job runs (docs/privacy.md "Retention").
+    pub retention: crate::retention::RetentionConfig,
 }
 
 /// How many may wait, and how long someone a moderator denied must stay
@@ -236,6 +238,7 @@ impl Default for Config {
             waiting_room: WaitingRoomConfig::default(),
             webhooks: Default::default(),
             sip: None,
+            retention: Default::default(),
         }
     }
 }
@@ -360,6 +363,9 @@ impl Config {
                 "waiting_room",
                 "max_waiting, max_waiting_per_address and max_wait_secs must be positive",
             ));
+        }
+        if self.retention.interval_secs == 0 {
+            return Err(invalid("retention", "interval_secs must be positive"));
         }
         if let Some(problem) = self.media.turn.as_ref().and_then(|t| t.problem()) {
             return Err(invalid("media.turn", problem));

@@ -37,6 +37,7 @@ pub mod node;
 pub mod passwords;
 pub mod persist;
 pub mod phone;
+pub mod retention;
 pub mod room_sink;
 pub mod rooms;
 pub mod secrets;

@@ -144,6 +144,11 @@ pub async fn run_with_clock(
             .is_some_and(|u| u.starts_with("https://")),
         shutdown: shutdown_seen.clone(),
     });
+    let retention = crate::retention::spawn(
+        services.clone(),
+        ws_rooms.clone(),
+        Duration::from_secs(config.retention.interval_secs),
+    );
     if let Some(sip) = &config.sip {
         crate::sip::start(sip, services.clone(), ws_rooms.clone(), shutdown_seen).await?;
     }
@@ -212,6 +217,7 @@ pub async fn run_with_clock(
             .await;
     }
     heartbeat.abort();
+    retention.abort();
     tracing::info!(flushed, "stopped");
     served?;
     Ok(())

@@ -7,7 +7,8 @@
 //! bytes, its time, and how far the server's RSS rose above where it was
 //! before (sampled every 20 ms while the archive streams): memory that
 //! grows with the account's size would show as the second figure being
-//! ten times the first.
+//! ten times the first. Then the account's retention is set so that half
+//! the meetings have expired, and the retention job's run is timed.
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,8 @@ use serde_json::{json, Value};
 
 use super::{bar, Server};
 
-/// Writes `n` more finished meetings of `line`, an hour apart, into `schema`.
-async fn seed(url: &str, schema: &str, line: uuid::Uuid, n: usize, offset: usize) {
+/// A connection to the run's schema.
+async fn connect(url: &str, schema: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("PostgreSQL answers");
@@ -28,6 +29,12 @@ async fn seed(url: &str, schema: &str, line: uuid::Uuid, n: usize, offset: usize
         .batch_execute(&format!("SET search_path TO {schema}"))
         .await
         .unwrap();
+    client
+}
+
+/// Writes `n` more finished meetings of `line`, an hour apart, into `schema`.
+async fn seed(url: &str, schema: &str, line: uuid::Uuid, n: usize, offset: usize) {
+    let client = connect(url, schema).await;
     let (from, to) = (offset as i32 + 1, (offset + n) as i32);
     client
         .execute(
@@ -77,24 +84,136 @@ async fn seed(url: &str, schema: &str, line: uuid::Uuid, n: usize, offset: usize
         .unwrap();
 }
 
+/// Samples the server's RSS every 20 ms until dropped; `rise` answers the
+/// peak above where it was at the start, in MiB.
+struct RssWatch {
+    before: Option<u64>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    sampling: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssWatch {
+    fn start(server: &Server) -> Self {
+        let before = server.usage().map(|(rss, _)| rss);
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before.unwrap_or(0)));
+        let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let pid = server.child.as_ref().map(|c| c.id());
+        let sampler = {
+            let (peak, sampling) = (peak.clone(), sampling.clone());
+            std::thread::spawn(move || {
+                while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(rss) = pid.and_then(rss_kib) {
+                        peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Self {
+            before,
+            peak,
+            sampling,
+            sampler: Some(sampler),
+        }
+    }
+
+    fn rise(mut self) -> Option<f64> {
+        self.sampling
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        if let Some(s) = self.sampler.take() {
+            let _ = s.join();
+        }
+        let peak = self.peak.load(std::sync::atomic::Ordering::Relaxed);
+        self.before.map(|b| peak.saturating_sub(b) as f64 / 1024.0)
+    }
+}
+
+/// Sets the account's summary retention so that about half its meetings
+/// have expired, and waits for the job (every second here) to delete them:
+/// how many went, the job's own time for it (from its `history_deleted`
+/// link to its `retention` link, by the server's clock) and the server's
+/// RSS rise meanwhile.
+async fn retention(
+    server: &Server,
+    url: &str,
+    schema: &str,
+    line: uuid::Uuid,
+    token: &str,
+    summaries: usize,
+) -> Value {
+    let client = connect(url, schema).await;
+    let count = || async {
+        client
+            .query_one(
+                "SELECT count(*) FROM conference_sessions WHERE conference_id = $1",
+                &[&line],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let before = count().await;
+    // The meetings are an hour apart, back from now: half of them are
+    // older than this many days.
+    let days = (summaries / 2 / 24).max(1);
+    let expiring: i64 = client
+        .query_one(
+            "SELECT count(*) FROM conference_sessions WHERE conference_id = $1 \
+             AND ended_at < now() - $2::int * interval '1 day'",
+            &[&line, &(days as i32)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if expiring == 0 {
+        return json!({"summary_days": days, "summaries_deleted": 0});
+    }
+    let watch = RssWatch::start(server);
+    let res = awc::Client::new()
+        .put(format!("{}/api/v1/account/retention", server.base))
+        .bearer_auth(token)
+        .send_json(&json!({"summary_days": days}))
+        .await
+        .expect("the retention answers");
+    assert_eq!(res.status().as_u16(), 200, "the retention is set");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let links = loop {
+        let rows = client
+            .query(
+                "SELECT kind, (extract(epoch from at) * 1000)::bigint FROM audit_chain \
+                 WHERE kind IN ('history_deleted', 'retention') ORDER BY seq",
+                &[],
+            )
+            .await
+            .unwrap();
+        if rows.iter().any(|r| r.get::<_, String>(0) == "retention") {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "the retention job runs");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rise = watch.rise();
+    let at = |kind: &str| {
+        links
+            .iter()
+            .find(|r| r.get::<_, String>(0) == kind)
+            .map(|r| r.get::<_, i64>(1))
+    };
+    let after = count().await;
+    json!({
+        "summary_days": days,
+        "summaries_before": before,
+        "summaries_deleted": before - after,
+        "job_seconds": at("retention").zip(at("history_deleted")).map(|(end, start)| (end - start) as f64 / 1000.0),
+        "server_rss_rise_mib": rise,
+    })
+}
+
 /// Downloads the account's archive: its bytes, seconds and the server's
 /// RSS rise while it streamed.
 async fn download(server: &Server, token: &str) -> Value {
-    let before = server.usage().map(|(rss, _)| rss);
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before.unwrap_or(0)));
-    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let pid = server.child.as_ref().map(|c| c.id());
-    let sampler = {
-        let (peak, sampling) = (peak.clone(), sampling.clone());
-        std::thread::spawn(move || {
-            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Some(rss) = pid.and_then(rss_kib) {
-                    peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let watch = RssWatch::start(server);
     let started = Instant::now();
     let mut res = awc::Client::builder()
         .timeout(Duration::from_secs(600))
@@ -110,14 +229,11 @@ async fn download(server: &Server, token: &str) -> Value {
         bytes += chunk.expect("the archive streams").len() as u64;
     }
     let secs = started.elapsed().as_secs_f64();
-    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-    let _ = sampler.join();
-    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     json!({
         "archive_mib": bytes as f64 / 1_048_576.0,
         "seconds": secs,
         "mib_per_sec": bytes as f64 / 1_048_576.0 / secs,
-        "server_rss_rise_mib": before.map(|b| peak.saturating_sub(b) as f64 / 1024.0),
+        "server_rss_rise_mib": watch.rise(),
     })
 }
 
@@ -152,10 +268,12 @@ pub async fn export(server: &Server, url: &str, schema: &str, summaries: usize) 
     seed(url, schema, line, summaries.saturating_sub(small), small).await;
     let second = download(server, &token).await;
     progress.finish();
+    let expired = retention(server, url, schema, line, &token, summaries.max(small)).await;
     json!({
         "summaries_small": small,
         "small": first,
         "summaries": summaries.max(small),
         "large": second,
+        "retention": expired,
     })
 }

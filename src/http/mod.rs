@@ -20,7 +20,8 @@ mod join;
 pub mod openapi;
 mod recordings;
 mod reports;
-mod summary;
+mod retention;
+pub(crate) mod summary;
 mod waiting_room;
 mod webhooks;
 
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(api_keys::configure)
             .configure(webhooks::configure)
             .configure(export::configure)
+            .configure(retention::configure)
             .configure(summary::configure)
             .configure(join::configure)
             .configure(openapi::configure),

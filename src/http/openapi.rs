@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     accounts, api_keys, attendance, conferences, contacts, documents, erasure, export, health,
-    history, join, recordings, reports, summary, waiting_room, webhooks,
+    history, join, recordings, reports, retention, summary, waiting_room, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +30,7 @@ use super::{
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::retry,
         join::check,
         erasure::delete_account, erasure::erase_participant, export::export,
+        retention::get, retention::set,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),

@@ -36,9 +36,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// What the delete removed.
 #[derive(Serialize, ToSchema)]
 pub struct DeletedView {
-    sessions: usize,
-    documents: usize,
-    recordings: usize,
+    pub sessions: usize,
+    pub documents: usize,
+    pub recordings: usize,
 }
 
 /// Deletes the conference's summary: every past session with its
@@ -81,10 +81,25 @@ pub async fn delete(
     {
         return Err(AppError::Unavailable);
     }
-    let told = crate::webhooks::events::summary_deleted(conference.0, before, before - 1);
+    Ok(HttpResponse::Ok()
+        .json(delete_summaries(&services, &rooms, conference, before, before - 1).await?))
+}
+
+/// Deletes every session of the conference that started before `before`,
+/// with all it holds, bytes included (also for the retention job, which
+/// picks `before` so that only sessions ended long ago go). `at` is when,
+/// for the webhook event and the audit chain.
+pub(crate) async fn delete_summaries(
+    services: &Services,
+    rooms: &Rooms,
+    conference: ConferenceId,
+    before: conclave_actors::room_state::Millis,
+    at: conclave_actors::room_state::Millis,
+) -> Result<DeletedView, AppError> {
+    let told = crate::webhooks::events::summary_deleted(conference.0, before, at);
     let deleted = services
         .store
-        .delete_history(conference, before, before - 1, &[told])
+        .delete_history(conference, before, at, &[told])
         .await?;
 
     // The rows go first, so nothing lists bytes about to vanish. Recording
@@ -105,6 +120,40 @@ pub async fn delete(
             }
         }
     }
+    let recordings = sweep_recordings(services, rooms, conference).await?;
+    if !deleted.sessions.is_empty() || recordings > 0 {
+        tracing::info!(
+            %conference,
+            sessions = deleted.sessions.len(),
+            documents = deleted.documents.len(),
+            recordings,
+            "conference history deleted"
+        );
+    }
+    Ok(DeletedView {
+        sessions: deleted.sessions.len(),
+        documents: deleted.documents.len(),
+        recordings,
+    })
+}
+
+/// Removes the conference's recording folders whose session is gone from
+/// the store (deleted here, or by another server sharing the database);
+/// answers how many. The caller makes sure no meeting is live.
+pub(crate) async fn sweep_recordings(
+    services: &Services,
+    rooms: &Rooms,
+    conference: ConferenceId,
+) -> Result<usize, AppError> {
+    match tokio::fs::read_dir(folder(rooms, conference)).await {
+        Ok(mut entries) => {
+            if entries.next_entry().await.ok().flatten().is_none() {
+                return Ok(0);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(_) => return Err(AppError::Internal),
+    }
     let kept: HashSet<uuid::Uuid> = services
         .store
         .conference_sessions(conference, Page::ALL)
@@ -112,19 +161,7 @@ pub async fn delete(
         .into_iter()
         .map(|s| s.id)
         .collect();
-    let recordings = delete_recordings(&rooms, conference, &kept).await?;
-    tracing::info!(
-        %conference,
-        sessions = deleted.sessions.len(),
-        documents = deleted.documents.len(),
-        recordings,
-        "conference history deleted"
-    );
-    Ok(HttpResponse::Ok().json(DeletedView {
-        sessions: deleted.sessions.len(),
-        documents: deleted.documents.len(),
-        recordings,
-    }))
+    delete_recordings(rooms, conference, &kept).await
 }
 
 /// Removes the conference's recording folders of every session not in

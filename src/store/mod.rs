@@ -18,9 +18,11 @@ mod pg_erasure;
 mod pg_history;
 mod pg_nodes;
 mod pg_reports;
+mod pg_retention;
 mod pg_webhooks;
 pub mod postgres;
 pub mod records;
+pub mod retention;
 pub mod sqlite;
 mod sqlite_api_keys;
 mod sqlite_audit_chain;
@@ -29,6 +31,7 @@ mod sqlite_erasure;
 mod sqlite_history;
 mod sqlite_nodes;
 mod sqlite_reports;
+mod sqlite_retention;
 mod sqlite_webhooks;
 
 pub use records::*;
@@ -197,7 +200,13 @@ pub struct CodeMatch {
 /// The persistence interface. Every method is one transaction.
 #[async_trait]
 pub trait Store:
-    outbox::Outbox + erasure::Erasure + audit_chain::ChainStore + Send + Sync + 'static
+    outbox::Outbox
+    + erasure::Erasure
+    + audit_chain::ChainStore
+    + retention::Retention
+    + Send
+    + Sync
+    + 'static
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -20,7 +20,11 @@ fn t(ms: Millis) -> DateTime<Utc> {
 /// A page of a conference's sessions (`Page`), oldest first: what follows
 /// the columns of `SELECT`, with `$1` the conference, `$2` the session the
 /// page starts after and `$3` its size.
+/// The first condition bounds the index scan on (conference, start); the
+/// second breaks ties between sessions that started in the same
+/// millisecond.
 const SESSIONS_PAGE: &str = "FROM conference_sessions WHERE conference_id = $1 \
+    AND started_at >= COALESCE((SELECT started_at FROM conference_sessions WHERE id = $2), '-infinity') \
     AND ($2::uuid IS NULL OR (started_at, id) > \
         (SELECT started_at, id FROM conference_sessions WHERE id = $2)) \
     ORDER BY started_at, id LIMIT $3";

@@ -13,10 +13,12 @@ use super::StoreResult;
 
 /// A page of a conference's sessions (`Page`), oldest first: what follows
 /// the columns of `SELECT`, with `?1` the conference, `?2` the session the
-/// page starts after and `?3` its size.
+/// page starts after and `?3` its size. The first condition bounds the
+/// index scan on (conference, start); the second breaks ties.
 macro_rules! sessions_page {
     () => {
         "FROM conference_sessions WHERE conference_id = ?1 \
+         AND started_at >= COALESCE((SELECT started_at FROM conference_sessions WHERE id = ?2), -9223372036854775808) \
          AND (?2 IS NULL OR (started_at, id) > \
              (SELECT started_at, id FROM conference_sessions WHERE id = ?2)) \
          ORDER BY started_at, id LIMIT ?3"

@@ -19,6 +19,7 @@ use serde_json::Value;
 pub mod baresip;
 mod peer;
 mod proxy;
+pub mod scan;
 pub mod sip_uac;
 #[allow(unused_imports)]
 pub use peer::loopback_peer;

@@ -162,6 +162,21 @@ export const webhookDeliveries = (token, id, limit) =>
 export const retryDelivery = (token, id, seq) =>
   call('POST', `/account/webhooks/${encodeURIComponent(id)}/deliveries/${seq}/retry`, { token });
 
+/**
+ * The account's retention, `{summary_days, chat_days}` in days (`null`:
+ * kept until deleted by hand).
+ * @param {string} token
+ */
+export const retention = (token) => call('GET', '/account/retention', { token });
+
+/**
+ * @param {string} token
+ * @param {number | null} summaryDays
+ * @param {number | null} chatDays
+ */
+export const setRetention = (token, summaryDays, chatDays) =>
+  call('PUT', '/account/retention', { token, json: { summary_days: summaryDays, chat_days: chatDays } });
+
 /** @param {string} token */
 export const waitingRoomDefault = (token) => call('GET', '/account/waiting-room', { token });
 

@@ -8,6 +8,7 @@ import { JoinControl } from './join.js';
 import { WaitingRoomDefault } from './waiting.js';
 import { DeleteAccount } from './delete.js';
 import { ExportData } from './export.js';
+import { RetentionSettings } from './retention.js';
 
 /** @typedef {import('./auth.js').AccountState} AccountState */
 /** @typedef {import('./auth.js').AccountActions} AccountActions */
@@ -130,6 +131,7 @@ export function SecurityPage({ state, actions }) {
       <p role="alert">${error}</p>
     </section>
     <${WaitingRoomDefault} state=${state} actions=${actions} />
+    <${RetentionSettings} state=${state} actions=${actions} />
     <${ExportData} actions=${actions} />
     <${DeleteAccount} actions=${actions} />
   `;
