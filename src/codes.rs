@@ -231,6 +231,29 @@ impl Services {
         Ok(conference)
     }
 
+    /// A conference whose reports and summaries the account may read and
+    /// delete (docs/organisations.md): its own, or, for an admin, one of a
+    /// member of its organisation. Anyone else's is `NotFound`, the same
+    /// answer as for a conference that does not exist.
+    pub async fn reported_conference(
+        &self,
+        account: &Account,
+        id: ConferenceId,
+    ) -> Result<Conference, AppError> {
+        let conference = self.store.conference(id).await?;
+        if conference.account_id == account.id {
+            return Ok(conference);
+        }
+        if !account.is_admin() {
+            return Err(AppError::NotFound);
+        }
+        match self.store.account(conference.account_id).await {
+            Ok(owner) if owner.organisation == account.organisation => Ok(conference),
+            Ok(_) | Err(crate::store::StoreError::NotFound) => Err(AppError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Changes a scheduled conference's security code; effective for the next join.
     pub async fn set_conference_security(
         &self,

@@ -34,8 +34,9 @@ pub enum AppError {
     /// The password-check pool is full.
     #[error("the server is busy checking other secrets; retry shortly")]
     Busy,
-    /// Something with that identity already exists.
-    #[error("{0} is already taken")]
+    /// Something with that identity already exists, or the change would
+    /// break a rule the store keeps (`last_admin`).
+    #[error("{}", conflict_title(.0))]
     Conflict(&'static str),
     #[error("not found")]
     NotFound,
@@ -70,12 +71,20 @@ impl AppError {
             AppError::Throttled { .. } => "throttled",
             AppError::Busy => "busy",
             AppError::Conflict("email") => "email_taken",
+            AppError::Conflict("last_admin") => "last_admin",
             AppError::Conflict(_) => "conflict",
             AppError::NotFound => "not_found",
             AppError::Unavailable => "unavailable",
             AppError::Internal => "internal",
             AppError::Http { code, .. } => code,
         }
+    }
+}
+
+fn conflict_title(what: &str) -> String {
+    match what {
+        "last_admin" => "the organisation would be left with members and no admin: make another member an admin first".into(),
+        other => format!("{other} is already taken"),
     }
 }
 

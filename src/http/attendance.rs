@@ -99,7 +99,7 @@ async fn load(
     session: uuid::Uuid,
 ) -> Result<SessionAttendanceView, AppError> {
     let conference = services
-        .owned_conference(&authed.account, ConferenceId(conference))
+        .reported_conference(&authed.account, ConferenceId(conference))
         .await?;
     let sessions = services
         .store

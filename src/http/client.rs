@@ -58,6 +58,10 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/account/delete.js", "app/account/delete.js"),
     web_file!("/app/account/export.js", "app/account/export.js"),
     web_file!("/app/account/retention.js", "app/account/retention.js"),
+    web_file!(
+        "/app/account/organisation.js",
+        "app/account/organisation.js"
+    ),
     web_file!("/app/account/keys.js", "app/account/keys.js"),
     web_file!("/app/account/webhooks.js", "app/account/webhooks.js"),
     web_file!("/app/account/deliveries.js", "app/account/deliveries.js"),

@@ -134,7 +134,9 @@ pub async fn erase_participant(
 ) -> Result<HttpResponse, AppError> {
     let account = &authed.account;
     let key = &services.secrets.encryption_key;
-    let (conferences, wanted): (Vec<_>, Box<Matcher>) =
+    // Whose summaries: the account's own for a number; for a name, the
+    // conference's owner (a member's, for an organisation's admin).
+    let (owner, conferences, wanted): (_, Vec<_>, Box<Matcher>) =
         match (&body.phone_number, body.conference, &body.name) {
             (Some(number), None, None) => {
                 let number = number.trim().to_owned();
@@ -149,14 +151,19 @@ pub async fn erase_participant(
                         .and_then(|s| crate::crypto::open(&key, s))
                         .is_some_and(|n| n == number.as_bytes())
                 };
-                (all.into_iter().map(|c| c.id).collect(), Box::new(matches))
+                (
+                    account.id,
+                    all.into_iter().map(|c| c.id).collect(),
+                    Box::new(matches),
+                )
             }
             (None, Some(conference), Some(name)) => {
                 let c = services
-                    .owned_conference(account, conclave_actors::ConferenceId(conference))
+                    .reported_conference(account, conclave_actors::ConferenceId(conference))
                     .await?;
                 let name = name.clone();
                 (
+                    c.account_id,
                     vec![c.id],
                     Box::new(move |a: &crate::store::AttendanceRow| a.name == name),
                 )
@@ -198,7 +205,7 @@ pub async fn erase_participant(
     let at = services.clock.now().timestamp_millis();
     let (seats, messages) = services
         .store
-        .erase_participants(account.id, &participants, ERASED, at)
+        .erase_participants(owner, &participants, ERASED, at)
         .await?;
     if let Some(number) = &body.phone_number {
         let index = crate::crypto::phone_index(&services.secrets.hmac_key, number.trim());
@@ -209,9 +216,7 @@ pub async fn erase_participant(
     }
     let detail =
         serde_json::json!({"people": participants.len(), "seats": seats, "messages": messages});
-    services
-        .chain(account.id, "participant_erased", detail)
-        .await?;
+    services.chain(owner, "participant_erased", detail).await?;
     tracing::info!(account = %account.id, seats, messages, "participant erased");
     Ok(HttpResponse::Ok().json(Erased { seats, messages }))
 }

@@ -95,7 +95,7 @@ pub async fn sessions(
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let conference = services
-        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .reported_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?;
     Ok(HttpResponse::Ok().json(session_views(&services, conference.id, Page::ALL).await?))
 }
@@ -112,7 +112,7 @@ pub async fn audit(
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let conference = services
-        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .reported_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?;
     Ok(HttpResponse::Ok().json(
         services
@@ -137,7 +137,7 @@ pub async fn chat(
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let conference = services
-        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .reported_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?;
     Ok(HttpResponse::Ok().json(
         services

@@ -18,6 +18,7 @@ mod health;
 mod history;
 mod join;
 pub mod openapi;
+mod organisations;
 mod recordings;
 mod reports;
 mod retention;
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(webhooks::configure)
             .configure(export::configure)
             .configure(retention::configure)
+            .configure(organisations::configure)
             .configure(summary::configure)
             .configure(join::configure)
             .configure(openapi::configure),

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     accounts, api_keys, attendance, conferences, contacts, documents, erasure, export, health,
-    history, join, recordings, reports, retention, summary, waiting_room, webhooks,
+    history, join, organisations, recordings, reports, retention, summary, waiting_room, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -31,6 +31,9 @@ use super::{
         join::check,
         erasure::delete_account, erasure::erase_participant, export::export,
         retention::get, retention::set,
+        organisations::get, organisations::rename, organisations::members, organisations::set_role,
+        organisations::remove, organisations::invitations, organisations::invite, organisations::revoke,
+        organisations::mine, organisations::accept,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),

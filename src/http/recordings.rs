@@ -104,12 +104,12 @@ async fn owned_recording(
     authed: &Authed,
     id: uuid::Uuid,
     rec: &str,
-) -> Result<(ConferenceId, PathBuf, Manifest), AppError> {
+) -> Result<(crate::store::Conference, PathBuf, Manifest), AppError> {
     let conference = services
-        .owned_conference(&authed.account, ConferenceId(id))
+        .reported_conference(&authed.account, ConferenceId(id))
         .await?;
     let (dir, manifest) = recording(rooms, conference.id, rec).await?;
-    Ok((conference.id, dir, manifest))
+    Ok((conference, dir, manifest))
 }
 
 /// Where `file` is in the manifest: only names it lists are ever served.
@@ -134,7 +134,7 @@ pub async fn list(
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let conference = services
-        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .reported_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?;
     let mut views = Vec::new();
     if let Ok(mut entries) = tokio::fs::read_dir(folder(&rooms, conference.id)).await {
@@ -235,9 +235,9 @@ pub async fn delete_file(
     let detail =
         serde_json::json!({"recordings": usize::from(manifest.tracks.is_empty()), "files": 1});
     services
-        .chain(authed.account.id, "recording_deleted", detail)
+        .chain(conference.account_id, "recording_deleted", detail)
         .await?;
-    tracing::info!(%conference, recording = %rec, "recording file deleted");
+    tracing::info!(conference = %conference.id, recording = %rec, "recording file deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -258,9 +258,9 @@ pub async fn delete_recording(
     remove_dir(&dir).await?;
     let detail = serde_json::json!({"recordings": 1, "files": manifest.tracks.len()});
     services
-        .chain(authed.account.id, "recording_deleted", detail)
+        .chain(conference.account_id, "recording_deleted", detail)
         .await?;
-    tracing::info!(%conference, recording = %rec, "recording deleted");
+    tracing::info!(conference = %conference.id, recording = %rec, "recording deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 

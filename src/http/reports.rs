@@ -33,6 +33,10 @@ pub struct Range {
     limit: Option<u32>,
     /// The `next` of the page before.
     after: Option<String>,
+    /// `account` (default): the account's own meetings; `organisation`:
+    /// every member's, for an admin of the organisation (`not_found` for a
+    /// member).
+    scope: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,6 +52,8 @@ pub struct Totals {
 pub struct MeetingView {
     session: uuid::Uuid,
     conference: uuid::Uuid,
+    /// The account whose conference it is.
+    owner: uuid::Uuid,
     /// The conference's title.
     title: String,
     /// `line` or `scheduled`.
@@ -92,6 +98,7 @@ impl From<AccountSessionRow> for MeetingView {
         Self {
             session: r.id,
             conference: r.conference,
+            owner: r.owner,
             title: r.title,
             kind: r.kind,
             started_at: time(r.started_at),
@@ -107,11 +114,12 @@ impl From<AccountSessionRow> for MeetingView {
     }
 }
 
-/// The account's meetings, newest first.
+/// The account's meetings (or its organisation's), newest first.
 #[utoipa::path(get, path = "/api/v1/reports/sessions", tag = "history", security(("bearer" = [])),
     params(Range), responses(
     (status = 200, body = MeetingsPage),
-    (status = 422, description = "`invalid_field`: `from`, `to` (not a date, or before `from`), `limit` (not 1 to 100), `after`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`not_found`: `scope=organisation` from a member who is not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_field`: `from`, `to` (not a date, or before `from`), `limit` (not 1 to 100), `after`, `scope`", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn sessions(
@@ -131,7 +139,16 @@ pub async fn sessions(
         return Err(AppError::invalid("limit", "1 to 100"));
     }
     let before = range.after.as_deref().map(cursor).transpose()?;
+    let organisation = match range.scope.as_deref() {
+        None | Some("account") => false,
+        // A member asking for the organisation's is answered as for
+        // something that does not exist (docs/organisations.md).
+        Some("organisation") if authed.account.is_admin() => true,
+        Some("organisation") => return Err(AppError::NotFound),
+        Some(_) => return Err(AppError::invalid("scope", "account or organisation")),
+    };
     let query = SessionQuery {
+        organisation,
         from: from.unwrap_or(EARLIEST).max(EARLIEST),
         to: to.map_or(LATEST, |t| t + DAY_MS).min(LATEST),
         before,

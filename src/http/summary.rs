@@ -57,7 +57,7 @@ pub async fn delete(
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let conference = services
-        .owned_conference(&authed.account, ConferenceId(id.into_inner()))
+        .reported_conference(&authed.account, ConferenceId(id.into_inner()))
         .await?
         .id;
     let live = rooms

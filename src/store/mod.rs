@@ -10,6 +10,7 @@
 pub mod audit_chain;
 pub mod erasure;
 pub mod migrations;
+pub mod organisations;
 pub mod outbox;
 mod pg_api_keys;
 mod pg_audit_chain;
@@ -17,6 +18,8 @@ mod pg_contacts;
 mod pg_erasure;
 mod pg_history;
 mod pg_nodes;
+mod pg_organisations;
+mod pg_pool;
 mod pg_reports;
 mod pg_retention;
 mod pg_webhooks;
@@ -30,6 +33,8 @@ mod sqlite_contacts;
 mod sqlite_erasure;
 mod sqlite_history;
 mod sqlite_nodes;
+mod sqlite_open;
+mod sqlite_organisations;
 mod sqlite_reports;
 mod sqlite_retention;
 mod sqlite_webhooks;
@@ -75,6 +80,17 @@ pub struct Account {
     /// Keyed hash of the default security code for conferences scheduled from now on.
     pub default_security: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
+    /// The organisation it belongs to (docs/organisations.md); its own has
+    /// the account's id.
+    pub organisation: uuid::Uuid,
+    /// `admin` or `member` of it.
+    pub organisation_role: String,
+}
+
+impl Account {
+    pub fn is_admin(&self) -> bool {
+        self.organisation_role == "admin"
+    }
 }
 
 /// The two kinds of conference.
@@ -204,6 +220,7 @@ pub trait Store:
     + erasure::Erasure
     + audit_chain::ChainStore
     + retention::Retention
+    + organisations::Organisations
     + Send
     + Sync
     + 'static
@@ -436,7 +453,7 @@ pub(crate) const CONFERENCE_FROM: &str =
     "conferences c JOIN access_codes ac ON ac.conference_id = c.id AND ac.retired_at IS NULL";
 /// The columns both stores read an account from.
 pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.display_name, a.password_hash, \
-     a.moderator_pin_hash, a.default_security, a.created_at";
+     a.moderator_pin_hash, a.default_security, a.created_at, a.organisation_id, a.organisation_role";
 
 /// Resolves the security choice against the account default and returns
 /// (hash, source); shared by both stores so they cannot disagree.

@@ -31,13 +31,37 @@ impl Erasure for PgStore {
         )
         .await
         .map_err(map_err)?;
-        let n = tx
-            .execute("DELETE FROM accounts WHERE id = $1", &[&account.0])
+        let row = tx
+            .query_opt(
+                "SELECT email, organisation_id FROM accounts WHERE id = $1",
+                &[&account.0],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        let (email, organisation): (String, Uuid) = (
+            row.try_get(0).map_err(map_err)?,
+            row.try_get(1).map_err(map_err)?,
+        );
+        tx.execute("DELETE FROM accounts WHERE id = $1", &[&account.0])
             .await
             .map_err(map_err)?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
+        // Its organisation keeps an admin if it has members left; its own
+        // goes once empty; invitations to its address go.
+        super::pg_organisations::keeps_an_admin(&tx, organisation).await?;
+        tx.execute(
+            "DELETE FROM organisation_invitations WHERE email = $1",
+            &[&email],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "DELETE FROM organisations WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM accounts WHERE organisation_id = $1)",
+            &[&account.0],
+        )
+        .await
+        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(conferences)
     }

@@ -27,12 +27,14 @@ impl PgStore {
                 "SELECT s.id, s.conference_id, c.title, c.kind, s.started_at, s.ended_at, \
                  COUNT(a.participant_id), COUNT(a.participant_id) FILTER (WHERE a.endpoint = 'phone'), \
                  COALESCE(SUM(GREATEST(FLOOR(EXTRACT(EPOCH FROM \
-                   COALESCE(a.left_at, s.ended_at, $6) - a.joined_at)), 0)), 0)::BIGINT \
+                   COALESCE(a.left_at, s.ended_at, $6) - a.joined_at)), 0)), 0)::BIGINT, c.account_id \
                  FROM conference_sessions s JOIN conferences c ON c.id = s.conference_id \
                  LEFT JOIN attendance a ON a.session_id = s.id \
-                 WHERE c.account_id = $1 AND s.started_at >= $2 AND s.started_at < $3 \
+                 WHERE c.account_id IN (SELECT id FROM accounts WHERE id = $1 OR ($8 AND organisation_id = \
+                       (SELECT organisation_id FROM accounts WHERE id = $1))) \
+                 AND s.started_at >= $2 AND s.started_at < $3 \
                  AND ($4::TIMESTAMPTZ IS NULL OR (s.started_at, s.id) < ($4, $5::UUID)) \
-                 GROUP BY s.id, c.title, c.kind ORDER BY s.started_at DESC, s.id DESC LIMIT $7",
+                 GROUP BY s.id, c.title, c.kind, c.account_id ORDER BY s.started_at DESC, s.id DESC LIMIT $7",
                 &[
                     &account.0,
                     &t(q.from),
@@ -41,6 +43,7 @@ impl PgStore {
                     &q.before.map(|(_, id)| id),
                     &t(q.now),
                     &i64::from(q.limit),
+                    &q.organisation,
                 ],
             )
             .await
@@ -50,6 +53,7 @@ impl PgStore {
                 Ok(AccountSessionRow {
                     id: r.try_get(0).map_err(map_err)?,
                     conference: r.try_get(1).map_err(map_err)?,
+                    owner: r.try_get(9).map_err(map_err)?,
                     title: r.try_get(2).map_err(map_err)?,
                     kind: r.try_get(3).map_err(map_err)?,
                     started_at: r

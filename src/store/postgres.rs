@@ -2,126 +2,19 @@
 //! waits are bounded, so an outage is reported as `Unavailable` within
 //! seconds instead of hanging requests.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use conclave_actors::{AccountId, ConferenceId};
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
-use super::migrations::POSTGRES as MIGRATIONS;
 use super::*;
 
-/// Key of the advisory lock that serialises migrations across servers.
-const MIGRATION_LOCK: i64 = 0x636f_6e63_6c61_7665; // "conclave"
-
 pub struct PgStore {
-    pool: Pool,
-    schema: Option<String>,
+    pub(super) pool: Pool,
+    pub(super) schema: Option<String>,
     pub(super) chain_key: std::sync::OnceLock<super::audit_chain::ChainKey>,
-}
-
-impl PgStore {
-    /// Builds the pool and checks that the server answers. `schema`, when
-    /// given, is created if missing and used as the search path.
-    pub async fn connect(url: &str, schema: Option<&str>) -> StoreResult<Self> {
-        // The parse error is not shown: it could quote the URL's password.
-        let mut pg: tokio_postgres::Config = url
-            .parse()
-            .map_err(|_| StoreError::Other("DATABASE_URL is not a valid PostgreSQL URL".into()))?;
-        pg.connect_timeout(Duration::from_secs(5));
-        if let Some(s) = schema {
-            pg.options(format!("-c search_path={s}"));
-        }
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .create_timeout(Some(Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| StoreError::Other(format!("cannot build the PostgreSQL pool: {e}")))?;
-        let store = Self {
-            pool,
-            schema: schema.map(str::to_owned),
-            chain_key: Default::default(),
-        };
-        store.ping().await?;
-        Ok(store)
-    }
-
-    /// Applies the migrations not yet applied, under an advisory lock so
-    /// servers starting together do not race.
-    pub async fn migrate(&self) -> StoreResult<usize> {
-        let mut client = self.client().await?;
-        if let Some(s) = &self.schema {
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
-                .await
-                .map_err(map_err)?;
-        }
-        let tx = client.transaction().await.map_err(map_err)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(map_err)?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                 version TEXT PRIMARY KEY,
-                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-        )
-        .await
-        .map_err(map_err)?;
-        let mut applied = 0;
-        for m in MIGRATIONS {
-            let done = tx
-                .query_opt(
-                    "SELECT 1 FROM schema_migrations WHERE version = $1",
-                    &[&m.version],
-                )
-                .await
-                .map_err(map_err)?
-                .is_some();
-            if !done {
-                tx.batch_execute(m.sql).await.map_err(map_err)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version) VALUES ($1)",
-                    &[&m.version],
-                )
-                .await
-                .map_err(map_err)?;
-                tracing::info!(version = m.version, "applied PostgreSQL migration");
-                applied += 1;
-            }
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(applied)
-    }
-
-    pub(super) async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
-    }
-
-    async fn conference_where(
-        client: &impl GenericClient,
-        condition: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> StoreResult<Conference> {
-        let sql = format!("SELECT {CONFERENCE_COLUMNS} FROM {CONFERENCE_FROM} WHERE {condition}");
-        let row = client.query_opt(&sql, params).await.map_err(map_err)?;
-        conference_from_row(&row.ok_or(StoreError::NotFound)?)
-    }
 }
 
 pub(super) fn map_err(e: tokio_postgres::Error) -> StoreError {
@@ -159,10 +52,12 @@ fn account_from_row(r: &Row) -> StoreResult<Account> {
         moderator_pin_hash: r.try_get(4).map_err(map_err)?,
         default_security: r.try_get(5).map_err(map_err)?,
         created_at: r.try_get(6).map_err(map_err)?,
+        organisation: r.try_get(7).map_err(map_err)?,
+        organisation_role: r.try_get(8).map_err(map_err)?,
     })
 }
 
-fn conference_from_row(r: &Row) -> StoreResult<Conference> {
+pub(super) fn conference_from_row(r: &Row) -> StoreResult<Conference> {
     Ok(Conference {
         id: ConferenceId(r.try_get(0).map_err(map_err)?),
         account_id: AccountId(r.try_get(1).map_err(map_err)?),
@@ -192,8 +87,14 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         tx.execute(
-            "INSERT INTO accounts (id, email, display_name, password_hash, moderator_pin_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO organisations (id, created_at) VALUES ($1, $2)",
+            &[&new.id.0, &new.now],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO accounts (id, email, display_name, password_hash, moderator_pin_hash, created_at, organisation_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $1)",
             &[&new.id.0, &new.email, &new.display_name, &new.password_hash, &new.moderator_pin_hash, &new.now],
         )
         .await

@@ -237,6 +237,8 @@ pub struct SessionRow {
 pub struct AccountSessionRow {
     pub id: Uuid,
     pub conference: Uuid,
+    /// The conference's account.
+    pub owner: Uuid,
     pub title: String,
     pub kind: String,
     pub started_at: Millis,
@@ -259,6 +261,9 @@ pub struct SessionQuery {
     pub before: Option<(Millis, Uuid)>,
     pub limit: u32,
     pub now: Millis,
+    /// Every member's meetings of the account's organisation, not only
+    /// the account's (for an admin).
+    pub organisation: bool,
 }
 
 /// One attendance interval.

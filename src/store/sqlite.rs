@@ -2,7 +2,6 @@
 //! behind a mutex. Every call runs on tokio's blocking pool, never on the
 //! async threads that serve requests.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -10,96 +9,14 @@ use chrono::{DateTime, Utc};
 use conclave_actors::{AccountId, ConferenceId};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
-use super::migrations::SQLITE as MIGRATIONS;
 use super::*;
 
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    pub(super) conn: Arc<Mutex<Connection>>,
     pub(super) chain_key: std::sync::OnceLock<super::audit_chain::ChainKey>,
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database file.
-    pub async fn open(path: &Path) -> StoreResult<Self> {
-        let path = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
-            let conn = Connection::open(&path).map_err(|e| {
-                StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
-            })?;
-            conn.execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
-                 PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 5000;",
-            )
-            .map_err(map_err)?;
-            Ok(conn)
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("SQLite open task failed: {e}")))??;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            chain_key: Default::default(),
-        })
-    }
-
-    /// Applies the migrations not yet applied, each in its own transaction.
-    pub async fn migrate(&self) -> StoreResult<usize> {
-        self.call(|conn| {
-            conn.execute_batch(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (
-                     version TEXT PRIMARY KEY,
-                     applied_at INTEGER NOT NULL)",
-            )
-            .map_err(map_err)?;
-            let mut applied = 0;
-            for m in MIGRATIONS {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(map_err)?;
-                let done = tx
-                    .query_row(
-                        "SELECT 1 FROM schema_migrations WHERE version = ?1",
-                        [m.version],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                    .map_err(map_err)?
-                    .is_some();
-                if !done {
-                    tx.execute_batch(m.sql).map_err(map_err)?;
-                    tx.execute(
-                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-                        params![m.version, ms(Utc::now())],
-                    )
-                    .map_err(map_err)?;
-                    tracing::info!(version = m.version, "applied SQLite migration");
-                    applied += 1;
-                }
-                tx.commit().map_err(map_err)?;
-            }
-            Ok(applied)
-        })
-        .await
-    }
-
-    pub(super) async fn call<R: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Connection) -> StoreResult<R> + Send + 'static,
-    ) -> StoreResult<R> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic inside `work` rolls back its open transaction when the
-            // Transaction drops, so the connection is consistent: ignore poison.
-            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            work(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("SQLite task failed: {e}")))?
-    }
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
+pub(super) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
@@ -148,6 +65,8 @@ fn account_from_row(r: &Row) -> rusqlite::Result<Account> {
         moderator_pin_hash: r.get(4)?,
         default_security: r.get(5)?,
         created_at: from_ms(r.get(6)?)?,
+        organisation: uuid_col(r, 7)?,
+        organisation_role: r.get(8)?,
     })
 }
 
@@ -216,8 +135,13 @@ impl Store for SqliteStore {
             let id = new.id.to_string();
             let line = new.line_id.to_string();
             tx.execute(
-                "INSERT INTO accounts (id, email, display_name, password_hash, moderator_pin_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO organisations (id, created_at) VALUES (?1, ?2)",
+                params![id, ms(new.now)],
+            )
+            .map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO accounts (id, email, display_name, password_hash, moderator_pin_hash, created_at, organisation_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1)",
                 params![id, new.email, new.display_name, new.password_hash, new.moderator_pin_hash, ms(new.now)],
             )
             .map_err(map_err)?;

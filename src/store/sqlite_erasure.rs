@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use conclave_actors::{AccountId, ConferenceId};
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::erasure::Erasure;
 use super::sqlite::{map_err, uuid_col, SqliteStore};
@@ -33,12 +33,31 @@ impl Erasure for SqliteStore {
                 params![key],
             )
             .map_err(map_err)?;
-            let n = tx
-                .execute("DELETE FROM accounts WHERE id = ?1", params![key])
+            let (email, organisation): (String, String) = tx
+                .query_row(
+                    "SELECT email, organisation_id FROM accounts WHERE id = ?1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?;
+            tx.execute("DELETE FROM accounts WHERE id = ?1", params![key])
                 .map_err(map_err)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
+            // Its organisation keeps an admin if it has members left; its
+            // own goes once empty; invitations to its address go.
+            super::sqlite_organisations::keeps_an_admin(&tx, &organisation)?;
+            tx.execute(
+                "DELETE FROM organisation_invitations WHERE email = ?1",
+                params![email],
+            )
+            .map_err(map_err)?;
+            tx.execute(
+                "DELETE FROM organisations WHERE id = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM accounts WHERE organisation_id = ?1)",
+                params![key],
+            )
+            .map_err(map_err)?;
             tx.commit().map_err(map_err)?;
             Ok(conferences)
         })

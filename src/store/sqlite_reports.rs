@@ -19,10 +19,12 @@ impl SqliteStore {
                 .prepare_cached(
                     "SELECT s.id, s.conference_id, c.title, c.kind, s.started_at, s.ended_at, \
                      COUNT(a.participant_id), COALESCE(SUM(a.endpoint = 'phone'), 0), \
-                     COALESCE(SUM(MAX(COALESCE(a.left_at, s.ended_at, ?6) - a.joined_at, 0) / 1000), 0) \
+                     COALESCE(SUM(MAX(COALESCE(a.left_at, s.ended_at, ?6) - a.joined_at, 0) / 1000), 0), c.account_id \
                      FROM conference_sessions s JOIN conferences c ON c.id = s.conference_id \
                      LEFT JOIN attendance a ON a.session_id = s.id \
-                     WHERE c.account_id = ?1 AND s.started_at >= ?2 AND s.started_at < ?3 \
+                     WHERE c.account_id IN (SELECT id FROM accounts WHERE id = ?1 OR (?8 AND organisation_id = \
+                           (SELECT organisation_id FROM accounts WHERE id = ?1))) \
+                     AND s.started_at >= ?2 AND s.started_at < ?3 \
                      AND (?4 IS NULL OR s.started_at < ?4 OR (s.started_at = ?4 AND s.id < ?5)) \
                      GROUP BY s.id ORDER BY s.started_at DESC, s.id DESC LIMIT ?7",
                 )
@@ -37,11 +39,13 @@ impl SqliteStore {
                         q.before.map(|(_, id)| id.to_string()),
                         q.now,
                         i64::from(q.limit),
+                        q.organisation,
                     ],
                     |r| {
                         Ok(AccountSessionRow {
                             id: uuid_col(r, 0)?,
                             conference: uuid_col(r, 1)?,
+                            owner: uuid_col(r, 9)?,
                             title: r.get(2)?,
                             kind: r.get(3)?,
                             started_at: r.get(4)?,

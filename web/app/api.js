@@ -178,6 +178,60 @@ export const setRetention = (token, summaryDays, chatDays) =>
   call('PUT', '/account/retention', { token, json: { summary_days: summaryDays, chat_days: chatDays } });
 
 /** @param {string} token */
+export const organisation = (token) => call('GET', '/organisation', { token });
+
+/**
+ * @param {string} token
+ * @param {string} name
+ */
+export const renameOrganisation = (token, name) => call('PUT', '/organisation', { token, json: { name } });
+
+/** @param {string} token */
+export const organisationMembers = (token) => call('GET', '/organisation/members', { token });
+
+/**
+ * @param {string} token
+ * @param {string} account
+ * @param {string} role `admin` or `member`
+ */
+export const setMemberRole = (token, account, role) =>
+  call('PUT', `/organisation/members/${encodeURIComponent(account)}`, { token, json: { role } });
+
+/**
+ * Removes a member, or, for the account itself, leaves.
+ * @param {string} token
+ * @param {string} account
+ */
+export const removeMember = (token, account) =>
+  call('DELETE', `/organisation/members/${encodeURIComponent(account)}`, { token });
+
+/** @param {string} token */
+export const organisationInvitations = (token) => call('GET', '/organisation/invitations', { token });
+
+/**
+ * @param {string} token
+ * @param {string} email
+ */
+export const invite = (token, email) => call('POST', '/organisation/invitations', { token, json: { email } });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ */
+export const revokeInvitation = (token, id) =>
+  call('DELETE', `/organisation/invitations/${encodeURIComponent(id)}`, { token });
+
+/** @param {string} token */
+export const myInvitations = (token) => call('GET', '/account/invitations', { token });
+
+/**
+ * @param {string} token
+ * @param {string} id
+ */
+export const acceptInvitation = (token, id) =>
+  call('POST', `/account/invitations/${encodeURIComponent(id)}/accept`, { token });
+
+/** @param {string} token */
 export const waitingRoomDefault = (token) => call('GET', '/account/waiting-room', { token });
 
 /**

@@ -9,6 +9,7 @@ import { ReportPage, ReportsPage } from './reports.js';
 import { ContactsPage } from './contacts.js';
 import { KeysPage } from './keys.js';
 import { WebhooksPage } from './webhooks.js';
+import { OrganisationPage } from './organisation.js';
 import { fields } from './load.js';
 
 /** @typedef {import('./auth.js').AccountState} AccountState */
@@ -17,6 +18,7 @@ import { fields } from './load.js';
 const NAV = [
   ['line', 'Your line'],
   ['security', 'Security'],
+  ['organisation', 'Organisation'],
   ['conferences', 'Scheduling'],
   ['reports', 'Reports'],
   ['contacts', 'Address book'],
@@ -63,6 +65,8 @@ function route(page, id, state, actions) {
   switch (page) {
     case 'security':
       return html`<${SecurityPage} state=${state} actions=${actions} />`;
+    case 'organisation':
+      return html`<${OrganisationPage} state=${state} actions=${actions} />`;
     case 'conferences':
       return id
         ? html`<${ConferencePage} id=${id} state=${state} actions=${actions} />`
