@@ -181,6 +181,21 @@ async fn an_account_is_deleted_with_all_it_holds(b: Backend) {
     assert!(st.chat_log(conference, Page::ALL).await.unwrap().is_empty());
     assert!(st.webhook_endpoints(account).await.unwrap().is_empty());
     assert!(st.api_keys(account).await.unwrap().is_empty());
+    // Nor does any table or file: not its id, address, conference or
+    // webhook, its own organisation and audit chain included.
+    let rows = common::scan::database_text(&s).await;
+    let files = common::scan::data_dir_text(&s);
+    for gone in [
+        account.0.to_string(),
+        email.clone(),
+        conference.0.to_string(),
+        conference.0.simple().to_string(),
+        "93.184.216.34".to_owned(),
+    ] {
+        assert!(!rows.contains(&gone), "no row holds {gone}");
+        assert!(!files.contains(&gone), "no file holds {gone}");
+    }
+    assert!(!files.contains("private"), "no file's bytes remain");
 
     // The other account is untouched.
     let other = ConferenceId(

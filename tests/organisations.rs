@@ -404,6 +404,13 @@ async fn the_role_matrix_holds_for_every_reporting_and_deletion_endpoint(b: Back
         .await,
         (409, Some("last_admin".into()))
     );
+    // A file of the admin's own line, which a refused deletion keeps.
+    let kept = s
+        .data_dir()
+        .join("recordings")
+        .join(&admin.line)
+        .join("kept");
+    std::fs::create_dir_all(&kept).unwrap();
     let (status, problem) = s
         .call(
             "DELETE",
@@ -416,6 +423,14 @@ async fn the_role_matrix_holds_for_every_reporting_and_deletion_endpoint(b: Back
         (status, problem["code"].as_str()),
         (409, Some("last_admin")),
         "{problem}"
+    );
+    assert!(kept.exists(), "nothing was deleted");
+    assert_eq!(
+        s.call("GET", "/api/v1/account", None, Some(&admin.token))
+            .await
+            .0,
+        200,
+        "the account still works"
     );
     // Another admin first: then the first may step down to member.
     let them = format!("/api/v1/organisation/members/{}", member.id);

@@ -451,6 +451,23 @@ async fn deleting_the_summary_removes_history_documents_and_recordings(b: Backen
     );
     assert!(!recording.exists(), "recording bytes");
     assert!(recordings.join("README").exists());
+    // Nothing of the deleted summary in any table or file.
+    let rows = common::scan::database_text(&s).await;
+    let files = common::scan::data_dir_text(&s);
+    for gone in [session.as_str(), "agenda.txt", "minutes"] {
+        assert!(!rows.contains(gone), "no row holds {gone}");
+    }
+    // The SQLite file and its log included: deleted rows do not linger.
+    for gone in [
+        session.as_str(),
+        "the agenda",
+        "OggS",
+        "minutes",
+        "agenda.txt",
+    ] {
+        assert!(!files.contains(gone), "no file holds {gone}");
+    }
+    assert!(rows.contains(&conference), "the conference itself stays");
     let (status, again) = delete_summary(&s, &token, &conference).await;
     assert_eq!(
         (status, again),

@@ -33,6 +33,7 @@ pub struct DeleteAccount {
     request_body = DeleteAccount, responses(
     (status = 204, description = "deleted: the token no longer works"),
     (status = 401, description = "`invalid_credentials` (wrong password) or `unauthorized`", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`last_admin`: the last admin of an organisation with other members; nothing was deleted (docs/organisations.md)", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`throttled`", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "`unavailable`: history could not be written first; nothing was deleted", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -47,6 +48,16 @@ pub async fn delete_account(
     services
         .confirm_password(account, &body.password, &super::auth::client_address(&req))
         .await?;
+    // An organisation with other members keeps an admin: checked before
+    // any room is closed or file deleted (the store checks again, in the
+    // deleting transaction).
+    if account.is_admin() {
+        let members = services.store.members(account.organisation).await?;
+        let others: Vec<_> = members.iter().filter(|m| m.account != account.id).collect();
+        if !others.is_empty() && !others.iter().any(|m| m.role == "admin") {
+            return Err(AppError::Conflict("last_admin"));
+        }
+    }
     let conferences = services.store.conferences(account.id).await?;
     for conference in &conferences {
         let live = rooms

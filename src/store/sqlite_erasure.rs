@@ -59,6 +59,7 @@ impl Erasure for SqliteStore {
             )
             .map_err(map_err)?;
             tx.commit().map_err(map_err)?;
+            super::sqlite_open::scrub(c)?;
             Ok(conferences)
         })
         .await
@@ -96,6 +97,7 @@ impl Erasure for SqliteStore {
                     .map_err(map_err)? as u64;
             }
             tx.commit().map_err(map_err)?;
+            super::sqlite_open::scrub(c)?;
             Ok((seats, messages))
         })
         .await

@@ -264,6 +264,7 @@ impl SqliteStore {
                 write_one(&tx, r, &chain_key)?;
             }
             tx.commit().map_err(map_err)?;
+            super::sqlite_open::scrub(conn)?;
             Ok(DeletedHistory {
                 sessions,
                 documents,

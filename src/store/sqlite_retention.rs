@@ -105,6 +105,9 @@ impl Retention for SqliteStore {
                     params![account.0.to_string(), cutoff],
                 )
                 .map_err(map_err)?;
+            if n > 0 {
+                super::sqlite_open::scrub(c)?;
+            }
             Ok(n as u64)
         })
         .await

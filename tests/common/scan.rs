@@ -77,7 +77,9 @@ pub async fn database_text(s: &TestServer) -> String {
     out
 }
 
-/// Every file under the data directory: its path, then its bytes (lossy).
+/// Every file under the data directory: its path, then its bytes (lossy),
+/// the SQLite database and its write-ahead log included (deleted rows must
+/// not linger in their free pages).
 pub fn data_dir_text(s: &TestServer) -> String {
     let mut out = String::new();
     let mut stack = vec![s.data_dir().to_path_buf()];
@@ -91,7 +93,7 @@ pub fn data_dir_text(s: &TestServer) -> String {
             out.push('\n');
             if path.is_dir() {
                 stack.push(path);
-            } else if !path.to_string_lossy().contains("conclave.sqlite3") {
+            } else {
                 out.push_str(&String::from_utf8_lossy(
                     &std::fs::read(&path).unwrap_or_default(),
                 ));
