@@ -464,6 +464,14 @@ async fn a_person_is_erased_from_the_summaries(b: Backend) {
         "{texts:?}"
     );
     assert!(!chat.to_string().contains("my own words") && !all.to_string().contains("Lovelace"));
+    // Nowhere else either: no table, no file (the SQLite file's raw bytes
+    // included), names the person, quotes their words or holds the number.
+    let rows = common::scan::database_text(&s).await;
+    let files = common::scan::data_dir_text(&s);
+    for gone in ["Lovelace", "my own words", &NUMBER[1..]] {
+        assert!(!rows.contains(gone), "no row holds {gone}");
+        assert!(!files.contains(gone), "no file holds {gone}");
+    }
 
     // Nobody left to erase; malformed and foreign requests change nothing.
     assert_eq!(erase(&s, &token, by_name).await.0, 404);
