@@ -108,7 +108,7 @@ pub struct Cli {
     pub gateway_secret: Option<String>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Serve conferences (the default).
     Serve,
@@ -117,6 +117,23 @@ pub enum Command {
     /// The tamper-evident audit log (docs/privacy.md "The audit chain").
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The server's encryption key (docs/encryption.md).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum KeysCommand {
+    /// Re-seal every summary key, phone number and webhook secret under a
+    /// new encryption key, in one transaction; files are not touched. Stop
+    /// every server first. A key kept in the data directory is replaced
+    /// there; a configured key must be replaced in the configuration.
+    Rotate {
+        /// The new key (64 hexadecimal digits) [default: a new random key,
+        /// when the current one is in the data directory].
+        #[arg(long)]
+        new_key_file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,5 +174,13 @@ mod tests {
         assert_eq!(cli.bind.unwrap().port(), 0);
         let cli = Cli::try_parse_from(["conclave", "audit", "verify"]).unwrap();
         assert_eq!(cli.command, Some(Command::Audit(AuditCommand::Verify)));
+        let cli =
+            Cli::try_parse_from(["conclave", "keys", "rotate", "--new-key-file", "k"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Keys(KeysCommand::Rotate {
+                new_key_file: Some("k".into())
+            }))
+        );
     }
 }

@@ -74,6 +74,47 @@ pub fn open(key: &SecretKey, sealed: &[u8]) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// Seals `plain` as [`seal`] does, bound to `context` (authenticated, not
+/// stored): it opens only with the same context, so a sealed value cannot
+/// be moved to another row.
+pub fn seal_bound(key: &SecretKey, context: &[u8], plain: &[u8]) -> Vec<u8> {
+    use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
+    use chacha20poly1305::XChaCha20Poly1305;
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut rand::rngs::OsRng);
+    let sealed = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plain,
+                aad: context,
+            },
+        )
+        .expect("encryption of a short message cannot fail");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    out
+}
+
+/// Opens what [`seal_bound`] made with the same `context`.
+pub fn open_bound(key: &SecretKey, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    if sealed.len() < 24 {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(24);
+    XChaCha20Poly1305::new(key.expose().into())
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: body,
+                aad: context,
+            },
+        )
+        .ok()
+}
+
 /// The keyed hash that indexes a phone number (blocks, contacts) without
 /// storing it.
 pub fn phone_index(key: &SecretKey, number: &str) -> String {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use conclave::cli::{AuditCommand, Cli, Command};
+use conclave::cli::{AuditCommand, Cli, Command, KeysCommand};
 use conclave::clock::SystemClock;
 use conclave::config::Config;
 
@@ -27,6 +27,9 @@ async fn main() -> ExitCode {
             .await
             .map(|_| println!("migrations are up to date")),
         Command::Audit(AuditCommand::Verify) => return verify(&config).await,
+        Command::Keys(KeysCommand::Rotate { new_key_file }) => {
+            rotate(&config, new_key_file.as_deref()).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,6 +67,32 @@ async fn verify(config: &Config) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `conclave keys rotate`: prints what it re-sealed, never a key.
+async fn rotate(
+    config: &Config,
+    new_key_file: Option<&std::path::Path>,
+) -> Result<(), conclave::RunError> {
+    let services = conclave::server::build_services(config, Arc::new(SystemClock)).await?;
+    let done = conclave::key_rotation::rotate(
+        services.store.as_ref(),
+        &services.secrets.encryption_key,
+        &config.data_dir,
+        config.encryption_key.is_none(),
+        new_key_file,
+    )
+    .await?;
+    println!(
+        "re-sealed {} summary keys and {} other values under the new encryption key",
+        done.summary_keys, done.values
+    );
+    if config.encryption_key.is_some() {
+        println!(
+            "now set encryption_key in the configuration to the new key, then start the servers"
+        );
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), conclave::RunError> {

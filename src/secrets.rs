@@ -25,6 +25,11 @@ impl SecretKey {
         Self(bytes)
     }
 
+    /// A key from its bytes (a data key opened from the store).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// Parses 64 hex digits; the error names the setting, never the value.
     pub fn from_hex(name: &'static str, hex_text: &str) -> Result<Self, ConfigError> {
         let mut bytes = [0u8; 32];

@@ -36,6 +36,8 @@ pub enum RunError {
     Database(String),
     #[error("secrets: {0}")]
     Secrets(std::io::Error),
+    #[error("{0}")]
+    Keys(#[from] crate::key_rotation::KeyError),
     #[error("node id: {0}")]
     Node(std::io::Error),
     #[error("server: {0}")]
@@ -66,7 +68,7 @@ pub async fn run_with_clock(
     let heartbeat = crate::node::keep_alive(services.store.clone(), node, clock.clone());
     let sink = PersistSink::start(
         services.store.clone(),
-        services.secrets.encryption_key.clone(),
+        services.summary_keys.clone(),
         config.persistence.max_pending_events,
         services.metrics.clone(),
         node,
@@ -97,6 +99,12 @@ pub async fn run_with_clock(
                 ice_servers: m.ice_servers.clone(),
                 threads: m.threads,
                 recordings_dir: config.data_dir.join("recordings"),
+                recording_keys: {
+                    let keys = services.summary_keys.clone();
+                    conclave_media::config::RecordingKeys::Sealed(Arc::new(move |session| {
+                        keys.live(session).map(|k| *k.expose())
+                    }))
+                },
             },
         )?)
     } else {
@@ -232,6 +240,7 @@ pub async fn build_services(config: &Config, clock: Arc<dyn Clock>) -> Result<Se
         config.encryption_key.clone(),
     )
     .map_err(RunError::Secrets)?;
+    let mut secrets = secrets;
     let store = match store::open(config).await {
         Ok(store) => store,
         Err(e) => {
@@ -245,6 +254,13 @@ pub async fn build_services(config: &Config, clock: Arc<dyn Clock>) -> Result<Se
             });
         }
     };
+    secrets.encryption_key = crate::key_rotation::check(
+        store.as_ref(),
+        secrets.encryption_key,
+        &config.data_dir,
+        config.encryption_key.is_none(),
+    )
+    .await?;
     Ok(Services::new(config, store, secrets, clock))
 }
 

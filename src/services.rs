@@ -35,9 +35,16 @@ pub struct Services {
     pub join_tokens: crate::join_tokens::JoinTokens,
     /// Where webhook endpoints may point, and how many an account has.
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// The keys of the summaries under way here (docs/encryption.md).
+    pub summary_keys: Arc<crate::summary_keys::SummaryKeys>,
 }
 
 impl Services {
+    /// Opens the sealed columns of history for one reader.
+    pub fn unsealer(&self) -> crate::summary_keys::Unsealer {
+        crate::summary_keys::Unsealer::new(self.store.clone(), self.secrets.encryption_key.clone())
+    }
+
     /// Appends a link to the account's audit chain for what is not a
     /// moderator action (a deletion, an erasure, an export); `detail` holds
     /// counts only, never names or numbers.
@@ -68,6 +75,7 @@ impl Services {
             hasher: Hasher::new(&config.hashing),
             clock,
             join_tokens: crate::join_tokens::JoinTokens::new(&secrets.hmac_key),
+            summary_keys: crate::summary_keys::SummaryKeys::new(secrets.encryption_key.clone()),
             secrets,
             signin_throttle: Throttle::new(&config.signin_throttle),
             join_throttle: Throttle::new(&config.join_throttle),

@@ -84,6 +84,7 @@ async fn attendance_downloads_as_csv_that_reads_back_and_cannot_run(b: Backend) 
         session,
         conference: line,
         node: Uuid::new_v4(),
+        data_key: None,
         at: T0,
     }];
     let mut expected = Vec::new();
@@ -244,6 +245,7 @@ fn meeting(conference: Uuid, start: i64, phone: bool) -> (Uuid, Vec<Record>) {
         session,
         conference,
         node: Uuid::new_v4(),
+        data_key: None,
         at: start,
     }];
     for (endpoint, secs) in [("web", 90), ("phone", 45)] {

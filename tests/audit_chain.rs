@@ -17,8 +17,6 @@ use conclave::audit::ChainReport;
 use conclave::store::audit_chain::Broken;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_conclave");
-
 on_both_stores!(actix:
     the_chain_verifies_until_the_database_is_edited,
 );
@@ -59,29 +57,7 @@ async fn report(s: &TestServer, account: &str) -> ChainReport {
 
 /// `conclave audit verify` on the server's store: (exit code, output).
 fn cli(s: &TestServer) -> (Option<i32>, String) {
-    let config = s.config();
-    let mut c = std::process::Command::new(BIN);
-    for var in [
-        "DATABASE_URL",
-        "CONCLAVE_CONFIG",
-        "CONCLAVE_DATABASE_SCHEMA",
-        "CONCLAVE_ENCRYPTION_KEY",
-    ] {
-        c.env_remove(var);
-    }
-    c.args(["audit", "verify"])
-        .env("CONCLAVE_DATA_DIR", &config.data_dir)
-        .env("CONCLAVE_HMAC_KEY", "5a".repeat(32));
-    if s.backend == Backend::Postgres {
-        c.env("DATABASE_URL", common::postgres_url()).env(
-            "CONCLAVE_DATABASE_SCHEMA",
-            config.database_schema.clone().unwrap(),
-        );
-    }
-    let out = c.output().unwrap();
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.code(), text)
+    s.cli(&"a5".repeat(32), &["audit", "verify"])
 }
 
 async fn the_chain_verifies_until_the_database_is_edited(b: Backend) {

@@ -181,6 +181,7 @@ async fn a_long_history_exports_whole_and_in_order_with_the_shared_documents(b: 
                 session,
                 conference: line,
                 node: uuid::Uuid::nil(),
+                data_key: None,
                 at,
             },
             Joined {

@@ -185,8 +185,11 @@ async fn the_role_matrix_holds_for_every_reporting_and_deletion_endpoint(b: Back
     let rec = format!("{session}-1700000000000");
     let dir = s.data_dir().join("recordings").join(c).join(&rec);
     std::fs::create_dir_all(&dir).unwrap();
+    let key = common::scan::summary_key(&s, session.parse().unwrap())
+        .await
+        .expect("the meeting's key is in its row");
     for f in ["a.ogg", "b.ogg"] {
-        std::fs::write(dir.join(f), b"voice").unwrap();
+        common::scan::write_sealed(&dir.join(f), key, b"voice");
     }
     let track = |file: &str| {
         json!({"file": file, "participant": Uuid::new_v4(), "source": "microphone", "codec": "opus",

@@ -43,6 +43,7 @@ fn meeting(
             session,
             conference: line,
             node: Uuid::nil(),
+            data_key: None,
             at,
         },
         Joined {

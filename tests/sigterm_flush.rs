@@ -109,13 +109,13 @@ fn sigterm_flushes_room_history(backend: Backend) {
     clients.clear();
 
     actix_web::rt::System::new().block_on(async {
-        let store: Box<dyn Store> = match backend {
-            Backend::Sqlite => Box::new(
+        let store: std::sync::Arc<dyn Store> = match backend {
+            Backend::Sqlite => std::sync::Arc::new(
                 conclave::store::sqlite::SqliteStore::open(&data.join("conclave.sqlite3"))
                     .await
                     .unwrap(),
             ),
-            Backend::Postgres => Box::new(
+            Backend::Postgres => std::sync::Arc::new(
                 conclave::store::postgres::PgStore::connect(&common::postgres_url(), Some(&schema))
                     .await
                     .unwrap(),
@@ -136,7 +136,11 @@ fn sigterm_flushes_room_history(backend: Backend) {
             assert_eq!(a.left_reason.as_deref(), Some("room_closed"), "{a:?}");
             assert!(a.left_at.is_some());
         }
-        let chat: Vec<_> = store
+        // The chat is sealed with the meeting's key, wrapped by the key the
+        // server generated into its data directory.
+        let key = std::fs::read_to_string(data.join("encryption.key")).unwrap();
+        let key = conclave::secrets::SecretKey::from_hex("key", &key).unwrap();
+        let chat: Vec<_> = conclave::summary_keys::Unsealer::new(store.clone(), key)
             .chat_log(conference, Page::ALL)
             .await
             .unwrap()

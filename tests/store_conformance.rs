@@ -373,6 +373,7 @@ fn session_records(conference: ConferenceId) -> (uuid::Uuid, Vec<store::Record>)
             session,
             conference: c,
             node: uuid::Uuid::nil(),
+            data_key: None,
             at: 1_000,
         },
         Joined {
@@ -565,6 +566,7 @@ async fn deleting_history_takes_past_sessions_and_keeps_the_rest(b: Backend) {
         session: later,
         conference: line.id.0,
         node: uuid::Uuid::nil(),
+        data_key: None,
         at: 5_000,
     });
     records.push(document(later_doc, later));

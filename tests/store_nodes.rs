@@ -22,6 +22,7 @@ fn started(session: Uuid, conference: ConferenceId, node: Uuid, at: i64) -> Reco
         session,
         conference: conference.0,
         node,
+        data_key: None,
         at,
     }
 }

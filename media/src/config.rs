@@ -27,6 +27,30 @@ impl std::fmt::Debug for IceServer {
     }
 }
 
+/// The data key of a summary, for sealing its recordings: given by the
+/// server, which made the key when the summary began.
+pub type KeyLookup =
+    dyn Fn(conclave_actors::SessionId) -> Option<crate::sealed_file::FileKey> + Send + Sync;
+
+/// How recordings are keyed. `Clear` writes them as they are (the media
+/// crate's own tests and the load tool); `Sealed` refuses to record a
+/// summary whose key it cannot find rather than write it in clear.
+#[derive(Clone, Default)]
+pub enum RecordingKeys {
+    #[default]
+    Clear,
+    Sealed(std::sync::Arc<KeyLookup>),
+}
+
+impl std::fmt::Debug for RecordingKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecordingKeys::Clear => "Clear",
+            RecordingKeys::Sealed(_) => "Sealed(<keys>)",
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MediaConfig {
     /// The address the media socket binds.
@@ -44,6 +68,7 @@ pub struct MediaConfig {
     pub threads: usize,
     /// Where recordings are written (`<dir>/<conference>/<session>/`).
     pub recordings_dir: std::path::PathBuf,
+    pub recording_keys: RecordingKeys,
 }
 
 impl Default for MediaConfig {
@@ -56,6 +81,7 @@ impl Default for MediaConfig {
             ice_servers: Vec::new(),
             threads: 2,
             recordings_dir: std::path::PathBuf::from("recordings"),
+            recording_keys: RecordingKeys::Clear,
         }
     }
 }

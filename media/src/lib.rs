@@ -42,6 +42,7 @@ pub mod plane;
 pub mod published;
 pub mod recording;
 pub mod sdp;
+pub mod sealed_file;
 pub mod socket;
 pub mod speaker;
 pub mod stun;

@@ -3,10 +3,13 @@
 //! it), and one writer thread per recording writes an Ogg/Opus file per
 //! audio track and an IVF/VP8 file per video track, then a manifest
 //! (`manifest.json`) naming each file's participant, track and timing.
+//! With a key (the summary's, src/sealed_file.rs) the media files are
+//! sealed as they are written; the manifest holds no personal data and
+//! stays in clear so a listing needs no key.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +23,8 @@ use rtc::media::io::ivf_writer::IVFWriter;
 use rtc::media::io::ogg_writer::OggWriter;
 use rtc::media::io::Writer;
 use rtc::rtp::Packet;
+
+use crate::sealed_file::{FileKey, SealedWriter};
 
 /// Packets waiting for the writer, per recording.
 const BACKLOG: usize = 4096;
@@ -68,8 +73,10 @@ pub struct Recording {
 
 impl Recording {
     /// Starts the writer thread on `dir`; `done` hears each finished file.
+    /// With `key`, every media file is sealed with it.
     pub fn start(
         dir: PathBuf,
+        key: Option<FileKey>,
         done: impl Fn(RecordingNews) + Send + 'static,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
@@ -78,7 +85,7 @@ impl Recording {
         let counted = dropped.clone();
         let thread = std::thread::Builder::new()
             .name("conclave-recorder".into())
-            .spawn(move || write_all(dir, rx, counted, done))?;
+            .spawn(move || write_all(dir, key, rx, counted, done))?;
         Ok(Self {
             tx,
             next_track: 0,
@@ -112,9 +119,40 @@ impl Recording {
     }
 }
 
+/// Where a media writer's bytes go: a plain file, or a sealed one.
+enum Out {
+    Plain(BufWriter<File>),
+    Sealed(SealedWriter),
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Out::Plain(w) => w.write(buf),
+            Out::Sealed(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Plain(w) => w.flush(),
+            Out::Sealed(w) => w.flush(),
+        }
+    }
+}
+
+impl Seek for Out {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Out::Plain(w) => w.seek(to),
+            Out::Sealed(w) => w.seek(to),
+        }
+    }
+}
+
 enum Sink {
-    Ogg(Box<OggWriter<BufWriter<File>>>),
-    Ivf(IVFWriter<BufWriter<File>>),
+    Ogg(Box<OggWriter<Out>>),
+    Ivf(IVFWriter<Out>),
 }
 
 struct Track {
@@ -122,6 +160,8 @@ struct Track {
     participant: ParticipantId,
     source: TrackSource,
     sink: Sink,
+    /// The sealed file under the sink, finished after it closes.
+    sealed: Option<SealedWriter>,
     clock_rate: u32,
     first_ts: Option<u32>,
     last_ts: u32,
@@ -138,6 +178,7 @@ fn now_ms() -> i64 {
 
 fn open(
     dir: &std::path::Path,
+    key: Option<&FileKey>,
     track: u64,
     participant: ParticipantId,
     source: TrackSource,
@@ -153,7 +194,22 @@ fn open(
             90_000,
         )
     };
-    let out = BufWriter::new(File::create(dir.join(&file)).ok()?);
+    let (out, sealed) = match key {
+        None => (
+            Out::Plain(BufWriter::new(File::create(dir.join(&file)).ok()?)),
+            None,
+        ),
+        Some(key) => {
+            let handle = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(dir.join(&file))
+                .ok()?;
+            let w = SealedWriter::new(handle, *key).ok()?;
+            (Out::Sealed(w.clone()), Some(w))
+        }
+    };
     let sink = if source.is_audio() {
         Sink::Ogg(Box::new(OggWriter::new(out, 48_000, 2).ok()?))
     } else {
@@ -176,6 +232,7 @@ fn open(
         participant,
         source,
         sink,
+        sealed,
         clock_rate,
         first_ts: None,
         last_ts: 0,
@@ -207,12 +264,21 @@ impl Track {
         }));
     }
 
-    fn close(&mut self) {
+    /// Closes the file; its plaintext length, when it is sealed.
+    fn close(&mut self) -> Option<u64> {
         let sink = &mut self.sink;
         let _ = catch_unwind(AssertUnwindSafe(|| match sink {
             Sink::Ogg(w) => w.close(),
             Sink::Ivf(w) => w.close(),
         }));
+        let sealed = self.sealed.as_ref()?;
+        match sealed.finish() {
+            Ok(len) => Some(len),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot finish a sealed recording file");
+                Some(0)
+            }
+        }
     }
 
     fn duration_ms(&self) -> u64 {
@@ -222,6 +288,7 @@ impl Track {
 
 fn write_all(
     dir: PathBuf,
+    key: Option<FileKey>,
     rx: Receiver<Msg>,
     dropped: Arc<AtomicU64>,
     done: impl Fn(RecordingNews),
@@ -234,7 +301,7 @@ fn write_all(
                 track,
                 participant,
                 source,
-            } => match open(&dir, track, participant, source) {
+            } => match open(&dir, key.as_ref(), track, participant, source) {
                 Some(t) => {
                     tracks.insert(track, t);
                     order.push(track);
@@ -255,8 +322,11 @@ fn write_all(
         let Some(mut t) = tracks.remove(&id) else {
             continue;
         };
-        t.close();
-        let bytes = std::fs::metadata(dir.join(&t.file)).map_or(0, |m| m.len());
+        // What the owner downloads: the plaintext length of a sealed file.
+        let bytes = match t.close() {
+            Some(len) => len,
+            None => std::fs::metadata(dir.join(&t.file)).map_or(0, |m| m.len()),
+        };
         manifest.push(serde_json::json!({
             "file": t.file,
             "participant": t.participant.to_string(),

@@ -114,9 +114,8 @@ async fn load(
         .find(|s| s.id == session)
         .ok_or(AppError::NotFound)?;
     let now = services.clock.now().timestamp_millis();
-    let key = &services.secrets.encryption_key;
-    let seats: Vec<SeatView> = services
-        .store
+    let mut unsealer = services.unsealer();
+    let seats: Vec<SeatView> = unsealer
         .attendance(conference.id, Page::ALL)
         .await?
         .into_iter()
@@ -124,13 +123,10 @@ async fn load(
         .map(|a| {
             let until = a.left_at.or(ended_at).unwrap_or(now);
             SeatView {
+                phone_number: unsealer.phone(&a),
                 participant: a.participant,
                 name: a.name,
                 endpoint: a.endpoint,
-                phone_number: a
-                    .phone_sealed
-                    .and_then(|sealed| crate::crypto::open(key, &sealed))
-                    .and_then(|n| String::from_utf8(n).ok()),
                 role: a.role,
                 joined_at: time(a.joined_at),
                 left_at: a.left_at.map(time),

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
+use conclave_media::sealed_file::AppendSealer;
+
 use crate::documents::{clean_content_type, clean_filename};
 use crate::error::AppError;
 use crate::rooms::Rooms;
@@ -114,12 +116,22 @@ pub async fn upload(
     if declared.is_some_and(|n| n > files.max_bytes) {
         return Err(too_large());
     }
+    // Sealed with the meeting's key as it arrives: no byte of it is ever
+    // on disk in clear (docs/encryption.md).
+    let (_, key) = clock.summary_keys.live_in(conference).ok_or_else(|| {
+        tracing::error!(%conference, "a live room without its summary's key");
+        AppError::Internal
+    })?;
     let temporary = files.temporary(conference).map_err(|e| {
         tracing::error!(error = %e, "cannot create an upload file");
         AppError::Internal
     })?;
     let written = async {
         let mut file = tokio::fs::File::create(&temporary)
+            .await
+            .map_err(|_| AppError::Internal)?;
+        let (mut sealer, header) = AppendSealer::new(*key.expose());
+        file.write_all(header.bytes())
             .await
             .map_err(|_| AppError::Internal)?;
         let mut size = 0u64;
@@ -130,10 +142,13 @@ pub async fn upload(
             if size > files.max_bytes {
                 return Err(too_large());
             }
-            file.write_all(&chunk)
+            file.write_all(&sealer.push(&chunk))
                 .await
                 .map_err(|_| AppError::Internal)?;
         }
+        file.write_all(&sealer.finish())
+            .await
+            .map_err(|_| AppError::Internal)?;
         file.sync_all().await.map_err(|_| AppError::Internal)?;
         Ok(size)
     }
@@ -183,6 +198,7 @@ pub async fn upload(
 #[utoipa::path(get, path = "/api/v1/room/documents/{id}", tag = "room", security(("seat" = [])),
     params(("id" = uuid::Uuid, Path, description = "Document id")), responses(
     (status = 200, description = "The bytes, with the recorded content type", content_type = "application/octet-stream"),
+    (status = 206, description = "The byte range asked for with `Range: bytes=`"),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 403, description = "`not_in_room`", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 404, description = "`unknown_document` (never shared in this room, or removed)", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -191,6 +207,7 @@ pub async fn download(
     req: HttpRequest,
     id: web::Path<uuid::Uuid>,
     rooms: web::Data<Rooms>,
+    services: web::Data<crate::services::Services>,
 ) -> Result<HttpResponse, AppError> {
     let (conference, by, room) = seat(&req, &rooms).await?;
     let document = DocumentId(id.into_inner());
@@ -198,39 +215,26 @@ pub async fn download(
     let conclave_actors::room_state::Reply::Document(meta) = reply else {
         return Err(AppError::Internal);
     };
-    let file = tokio::fs::File::open(rooms.files.path(conference, document))
+    let (_, key) = services
+        .summary_keys
+        .live_in(conference)
+        .ok_or_else(|| room_error(RoomError::UnknownDocument))?;
+    let place = rooms.files.path(conference, document);
+    let source = web::block(move || super::file_body::Source::open(&place, Some(*key.expose())))
         .await
+        .map_err(|_| AppError::Internal)?
         .map_err(|_| room_error(RoomError::UnknownDocument))?;
-    let chunks = chunks(file);
     let encoded: String = url_encode(&meta.name);
-    Ok(HttpResponse::Ok()
+    let mut builder = HttpResponse::Ok();
+    builder
         .content_type(meta.content_type.as_str())
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename*=UTF-8''{encoded}"),
         ))
         .insert_header(("x-content-type-options", "nosniff"))
-        .insert_header(("content-security-policy", "sandbox; default-src 'none'"))
-        .body(actix_web::body::SizedStream::new(meta.size, chunks)))
-}
-
-/// A file as a stream of 64 KiB chunks: a 25 MiB document (or an hour of
-/// video) is never held in memory.
-pub(crate) fn chunks(
-    file: tokio::fs::File,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
-    futures_util::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 64 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(bytes::Bytes::from(buf)), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    })
+        .insert_header(("content-security-policy", "sandbox; default-src 'none'"));
+    super::file_body::respond(&req, builder, source)
 }
 
 /// RFC 5987 percent-encoding of a file name.

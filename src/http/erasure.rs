@@ -102,8 +102,9 @@ pub async fn delete_account(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Which attendance rows are the person to erase.
-type Matcher = dyn Fn(&crate::store::AttendanceRow) -> bool;
+/// Which attendance rows are the person to erase, given the row (its name
+/// opened) and its number (opened).
+type Matcher = dyn Fn(&crate::store::AttendanceRow, Option<String>) -> bool;
 
 /// The name an erased participant's rows keep.
 pub const ERASED: &str = "Erased participant";
@@ -144,7 +145,6 @@ pub async fn erase_participant(
     body: web::Json<EraseRequest>,
 ) -> Result<HttpResponse, AppError> {
     let account = &authed.account;
-    let key = &services.secrets.encryption_key;
     // Whose summaries: the account's own for a number; for a name, the
     // conference's owner (a member's, for an organisation's admin).
     let (owner, conferences, wanted): (_, Vec<_>, Box<Matcher>) =
@@ -155,12 +155,8 @@ pub async fn erase_participant(
                     return Err(AppError::invalid("phone_number", "a phone number"));
                 }
                 let all = services.store.conferences(account.id).await?;
-                let key = key.clone();
-                let matches = move |a: &crate::store::AttendanceRow| {
-                    a.phone_sealed
-                        .as_deref()
-                        .and_then(|s| crate::crypto::open(&key, s))
-                        .is_some_and(|n| n == number.as_bytes())
+                let matches = move |_: &crate::store::AttendanceRow, number_of: Option<String>| {
+                    number_of.is_some_and(|n| n == number)
                 };
                 (
                     account.id,
@@ -176,7 +172,9 @@ pub async fn erase_participant(
                 (
                     c.account_id,
                     vec![c.id],
-                    Box::new(move |a: &crate::store::AttendanceRow| a.name == name),
+                    Box::new(move |a: &crate::store::AttendanceRow, _: Option<String>| {
+                        a.name == name
+                    }),
                 )
             }
             _ => {
@@ -205,10 +203,15 @@ pub async fn erase_participant(
             });
         }
     }
+    // Each erased seat keeps a tombstone name sealed with its own
+    // summary's key, as every name of that summary is.
     let mut participants = Vec::new();
+    let mut unsealer = services.unsealer();
     for conference in &conferences {
-        let rows = services.store.attendance(*conference, Page::ALL).await?;
-        participants.extend(rows.iter().filter(|a| wanted(a)).map(|a| a.participant));
+        let rows = unsealer.attendance(*conference, Page::ALL).await?;
+        for a in rows.iter().filter(|a| wanted(a, unsealer.phone(a))) {
+            participants.push((a.participant, unsealer.seal_name(a.session, ERASED)));
+        }
     }
     if participants.is_empty() {
         return Err(AppError::NotFound);
@@ -216,7 +219,7 @@ pub async fn erase_participant(
     let at = services.clock.now().timestamp_millis();
     let (seats, messages) = services
         .store
-        .erase_participants(owner, &participants, ERASED, at)
+        .erase_participants(owner, &participants, at)
         .await?;
     if let Some(number) = &body.phone_number {
         let index = crate::crypto::phone_index(&services.secrets.hmac_key, number.trim());

@@ -67,9 +67,14 @@ impl From<DocumentRow> for DocumentView {
     }
 }
 
-/// The bytes of the documents still shared (a meeting under way): files
-/// the server named by a document id; a half-written upload is skipped.
-fn shared_documents(folder: &std::path::Path, prefix: &str) -> Vec<Entry> {
+/// The bytes of the documents still shared (a meeting under way, whose
+/// key seals them): files the server named by a document id; a
+/// half-written upload is skipped.
+fn shared_documents(
+    folder: &std::path::Path,
+    prefix: &str,
+    key: conclave_media::sealed_file::FileKey,
+) -> Vec<Entry> {
     let Ok(files) = std::fs::read_dir(folder) else {
         return Vec::new();
     };
@@ -83,7 +88,7 @@ fn shared_documents(folder: &std::path::Path, prefix: &str) -> Vec<Entry> {
     found.sort();
     found
         .into_iter()
-        .map(|(id, path)| Entry::File(format!("{prefix}/documents/{id}"), path))
+        .map(|(id, path)| Entry::Sealed(format!("{prefix}/documents/{id}"), path, key))
         .collect()
 }
 
@@ -92,8 +97,9 @@ fn time(ms: i64) -> DateTime<Utc> {
 }
 
 /// The finished recordings of a conference: each folder with a manifest,
-/// the manifest itself and the files it lists.
-fn recordings(dir: &std::path::Path, prefix: &str) -> Vec<Entry> {
+/// the manifest itself and the files it lists, with the summary each
+/// recording belongs to (whose key seals its media files).
+fn recordings(dir: &std::path::Path, prefix: &str) -> Vec<(uuid::Uuid, Entry)> {
     let mut out = Vec::new();
     let Ok(folders) = std::fs::read_dir(dir) else {
         return out;
@@ -108,15 +114,21 @@ fn recordings(dir: &std::path::Path, prefix: &str) -> Vec<Entry> {
         else {
             continue;
         };
+        let Some((session, _)) = super::recordings::parse_id(&id) else {
+            continue;
+        };
         let Ok(text) = std::fs::read_to_string(folder.join("manifest.json")) else {
             continue;
         };
         let Ok(manifest) = serde_json::from_str::<Value>(&text) else {
             continue;
         };
-        out.push(Entry::File(
-            format!("{prefix}/recordings/{id}/manifest.json"),
-            folder.join("manifest.json"),
+        out.push((
+            session,
+            Entry::File(
+                format!("{prefix}/recordings/{id}/manifest.json"),
+                folder.join("manifest.json"),
+            ),
         ));
         for track in manifest["tracks"].as_array().into_iter().flatten() {
             // Names the media plane wrote; anything else is never joined.
@@ -129,9 +141,12 @@ fn recordings(dir: &std::path::Path, prefix: &str) -> Vec<Entry> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
                 && !name.starts_with('.');
             if plain && folder.join(name).is_file() {
-                out.push(Entry::File(
-                    format!("{prefix}/recordings/{id}/{name}"),
-                    folder.join(name),
+                out.push((
+                    session,
+                    Entry::File(
+                        format!("{prefix}/recordings/{id}/{name}"),
+                        folder.join(name),
+                    ),
                 ));
             }
         }
@@ -332,7 +347,7 @@ async fn conference_entries(
     let file = spool(
         rooms,
         |p| async move {
-            let rows = store.chat_log(conference, p).await?;
+            let rows = services.unsealer().chat_log(conference, p).await?;
             Ok(rows.into_iter().map(ChatView::from).collect())
         },
         ChatView::id,
@@ -343,27 +358,38 @@ async fn conference_entries(
     let file = spool(
         rooms,
         |p| async move {
-            let rows = store.documents(conference, p).await?;
+            let rows = services.unsealer().documents(conference, p).await?;
             Ok(rows.into_iter().map(DocumentView::from).collect())
         },
         |d: &DocumentView| d.id,
     )
     .await?;
     send(Entry::Spooled(format!("{prefix}/documents.json"), file)).await?;
-    let folder = rooms.files.folder(conference);
-    let prefix_now = prefix.clone();
-    let shared = web::block(move || shared_documents(&folder, &prefix_now))
-        .await
-        .map_err(|_| Stop::Failed("the documents could not be listed".into()))?;
-    for entry in shared {
-        send(entry).await?;
+    // Only a meeting under way has documents on disk, under its key.
+    if let Some((_, key)) = services.summary_keys.live_in(conference) {
+        let folder = rooms.files.folder(conference);
+        let prefix_now = prefix.clone();
+        let key = *key.expose();
+        let shared = web::block(move || shared_documents(&folder, &prefix_now, key))
+            .await
+            .map_err(|_| Stop::Failed("the documents could not be listed".into()))?;
+        for entry in shared {
+            send(entry).await?;
+        }
     }
 
     let dir = rooms.recordings.join(conference.0.to_string());
     let found = web::block(move || recordings(&dir, &prefix))
         .await
         .map_err(|_| Stop::Failed("the recordings could not be listed".into()))?;
-    for entry in found {
+    let mut unsealer = services.unsealer();
+    for (session, entry) in found {
+        let entry = match (entry, unsealer.file_key(session).await?) {
+            (Entry::File(name, path), Some(key)) if !name.ends_with("/manifest.json") => {
+                Entry::Sealed(name, path, *key.expose())
+            }
+            (entry, _) => entry,
+        };
         send(entry).await?;
     }
     Ok(())

@@ -23,6 +23,13 @@ pub(super) enum Entry {
     Spooled(String, std::fs::File),
     /// A file on disk.
     File(String, std::path::PathBuf),
+    /// A file on disk sealed with its summary's key, decrypted into the
+    /// archive (docs/encryption.md).
+    Sealed(
+        String,
+        std::path::PathBuf,
+        conclave_media::sealed_file::FileKey,
+    ),
     /// Reading the account failed part-way: the archive stops without its
     /// manifest, so it can never pass for complete.
     Failed,
@@ -172,6 +179,15 @@ pub(super) fn write(entries: impl Iterator<Item = Entry>, sink: Sink) -> std::io
                 let file = std::fs::File::open(&path)?;
                 let size = file.metadata()?.len();
                 let sha256 = append(&mut tar, &name, size, file)?;
+                (name, size, sha256)
+            }
+            Entry::Sealed(name, path, key) => {
+                let reader = conclave_media::sealed_file::SealedReader::open(
+                    std::fs::File::open(&path)?,
+                    key,
+                )?;
+                let size = reader.len();
+                let sha256 = append(&mut tar, &name, size, reader)?;
                 (name, size, sha256)
             }
             Entry::Failed => {

@@ -141,7 +141,7 @@ pub async fn chat(
         .await?;
     Ok(HttpResponse::Ok().json(
         services
-            .store
+            .unsealer()
             .chat_log(conference.id, Page::ALL)
             .await?
             .into_iter()
@@ -159,10 +159,10 @@ pub(super) async fn session_views(
 ) -> Result<Vec<SessionView>, AppError> {
     let sessions = services.store.conference_sessions(conference, page).await?;
     let mut by_session: std::collections::HashMap<_, Vec<_>> = Default::default();
-    for a in services.store.attendance(conference, page).await? {
+    let mut unsealer = services.unsealer();
+    for a in unsealer.attendance(conference, page).await? {
         by_session.entry(a.session).or_default().push(a);
     }
-    let key = &services.secrets.encryption_key;
     let views: Vec<_> = sessions
         .into_iter()
         .map(|s| SessionView {
@@ -174,13 +174,10 @@ pub(super) async fn session_views(
                 .unwrap_or_default()
                 .into_iter()
                 .map(|a| AttendanceView {
+                    phone_number: unsealer.phone(&a),
                     participant: a.participant,
                     name: a.name,
                     endpoint: a.endpoint,
-                    phone_number: a
-                        .phone_sealed
-                        .and_then(|sealed| crate::crypto::open(key, &sealed))
-                        .and_then(|n| String::from_utf8(n).ok()),
                     role: a.role,
                     joined_at: time(a.joined_at),
                     left_at: a.left_at.map(time),

@@ -14,6 +14,7 @@ mod documents;
 mod erasure;
 mod export;
 mod export_archive;
+mod file_body;
 mod health;
 mod history;
 mod join;

@@ -161,10 +161,13 @@ pub async fn list(
 /// One recording file, streamed as an attachment.
 #[utoipa::path(get, path = "/api/v1/conferences/{id}/recordings/{recording}/{file}", tag = "recordings", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Conference id"), ("recording" = String, Path), ("file" = String, Path)), responses(
-    (status = 200, description = "The file (`audio/ogg` or `video/x-ivf`)"),
+    (status = 200, description = "The file (`audio/ogg` or `video/x-ivf`), decrypted as it is sent"),
+    (status = 206, description = "The byte range asked for with `Range: bytes=`"),
+    (status = 416, description = "A range outside the file"),
     (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 pub async fn download(
+    req: actix_web::HttpRequest,
     services: web::Data<Services>,
     rooms: web::Data<Rooms>,
     authed: Authed,
@@ -173,30 +176,34 @@ pub async fn download(
     let (id, rec, file) = path.into_inner();
     let (_, dir, manifest) = owned_recording(&services, &rooms, &authed, id, &rec).await?;
     let entry = &manifest.tracks[listed(&manifest, &file)?];
-    let handle = tokio::fs::File::open(dir.join(&entry.file))
-        .await
-        .map_err(|_| AppError::NotFound)?;
-    let size = handle
-        .metadata()
-        .await
-        .map_err(|_| AppError::NotFound)?
-        .len();
+    let (session, _) = parse_id(&rec).ok_or(AppError::NotFound)?;
+    let key = services.unsealer().file_key(session).await?;
+    let place = dir.join(&entry.file);
+    let source =
+        web::block(move || super::file_body::Source::open(&place, key.map(|k| *k.expose())))
+            .await
+            .map_err(|_| AppError::Internal)?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => AppError::NotFound,
+                _ => {
+                    tracing::error!(error = %e, "a recording file does not open");
+                    AppError::Internal
+                }
+            })?;
     let content_type = if entry.codec == "opus" {
         "audio/ogg"
     } else {
         "video/x-ivf"
     };
-    Ok(HttpResponse::Ok()
+    let mut builder = HttpResponse::Ok();
+    builder
         .content_type(content_type)
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{}\"", entry.file),
         ))
-        .insert_header(("x-content-type-options", "nosniff"))
-        .body(actix_web::body::SizedStream::new(
-            size,
-            super::documents::chunks(handle),
-        )))
+        .insert_header(("x-content-type-options", "nosniff"));
+    super::file_body::respond(&req, builder, source)
 }
 
 /// Deletes one file of a recording; the recording goes once it is empty.

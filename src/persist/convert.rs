@@ -1,13 +1,39 @@
 //! Room events to the rows they change. Pure: the tests below drive it
-//! directly. Phone numbers are sealed before they leave this function, so
-//! no record in the persister's buffer holds one in the clear.
+//! directly. Names, numbers, chat and document names are sealed before
+//! they leave this function (docs/encryption.md), so no record in the
+//! persister's buffer holds one in the clear.
 
 use conclave_actors::room_state::{Endpoint, Event, Identity, Millis, Permission, WaitOutcome};
 use conclave_actors::{ConferenceId, SessionId};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::secrets::SecretKey;
 use crate::store::Record;
+
+/// How an event's records seal what they hold.
+pub struct Seal<'a> {
+    /// The server's key: the address book's numbers, which outlive the
+    /// summary.
+    pub server: &'a SecretKey,
+    /// The summary's key: its seats' names and numbers, its chat and its
+    /// documents' names. `None` writes them as the summaries before
+    /// encryption at rest were (names in clear, numbers by the server's key).
+    pub summary: Option<&'a SecretKey>,
+}
+
+impl Seal<'_> {
+    fn number(&self, number: &str) -> Vec<u8> {
+        crate::crypto::seal(self.summary.unwrap_or(self.server), number.as_bytes())
+    }
+
+    fn text(&self, text: &str) -> String {
+        match self.summary {
+            Some(key) => crate::summary_keys::seal_text(key, text),
+            None => text.to_owned(),
+        }
+    }
+}
 
 /// Where an event happened.
 #[derive(Clone, Copy, Debug)]
@@ -16,13 +42,8 @@ pub struct Place {
     pub session: SessionId,
 }
 
-/// The records `event` writes. `seal` encrypts a phone number.
-pub fn records(
-    place: Place,
-    event: &Event,
-    at: Millis,
-    seal: &dyn Fn(&str) -> Vec<u8>,
-) -> Vec<Record> {
+/// The records `event` writes.
+pub fn records(place: Place, event: &Event, at: Millis, seal: &Seal) -> Vec<Record> {
     let conference = place.conference.0;
     let session = place.session.0;
     let audit =
@@ -42,12 +63,12 @@ pub fn records(
         Event::Joined(seat) => {
             let (endpoint, phone_sealed) = match &seat.endpoint {
                 Endpoint::Web => ("web", None),
-                Endpoint::Phone { number, .. } => ("phone", Some(seal(number))),
+                Endpoint::Phone { number, .. } => ("phone", Some(seal.number(number))),
             };
             vec![Record::Joined {
                 participant: seat.id.0,
                 session,
-                name: seat.name.clone(),
+                name: seal.text(&seat.name),
                 endpoint,
                 phone_sealed,
                 role: seat.role.as_str(),
@@ -151,7 +172,7 @@ pub fn records(
             let mut records = vec![
                 Record::Renamed {
                     participant: target.0,
-                    name: name.clone(),
+                    name: seal.text(name),
                 },
                 audit(by.0, "name_caller", Some(target.to_string()), None),
             ];
@@ -159,7 +180,7 @@ pub fn records(
                 records.push(Record::ContactSaved {
                     conference,
                     number_index: index.clone(),
-                    number_sealed: seal(number),
+                    number_sealed: crate::crypto::seal(seal.server, number.as_bytes()),
                     name: name.clone(),
                     at,
                 });
@@ -171,8 +192,8 @@ pub fn records(
             conference,
             session,
             sender: m.from.0,
-            sender_name: m.from_name.clone(),
-            text: m.text.clone().unwrap_or_default(),
+            sender_name: seal.text(&m.from_name),
+            text: seal.text(m.text.as_deref().unwrap_or_default()),
             at: m.at,
         }],
         Event::ChatDeleted { message, by } => vec![
@@ -183,7 +204,7 @@ pub fn records(
             id: d.id.0,
             conference,
             session,
-            name: d.name.clone(),
+            name: seal.text(&d.name),
             content_type: d.content_type.clone(),
             size: i64::try_from(d.size).unwrap_or(i64::MAX),
             by: d.by.0,
@@ -276,8 +297,16 @@ mod tests {
         }
     }
 
-    fn seal(n: &str) -> Vec<u8> {
-        n.bytes().rev().collect()
+    fn server() -> SecretKey {
+        SecretKey::from_bytes([7; 32])
+    }
+
+    fn clear() -> Seal<'static> {
+        static KEY: std::sync::OnceLock<SecretKey> = std::sync::OnceLock::new();
+        Seal {
+            server: KEY.get_or_init(server),
+            summary: None,
+        }
     }
 
     #[test]
@@ -297,13 +326,35 @@ mod tests {
             joined_at: 5,
             disconnected_at: None,
         };
-        let out = records(p, &Event::Joined(seat.clone()), 5, &seal);
+        let out = records(p, &Event::Joined(seat.clone()), 5, &clear());
         let text = format!("{out:?}");
         assert!(!text.contains("+441234567890"), "{text}");
         assert!(
-            matches!(&out[..], [Record::Joined { endpoint: "phone", phone_sealed: Some(s), .. }] if *s == seal("+441234567890"))
+            matches!(&out[..], [Record::Joined { endpoint: "phone", phone_sealed: Some(s), .. }] if crate::crypto::open(&server(), s).as_deref() == Some(&b"+441234567890"[..]))
         );
-        assert!(records(p, &Event::Resumed { id: seat.id }, 6, &seal).is_empty());
+        // With the summary's key, the name and the number are its alone.
+        let summary = SecretKey::generate();
+        let sealed = Seal {
+            server: &server(),
+            summary: Some(&summary),
+        };
+        let out = records(p, &Event::Joined(seat.clone()), 5, &sealed);
+        let [Record::Joined {
+            name,
+            phone_sealed: Some(number),
+            ..
+        }] = &out[..]
+        else {
+            panic!("{out:?}")
+        };
+        assert!(!format!("{out:?}").contains("Caller"));
+        assert_eq!(
+            crate::summary_keys::open_text(&summary, name).as_deref(),
+            Some("Caller")
+        );
+        assert!(crate::crypto::open(&server(), number).is_none());
+        assert!(crate::crypto::open(&summary, number).is_some());
+        assert!(records(p, &Event::Resumed { id: seat.id }, 6, &clear()).is_empty());
         let left = records(
             p,
             &Event::Left {
@@ -311,7 +362,7 @@ mod tests {
                 reason: LeaveReason::Dropped,
             },
             7,
-            &seal,
+            &clear(),
         );
         assert_eq!(
             left,
@@ -335,12 +386,12 @@ mod tests {
                 block: true,
             },
             9,
-            &seal,
+            &clear(),
         );
         assert!(
             matches!(&out[..], [Record::Audit { actor, action: "remove_and_block", target: Some(t), at: 9, .. }] if *actor == by.0 && *t == target.to_string())
         );
-        let lock = records(p, &Event::Locked { by }, 10, &seal);
+        let lock = records(p, &Event::Locked { by }, 10, &clear());
         assert!(matches!(
             &lock[..],
             [
@@ -365,7 +416,7 @@ mod tests {
             by: ParticipantId::new(),
             at: 1,
         };
-        let out = records(place(), &Event::Blocked(block), 1, &seal);
+        let out = records(place(), &Event::Blocked(block), 1, &clear());
         let Record::BlockAdded { identities, .. } = &out[0] else {
             panic!("{out:?}")
         };

@@ -14,7 +14,7 @@ use conclave_actors::room_state::{Event, Millis};
 use conclave_actors::{ConferenceId, SessionId};
 use tokio::sync::watch;
 
-use super::convert::{records, Place};
+use super::convert::{records, Place, Seal};
 use super::persister::{Persist, Persister};
 use crate::secrets::SecretKey;
 use crate::store::{Record, SharedStore};
@@ -28,6 +28,8 @@ pub struct PersistSink {
     bound: usize,
     committed: watch::Receiver<u64>,
     key: SecretKey,
+    /// The keys of the summaries under way here.
+    keys: Arc<crate::summary_keys::SummaryKeys>,
     /// This server's node id, written on every session it opens.
     node: uuid::Uuid,
 }
@@ -37,7 +39,7 @@ impl PersistSink {
     /// events may wait before rooms refuse new work.
     pub fn start(
         store: SharedStore,
-        key: SecretKey,
+        keys: Arc<crate::summary_keys::SummaryKeys>,
         bound: usize,
         metrics: crate::metrics::Metrics,
         node: uuid::Uuid,
@@ -51,7 +53,8 @@ impl PersistSink {
             pending,
             bound,
             committed: rx,
-            key,
+            key: keys.server().clone(),
+            keys,
             node,
         })
     }
@@ -112,6 +115,7 @@ impl RoomSink for PersistSink {
                 session: session.0,
                 conference: conference.0,
                 node: self.node,
+                data_key: Some(self.keys.begin(conference, session)),
                 at,
             },
             crate::webhooks::events::session(place, true, at),
@@ -125,7 +129,14 @@ impl RoomSink for PersistSink {
         event: &Event,
         at: Millis,
     ) -> u64 {
-        let seal = |number: &str| crate::crypto::seal(&self.key, number.as_bytes());
+        let summary = self.keys.live(session);
+        if summary.is_none() {
+            tracing::error!(%session, "an event of a summary with no key: written as the summaries before encryption at rest");
+        }
+        let seal = Seal {
+            server: &self.key,
+            summary: summary.as_ref(),
+        };
         let place = Place {
             conference,
             session,
@@ -137,6 +148,7 @@ impl RoomSink for PersistSink {
     }
 
     fn closed(&self, conference: ConferenceId, session: SessionId, at: Millis) {
+        self.keys.end(session);
         let place = Place {
             conference,
             session,

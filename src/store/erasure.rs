@@ -15,14 +15,14 @@ pub trait Erasure: Send + Sync + 'static {
     /// files on disk are the caller's to delete). `NotFound` if it is gone.
     async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<ConferenceId>>;
     /// Replaces these participants, in the account's conferences only, by
-    /// a tombstone: their attendance keeps its times under `name` with no
-    /// number, their chat messages keep their place with no text. Answers
-    /// (seats, messages) changed.
+    /// a tombstone: their attendance keeps its times under the name given
+    /// with each (as stored: sealed with its summary's key) and no number,
+    /// their chat messages keep their place with no text. Answers (seats,
+    /// messages) changed.
     async fn erase_participants(
         &self,
         account: AccountId,
-        participants: &[uuid::Uuid],
-        name: &str,
+        participants: &[(uuid::Uuid, String)],
         at: Millis,
     ) -> StoreResult<(u64, u64)>;
 }

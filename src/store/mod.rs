@@ -22,10 +22,12 @@ mod pg_organisations;
 mod pg_pool;
 mod pg_reports;
 mod pg_retention;
+mod pg_sealed;
 mod pg_webhooks;
 pub mod postgres;
 pub mod records;
 pub mod retention;
+pub mod sealed;
 pub mod sqlite;
 mod sqlite_api_keys;
 mod sqlite_audit_chain;
@@ -37,6 +39,7 @@ mod sqlite_open;
 mod sqlite_organisations;
 mod sqlite_reports;
 mod sqlite_retention;
+mod sqlite_sealed;
 mod sqlite_webhooks;
 
 pub use records::*;
@@ -221,6 +224,7 @@ pub trait Store:
     + audit_chain::ChainStore
     + retention::Retention
     + organisations::Organisations
+    + sealed::SealedStore
     + Send
     + Sync
     + 'static

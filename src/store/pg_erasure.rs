@@ -69,27 +69,29 @@ impl Erasure for PgStore {
     async fn erase_participants(
         &self,
         account: AccountId,
-        participants: &[Uuid],
-        name: &str,
+        participants: &[(Uuid, String)],
         at: conclave_actors::room_state::Millis,
     ) -> StoreResult<(u64, u64)> {
+        let (ids, names): (Vec<Uuid>, Vec<String>) = participants.iter().cloned().unzip();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let seats = tx
             .execute(
-                "UPDATE attendance a SET name = $3, phone_sealed = NULL \
-                 FROM conference_sessions s JOIN conferences c ON c.id = s.conference_id \
-                 WHERE a.session_id = s.id AND c.account_id = $1 AND a.participant_id = ANY($2)",
-                &[&account.0, &participants, &name],
+                "UPDATE attendance a SET name = v.name, phone_sealed = NULL \
+                 FROM unnest($2::uuid[], $3::text[]) AS v(p, name), \
+                 conference_sessions s JOIN conferences c ON c.id = s.conference_id \
+                 WHERE a.participant_id = v.p AND a.session_id = s.id AND c.account_id = $1",
+                &[&account.0, &ids, &names],
             )
             .await
             .map_err(map_err)?;
         let at = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
         let messages = tx
             .execute(
-                "UPDATE chat_messages m SET sender_name = $3, text = NULL, deleted_at = COALESCE(m.deleted_at, $4) \
-                 FROM conferences c WHERE c.id = m.conference_id AND c.account_id = $1 AND m.sender = ANY($2)",
-                &[&account.0, &participants, &name, &at],
+                "UPDATE chat_messages m SET sender_name = v.name, text = NULL, deleted_at = COALESCE(m.deleted_at, $4) \
+                 FROM unnest($2::uuid[], $3::text[]) AS v(p, name), conferences c \
+                 WHERE m.sender = v.p AND c.id = m.conference_id AND c.account_id = $1",
+                &[&account.0, &ids, &names, &at],
             )
             .await
             .map_err(map_err)?;

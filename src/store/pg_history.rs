@@ -38,9 +38,9 @@ pub(super) type Params = Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>
 /// The statement and values that write one record.
 pub(super) fn statement(r: Record) -> (&'static str, Params) {
     match r {
-        Record::SessionStarted { session, conference, node, at } => (
-            "INSERT INTO conference_sessions (id, conference_id, started_at, node_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            vec![Box::new(session), Box::new(conference), Box::new(t(at)), Box::new(node)],
+        Record::SessionStarted { session, conference, node, data_key, at } => (
+            "INSERT INTO conference_sessions (id, conference_id, started_at, node_id, data_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            vec![Box::new(session), Box::new(conference), Box::new(t(at)), Box::new(node), Box::new(data_key)],
         ),
         Record::SessionEnded { session, at } => (
             "UPDATE conference_sessions SET ended_at = $2 WHERE id = $1",

@@ -15,6 +15,10 @@ pub enum Record {
         conference: Uuid,
         /// The server node holding the room (src/node.rs).
         node: Uuid,
+        /// The summary's data key, wrapped by the server's encryption key
+        /// (src/summary_keys.rs); `None` writes the summary's rows in clear
+        /// (tests that seed a store directly).
+        data_key: Option<Vec<u8>>,
         at: Millis,
     },
     SessionEnded {
@@ -45,6 +49,7 @@ pub enum Record {
     },
     Renamed {
         participant: Uuid,
+        /// Sealed with the summary's key, as `Joined`'s.
         name: String,
     },
     Audit {

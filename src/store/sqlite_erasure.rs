@@ -68,18 +68,17 @@ impl Erasure for SqliteStore {
     async fn erase_participants(
         &self,
         account: AccountId,
-        participants: &[uuid::Uuid],
-        name: &str,
+        participants: &[(uuid::Uuid, String)],
         at: conclave_actors::room_state::Millis,
     ) -> StoreResult<(u64, u64)> {
-        let (participants, name) = (participants.to_vec(), name.to_owned());
+        let participants = participants.to_vec();
         self.call(move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_err)?;
             let key = account.to_string();
             let (mut seats, mut messages) = (0u64, 0u64);
-            for p in &participants {
+            for (p, name) in &participants {
                 seats += tx
                     .execute(
                         "UPDATE attendance SET name = ?3, phone_sealed = NULL WHERE participant_id = ?2 \

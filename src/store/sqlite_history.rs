@@ -41,9 +41,9 @@ fn opt_text(s: Option<String>) -> Value {
 pub(super) fn statement(r: Record) -> (&'static str, Vec<Value>) {
     use Value::Integer as I;
     match r {
-        Record::SessionStarted { session, conference, node, at } => (
-            "INSERT INTO conference_sessions (id, conference_id, started_at, node_id) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            vec![id(session), id(conference), I(at), id(node)],
+        Record::SessionStarted { session, conference, node, data_key, at } => (
+            "INSERT INTO conference_sessions (id, conference_id, started_at, node_id, data_key) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            vec![id(session), id(conference), I(at), id(node), data_key.map_or(Value::Null, Value::Blob)],
         ),
         Record::SessionEnded { session, at } => (
             "UPDATE conference_sessions SET ended_at = ?2 WHERE id = ?1",

@@ -151,6 +151,43 @@ impl TestServer {
         .await
     }
 
+    /// Stops gracefully, then starts a new server on the same data with a
+    /// changed configuration (a rotated key).
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> Self {
+        self.shut_down().await;
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        Self::launch(self.backend, config, self.clock.clone(), self._dir.clone()).await
+    }
+
+    /// The `conclave` binary run on this server's store and data directory
+    /// with `encryption_key` (hex): (exit code, stdout and stderr).
+    pub fn cli(&self, encryption_key: &str, args: &[&str]) -> (Option<i32>, String) {
+        let config = self.config();
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_conclave"));
+        for var in [
+            "DATABASE_URL",
+            "CONCLAVE_CONFIG",
+            "CONCLAVE_DATABASE_SCHEMA",
+        ] {
+            c.env_remove(var);
+        }
+        c.args(args)
+            .env("CONCLAVE_DATA_DIR", &config.data_dir)
+            .env("CONCLAVE_HMAC_KEY", "5a".repeat(32))
+            .env("CONCLAVE_ENCRYPTION_KEY", encryption_key);
+        if self.backend == Backend::Postgres {
+            c.env("DATABASE_URL", postgres_url()).env(
+                "CONCLAVE_DATABASE_SCHEMA",
+                config.database_schema.clone().unwrap(),
+            );
+        }
+        let out = c.output().unwrap();
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), text)
+    }
+
     /// What it was started with (its store, its keys), for tests that
     /// open the same store beside it.
     pub fn config(&self) -> &Config {

@@ -5,51 +5,69 @@
 
 use super::{postgres_url, Backend, TestServer};
 
+/// Calls `f` with every row of every table of the test server's SQLite
+/// file: the table's name and the row's values.
+fn sqlite_rows(s: &TestServer, mut f: impl FnMut(&str, Vec<rusqlite::types::Value>)) {
+    let db = rusqlite::Connection::open(s.data_dir().join("conclave.sqlite3")).unwrap();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for table in tables {
+        let mut q = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let n = q.column_count();
+        let mut rows = q.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            f(
+                &table,
+                (0..n)
+                    .map(|i| row.get::<_, rusqlite::types::Value>(i).unwrap())
+                    .collect(),
+            );
+        }
+    }
+}
+
+/// A connection to the test server's PostgreSQL database, and its schema.
+async fn postgres(s: &TestServer) -> (tokio_postgres::Client, String) {
+    let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix_web::rt::spawn(conn);
+    (client, s.config().database_schema.clone().unwrap())
+}
+
 /// Every row of every table, one line each, values as text (blobs both as
 /// hex and as lossy UTF-8).
 pub async fn database_text(s: &TestServer) -> String {
     let mut out = String::new();
     match s.backend {
         Backend::Sqlite => {
-            let db = rusqlite::Connection::open(s.data_dir().join("conclave.sqlite3")).unwrap();
-            let tables: Vec<String> = db
-                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            for table in tables {
-                let mut q = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-                let n = q.column_count();
-                let mut rows = q.query([]).unwrap();
-                while let Some(row) = rows.next().unwrap() {
-                    out.push_str(&table);
-                    for i in 0..n {
-                        use rusqlite::types::ValueRef::*;
-                        out.push('|');
-                        match row.get_ref(i).unwrap() {
-                            Null => out.push_str("NULL"),
-                            Integer(v) => out.push_str(&v.to_string()),
-                            Real(v) => out.push_str(&v.to_string()),
-                            Text(t) => out.push_str(&String::from_utf8_lossy(t)),
-                            Blob(b) => {
-                                out.push_str(&hex::encode(b));
-                                out.push(' ');
-                                out.push_str(&String::from_utf8_lossy(b));
-                            }
+            sqlite_rows(s, |table, row| {
+                out.push_str(table);
+                for value in row {
+                    use rusqlite::types::Value::*;
+                    out.push('|');
+                    match value {
+                        Null => out.push_str("NULL"),
+                        Integer(v) => out.push_str(&v.to_string()),
+                        Real(v) => out.push_str(&v.to_string()),
+                        Text(t) => out.push_str(&t),
+                        Blob(b) => {
+                            out.push_str(&hex::encode(&b));
+                            out.push(' ');
+                            out.push_str(&String::from_utf8_lossy(&b));
                         }
                     }
-                    out.push('\n');
                 }
-            }
+                out.push('\n');
+            });
         }
         Backend::Postgres => {
-            let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            actix_web::rt::spawn(conn);
-            let schema = s.config().database_schema.clone().unwrap();
+            let (client, schema) = postgres(s).await;
             let tables = client
                 .query(
                     "SELECT table_name::text FROM information_schema.tables \
@@ -102,4 +120,63 @@ pub fn data_dir_text(s: &TestServer) -> String {
         }
     }
     out
+}
+
+/// Every binary value of every table (BLOB on SQLite, BYTEA on
+/// PostgreSQL): where a wrapped key could be.
+pub async fn database_blobs(s: &TestServer) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    match s.backend {
+        Backend::Sqlite => {
+            sqlite_rows(s, |_, row| {
+                out.extend(row.into_iter().filter_map(|v| match v {
+                    rusqlite::types::Value::Blob(b) => Some(b),
+                    _ => None,
+                }))
+            });
+        }
+        Backend::Postgres => {
+            let (client, schema) = postgres(s).await;
+            let columns = client
+                .query(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                     WHERE table_schema = $1 AND data_type = 'bytea'",
+                    &[&schema],
+                )
+                .await
+                .unwrap();
+            for c in columns {
+                let (table, column): (String, String) = (c.get(0), c.get(1));
+                let rows = client
+                    .query(
+                        &format!("SELECT \"{column}\" FROM \"{schema}\".\"{table}\" WHERE \"{column}\" IS NOT NULL"),
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                out.extend(rows.iter().map(|r| r.get::<_, Vec<u8>>(0)));
+            }
+        }
+    }
+    out
+}
+
+/// The key of `summary` as the store holds it (wrapped by the test
+/// server's encryption key), opened.
+pub async fn summary_key(s: &TestServer, summary: uuid::Uuid) -> Option<[u8; 32]> {
+    let key = s.config().encryption_key.clone().unwrap();
+    database_blobs(s)
+        .await
+        .iter()
+        .find_map(|b| conclave::summary_keys::unwrap(&key, summary, b))
+        .map(|k| *k.expose())
+}
+
+/// Writes `bytes` as the recorder would: a sealed file under `key`.
+pub fn write_sealed(path: &std::path::Path, key: [u8; 32], bytes: &[u8]) {
+    let (mut sealer, header) = conclave_media::sealed_file::AppendSealer::new(key);
+    let mut out = header.bytes().to_vec();
+    out.extend(sealer.push(bytes));
+    out.extend(sealer.finish());
+    std::fs::write(path, out).unwrap();
 }

@@ -689,8 +689,12 @@ async fn media_server() -> TestServer {
 }
 
 async fn media_server_with(peer_to_peer: bool) -> TestServer {
+    media_server_on(Backend::Sqlite, peer_to_peer).await
+}
+
+async fn media_server_on(backend: Backend, peer_to_peer: bool) -> TestServer {
     TestServer::start_with(
-        Backend::Sqlite,
+        backend,
         |c| {
             c.media.peer_to_peer = peer_to_peer;
             c.media.ice_servers = vec![conclave_media::IceServer {

@@ -129,7 +129,13 @@ async fn a_caller_and_a_web_participant_hear_each_other_and_a_mute_holds_the_cal
         (Some("microphone"), Some("opus")),
         "{track}"
     );
-    let bytes = std::fs::read(session.join(track["file"].as_str().unwrap())).unwrap();
+    // Sealed on disk: opened with the key the store holds for the meeting.
+    let summary =
+        uuid::Uuid::parse_str(&session.file_name().unwrap().to_str().unwrap()[..36]).unwrap();
+    let keys = super::recording::keys_in_store(&server, summary).await;
+    assert_eq!(keys.len(), 1);
+    let bytes =
+        super::recording::decrypt(&session.join(track["file"].as_str().unwrap()), keys[0]).unwrap();
     let seconds = super::recording::ogg_samples(&bytes) as f64 / 48_000.0;
     assert!(
         (1.5..=2.5).contains(&seconds),

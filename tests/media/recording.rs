@@ -30,6 +30,60 @@ fn ivf_frames(bytes: &[u8]) -> u64 {
     frames
 }
 
+/// The keys a copy of the store gives for `summary`'s files: every binary
+/// value of every table that opens as its wrapped key under the server's
+/// encryption key (which the test knows).
+pub(super) async fn keys_in_store(server: &TestServer, summary: uuid::Uuid) -> Vec<[u8; 32]> {
+    let key = server.config().encryption_key.clone().unwrap();
+    common::scan::database_blobs(server)
+        .await
+        .iter()
+        .filter_map(|b| conclave::summary_keys::unwrap(&key, summary, b))
+        .map(|k| *k.expose())
+        .collect()
+}
+
+/// A sealed file's plaintext, if `key` opens all of it.
+pub(super) fn decrypt(path: &std::path::Path, key: [u8; 32]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut out = Vec::new();
+    conclave_media::sealed_file::SealedReader::open(file, key)
+        .ok()?
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
+}
+
+/// Copies a recording's media files into `to`; answers the copies.
+pub(super) fn copy_media(
+    recording: &std::path::Path,
+    to: &std::path::Path,
+) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(recording)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != "manifest.json")
+        .map(|e| {
+            let copy = to.join(e.file_name());
+            std::fs::copy(e.path(), &copy).unwrap();
+            copy
+        })
+        .collect()
+}
+
+async fn get_range(server: &TestServer, path: &str, token: &str, range: &str) -> (u16, Vec<u8>) {
+    let mut res = awc::Client::new()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .insert_header(("range", range))
+        .send()
+        .await
+        .unwrap();
+    let body = res.body().limit(64 << 20).await.unwrap();
+    (res.status().as_u16(), body.to_vec())
+}
+
 #[actix_web::test]
 async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     let server = media_server().await;
@@ -110,8 +164,33 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     assert_eq!(told[0]["conference"], m.conference.as_str(), "{told}");
     let tracks = manifest["tracks"].as_array().unwrap();
     assert_eq!(tracks.len(), 4, "mic+cam, mic, cam: {manifest}");
+    let base = format!("/api/v1/conferences/{}/recordings", m.conference);
+    let rec_id = session.file_name().unwrap().to_str().unwrap().to_owned();
+    let summary = uuid::Uuid::parse_str(&rec_id[..36]).unwrap();
+    let keys = keys_in_store(&server, summary).await;
+    assert_eq!(keys.len(), 1, "the summary's key, wrapped in its row");
     for t in tracks {
-        let bytes = std::fs::read(session.join(t["file"].as_str().unwrap())).unwrap();
+        let file = t["file"].as_str().unwrap();
+        let (status, bytes) = get_bytes(&server, &format!("{base}/{rec_id}/{file}"), &owner).await;
+        assert_eq!(status, 200, "{t}");
+        // On disk the file is sealed: no Ogg page or IVF header in clear,
+        // and what the owner downloads is what the recorder wrote.
+        let disk = std::fs::read(session.join(file)).unwrap();
+        assert_eq!(&disk[..8], b"CNCLSEAL", "{t}");
+        assert!(
+            !disk.windows(4).any(|w| w == b"OggS" || w == b"DKIF"),
+            "{t}"
+        );
+        assert_eq!(
+            disk.len() as u64,
+            conclave_media::sealed_file::stored_len(bytes.len() as u64)
+        );
+        assert_eq!(
+            decrypt(&session.join(file), keys[0]).as_deref(),
+            Some(&bytes[..]),
+            "{t}"
+        );
+        assert_eq!(t["bytes"].as_u64(), Some(bytes.len() as u64), "{t}");
         let recorded = if t["codec"] == "opus" {
             assert_eq!(&bytes[..4], b"OggS", "{t}");
             ogg_samples(&bytes) as f64 / 48_000.0
@@ -132,10 +211,33 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
         );
         let manifest_s = t["duration_ms"].as_u64().unwrap() as f64 / 1000.0;
         assert!((manifest_s - seconds).abs() <= seconds * 0.1, "{t}");
+        // Seeking: a range is decrypted from the chunk it starts in.
+        let len = bytes.len();
+        for (from, to) in [(0, 99), (len / 2, len - 1), (len - 10, len - 1)] {
+            let (status, part) = get_range(
+                &server,
+                &format!("{base}/{rec_id}/{file}"),
+                &owner,
+                &format!("bytes={from}-{to}"),
+            )
+            .await;
+            assert_eq!(
+                (status, &part[..]),
+                (206, &bytes[from..=to]),
+                "{t} {from}-{to}"
+            );
+        }
+        let (status, _) = get_range(
+            &server,
+            &format!("{base}/{rec_id}/{file}"),
+            &owner,
+            &format!("bytes={len}-"),
+        )
+        .await;
+        assert_eq!(status, 416);
     }
 
     // The owner lists, downloads and deletes them over the API.
-    let base = format!("/api/v1/conferences/{}/recordings", m.conference);
     let (status, list) = server.call("GET", &base, None, Some(&owner)).await;
     assert_eq!(status, 200, "{list}");
     let rec = &list[0];
@@ -144,7 +246,7 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     let first = rec["files"][0]["file"].as_str().unwrap().to_owned();
     let (status, bytes) = get_bytes(&server, &format!("{base}/{id}/{first}"), &owner).await;
     assert_eq!(status, 200);
-    assert_eq!(bytes, std::fs::read(session.join(&first)).unwrap());
+    assert_eq!(Some(bytes), decrypt(&session.join(&first), keys[0]));
     let (stranger, _) = server.sign_up().await;
     let (status, _) = server.call("GET", &base, None, Some(&stranger)).await;
     assert_eq!(status, 404, "someone else's conference");
@@ -200,6 +302,14 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     })
     .await;
     assert!(second.exists());
+    // Copied aside before the summary goes, as a backup of the data
+    // directory would be: it opens with the key the store holds.
+    let aside = tempfile::tempdir().unwrap();
+    let copies = copy_media(&second, aside.path());
+    assert!(!copies.is_empty());
+    let keys = keys_in_store(&server, summary).await;
+    assert_eq!(keys.len(), 1);
+    assert!(copies.iter().all(|c| decrypt(c, keys[0]).is_some()));
     let deleted = common::eventually(10, "the meeting ends", || async {
         let (status, body) = server.call("DELETE", &history, None, Some(&owner)).await;
         (status == 200).then_some(body)
@@ -210,6 +320,81 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
         !second.exists(),
         "the recording's bytes went with the summary"
     );
+    // The key went first, with the summary's row: no value left in the
+    // store opens as it, and the copies can no longer be read.
+    assert!(keys_in_store(&server, summary).await.is_empty());
+    // Nor in clear anywhere in the data directory (the SQLite file and
+    // its log as raw bytes).
+    for file in common::files_under(server.data_dir()) {
+        let raw = std::fs::read(&file).unwrap_or_default();
+        assert!(!raw.windows(32).any(|w| w == keys[0]), "{}", file.display());
+    }
     let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
     assert_eq!(list, json!([]));
+}
+
+/// On PostgreSQL too: a recording copied aside opens with the key its
+/// summary's row holds, and with nothing once the summary is deleted.
+#[actix_web::test]
+async fn on_postgres_a_recording_copied_aside_is_unreadable_once_its_summary_is_deleted() {
+    let server = media_server_on(Backend::Postgres, true).await;
+    let (owner, (m, b, c)) = three_owned(&server, [&["mic"], &[], &["cam"]]).await;
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&m, &b, &c], stop_rx);
+    wait_for("media flows", || {
+        b.received(&m, "microphone") >= 10 && b.received(&c, "camera") >= 10
+    })
+    .await;
+    m.ok(json!({"type": "start_recording"})).await;
+    settle(1500).await;
+    m.ok(json!({"type": "stop_recording"})).await;
+    let _ = stop.send(());
+    let _ = sender.await;
+    let base = format!("/api/v1/conferences/{}/recordings", m.conference);
+    let list = common::eventually(10, "the recording is listed", || async {
+        let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
+        (list.as_array()?.len() == 1).then_some(list)
+    })
+    .await;
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let summary = uuid::Uuid::parse_str(&id[..36]).unwrap();
+    let folder = server
+        .data_dir()
+        .join("recordings")
+        .join(&m.conference)
+        .join(&id);
+    let aside = tempfile::tempdir().unwrap();
+    let copies = copy_media(&folder, aside.path());
+    assert_eq!(copies.len(), 2, "{list}");
+    let keys = keys_in_store(&server, summary).await;
+    assert_eq!(keys.len(), 1);
+    for file in list[0]["files"].as_array().unwrap() {
+        let name = file["file"].as_str().unwrap();
+        let (status, bytes) = get_bytes(&server, &format!("{base}/{id}/{name}"), &owner).await;
+        assert_eq!(status, 200);
+        assert!(
+            bytes.starts_with(b"OggS") || bytes.starts_with(b"DKIF"),
+            "{file}"
+        );
+        let copy = copies
+            .iter()
+            .find(|c| c.file_name().unwrap() == name)
+            .unwrap();
+        assert_eq!(decrypt(copy, keys[0]), Some(bytes), "{file}");
+    }
+    for who in [&m, &b, &c] {
+        who.ok(json!({"type": "leave"})).await;
+    }
+    let history = format!("/api/v1/conferences/{}/history", m.conference);
+    common::eventually(10, "the meeting ends and its summary goes", || async {
+        let (status, _) = server.call("DELETE", &history, None, Some(&owner)).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    assert!(!folder.exists());
+    assert!(keys_in_store(&server, summary).await.is_empty());
+    assert!(
+        copies.iter().all(|c| c.exists()),
+        "the copies are still there"
+    );
 }

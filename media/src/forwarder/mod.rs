@@ -574,8 +574,18 @@ impl Forwarder {
             .recordings_dir
             .join(self.conference.to_string())
             .join(format!("{}-{started}", self.session));
+        let key = match &self.shared.config.recording_keys {
+            crate::config::RecordingKeys::Clear => None,
+            crate::config::RecordingKeys::Sealed(lookup) => match lookup(self.session) {
+                Some(key) => Some(key),
+                None => {
+                    tracing::error!(session = %self.session, "no key for this summary: not recording");
+                    return;
+                }
+            },
+        };
         let events = self.events.clone();
-        match Recording::start(dir, move |file| {
+        match Recording::start(dir, key, move |file| {
             events.do_send(FromMedia(MediaEvent::Recorded(file)))
         }) {
             Ok(mut rec) => {
