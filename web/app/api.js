@@ -272,15 +272,17 @@ export const setConferenceSecurity = (token, id, choice) =>
 /**
  * The account's meetings over all its conferences, newest first, a page at
  * a time: `from` and `to` are days (`YYYY-MM-DD`, UTC) or '', `after` the
- * `next` of the page before or ''.
+ * `next` of the page before or ''; `scope` `organisation` gives every
+ * member's (for an admin).
  * @param {string} token
- * @param {{from: string, to: string, after: string}} page
+ * @param {{from: string, to: string, after: string, scope?: string}} page
  */
 export const meetings = (token, page) => {
   const q = new URLSearchParams({ limit: '20' });
   if (page.from) q.set('from', page.from);
   if (page.to) q.set('to', page.to);
   if (page.after) q.set('after', page.after);
+  if (page.scope === 'organisation') q.set('scope', 'organisation');
   return call('GET', `/reports/sessions?${q}`, { token });
 };
 

@@ -1,7 +1,9 @@
 // An organisation as its people use it, in two browsers: the admin names
 // it and invites by e-mail; the invitee, signed in with that address, sees
 // the invitation and accepts it from the keyboard; the admin then sees the
-// new member, makes them an admin, and the member can leave again.
+// new member, finds a meeting of theirs among every member's meetings on
+// the reports page and reads it, makes them an admin, and the member can
+// leave again.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +37,7 @@ test('an admin invites by e-mail, the invitee accepts, the admin manages the mem
     const admin = await pages.open('admin', server.url('/account'));
     await signUpForLine(admin, 'Ada');
     const member = await pages.open('member', server.url('/account'));
-    await signUpForLine(member, 'Bea');
+    const beaCode = await signUpForLine(member, 'Bea');
     const beaEmail = (await member.locator('.who').innerText()).trim();
 
     await admin.getByRole('link', { name: 'Organisation' }).click();
@@ -71,6 +73,41 @@ test('an admin invites by e-mail, the invitee accepts, the admin manages the mem
     await row.waitFor();
     assert.match(await row.innerText(), /Member/);
     assert.equal(await admin.locator('#open_invitations').count(), 0, 'the accepted invitation is no longer open');
+
+    // A meeting on Bea's line: the admin finds it among every member's
+    // meetings on the reports page, and reads its attendance.
+    const beaToken = await member.evaluate(() => sessionStorage.getItem('conclave.account_token'));
+    await member.evaluate(async (code) => {
+      const ws = new WebSocket(`${location.origin.replace('http', 'ws')}/ws`);
+      const answer = (/** @type {string} */ id) =>
+        new Promise((resolve) => ws.addEventListener('message', (e) => JSON.parse(e.data).id === id && resolve(null)));
+      await new Promise((resolve) => ws.addEventListener('open', resolve));
+      ws.send(JSON.stringify({ type: 'join', id: 'j', access_code: code, name: 'Guest <b>Quill</b>' }));
+      await answer('j');
+      ws.send(JSON.stringify({ type: 'leave', id: 'l' }));
+      await answer('l');
+      ws.close();
+    }, beaCode);
+    for (let i = 0; ; i++) {
+      const res = await fetch(server.url('/api/v1/reports/sessions'), { headers: { Authorization: `Bearer ${beaToken}` } });
+      if ((await res.json()).sessions.some((/** @type {any} */ s) => s.ended_at)) break;
+      assert.ok(i < 100, "Bea's meeting never ended");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await admin.getByRole('link', { name: 'Reports' }).click();
+    await admin.locator('#meetings_form, #meetings_range').first().waitFor();
+    await admin.getByLabel('Whose').selectOption('organisation');
+    await admin.getByRole('button', { name: 'Show' }).press('Enter');
+    const meeting = admin.locator('#meetings tbody tr', { hasText: 'Bea' });
+    await meeting.waitFor();
+    await admin.getByRole('columnheader', { name: 'Owner' }).waitFor();
+    await accessible(admin, "the reports page with every member's meetings");
+    await meeting.getByRole('link').click();
+    await admin.getByRole('heading', { name: "Reports: A member's conference" }).waitFor();
+    await admin.getByText('Guest <b>Quill</b>').first().waitFor();
+    assert.equal(await admin.locator('b', { hasText: 'Quill' }).count(), 0, 'a name is text, never markup');
+    assert.equal((await admin.locator('[role=alert]').allInnerTexts()).join('').trim(), '');
+    await admin.getByRole('link', { name: 'Organisation' }).click();
     await admin.getByRole('button', { name: 'Make admin: Bea' }).click();
     await said(admin, 'Bea is now an admin.');
     await row.getByRole('cell', { name: 'Admin', exact: true }).waitFor();

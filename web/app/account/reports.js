@@ -31,20 +31,26 @@ export function ReportsPage({ actions }) {
 /**
  * Every meeting of the account, newest first, between two days, twenty a
  * page: the server's cursor is kept for each page shown, so "Newer" goes
- * back exactly.
+ * back exactly. An organisation's admin may ask for every member's
+ * meetings instead, each with its owner's name.
  * @param {{actions: AccountActions}} props
  */
 function Meetings({ actions }) {
-  const [range, setRange] = useState({ from: '', to: '' });
+  const [range, setRange] = useState({ from: '', to: '', scope: 'account' });
   const [cursors, setCursors] = useState(/** @type {string[]} */ ([]));
   const after = cursors.length ? cursors[cursors.length - 1] : '';
-  const page = useLoad(() => actions.ask((t) => api.meetings(t, { ...range, after })), [range.from, range.to, after]);
+  const org = useLoad(() => actions.ask(api.organisation), []);
+  const admin = org.data && org.data.role === 'admin';
+  const members = useLoad(() => (admin ? actions.ask(api.organisationMembers) : Promise.resolve([])), [admin]);
+  const page = useLoad(() => actions.ask((t) => api.meetings(t, { ...range, after })), [range.from, range.to, range.scope, after]);
   /** @param {SubmitEvent} event */
   function show(event) {
     const f = fields(event);
     setCursors([]);
-    setRange({ from: f.from || '', to: f.to || '' });
+    setRange({ from: f.from || '', to: f.to || '', scope: f.scope || 'account' });
   }
+  const everyone = range.scope === 'organisation';
+  const owners = new Map((members.data || []).map((/** @type {any} */ m) => [m.account, m.display_name]));
   const rows = (page.data && page.data.sessions) || [];
   return html`
     <section aria-labelledby="meetings_heading">
@@ -52,18 +58,25 @@ function Meetings({ actions }) {
       <form id="meetings_range" onSubmit=${show}>
         <label for="meetings_from">From</label> <input id="meetings_from" name="from" type="date" />
         <label for="meetings_to">To</label> <input id="meetings_to" name="to" type="date" />
+        ${admin &&
+        html`<label for="meetings_scope">Whose</label>
+          <select id="meetings_scope" name="scope">
+            <option value="account">My meetings</option>
+            <option value="organisation">Every member's meetings</option>
+          </select>`}
         <button type="submit">Show</button>
       </form>
       <p role="alert">${page.error}</p>
       ${page.data && rows.length === 0 && html`<p id="no_meetings">No meetings in this range.</p>`}
       ${rows.length > 0 &&
       html`<div class="scroll" tabindex="0" role="region" aria-label="All meetings"><table id="meetings">
-        <thead><tr><th scope="col">Started</th><th scope="col">Conference</th><th scope="col">Length</th>
+        <thead><tr><th scope="col">Started</th>${everyone && html`<th scope="col">Owner</th>`}<th scope="col">Conference</th><th scope="col">Length</th>
           <th scope="col">Participants</th><th scope="col">Web</th><th scope="col">Phone</th><th scope="col">Minutes</th></tr></thead>
         <tbody>
           ${rows.map(
             (/** @type {any} */ m) => html`<tr key=${m.session}>
               <td>${when(m.started_at)}</td>
+              ${everyone && html`<td>${owners.get(m.owner) || ''}</td>`}
               <td><a href=${`#/reports/${m.conference}`}>${m.title}</a></td>
               <td>${m.ended_at ? duration(m.started_at, m.ended_at) : 'in progress'}</td>
               <td>${m.totals.participants}</td><td>${m.totals.web}</td><td>${m.totals.phone}</td><td>${m.totals.total_minutes}</td>
@@ -81,7 +94,10 @@ function Meetings({ actions }) {
 
 /** @param {{id: string, actions: AccountActions}} props */
 export function ReportPage({ id, actions }) {
-  const conf = useLoad(() => actions.ask((t) => api.conference(t, id)), [id]);
+  // The title from the account's own conferences: a member's conference,
+  // for an organisation's admin, is not among them (its reports are the
+  // admin's to read, its settings are not).
+  const conf = useLoad(() => actions.ask(api.conferences), [id]);
   const sessions = useLoad(() => actions.ask((t) => api.history(t, id, 'sessions')), [id]);
   const audit = useLoad(() => actions.ask((t) => api.history(t, id, 'audit')), [id]);
   const chat = useLoad(() => actions.ask((t) => api.history(t, id, 'chat')), [id]);
@@ -94,7 +110,8 @@ export function ReportPage({ id, actions }) {
   const names = new Map();
   for (const s of sessions.data || []) for (const a of s.attendance) names.set(a.participant, a.name);
   const name = (/** @type {string | null} */ p) => (p && names.get(p)) || p || '';
-  const title = conf.data ? conf.data.title : 'Conference';
+  const mine = conf.data && conf.data.find((/** @type {any} */ c) => c.id === id);
+  const title = mine ? mine.title : conf.data ? "A member's conference" : 'Conference';
 
   return html`
     <h1>Reports: ${title}</h1>
