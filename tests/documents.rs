@@ -1,18 +1,20 @@
 //! Documents over HTTP against a running server, on both stores: upload,
 //! the announcement, download by another participant, the `share`
 //! permission, hostile names, the size limit, and a moderator's removal
-//! deleting the bytes.
+//! deleting the bytes and the name, with a remnant scan of the store and
+//! of the data dir.
 
 mod common;
 
 use std::path::Path;
 
-use common::{files_under, Backend, TestServer, Ws};
+use common::{files_under, owned_line_with_security, scan, Backend, TestServer, Ws};
 use serde_json::{json, Value};
 
 on_both_stores!(actix:
     upload_download_and_removal_with_the_bytes_gone,
     share_permission_limits_and_bad_requests,
+    a_removed_document_leaves_no_remnant_and_its_neighbour_is_intact,
 );
 
 const LIMIT: u64 = 256 * 1024;
@@ -267,4 +269,109 @@ async fn share_permission_limits_and_bad_requests(b: Backend) {
             .then_some(())
     })
     .await;
+}
+
+/// One document removed: its bytes leave the disk at once (a copy of the
+/// data dir taken afterwards holds nothing that opens to them) and its
+/// name leaves the summary, while the other document of the same meeting
+/// keeps both. The scan opens every value of the store and every copied
+/// file with the summary's own key, so sealing cannot hide a remnant.
+async fn a_removed_document_leaves_no_remnant_and_its_neighbour_is_intact(b: Backend) {
+    const GONE_NAME: &str = "quillfeather-salaries.xlsx";
+    const GONE_MARK: &[u8] = b"QUILLFEATHER-SALARIES;";
+    const KEPT_NAME: &str = "agenda-for-tuesday.pdf";
+    const KEPT_MARK: &[u8] = b"AGENDA-FOR-TUESDAY;";
+    let s = server(b).await;
+    let (token, code, pin) = owned_line_with_security(&s).await;
+    let mut chair = Ws::connect(&s).await;
+    let joined = chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    let conference = joined["conference"].as_str().unwrap().to_owned();
+    let seat = joined["resume_token"].as_str().unwrap().to_owned();
+    let bytes = |mark: &[u8]| -> Vec<u8> { mark.iter().copied().cycle().take(150_000).collect() };
+    let (gone, kept) = (bytes(GONE_MARK), bytes(KEPT_MARK));
+    let (status, doc) = upload(&s, Some(&seat), GONE_NAME, "application/pdf", gone.clone()).await;
+    assert_eq!(status, 201, "{doc}");
+    let gone_id = doc["id"].as_str().unwrap().to_owned();
+    let (status, doc) = upload(&s, Some(&seat), KEPT_NAME, "application/pdf", kept.clone()).await;
+    assert_eq!(status, 201, "{doc}");
+    let kept_id = doc["id"].as_str().unwrap().to_owned();
+    assert_eq!(files_under(&s.data_dir().join("documents")).len(), 2);
+
+    assert_eq!(
+        chair
+            .ask(json!({"type": "remove_document", "document": gone_id}))
+            .await["type"],
+        "ack"
+    );
+    let copies = common::eventually(5, "the removed document's bytes are deleted", || async {
+        let files = files_under(&s.data_dir().join("documents"));
+        (files.len() == 1).then_some(files)
+    })
+    .await;
+    // What someone copying the disk now would get.
+    let aside = tempfile::tempdir().unwrap();
+    let mut copied = Vec::new();
+    for (i, file) in common::files_under(s.data_dir()).iter().enumerate() {
+        let to = aside.path().join(i.to_string());
+        std::fs::copy(file, &to).unwrap();
+        copied.push(to);
+    }
+    assert!(!copies[0].to_string_lossy().contains(&gone_id));
+    let (status, _, _) = download(&s, &seat, &gone_id).await;
+    assert_eq!(status, 404);
+    let (status, _, got) = download(&s, &seat, &kept_id).await;
+    assert_eq!(
+        (status, got == kept),
+        (200, true),
+        "the other document is intact"
+    );
+    assert_eq!(chair.ask(json!({"type": "leave"})).await["type"], "ack");
+
+    let summary = common::eventually(10, "the meeting is written", || async {
+        let (status, history) = s
+            .call(
+                "GET",
+                &format!("/api/v1/conferences/{conference}/sessions"),
+                None,
+                Some(&token),
+            )
+            .await;
+        (status == 200 && history[0]["ended_at"].is_string()).then(|| {
+            history[0]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap()
+        })
+    })
+    .await;
+    let key = scan::summary_key(&s, summary)
+        .await
+        .expect("the summary's key");
+    let contains = |hay: &[u8], mark: &[u8]| hay.windows(mark.len()).any(|w| w == mark);
+    let opened: Vec<Vec<u8>> = copied
+        .iter()
+        .filter_map(|c| scan::open_sealed(c, key))
+        .collect();
+    assert!(
+        opened.iter().any(|o| o == &kept),
+        "the scan opens the kept document's copy, so it could find the other"
+    );
+    assert!(
+        !opened.iter().any(|o| contains(o, GONE_MARK)),
+        "a copy opens to the removed bytes"
+    );
+    assert!(copied
+        .iter()
+        .all(|c| !contains(&std::fs::read(c).unwrap(), GONE_MARK)));
+    // The store: the kept name opens under the summary's key, the removed
+    // one is nowhere, sealed or clear; the row says a file was shared.
+    common::eventually(5, "the removal is written", || async {
+        let texts = scan::opened_texts(&s, key).await;
+        texts.iter().any(|t| t == KEPT_NAME).then_some(())?;
+        (!texts.iter().any(|t| t.contains("salaries"))).then_some(())
+    })
+    .await;
+    let database = scan::database_text(&s).await;
+    assert!(!database.contains("salaries") && database.contains(&gone_id));
 }

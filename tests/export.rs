@@ -222,9 +222,11 @@ async fn a_long_history_exports_whole_and_in_order_with_the_shared_documents(b: 
                 by: person,
                 at: at + 4,
             },
+            // Expired with its meeting: the name stays in the summary.
             DocumentRemoved {
                 id: document,
                 at: at + 5,
+                erase_name: false,
             },
             Left {
                 participant: person,

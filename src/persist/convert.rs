@@ -210,9 +210,17 @@ pub fn records(place: Place, event: &Event, at: Millis, seal: &Seal) -> Vec<Reco
             by: d.by.0,
             at: d.at,
         }],
-        Event::DocumentExpired { document } => vec![Record::DocumentRemoved { id: document.0, at }],
+        Event::DocumentExpired { document } => vec![Record::DocumentRemoved {
+            id: document.0,
+            at,
+            erase_name: false,
+        }],
         Event::DocumentRemoved { document, by } => vec![
-            Record::DocumentRemoved { id: document.0, at },
+            Record::DocumentRemoved {
+                id: document.0,
+                at,
+                erase_name: true,
+            },
             audit(by.0, "remove_document", Some(document.to_string()), None),
         ],
         Event::RecordingChanged { on, by } => vec![audit(

@@ -82,9 +82,10 @@ pub(super) fn statement(r: Record) -> (&'static str, Params) {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(name), Box::new(content_type), Box::new(size), Box::new(by), Box::new(t(at))],
         ),
-        Record::DocumentRemoved { id, at } => (
-            "UPDATE documents SET removed_at = COALESCE(removed_at, $2) WHERE id = $1",
-            vec![Box::new(id), Box::new(t(at))],
+        Record::DocumentRemoved { id, at, erase_name } => (
+            "UPDATE documents SET removed_at = COALESCE(removed_at, $2), \
+             name = CASE WHEN $3 THEN '' ELSE name END WHERE id = $1",
+            vec![Box::new(id), Box::new(t(at)), Box::new(erase_name)],
         ),
         Record::Locked { conference, locked, at } => (
             "INSERT INTO room_state (conference_id, locked, updated_at) VALUES ($1, $2, $3) \

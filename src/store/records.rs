@@ -100,6 +100,9 @@ pub enum Record {
     DocumentRemoved {
         id: Uuid,
         at: Millis,
+        /// Removed by a person (not expired with its session): its name
+        /// goes with its bytes, the row keeps only that a file was shared.
+        erase_name: bool,
     },
     Locked {
         conference: Uuid,

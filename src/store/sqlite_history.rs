@@ -85,9 +85,10 @@ pub(super) fn statement(r: Record) -> (&'static str, Vec<Value>) {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
             vec![id(document), id(conference), id(session), text(name), text(content_type), I(size), id(by), I(at)],
         ),
-        Record::DocumentRemoved { id: document, at } => (
-            "UPDATE documents SET removed_at = COALESCE(removed_at, ?2) WHERE id = ?1",
-            vec![id(document), I(at)],
+        Record::DocumentRemoved { id: document, at, erase_name } => (
+            "UPDATE documents SET removed_at = COALESCE(removed_at, ?2), \
+             name = CASE WHEN ?3 THEN '' ELSE name END WHERE id = ?1",
+            vec![id(document), I(at), I(i64::from(erase_name))],
         ),
         Record::Locked { conference, locked, at } => (
             "INSERT INTO room_state (conference_id, locked, updated_at) VALUES (?1, ?2, ?3) \

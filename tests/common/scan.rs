@@ -180,3 +180,26 @@ pub fn write_sealed(path: &std::path::Path, key: [u8; 32], bytes: &[u8]) {
     out.extend(sealer.finish());
     std::fs::write(path, out).unwrap();
 }
+
+/// A sealed file's plaintext, if `key` opens all of it.
+pub fn open_sealed(path: &std::path::Path, key: [u8; 32]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut out = Vec::new();
+    conclave_media::sealed_file::SealedReader::open(file, key)
+        .ok()?
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
+}
+
+/// Every text value of the store that `key` opens (a summary's sealed
+/// names, chat and document names): the base64 runs of every row.
+pub async fn opened_texts(s: &TestServer, key: [u8; 32]) -> Vec<String> {
+    let key = conclave::secrets::SecretKey::from_hex("k", &hex::encode(key)).unwrap();
+    let text = database_text(s).await;
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=".contains(c)))
+        .filter(|run| run.len() >= 40)
+        .filter_map(|run| conclave::summary_keys::open_text(&key, run))
+        .collect()
+}

@@ -43,17 +43,7 @@ pub(super) async fn keys_in_store(server: &TestServer, summary: uuid::Uuid) -> V
         .collect()
 }
 
-/// A sealed file's plaintext, if `key` opens all of it.
-pub(super) fn decrypt(path: &std::path::Path, key: [u8; 32]) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).ok()?;
-    let mut out = Vec::new();
-    conclave_media::sealed_file::SealedReader::open(file, key)
-        .ok()?
-        .read_to_end(&mut out)
-        .ok()?;
-    Some(out)
-}
+pub(super) use crate::common::scan::open_sealed as decrypt;
 
 /// Copies a recording's media files into `to`; answers the copies.
 pub(super) fn copy_media(
@@ -70,6 +60,48 @@ pub(super) fn copy_media(
             copy
         })
         .collect()
+}
+
+/// A deleted recording's remnant scan: no file of the data dir is named
+/// after it or opens, under its summary's key, to one of its files, no
+/// file holds their first bytes in clear, and no table
+/// names it except the account's webhook log (which told of it); the
+/// recording `kept` beside it still opens, so the scan could see one.
+async fn no_remnant_of(
+    server: &TestServer,
+    key: [u8; 32],
+    id: &str,
+    files: &[Vec<u8>],
+    kept: &std::path::Path,
+) {
+    let mut kept_opened = 0;
+    for file in common::files_under(server.data_dir()) {
+        assert!(!file.to_string_lossy().contains(id), "{}", file.display());
+        let raw = std::fs::read(&file).unwrap_or_default();
+        for f in files {
+            assert!(
+                !raw.windows(64).any(|w| w == &f[..64]),
+                "{}",
+                file.display()
+            );
+        }
+        let Some(plain) = decrypt(&file, key) else {
+            continue;
+        };
+        kept_opened += usize::from(file.starts_with(kept));
+        // Whole files: the test's media repeats, so a kept recording may
+        // start as the deleted one did.
+        assert!(
+            !files.contains(&plain),
+            "{} opens to a deleted file",
+            file.display()
+        );
+    }
+    assert!(kept_opened > 0, "the kept recording opens");
+    let database = common::scan::database_text(server).await;
+    for line in database.lines().filter(|l| !l.starts_with("webhook_")) {
+        assert!(!line.contains(id), "{line}");
+    }
 }
 
 async fn get_range(server: &TestServer, path: &str, token: &str, range: &str) -> (u16, Vec<u8>) {
@@ -169,6 +201,7 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     let summary = uuid::Uuid::parse_str(&rec_id[..36]).unwrap();
     let keys = keys_in_store(&server, summary).await;
     assert_eq!(keys.len(), 1, "the summary's key, wrapped in its row");
+    let mut recorded_files = Vec::new();
     for t in tracks {
         let file = t["file"].as_str().unwrap();
         let (status, bytes) = get_bytes(&server, &format!("{base}/{rec_id}/{file}"), &owner).await;
@@ -200,6 +233,7 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
             ivf_frames(&bytes) as f64 / 30.0
         };
         assert!(bytes.len() > 1000, "{t}");
+        recorded_files.push(bytes.clone());
         let seconds = sent_seconds(
             t["participant"].as_str().unwrap(),
             t["source"].as_str().unwrap(),
@@ -302,6 +336,7 @@ async fn a_moderator_records_everyone_is_told_and_the_files_are_valid() {
     })
     .await;
     assert!(second.exists());
+    no_remnant_of(&server, keys[0], &rec_id, &recorded_files, &second).await;
     // Copied aside before the summary goes, as a backup of the data
     // directory would be: it opens with the key the store holds.
     let aside = tempfile::tempdir().unwrap();
@@ -345,18 +380,56 @@ async fn on_postgres_a_recording_copied_aside_is_unreadable_once_its_summary_is_
         b.received(&m, "microphone") >= 10 && b.received(&c, "camera") >= 10
     })
     .await;
-    m.ok(json!({"type": "start_recording"})).await;
-    settle(1500).await;
-    m.ok(json!({"type": "stop_recording"})).await;
+    let base = format!("/api/v1/conferences/{}/recordings", m.conference);
+    // Two recordings of different lengths (the test's media repeats, so
+    // equal lengths would make equal files); the first is deleted alone.
+    let mut ids = Vec::new();
+    for length in [1500, 2500] {
+        m.ok(json!({"type": "start_recording"})).await;
+        settle(length).await;
+        m.ok(json!({"type": "stop_recording"})).await;
+        let list = common::eventually(10, "the recording is listed", || async {
+            let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
+            (list.as_array()?.len() == ids.len() + 1).then_some(list)
+        })
+        .await;
+        let new = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned());
+        ids.extend(new.filter(|i| !ids.contains(i)).collect::<Vec<_>>());
+    }
     let _ = stop.send(());
     let _ = sender.await;
-    let base = format!("/api/v1/conferences/{}/recordings", m.conference);
-    let list = common::eventually(10, "the recording is listed", || async {
-        let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
-        (list.as_array()?.len() == 1).then_some(list)
-    })
-    .await;
-    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let (gone, id) = (ids[0].clone(), ids[1].clone());
+    let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
+    let gone_files: Vec<Vec<u8>> = {
+        let rec = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == gone.as_str())
+            .unwrap();
+        let mut out = Vec::new();
+        for file in rec["files"].as_array().unwrap() {
+            let name = file["file"].as_str().unwrap();
+            out.push(
+                get_bytes(&server, &format!("{base}/{gone}/{name}"), &owner)
+                    .await
+                    .1,
+            );
+        }
+        out
+    };
+    assert_eq!(gone_files.len(), 2);
+    let (status, _) = server
+        .call("DELETE", &format!("{base}/{gone}"), None, Some(&owner))
+        .await;
+    assert_eq!(status, 204);
+    let (_, list) = server.call("GET", &base, None, Some(&owner)).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
     let summary = uuid::Uuid::parse_str(&id[..36]).unwrap();
     let folder = server
         .data_dir()
@@ -368,6 +441,7 @@ async fn on_postgres_a_recording_copied_aside_is_unreadable_once_its_summary_is_
     assert_eq!(copies.len(), 2, "{list}");
     let keys = keys_in_store(&server, summary).await;
     assert_eq!(keys.len(), 1);
+    no_remnant_of(&server, keys[0], &gone, &gone_files, &folder).await;
     for file in list[0]["files"].as_array().unwrap() {
         let name = file["file"].as_str().unwrap();
         let (status, bytes) = get_bytes(&server, &format!("{base}/{id}/{name}"), &owner).await;
