@@ -1,19 +1,20 @@
-//! `conclave audit verify`: every account's audit chain checked link by
-//! link against the audit log as it reads now (src/store/audit_chain.rs,
+//! `conclave audit verify`: every organisation's audit chain checked link
+//! by link against the audit log rows chained in it, as they read now (src/store/audit_chain.rs,
 //! docs/privacy.md "The audit chain").
 
 use uuid::Uuid;
 
 use crate::store::audit_chain::{Broken, ChainKey, ModeratorEntry, Verifier};
-use crate::store::{Page, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 
 /// Links and audit rows read at a time.
 const PAGE: u32 = 1_000;
 
-/// One account's chain, checked.
+/// One organisation's chain, checked.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ChainReport {
-    pub account: Uuid,
+    /// The organisation (an account's own has the account's id).
+    pub chain: Uuid,
     /// Links that verified, up to the first broken one.
     pub links: u64,
     /// Audit rows older than the chain's first link (written before this
@@ -25,7 +26,7 @@ pub struct ChainReport {
 
 impl std::fmt::Display for ChainReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "account {}: {} links", self.account, self.links)?;
+        write!(f, "organisation {}: {} links", self.chain, self.links)?;
         if self.predating > 0 {
             write!(f, ", {} audit entries predate the chain", self.predating)?;
         }
@@ -36,56 +37,51 @@ impl std::fmt::Display for ChainReport {
     }
 }
 
-/// Checks every account's chain.
+/// Checks every organisation's chain.
 pub async fn verify(store: &dyn Store, key: &ChainKey) -> StoreResult<Vec<ChainReport>> {
     let mut out = Vec::new();
-    for account in store.chain_accounts().await? {
-        out.push(verify_one(store, key, account).await?);
+    for chain in store.chains().await? {
+        out.push(verify_one(store, key, chain).await?);
     }
     Ok(out)
 }
 
-async fn verify_one(store: &dyn Store, key: &ChainKey, account: Uuid) -> StoreResult<ChainReport> {
-    let first = store.chain_links(account, 0, 1).await?;
+async fn verify_one(store: &dyn Store, key: &ChainKey, chain: Uuid) -> StoreResult<ChainReport> {
+    let first = store.chain_links(chain, 0, 1).await?;
     let since = first.first().map(|l| l.at);
-    let mut verifier = Verifier::new(key, account);
+    let mut verifier = Verifier::new(key, chain);
     let mut predating = 0;
-    for conference in store
-        .conferences(conclave_actors::AccountId(account))
-        .await?
-    {
-        let mut page = Page::first(PAGE);
-        loop {
-            let rows = store.audit_log(conference.id, page).await?;
-            for r in &rows {
-                if since.is_none_or(|at| r.at < at) {
-                    predating += 1;
-                    continue;
-                }
-                verifier.row(&ModeratorEntry {
-                    id: r.id,
-                    conference: conference.id.0,
-                    session: r.session,
-                    actor: r.actor,
-                    action: &r.action,
-                    target: r.target.as_deref(),
-                    detail: r.detail.as_deref(),
-                    at: r.at,
-                });
+    let mut after = None;
+    loop {
+        let rows = store.chain_rows(chain, after, PAGE).await?;
+        for (conference, r) in &rows {
+            if since.is_none_or(|at| r.at < at) {
+                predating += 1;
+                continue;
             }
-            match rows.last() {
-                Some(last) if rows.len() == PAGE as usize => page.after = Some(last.id),
-                _ => break,
-            }
+            verifier.row(&ModeratorEntry {
+                id: r.id,
+                conference: *conference,
+                session: r.session,
+                actor: r.actor,
+                action: &r.action,
+                target: r.target.as_deref(),
+                detail: r.detail.as_deref(),
+                at: r.at,
+            });
+        }
+        match rows.last() {
+            Some((_, last)) if rows.len() == PAGE as usize => after = Some(last.id),
+            _ => break,
         }
     }
     let mut after = 0;
     loop {
-        let links = store.chain_links(account, after, PAGE).await?;
+        let links = store.chain_links(chain, after, PAGE).await?;
         for link in &links {
             if let Err(broken) = verifier.link(link) {
                 return Ok(ChainReport {
-                    account,
+                    chain,
                     links: verifier.links,
                     predating,
                     broken: Some(broken),
@@ -99,7 +95,7 @@ async fn verify_one(store: &dyn Store, key: &ChainKey, account: Uuid) -> StoreRe
     }
     let links = verifier.links;
     Ok(ChainReport {
-        account,
+        chain,
         links,
         predating,
         broken: verifier.finish().err(),

@@ -1,11 +1,12 @@
 //! The retention job (docs/privacy.md "Retention"): every
 //! `[retention] interval_secs` (an hour), on every server, each account
-//! with a retention set loses the summaries that ended more than its
-//! `summary_days` ago (with their documents and recordings, bytes
-//! included) and the chat posted more than its `chat_days` ago. A run that
-//! deletes anything appends a `retention` link with its counts to the
-//! account's audit chain; each deleted summary also has its own
-//! `history_deleted` link, written with the deletion.
+//! whose organisation has a retention set loses the summaries that ended
+//! more than its `summary_days` ago (with their documents and recordings,
+//! bytes included) and the chat posted more than its `chat_days` ago. A
+//! run that deletes anything in an account's conferences appends a
+//! `retention` link with its counts to the organisation's audit chain;
+//! each deleted summary also has its own `history_deleted` link, written
+//! with the deletion.
 //!
 //! Safe to re-run and to run on several servers at once: what it deletes
 //! is picked by age alone, a summary's rows go in one transaction that
@@ -48,7 +49,7 @@ pub struct RetentionRun {
     pub chat_messages: u64,
 }
 
-/// One run over every account with a retention set.
+/// One run over every account whose organisation has a retention set.
 pub async fn run_once(services: &Services, rooms: &Rooms) -> Result<RetentionRun, AppError> {
     let mut run = RetentionRun::default();
     for (account, days) in services.store.retention_accounts().await? {

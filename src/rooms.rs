@@ -29,6 +29,8 @@ pub struct Rooms {
     pub ack_wait: Duration,
     /// The longest anyone waits at a room's door (`[waiting_room]`).
     pub max_wait: Duration,
+    /// The server's encryption key, which seals the names of blocks.
+    pub names: crate::secrets::SecretKey,
     /// Where shared documents' bytes live.
     pub files: std::sync::Arc<crate::documents::DocumentFiles>,
     /// What the telephony gateway must present; `None` turns it off.
@@ -73,7 +75,7 @@ impl Rooms {
             Err(_) => return Err(OpenError::ShuttingDown),
         }
         let durable = match store.room_state(conference).await {
-            Ok(row) => durable_from(row),
+            Ok(row) => durable_from(row, &self.names),
             Err(e) => {
                 tracing::warn!(%conference, error = %e, "cannot read the room's durable state");
                 return Err(OpenError::Unavailable);
@@ -90,7 +92,7 @@ impl Rooms {
 }
 
 /// The room's starting state from what the store holds.
-fn durable_from(row: RoomStateRow) -> Durable {
+fn durable_from(row: RoomStateRow, names: &crate::secrets::SecretKey) -> Durable {
     let audience = |s: &str| match s {
         "moderators" => Audience::Moderators,
         _ => Audience::Everyone,
@@ -108,7 +110,7 @@ fn durable_from(row: RoomStateRow) -> Durable {
             .map(|b| Block {
                 id: BlockId(b.id),
                 identities: crate::persist::convert::parse_identities(&b.identities),
-                name: b.name,
+                name: crate::summary_keys::open_or_clear(names, b.name),
                 by: ParticipantId(b.by),
                 at: b.at,
             })

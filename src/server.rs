@@ -141,6 +141,7 @@ pub async fn run_with_clock(
         ack_wait: Duration::from_secs(config.persistence.durable_ack_wait_secs),
         max_wait: Duration::from_secs(config.waiting_room.max_wait_secs),
         files,
+        names: services.secrets.encryption_key.clone(),
         gateway_secret: config.gateway_secret.clone(),
         media,
         recordings: config.data_dir.join("recordings"),

@@ -56,7 +56,7 @@ impl Services {
     ) -> Result<(), crate::error::AppError> {
         let link = crate::store::Record::Chained {
             id: uuid::Uuid::new_v4(),
-            account: account.0,
+            of: crate::store::ChainOf::Account(account.0),
             kind,
             detail: detail.to_string(),
             at: self.clock.now().timestamp_millis(),

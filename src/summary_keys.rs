@@ -21,7 +21,8 @@ use crate::error::AppError;
 use crate::secrets::SecretKey;
 use crate::store::{AttendanceRow, ChatRow, DocumentRow, Page, SharedStore};
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+pub(crate) const B64: base64::engine::GeneralPurpose =
+    base64::engine::general_purpose::STANDARD_NO_PAD;
 
 /// What a wrapped key is bound to: its summary's id.
 fn wrap_context(session: Uuid) -> Vec<u8> {
@@ -50,6 +51,14 @@ pub fn seal_text(key: &SecretKey, text: &str) -> String {
 pub fn open_text(key: &SecretKey, stored: &str) -> Option<String> {
     let sealed = B64.decode(stored).ok()?;
     String::from_utf8(crate::crypto::open(key, &sealed)?).ok()
+}
+
+/// An account-level name sealed by the server's key (a contact's, a
+/// block's), opened; one written before those were sealed is in clear and
+/// comes back as it is (a clear name never opens: it is not base64 of a
+/// nonce, a ciphertext and a tag made with this key).
+pub fn open_or_clear(key: &SecretKey, stored: String) -> String {
+    open_text(key, &stored).unwrap_or(stored)
 }
 
 /// The keys of the summaries under way on this server, which the rooms'

@@ -21,26 +21,8 @@ on_both_stores!(actix:
     the_chain_verifies_until_the_database_is_edited,
 );
 
-/// Runs a statement straight on the server's database.
 async fn sql(s: &TestServer, statement: &str) {
-    match s.backend {
-        Backend::Sqlite => {
-            let db = rusqlite::Connection::open(s.data_dir().join("conclave.sqlite3")).unwrap();
-            db.execute_batch(statement).unwrap();
-        }
-        Backend::Postgres => {
-            let (client, conn) =
-                tokio_postgres::connect(&common::postgres_url(), tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-            actix_web::rt::spawn(conn);
-            let schema = s.config().database_schema.clone().unwrap();
-            client
-                .batch_execute(&format!("SET search_path TO {schema}; {statement}"))
-                .await
-                .unwrap();
-        }
-    }
+    common::scan::execute(s, statement).await;
 }
 
 /// The account's chain, checked by the library call.
@@ -51,7 +33,7 @@ async fn report(s: &TestServer, account: &str) -> ChainReport {
         .await
         .unwrap()
         .into_iter()
-        .find(|r| r.account.to_string() == account)
+        .find(|r| r.chain.to_string() == account)
         .expect("every account has a report")
 }
 
@@ -142,7 +124,7 @@ async fn the_chain_verifies_until_the_database_is_edited(b: Backend) {
     let (code_ok, out) = cli(&s);
     assert_eq!(code_ok, Some(0), "{out}");
     assert!(
-        out.contains(&format!("account {account}: 4 links, intact")),
+        out.contains(&format!("organisation {account}: 4 links, intact")),
         "{out}"
     );
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{owned_line_with_security, Backend, TestServer, Ws};
+use common::{owned_line_with_security, scan, Backend, TestServer, Ws};
 use serde_json::{json, Value};
 
 on_both_stores!(actix: named_callers_are_listed_renamed_and_deleted_by_their_owner);
@@ -76,6 +76,10 @@ async fn named_callers_are_listed_renamed_and_deleted_by_their_owner(b: Backend)
         "the owner sees the full number"
     );
     assert!(list[0]["updated_at"].is_string());
+    assert!(
+        !scan::database_text(&s).await.contains("Grace"),
+        "the name is sealed by the server's key"
+    );
     let id = list[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 64);
     assert!(!id.contains("1234567"), "the id is not the number");
@@ -146,6 +150,7 @@ async fn named_callers_are_listed_renamed_and_deleted_by_their_owner(b: Backend)
         ),
         (Some(id.as_str()), Some("Grace Hopper"), Some(NUMBER))
     );
+    assert!(!scan::database_text(&s).await.contains("Hopper"));
     // The next call from the number shows the new name.
     dial_in(&mut gw, "c2", &code).await;
     let again = chair.until("participant_joined").await;

@@ -16,6 +16,7 @@ const NAME: &str = "Zoë \"Quillfeather\", =HYPERLINK(1)";
 const CHAT: &str = "the vault code is 44-quill-17";
 const DOC_NAME: &str = "quillfeather-budget.pdf";
 const DOC_MARK: &[u8] = b"QUILLFEATHER-DOCUMENT-BYTES;";
+const BLOCKED: &str = "Ottoline Blockley";
 
 async fn send(
     s: &TestServer,
@@ -95,6 +96,13 @@ async fn a_meeting_is_sealed_at_rest_and_reads_back_after_a_key_rotation(b: Back
         chair.ask(json!({"type": "chat", "text": CHAT})).await["type"],
         "ack"
     );
+    // A block outlives the meeting, under the server's key.
+    let mut troll = Ws::connect(&s).await;
+    let troll_id = troll.join(&code, Some("2468"), None, BLOCKED).await["participant"].clone();
+    let blocked = chair
+        .ask(json!({"type": "remove", "participant": troll_id, "block": true}))
+        .await;
+    assert_eq!(blocked["type"], "ack", "{blocked}");
 
     // A document of three chunks and a bit, sealed as it arrives.
     let document: Vec<u8> = DOC_MARK.iter().copied().cycle().take(200_000).collect();
@@ -135,7 +143,7 @@ async fn a_meeting_is_sealed_at_rest_and_reads_back_after_a_key_rotation(b: Back
     assert_eq!(chair.ask(json!({"type": "leave"})).await["type"], "ack");
 
     // Reports read everything back once the meeting is written.
-    let read = |h: &Value| names(h) == [NAME];
+    let read = |h: &Value| names(h) == [NAME, BLOCKED];
     let (history, chat, csv, export) = common::eventually(10, "the meeting is written", || async {
         let r = reports(&s, &token, &conference).await;
         read(&r.0).then_some(r)
@@ -152,7 +160,7 @@ async fn a_meeting_is_sealed_at_rest_and_reads_back_after_a_key_rotation(b: Back
 
     // The database holds none of it in clear, on either store.
     let database = scan::database_text(&s).await;
-    for clear in [CHAT, DOC_NAME, "Quillfeather", "44-quill"] {
+    for clear in [CHAT, DOC_NAME, "Quillfeather", "44-quill", "Blockley"] {
         assert!(
             !database.contains(clear),
             "the database holds {clear:?} in clear"
@@ -199,7 +207,7 @@ async fn a_meeting_is_sealed_at_rest_and_reads_back_after_a_key_rotation(b: Back
         })
         .await;
     let (history, chat, _, _) = reports(&s, &token, &conference).await;
-    assert_eq!(names(&history), [NAME]);
+    assert_eq!(names(&history), [NAME, BLOCKED]);
     assert_eq!(chat[0]["text"], CHAT);
 
     // An erasure by name finds the sealed name and leaves a sealed tombstone.
@@ -213,7 +221,13 @@ async fn a_meeting_is_sealed_at_rest_and_reads_back_after_a_key_rotation(b: Back
         .await;
     assert_eq!((status, &erased["seats"]), (200, &json!(1)), "{erased}");
     let (history, chat, _, _) = reports(&s, &token, &conference).await;
-    assert_eq!(names(&history), ["Erased participant"]);
+    assert_eq!(names(&history), ["Erased participant", BLOCKED]);
     assert_eq!(chat[0]["sender_name"], "Erased participant");
     assert!(!scan::database_text(&s).await.contains("Erased participant"));
+    // The block, re-sealed with the rest, reads back in a new room.
+    let mut chair = Ws::connect(&s).await;
+    chair.join(&code, Some("2468"), Some(&pin), "Chair").await;
+    let blocks = chair.ask(json!({"type": "list_blocks"})).await;
+    assert_eq!(blocks["blocks"][0]["name"], BLOCKED, "{blocks}");
+    assert_eq!(chair.ask(json!({"type": "leave"})).await["type"], "ack");
 }

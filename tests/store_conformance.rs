@@ -451,7 +451,7 @@ async fn history_records_written_twice_leave_the_same_rows(b: Backend) {
     let (session, mut records) = session_records(line.id);
     records.push(store::Record::Chained {
         id: uuid::Uuid::new_v4(),
-        account: account.id.0,
+        of: store::ChainOf::Account(account.id.0),
         kind: "account_exported",
         detail: r#"{"conferences":1}"#.into(),
         at: 1_009,

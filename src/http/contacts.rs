@@ -45,7 +45,7 @@ impl ContactView {
             number: crate::crypto::open(&services.secrets.encryption_key, &row.number_sealed)
                 .and_then(|n| String::from_utf8(n).ok()),
             id: row.number_index,
-            name: row.name,
+            name: crate::summary_keys::open_or_clear(&services.secrets.encryption_key, row.name),
             updated_at: DateTime::from_timestamp_millis(row.updated_at).unwrap_or_default(),
         }
     }
@@ -98,9 +98,10 @@ pub async fn rename(
     let max = conclave_actors::room_state::RoomSettings::default().max_name_chars;
     let name = crate::validate::text("name", &body.name, max)?;
     let at = services.clock.now().timestamp_millis();
+    let sealed = crate::summary_keys::seal_text(&services.secrets.encryption_key, &name);
     let row = services
         .store
-        .rename_contact(authed.account.id, id, &name, at)
+        .rename_contact(authed.account.id, id, &sealed, at)
         .await?;
     tracing::info!(account = %authed.account.id, "contact renamed");
     Ok(HttpResponse::Ok().json(ContactView::new(&services, row)))

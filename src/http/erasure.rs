@@ -95,7 +95,10 @@ pub async fn delete_account(
             }
         }
     }
-    services.store.delete_account(account.id).await?;
+    services
+        .store
+        .delete_account(account.id, services.clock.now().timestamp_millis())
+        .await?;
     // Codes kept for outages may name its conferences.
     services.last_known.forget_all();
     tracing::info!(account = %account.id, conferences = conferences.len(), "account deleted");

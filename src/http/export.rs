@@ -8,7 +8,7 @@
 
 use actix_web::{http::header, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use conclave_actors::{AccountId, ConferenceId};
+use conclave_actors::ConferenceId;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -263,7 +263,7 @@ where
     }
 }
 
-/// One link of the account's audit chain (`audit_chain.json`).
+/// One link of the organisation's audit chain (`audit_chain.json`).
 #[derive(Serialize)]
 struct LinkView {
     seq: i64,
@@ -278,16 +278,14 @@ struct LinkView {
     hash: String,
 }
 
-/// The account's audit chain, spooled a page at a time.
-async fn chain_entry(
-    services: &Services,
-    rooms: &Rooms,
-    account: AccountId,
-) -> Result<Entry, Stop> {
+/// The audit chain of the account's organisation, which holds the links
+/// of its own actions (links hold digests, pseudonyms and counts, nothing
+/// of another member's data), spooled a page at a time.
+async fn chain_entry(services: &Services, rooms: &Rooms, chain: uuid::Uuid) -> Result<Entry, Stop> {
     let mut out = Spool::new(rooms.spool.clone()).await?;
     let mut after = 0;
     loop {
-        let links = services.store.chain_links(account.0, after, PAGE).await?;
+        let links = services.store.chain_links(chain, after, PAGE).await?;
         for l in &links {
             out.push(&LinkView {
                 seq: l.seq,
@@ -416,10 +414,10 @@ pub async fn export(
             json!({"conferences": conferences.len()}),
         )
         .await?;
-    let account = authed.account.id;
+    let (account, organisation) = (authed.account.id, authed.account.organisation);
     let (entries, mut arriving) = mpsc::channel::<Entry>(1);
     actix_web::rt::spawn(async move {
-        let chain = chain_entry(&services, &rooms, account).await;
+        let chain = chain_entry(&services, &rooms, organisation).await;
         if let Err(stop) = async { entries.send(chain?).await.map_err(|_| Stop::Gone) }.await {
             if let Stop::Failed(why) = stop {
                 tracing::warn!(%account, error = %why, "the account export could not read everything");

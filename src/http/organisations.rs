@@ -109,7 +109,7 @@ pub struct RoleBody {
 }
 
 /// The organisation's id, for an admin of it; `NotFound` for a member.
-fn administered(account: &Account) -> Result<uuid::Uuid, AppError> {
+pub(super) fn administered(account: &Account) -> Result<uuid::Uuid, AppError> {
     if account.is_admin() {
         Ok(account.organisation)
     } else {

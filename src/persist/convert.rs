@@ -10,11 +10,12 @@ use uuid::Uuid;
 
 use crate::secrets::SecretKey;
 use crate::store::Record;
+use crate::summary_keys::seal_text;
 
 /// How an event's records seal what they hold.
 pub struct Seal<'a> {
-    /// The server's key: the address book's numbers, which outlive the
-    /// summary.
+    /// The server's key: the address book's numbers and names, and the
+    /// names of blocks, which outlive the summary.
     pub server: &'a SecretKey,
     /// The summary's key: its seats' names and numbers, its chat and its
     /// documents' names. `None` writes them as the summaries before
@@ -107,7 +108,7 @@ pub fn records(place: Place, event: &Event, at: Millis, seal: &Seal) -> Vec<Reco
         Event::Blocked(block) => vec![Record::BlockAdded {
             id: block.id.0,
             conference,
-            name: block.name.clone(),
+            name: seal_text(seal.server, &block.name),
             identities: identities_json(&block.identities),
             by: block.by.0,
             at: block.at,
@@ -181,7 +182,7 @@ pub fn records(place: Place, event: &Event, at: Millis, seal: &Seal) -> Vec<Reco
                     conference,
                     number_index: index.clone(),
                     number_sealed: crate::crypto::seal(seal.server, number.as_bytes()),
-                    name: name.clone(),
+                    name: seal_text(seal.server, name),
                     at,
                 });
             }

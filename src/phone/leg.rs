@@ -253,7 +253,9 @@ impl PhoneLeg {
             let masked = mask_number(&number);
             // The owner's address book names the number, if a moderator did.
             let name = match services.store.contact_name(conference, &index).await {
-                Ok(Some(name)) => name,
+                Ok(Some(name)) => {
+                    crate::summary_keys::open_or_clear(&services.secrets.encryption_key, name)
+                }
                 _ => masked.clone(),
             };
             let id = ParticipantId::new();

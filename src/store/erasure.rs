@@ -13,7 +13,11 @@ use super::StoreResult;
 pub trait Erasure: Send + Sync + 'static {
     /// Deletes the account and all it owns; answers its conferences (their
     /// files on disk are the caller's to delete). `NotFound` if it is gone.
-    async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<ConferenceId>>;
+    async fn delete_account(
+        &self,
+        account: AccountId,
+        at: Millis,
+    ) -> StoreResult<Vec<ConferenceId>>;
     /// Replaces these participants, in the account's conferences only, by
     /// a tombstone: their attendance keeps its times under the name given
     /// with each (as stored: sealed with its summary's key) and no number,

@@ -17,8 +17,8 @@ macro_rules! migrations {
     };
 }
 
-pub const POSTGRES: &[Migration] = migrations!("postgres": "0001_accounts_and_conferences", "0002_rooms_and_history", "0003_contacts", "0004_server_nodes", "0005_waiting_room", "0006_api_keys", "0007_webhooks", "0008_export_and_audit_chain", "0009_retention", "0010_organisations", "0011_encryption_at_rest");
-pub const SQLITE: &[Migration] = migrations!("sqlite": "0001_accounts_and_conferences", "0002_rooms_and_history", "0003_contacts", "0004_server_nodes", "0005_waiting_room", "0006_api_keys", "0007_webhooks", "0008_export_and_audit_chain", "0009_retention", "0010_organisations", "0011_encryption_at_rest");
+pub const POSTGRES: &[Migration] = migrations!("postgres": "0001_accounts_and_conferences", "0002_rooms_and_history", "0003_contacts", "0004_server_nodes", "0005_waiting_room", "0006_api_keys", "0007_webhooks", "0008_export_and_audit_chain", "0009_retention", "0010_organisations", "0011_encryption_at_rest", "0012_organisation_retention_and_chain");
+pub const SQLITE: &[Migration] = migrations!("sqlite": "0001_accounts_and_conferences", "0002_rooms_and_history", "0003_contacts", "0004_server_nodes", "0005_waiting_room", "0006_api_keys", "0007_webhooks", "0008_export_and_audit_chain", "0009_retention", "0010_organisations", "0011_encryption_at_rest", "0012_organisation_retention_and_chain");
 
 #[cfg(test)]
 mod tests {

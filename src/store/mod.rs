@@ -8,6 +8,7 @@
 //! value, so a failing database can never pass for an empty one.
 
 pub mod audit_chain;
+mod chain_verifier;
 pub mod erasure;
 pub mod migrations;
 pub mod organisations;

@@ -9,15 +9,21 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::audit_chain::{key_of, link_rest, linked, ChainKey, ChainStore, Link, Linked, GENESIS};
+use super::audit_chain::{
+    key_of, link_rest, linked, ChainKey, ChainStore, Link, LinkTo, Linked, GENESIS,
+};
 use super::pg_history::Params;
 use super::postgres::{map_err, PgStore};
-use super::records::Record;
+use super::records::{AuditRow, ChainOf, Record};
 use super::StoreResult;
 
 /// Locks every chain the batch appends to, in the order of their lock
-/// keys: `$1` the conferences of its moderator actions, `$2` the accounts
-/// of its other links.
+/// keys: the organisations of `$1`, the conferences of its moderator
+/// actions, of `$2`, the accounts of its other links, and `$3`, the
+/// organisations its links name. (An account that
+/// changes organisation between this and its append finds the new chain
+/// unlocked: two appends at one position then fail the primary key, and
+/// the persister writes the batch again.)
 pub(super) fn lock(records: &[Record]) -> Option<(&'static str, Params)> {
     let conferences: Vec<Uuid> = records
         .iter()
@@ -26,24 +32,72 @@ pub(super) fn lock(records: &[Record]) -> Option<(&'static str, Params)> {
             _ => None,
         })
         .collect();
-    let accounts: Vec<Uuid> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Chained { account, .. } => Some(*account),
-            _ => None,
-        })
-        .collect();
-    if conferences.is_empty() && accounts.is_empty() {
+    let (mut accounts, mut organisations) = (Vec::new(), Vec::new());
+    for r in records {
+        match r {
+            Record::Chained {
+                of: ChainOf::Account(a),
+                ..
+            } => accounts.push(*a),
+            Record::Chained {
+                of: ChainOf::Organisation(o),
+                ..
+            } => organisations.push(*o),
+            _ => {}
+        }
+    }
+    if conferences.is_empty() && accounts.is_empty() && organisations.is_empty() {
         return None;
     }
     Some((
         "SELECT pg_advisory_xact_lock(k) FROM ( \
            SELECT DISTINCT hashtextextended(chain::text, 17) AS k FROM ( \
-             SELECT account_id AS chain FROM conferences WHERE id = ANY($1::uuid[]) \
-             UNION SELECT unnest($2::uuid[])) c \
+             SELECT a.organisation_id AS chain FROM conferences c JOIN accounts a ON a.id = c.account_id \
+               WHERE c.id = ANY($1::uuid[]) \
+             UNION SELECT organisation_id FROM accounts WHERE id = ANY($2::uuid[]) \
+             UNION SELECT unnest($3::uuid[])) c \
            ORDER BY k) keys",
-        vec![Box::new(conferences), Box::new(accounts)],
+        vec![Box::new(conferences), Box::new(accounts), Box::new(organisations)],
     ))
+}
+
+/// How many `audit_log` rows each chain holds among those whose `column`
+/// (`session_id` or `conference_id`) is one of `ids`.
+pub(super) async fn rows_by_chain(
+    tx: &tokio_postgres::Transaction<'_>,
+    column: &'static str,
+    ids: &[Uuid],
+) -> StoreResult<Vec<(Uuid, i64)>> {
+    tx.query(
+        &format!(
+            "SELECT chain_id, count(*) FROM audit_log \
+             WHERE {column} = ANY($1) AND chain_id IS NOT NULL GROUP BY chain_id"
+        ),
+        &[&ids],
+    )
+    .await
+    .map_err(map_err)?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect::<Result<_, tokio_postgres::Error>>()
+    .map_err(map_err)
+}
+
+/// Takes the chains' append locks (as `lock` does) in a transaction that
+/// moves an account between organisations, so a batch that read the old
+/// organisation as its chain has appended before the move commits.
+pub(super) async fn lock_chains(
+    tx: &tokio_postgres::Transaction<'_>,
+    chains: &[Uuid],
+) -> StoreResult<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(k) FROM ( \
+           SELECT DISTINCT hashtextextended(c::text, 17) AS k FROM unnest($1::uuid[]) c ORDER BY k) keys",
+        &[&chains],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// Appends the link after the chain's last, unless the entry has one
@@ -68,17 +122,29 @@ macro_rules! append {
 /// The statement that chains a record, for the records that are links.
 pub(super) fn link(r: &Record, key: &ChainKey) -> Option<(&'static str, Params)> {
     let Linked {
-        conference,
-        owner,
+        to,
         id,
         kind,
         detail,
         at,
         digest,
     } = linked(r)?;
-    let sql = match conference {
-        Some(_) => append!("SELECT account_id AS chain_id FROM conferences WHERE id = $1::uuid"),
-        None => append!("SELECT id AS chain_id FROM accounts WHERE id = $1::uuid"),
+    let (sql, owner) = match to {
+        LinkTo::Conference(c) => (
+            append!(
+                "SELECT a.organisation_id AS chain_id FROM conferences c \
+                 JOIN accounts a ON a.id = c.account_id WHERE c.id = $1::uuid"
+            ),
+            c,
+        ),
+        LinkTo::Account(a) => (
+            append!("SELECT organisation_id AS chain_id FROM accounts WHERE id = $1::uuid"),
+            a,
+        ),
+        LinkTo::Organisation(o) => (
+            append!("SELECT id AS chain_id FROM organisations WHERE id = $1::uuid"),
+            o,
+        ),
     };
     let entry = key.pseudonym(id);
     let rest = link_rest(&entry, kind, at, &digest);
@@ -113,11 +179,11 @@ impl ChainStore for PgStore {
         let _ = self.chain_key.set(key);
     }
 
-    async fn chain_accounts(&self) -> StoreResult<Vec<Uuid>> {
+    async fn chains(&self) -> StoreResult<Vec<Uuid>> {
         let rows = self
             .client()
             .await?
-            .query("SELECT id FROM accounts ORDER BY id", &[])
+            .query("SELECT id FROM organisations ORDER BY id", &[])
             .await
             .map_err(map_err)?;
         rows.iter().map(|r| r.try_get(0).map_err(map_err)).collect()
@@ -152,5 +218,44 @@ impl ChainStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn chain_rows(
+        &self,
+        chain: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, AuditRow)>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT conference_id, id, session_id, actor, action, target, detail, at FROM audit_log l \
+                 WHERE (chain_id = $1 OR (NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = l.chain_id) \
+                        AND conference_id IN (SELECT c.id FROM conferences c JOIN accounts a ON a.id = c.account_id \
+                                              WHERE a.organisation_id = $1))) \
+                   AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                &[&chain, &after, &i64::from(limit)],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let at: DateTime<Utc> = r.try_get(7)?;
+                Ok((
+                    r.try_get(0)?,
+                    AuditRow {
+                        id: r.try_get(1)?,
+                        session: r.try_get(2)?,
+                        actor: r.try_get(3)?,
+                        action: r.try_get(4)?,
+                        target: r.try_get(5)?,
+                        detail: r.try_get(6)?,
+                        at: at.timestamp_millis(),
+                    },
+                ))
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(map_err)
     }
 }

@@ -1,16 +1,22 @@
 //! Erasing an account on PostgreSQL (see `erasure.rs`).
 
 use async_trait::async_trait;
+use conclave_actors::room_state::Millis;
 use conclave_actors::{AccountId, ConferenceId};
 use uuid::Uuid;
 
+use super::audit_chain::account_deletion_links;
 use super::erasure::Erasure;
 use super::postgres::{map_err, PgStore};
 use super::{StoreError, StoreResult};
 
 #[async_trait]
 impl Erasure for PgStore {
-    async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<ConferenceId>> {
+    async fn delete_account(
+        &self,
+        account: AccountId,
+        at: Millis,
+    ) -> StoreResult<Vec<ConferenceId>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let conferences = tx
@@ -25,6 +31,7 @@ impl Erasure for PgStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(map_err)?;
         let ids: Vec<Uuid> = conferences.iter().map(|c| c.0).collect();
+        let chains = super::pg_audit_chain::rows_by_chain(&tx, "conference_id", &ids).await?;
         tx.execute(
             "DELETE FROM webhook_events WHERE conference_id = ANY($1)",
             &[&ids],
@@ -62,6 +69,8 @@ impl Erasure for PgStore {
         )
         .await
         .map_err(map_err)?;
+        let links = account_deletion_links(organisation, &chains, conferences.len(), at);
+        super::pg_history::write_in(&tx, &links, &self.chain_key()).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(conferences)
     }

@@ -7,7 +7,7 @@ use conclave_actors::room_state::Millis;
 use conclave_actors::ConferenceId;
 use deadpool_postgres::GenericClient;
 
-use super::audit_chain::{deleted_detail, ChainKey};
+use super::audit_chain::{deletion_links, ChainKey};
 use super::pg_audit_chain;
 use super::postgres::{map_err, PgStore};
 use super::records::*;
@@ -64,8 +64,9 @@ pub(super) fn statement(r: Record) -> (&'static str, Params) {
             vec![Box::new(participant), Box::new(name)],
         ),
         Record::Audit { id, conference, session, actor, action, target, detail, at } => (
-            "INSERT INTO audit_log (id, conference_id, session_id, actor, action, target, detail, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            "INSERT INTO audit_log (id, conference_id, session_id, actor, action, target, detail, at, chain_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT a.organisation_id FROM conferences c \
+                     JOIN accounts a ON a.id = c.account_id WHERE c.id = $2)) ON CONFLICT DO NOTHING",
             vec![Box::new(id), Box::new(conference), Box::new(session), Box::new(actor), Box::new(action), Box::new(target), Box::new(detail), Box::new(t(at))],
         ),
         Record::ChatPosted { id, conference, session, sender, sender_name, text, at } => (
@@ -140,6 +141,22 @@ pub(super) fn statement(r: Record) -> (&'static str, Params) {
 }
 
 /// Every statement of a batch in order: the chains it appends to locked
+/// Writes `records` (with their links) one statement at a time in `tx`.
+pub(super) async fn write_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    records: &[Record],
+    key: &ChainKey,
+) -> StoreResult<()> {
+    for (sql, params) in statements(records, key) {
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        tx.execute(sql, &refs).await.map_err(map_err)?;
+    }
+    Ok(())
+}
+
 /// first, then each record's statement followed by its chain link.
 pub(super) fn statements(records: &[Record], key: &ChainKey) -> Vec<(&'static str, Params)> {
     let mut out = Vec::with_capacity(records.len() + 1);
@@ -224,13 +241,14 @@ impl PgStore {
         let counted = tx
             .query_one(
                 "SELECT (SELECT count(*) FROM attendance WHERE session_id = ANY($1)), \
-                        (SELECT count(*) FROM audit_log WHERE session_id = ANY($1)), \
                         (SELECT count(*) FROM chat_messages WHERE session_id = ANY($1)), \
-                        (SELECT account_id FROM conferences WHERE id = $2)",
+                        (SELECT a.organisation_id FROM conferences c JOIN accounts a ON a.id = c.account_id \
+                         WHERE c.id = $2)",
                 &[&sessions, &conference.0],
             )
             .await
             .map_err(map_err)?;
+        let chains = pg_audit_chain::rows_by_chain(&tx, "session_id", &sessions).await?;
         // Attendance, audit log and chat go with their session (ON DELETE
         // CASCADE), in this same transaction.
         tx.execute(
@@ -240,29 +258,19 @@ impl PgStore {
         .await
         .map_err(map_err)?;
         let mut told = told.to_vec();
-        let account: Option<uuid::Uuid> = counted.try_get(3).map_err(map_err)?;
-        if let (Some(account), false) = (account, sessions.is_empty()) {
-            told.push(Record::Chained {
-                id: uuid::Uuid::new_v4(),
-                account,
-                kind: "history_deleted",
-                detail: deleted_detail(
-                    sessions.len(),
-                    counted.try_get(0).map_err(map_err)?,
-                    counted.try_get(1).map_err(map_err)?,
-                    counted.try_get(2).map_err(map_err)?,
-                    documents.len(),
-                ),
+        let organisation: Option<uuid::Uuid> = counted.try_get(2).map_err(map_err)?;
+        if let (Some(organisation), false) = (organisation, sessions.is_empty()) {
+            told.extend(deletion_links(
+                organisation,
+                &chains,
+                sessions.len(),
+                counted.try_get(0).map_err(map_err)?,
+                counted.try_get(1).map_err(map_err)?,
+                documents.len(),
                 at,
-            });
+            ));
         }
-        for (sql, params) in statements(&told, &self.chain_key()) {
-            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-                .collect();
-            tx.execute(sql, &refs).await.map_err(map_err)?;
-        }
+        write_in(&tx, &told, &self.chain_key()).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(DeletedHistory {
             sessions,

@@ -192,6 +192,7 @@ impl Organisations for PgStore {
             found.try_get(0).map_err(map_err)?,
             found.try_get(1).map_err(map_err)?,
         );
+        super::pg_audit_chain::lock_chains(&tx, &[joining, leaving]).await?;
         tx.execute(
             "UPDATE accounts SET organisation_id = $2, organisation_role = 'member' WHERE id = $1",
             &[&account.0, &joining],
@@ -232,6 +233,7 @@ impl Organisations for PgStore {
     async fn remove_member(&self, organisation: Uuid, account: AccountId) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
+        super::pg_audit_chain::lock_chains(&tx, &[organisation, account.0]).await?;
         let n = tx
             .execute(
                 "UPDATE accounts SET organisation_id = id, organisation_role = 'admin' \

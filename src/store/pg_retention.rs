@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use conclave_actors::room_state::Millis;
 use conclave_actors::{AccountId, ConferenceId};
+use uuid::Uuid;
 
 use super::postgres::{map_err, PgStore};
 use super::retention::{Retention, RetentionDays};
@@ -19,13 +20,13 @@ fn days(v: Option<i32>) -> Option<u16> {
 
 #[async_trait]
 impl Retention for PgStore {
-    async fn retention(&self, account: AccountId) -> StoreResult<RetentionDays> {
+    async fn retention(&self, organisation: Uuid) -> StoreResult<RetentionDays> {
         let row = self
             .client()
             .await?
             .query_opt(
-                "SELECT retention_summary_days, retention_chat_days FROM accounts WHERE id = $1",
-                &[&account.0],
+                "SELECT retention_summary_days, retention_chat_days FROM organisations WHERE id = $1",
+                &[&organisation],
             )
             .await
             .map_err(map_err)?
@@ -36,14 +37,14 @@ impl Retention for PgStore {
         })
     }
 
-    async fn set_retention(&self, account: AccountId, d: RetentionDays) -> StoreResult<()> {
+    async fn set_retention(&self, organisation: Uuid, d: RetentionDays) -> StoreResult<()> {
         let n = self
             .client()
             .await?
             .execute(
-                "UPDATE accounts SET retention_summary_days = $2, retention_chat_days = $3 WHERE id = $1",
+                "UPDATE organisations SET retention_summary_days = $2, retention_chat_days = $3 WHERE id = $1",
                 &[
-                    &account.0,
+                    &organisation,
                     &d.summary_days.map(i32::from),
                     &d.chat_days.map(i32::from),
                 ],
@@ -61,8 +62,9 @@ impl Retention for PgStore {
             .client()
             .await?
             .query(
-                "SELECT id, retention_summary_days, retention_chat_days FROM accounts \
-                 WHERE retention_summary_days IS NOT NULL OR retention_chat_days IS NOT NULL ORDER BY id",
+                "SELECT a.id, o.retention_summary_days, o.retention_chat_days \
+                 FROM accounts a JOIN organisations o ON o.id = a.organisation_id \
+                 WHERE o.retention_summary_days IS NOT NULL OR o.retention_chat_days IS NOT NULL ORDER BY a.id",
                 &[],
             )
             .await

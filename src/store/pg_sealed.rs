@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::postgres::{map_err, PgStore};
-use super::sealed::{Resealed, Resealer, Sealed, SealedStore, VALUES};
+use super::sealed::{reseal_text, Resealed, Resealer, Sealed, SealedStore, TEXT_VALUES, VALUES};
 use super::{StoreError, StoreResult};
 
 fn refused() -> StoreError {
@@ -79,6 +79,31 @@ impl SealedStore for PgStore {
             .await
             .map_err(map_err)?;
             done.summary_keys += 1;
+        }
+        for (table, column) in TEXT_VALUES {
+            let found = tx
+                .query(
+                    &format!("SELECT ctid::text, {column} FROM {table} FOR UPDATE"),
+                    &[],
+                )
+                .await
+                .map_err(map_err)?;
+            for r in found {
+                let (at, old): (String, String) = (
+                    r.try_get(0).map_err(map_err)?,
+                    r.try_get(1).map_err(map_err)?,
+                );
+                let Some(new) = reseal_text(&*with, &old) else {
+                    continue;
+                };
+                tx.execute(
+                    &format!("UPDATE {table} SET {column} = $2 WHERE ctid = $1::text::tid"),
+                    &[&at, &new],
+                )
+                .await
+                .map_err(map_err)?;
+                done.values += 1;
+            }
         }
         for (table, column, rows) in VALUES {
             let found = tx

@@ -62,13 +62,13 @@ pub enum Record {
         detail: Option<String>,
         at: Millis,
     },
-    /// A link of the account's audit chain for an action that is not a
-    /// moderator's (those chain their `Audit` row): a deletion, an erasure,
-    /// an export (src/store/audit_chain.rs). `detail` is JSON of counts
-    /// only, never names or numbers.
+    /// A link of an organisation's audit chain for an action that is not
+    /// a moderator's (those chain their `Audit` row): a deletion, an
+    /// erasure, an export (src/store/audit_chain.rs). `detail` is JSON of
+    /// counts only, never names or numbers.
     Chained {
         id: Uuid,
-        account: Uuid,
+        of: ChainOf,
         kind: &'static str,
         detail: String,
         at: Millis,
@@ -184,6 +184,18 @@ impl Record {
             Record::Webhook { .. } => "webhook",
         }
     }
+}
+
+/// The chain a `Chained` link goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainOf {
+    /// The chain of the organisation the account belongs to when the link
+    /// is written.
+    Account(Uuid),
+    /// That organisation's chain: a deletion's link in a chain that holds
+    /// some of the moderator actions it deleted (written while their
+    /// conference's owner belonged to another organisation).
+    Organisation(Uuid),
 }
 
 /// What deleting a conference's history removed: the sessions (whose

@@ -1,14 +1,15 @@
 //! What the retention job reads and deletes (src/retention.rs): each
-//! account's retention settings, where a conference's expired summaries
-//! end, and chat past its age.
+//! organisation's retention settings, where a conference's expired
+//! summaries end, and chat past its age.
 
 use async_trait::async_trait;
 use conclave_actors::room_state::Millis;
 use conclave_actors::{AccountId, ConferenceId};
+use uuid::Uuid;
 
 use super::StoreResult;
 
-/// An account's retention, in days; `None` keeps until deleted by hand.
+/// An organisation's retention, in days; `None` keeps until deleted by hand.
 #[derive(
     Clone,
     Copy,
@@ -31,9 +32,9 @@ pub struct RetentionDays {
 
 #[async_trait]
 pub trait Retention: Send + Sync + 'static {
-    async fn retention(&self, account: AccountId) -> StoreResult<RetentionDays>;
-    async fn set_retention(&self, account: AccountId, days: RetentionDays) -> StoreResult<()>;
-    /// Every account with a retention set.
+    async fn retention(&self, organisation: Uuid) -> StoreResult<RetentionDays>;
+    async fn set_retention(&self, organisation: Uuid, days: RetentionDays) -> StoreResult<()>;
+    /// Every account whose organisation has a retention set, with it.
     async fn retention_accounts(&self) -> StoreResult<Vec<(AccountId, RetentionDays)>>;
     /// Where the conference's expired summaries end: deleting the sessions
     /// that started before the answer deletes exactly those that ended

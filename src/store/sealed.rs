@@ -40,8 +40,8 @@ pub trait SealedStore: Send + Sync + 'static {
     async fn key_check(&self, fresh: Vec<u8>) -> StoreResult<Vec<u8>>;
     /// Re-seals, in one transaction, every value sealed by the server's
     /// key: summary keys, numbers of summaries written before encryption
-    /// at rest, the address book's numbers, webhook secrets and the key
-    /// check. `Conflict("encryption_key")`, and nothing changed, when one
+    /// at rest, the address book's numbers and names, blocks' names,
+    /// webhook secrets and the key check. `Conflict("encryption_key")`, and nothing changed, when one
     /// does not open.
     async fn reseal(&self, with: Arc<Resealer>) -> StoreResult<Resealed>;
 }
@@ -58,3 +58,16 @@ pub(super) const VALUES: &[(&str, &str, &str)] = &[
     ("contacts", "number_sealed", "number_sealed IS NOT NULL"),
     ("webhook_endpoints", "secret_sealed", "secret_sealed IS NOT NULL"),
 ];
+
+/// Text columns sealed by the server's key (base64, as
+/// `summary_keys::seal_text` writes them): account-level names, which
+/// outlive any summary.
+pub(super) const TEXT_VALUES: &[(&str, &str)] = &[("contacts", "name"), ("room_blocks", "name")];
+
+/// A sealed name re-sealed by `with`; `None` for one that does not open,
+/// a name written in clear before names were sealed, left as it is.
+pub(super) fn reseal_text(with: &Resealer, old: &str) -> Option<String> {
+    use base64::Engine;
+    let sealed = crate::summary_keys::B64.decode(old).ok()?;
+    with(Sealed::Value, &sealed).map(|new| crate::summary_keys::B64.encode(new))
+}

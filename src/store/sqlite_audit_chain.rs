@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Transaction};
 use uuid::Uuid;
 
-use super::audit_chain::{key_of, linked, ChainKey, ChainStore, Link, Linked};
-use super::records::Record;
+use super::audit_chain::{key_of, linked, ChainKey, ChainStore, Link, LinkTo, Linked};
+use super::records::{AuditRow, Record};
 use super::sqlite::{map_err, uuid_col, SqliteStore};
 use super::StoreResult;
 
@@ -16,8 +16,7 @@ use super::StoreResult;
 /// already (a batch written twice).
 pub(super) fn append(tx: &Transaction<'_>, r: &Record, key: &ChainKey) -> StoreResult<()> {
     let Some(Linked {
-        conference,
-        owner,
+        to,
         id,
         kind,
         detail,
@@ -27,9 +26,14 @@ pub(super) fn append(tx: &Transaction<'_>, r: &Record, key: &ChainKey) -> StoreR
     else {
         return Ok(());
     };
-    let chain_sql = match conference {
-        Some(_) => "SELECT account_id FROM conferences WHERE id = ?1",
-        None => "SELECT id FROM accounts WHERE id = ?1",
+    let (chain_sql, owner) = match to {
+        LinkTo::Conference(c) => (
+            "SELECT a.organisation_id FROM conferences c \
+             JOIN accounts a ON a.id = c.account_id WHERE c.id = ?1",
+            c,
+        ),
+        LinkTo::Account(a) => ("SELECT organisation_id FROM accounts WHERE id = ?1", a),
+        LinkTo::Organisation(o) => ("SELECT id FROM organisations WHERE id = ?1", o),
     };
     let Some(chain) = tx
         .query_row(chain_sql, [owner.to_string()], |r| uuid_col(r, 0))
@@ -92,10 +96,10 @@ impl ChainStore for SqliteStore {
         let _ = self.chain_key.set(key);
     }
 
-    async fn chain_accounts(&self) -> StoreResult<Vec<Uuid>> {
+    async fn chains(&self) -> StoreResult<Vec<Uuid>> {
         self.call(|c| {
             let mut q = c
-                .prepare("SELECT id FROM accounts ORDER BY id")
+                .prepare("SELECT id FROM organisations ORDER BY id")
                 .map_err(map_err)?;
             let rows = q
                 .query_map([], |r| uuid_col(r, 0))
@@ -129,6 +133,48 @@ impl ChainStore for SqliteStore {
                         hash: r.get(7)?,
                     })
                 })
+                .map_err(map_err)?
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn chain_rows(
+        &self,
+        chain: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, AuditRow)>> {
+        self.call(move |c| {
+            let mut q = c
+                .prepare_cached(
+                    "SELECT conference_id, id, session_id, actor, action, target, detail, at FROM audit_log l \
+                     WHERE (chain_id = ?1 OR (NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = l.chain_id) \
+                            AND conference_id IN (SELECT c.id FROM conferences c JOIN accounts a ON a.id = c.account_id \
+                                                  WHERE a.organisation_id = ?1))) \
+                       AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3",
+                )
+                .map_err(map_err)?;
+            let rows = q
+                .query_map(
+                    params![chain.to_string(), after.map(|a| a.to_string()), i64::from(limit)],
+                    |r| {
+                        Ok((
+                            uuid_col(r, 0)?,
+                            AuditRow {
+                                id: uuid_col(r, 1)?,
+                                session: uuid_col(r, 2)?,
+                                actor: uuid_col(r, 3)?,
+                                action: r.get(4)?,
+                                target: r.get(5)?,
+                                detail: r.get(6)?,
+                                at: r.get(7)?,
+                            },
+                        ))
+                    },
+                )
                 .map_err(map_err)?
                 .collect::<Result<_, _>>()
                 .map_err(map_err)?;

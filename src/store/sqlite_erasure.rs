@@ -1,16 +1,23 @@
 //! Erasing an account on SQLite (see `erasure.rs`).
 
 use async_trait::async_trait;
+use conclave_actors::room_state::Millis;
 use conclave_actors::{AccountId, ConferenceId};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
+use super::audit_chain::account_deletion_links;
 use super::erasure::Erasure;
 use super::sqlite::{map_err, uuid_col, SqliteStore};
 use super::{StoreError, StoreResult};
 
 #[async_trait]
 impl Erasure for SqliteStore {
-    async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<ConferenceId>> {
+    async fn delete_account(
+        &self,
+        account: AccountId,
+        at: Millis,
+    ) -> StoreResult<Vec<ConferenceId>> {
+        let chain_key = self.chain_key();
         self.call(move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -22,6 +29,21 @@ impl Erasure for SqliteStore {
                     .map_err(map_err)?;
                 let rows = q
                     .query_map(params![key], |r| uuid_col(r, 0).map(ConferenceId))
+                    .map_err(map_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(map_err)?;
+                rows
+            };
+            let chains: Vec<(uuid::Uuid, i64)> = {
+                let mut q = tx
+                    .prepare(
+                        "SELECT chain_id, count(*) FROM audit_log WHERE chain_id IS NOT NULL \
+                         AND conference_id IN (SELECT id FROM conferences WHERE account_id = ?1) \
+                         GROUP BY chain_id",
+                    )
+                    .map_err(map_err)?;
+                let rows = q
+                    .query_map(params![key], |r| Ok((uuid_col(r, 0)?, r.get(1)?)))
                     .map_err(map_err)?
                     .collect::<Result<_, _>>()
                     .map_err(map_err)?;
@@ -58,6 +80,11 @@ impl Erasure for SqliteStore {
                 params![key],
             )
             .map_err(map_err)?;
+            let organisation =
+                uuid::Uuid::parse_str(&organisation).map_err(|_| StoreError::NotFound)?;
+            for link in account_deletion_links(organisation, &chains, conferences.len(), at) {
+                super::sqlite_history::write_one(&tx, &link, &chain_key)?;
+            }
             tx.commit().map_err(map_err)?;
             super::sqlite_open::scrub(c)?;
             Ok(conferences)

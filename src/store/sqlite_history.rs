@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
-use super::audit_chain::deleted_detail;
+use super::audit_chain::deletion_links;
 use super::records::*;
 use super::sqlite::{map_err, uuid_col, SqliteStore};
 use super::StoreResult;
@@ -67,8 +67,9 @@ pub(super) fn statement(r: Record) -> (&'static str, Vec<Value>) {
             vec![id(participant), text(name)],
         ),
         Record::Audit { id: audit, conference, session, actor, action, target, detail, at } => (
-            "INSERT INTO audit_log (id, conference_id, session_id, actor, action, target, detail, at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            "INSERT INTO audit_log (id, conference_id, session_id, actor, action, target, detail, at, chain_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT a.organisation_id FROM conferences c \
+                     JOIN accounts a ON a.id = c.account_id WHERE c.id = ?2)) ON CONFLICT DO NOTHING",
             vec![id(audit), id(conference), id(session), id(actor), text(action), opt_text(target), opt_text(detail), I(at)],
         ),
         Record::ChatPosted { id: message, conference, session, sender, sender_name, text: body, at } => (
@@ -140,7 +141,7 @@ pub(super) fn statement(r: Record) -> (&'static str, Vec<Value>) {
 
 /// Writes one record: its statement, the deliveries of a webhook event, and
 /// the audit chain's link of a moderator action or of a `Chained` record.
-fn write_one(
+pub(super) fn write_one(
     tx: &rusqlite::Transaction<'_>,
     r: &Record,
     key: &super::audit_chain::ChainKey,
@@ -236,6 +237,22 @@ impl SqliteStore {
                     )
                     .map_err(map_err)?;
             }
+            let chains: Vec<(Uuid, i64)> = {
+                let mut q = tx
+                    .prepare(
+                        "SELECT chain_id, count(*) FROM audit_log WHERE chain_id IS NOT NULL \
+                         AND session_id IN (SELECT id FROM conference_sessions \
+                                            WHERE conference_id = ?1 AND started_at < ?2) \
+                         GROUP BY chain_id",
+                    )
+                    .map_err(map_err)?;
+                let rows = q
+                    .query_map(params![key, before], |r| Ok((uuid_col(r, 0)?, r.get(1)?)))
+                    .map_err(map_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(map_err)?;
+                rows
+            };
             // Attendance, audit log, chat and documents go with their
             // session (foreign keys are on, ON DELETE CASCADE).
             tx.execute(
@@ -246,20 +263,23 @@ impl SqliteStore {
             let mut told = told;
             let chain: Option<Uuid> = tx
                 .query_row(
-                    "SELECT account_id FROM conferences WHERE id = ?1",
+                    "SELECT a.organisation_id FROM conferences c \
+                     JOIN accounts a ON a.id = c.account_id WHERE c.id = ?1",
                     [&key],
                     |r| uuid_col(r, 0),
                 )
                 .optional()
                 .map_err(map_err)?;
-            if let (Some(account), false) = (chain, sessions.is_empty()) {
-                told.push(Record::Chained {
-                    id: Uuid::new_v4(),
-                    account,
-                    kind: "history_deleted",
-                    detail: deleted_detail(sessions.len(), counts[0], counts[1], counts[2], documents.len()),
+            if let (Some(organisation), false) = (chain, sessions.is_empty()) {
+                told.extend(deletion_links(
+                    organisation,
+                    &chains,
+                    sessions.len(),
+                    counts[0],
+                    counts[2],
+                    documents.len(),
                     at,
-                });
+                ));
             }
             for r in &told {
                 write_one(&tx, r, &chain_key)?;

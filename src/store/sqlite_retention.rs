@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use conclave_actors::room_state::Millis;
 use conclave_actors::{AccountId, ConferenceId};
 use rusqlite::{params, OptionalExtension};
+use uuid::Uuid;
 
 use super::retention::{Retention, RetentionDays};
 use super::sqlite::{map_err, uuid_col, SqliteStore};
@@ -15,11 +16,11 @@ fn days(v: Option<i64>) -> Option<u16> {
 
 #[async_trait]
 impl Retention for SqliteStore {
-    async fn retention(&self, account: AccountId) -> StoreResult<RetentionDays> {
+    async fn retention(&self, organisation: Uuid) -> StoreResult<RetentionDays> {
         self.call(move |c| {
             c.query_row(
-                "SELECT retention_summary_days, retention_chat_days FROM accounts WHERE id = ?1",
-                [account.0.to_string()],
+                "SELECT retention_summary_days, retention_chat_days FROM organisations WHERE id = ?1",
+                [organisation.to_string()],
                 |r| {
                     Ok(RetentionDays {
                         summary_days: days(r.get(0)?),
@@ -34,12 +35,12 @@ impl Retention for SqliteStore {
         .await
     }
 
-    async fn set_retention(&self, account: AccountId, d: RetentionDays) -> StoreResult<()> {
+    async fn set_retention(&self, organisation: Uuid, d: RetentionDays) -> StoreResult<()> {
         self.call(move |c| {
             let n = c
                 .execute(
-                    "UPDATE accounts SET retention_summary_days = ?2, retention_chat_days = ?3 WHERE id = ?1",
-                    params![account.0.to_string(), d.summary_days, d.chat_days],
+                    "UPDATE organisations SET retention_summary_days = ?2, retention_chat_days = ?3 WHERE id = ?1",
+                    params![organisation.to_string(), d.summary_days, d.chat_days],
                 )
                 .map_err(map_err)?;
             if n == 0 {
@@ -54,8 +55,9 @@ impl Retention for SqliteStore {
         self.call(|c| {
             let mut q = c
                 .prepare(
-                    "SELECT id, retention_summary_days, retention_chat_days FROM accounts \
-                     WHERE retention_summary_days IS NOT NULL OR retention_chat_days IS NOT NULL ORDER BY id",
+                    "SELECT a.id, o.retention_summary_days, o.retention_chat_days \
+                     FROM accounts a JOIN organisations o ON o.id = a.organisation_id \
+                     WHERE o.retention_summary_days IS NOT NULL OR o.retention_chat_days IS NOT NULL ORDER BY a.id",
                 )
                 .map_err(map_err)?;
             let rows = q

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{params, params_from_iter, TransactionBehavior};
 use uuid::Uuid;
 
-use super::sealed::{Resealed, Resealer, Sealed, SealedStore, VALUES};
+use super::sealed::{reseal_text, Resealed, Resealer, Sealed, SealedStore, TEXT_VALUES, VALUES};
 use super::sqlite::{map_err, uuid_col, SqliteStore};
 use super::{StoreError, StoreResult};
 
@@ -78,6 +78,28 @@ impl SealedStore for SqliteStore {
                 )
                 .map_err(map_err)?;
                 done.summary_keys += 1;
+            }
+            for (table, column) in TEXT_VALUES {
+                let found: Vec<(i64, String)> = {
+                    let mut q = tx
+                        .prepare(&format!("SELECT rowid, {column} FROM {table}"))
+                        .map_err(map_err)?;
+                    let found = q
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(map_err)?;
+                    found.collect::<Result<_, _>>().map_err(map_err)?
+                };
+                for (at, old) in found {
+                    let Some(new) = reseal_text(&*with, &old) else {
+                        continue;
+                    };
+                    tx.execute(
+                        &format!("UPDATE {table} SET {column} = ?2 WHERE rowid = ?1"),
+                        params![at, new],
+                    )
+                    .map_err(map_err)?;
+                    done.values += 1;
+                }
             }
             for (table, column, rows) in VALUES {
                 let found: Vec<(i64, Vec<u8>)> = {

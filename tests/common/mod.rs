@@ -18,6 +18,7 @@ use serde_json::Value;
 
 pub mod baresip;
 mod peer;
+pub mod people;
 mod proxy;
 pub mod scan;
 pub mod sip_uac;

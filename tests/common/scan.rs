@@ -203,3 +203,21 @@ pub async fn opened_texts(s: &TestServer, key: [u8; 32]) -> Vec<String> {
         .filter_map(|run| conclave::summary_keys::open_text(&key, run))
         .collect()
 }
+
+/// Runs a statement straight on the server's database (tampering, as
+/// someone with the database alone could).
+pub async fn execute(s: &TestServer, statement: &str) {
+    match s.backend {
+        Backend::Sqlite => {
+            let db = rusqlite::Connection::open(s.data_dir().join("conclave.sqlite3")).unwrap();
+            db.execute_batch(statement).unwrap();
+        }
+        Backend::Postgres => {
+            let (client, schema) = postgres(s).await;
+            client
+                .batch_execute(&format!("SET search_path TO {schema}; {statement}"))
+                .await
+                .unwrap();
+        }
+    }
+}

@@ -163,11 +163,11 @@ export const retryDelivery = (token, id, seq) =>
   call('POST', `/account/webhooks/${encodeURIComponent(id)}/deliveries/${seq}/retry`, { token });
 
 /**
- * The account's retention, `{summary_days, chat_days}` in days (`null`:
- * kept until deleted by hand).
+ * The retention of the account's organisation, `{summary_days, chat_days}`
+ * in days (`null`: kept until deleted by hand). Only its admins set it.
  * @param {string} token
  */
-export const retention = (token) => call('GET', '/account/retention', { token });
+export const retention = (token) => call('GET', '/organisation/retention', { token });
 
 /**
  * @param {string} token
@@ -175,7 +175,7 @@ export const retention = (token) => call('GET', '/account/retention', { token })
  * @param {number | null} chatDays
  */
 export const setRetention = (token, summaryDays, chatDays) =>
-  call('PUT', '/account/retention', { token, json: { summary_days: summaryDays, chat_days: chatDays } });
+  call('PUT', '/organisation/retention', { token, json: { summary_days: summaryDays, chat_days: chatDays } });
 
 /** @param {string} token */
 export const organisation = (token) => call('GET', '/organisation', { token });
