@@ -151,6 +151,14 @@ struct Server {
 }
 
 impl Server {
+    /// The encryption key of a server the tool started (it made one in
+    /// its data directory); `None` for a server given by URL.
+    fn encryption_key(&self) -> Option<conclave::secrets::SecretKey> {
+        let dir = self._dir.as_ref()?;
+        let text = std::fs::read_to_string(dir.path().join("data").join("encryption.key")).ok()?;
+        conclave::secrets::SecretKey::from_hex("encryption.key", &text).ok()
+    }
+
     async fn start(url: Option<String>) -> Self {
         Self::start_with(url, None, false).await
     }

@@ -126,6 +126,15 @@ pub async fn rotate(
     new_key_file: Option<&Path>,
 ) -> Result<Resealed, KeyError> {
     let current = check(store, current.clone(), data_dir, from_file).await?;
+    // A server running on the store would go on sealing with the old key
+    // what no one could open after its restart with the new one.
+    let recent =
+        chrono::Utc::now().timestamp_millis() - 2 * crate::node::HEARTBEAT.as_millis() as i64;
+    if store.nodes_alive_since(recent).await? > 0 {
+        return Err(KeyError::Usage(
+            "a server is running on this store (a heartbeat in the last minute): stop every server first, then rotate",
+        ));
+    }
     let new = match new_key_file {
         Some(path) => read_key(path)?,
         None if from_file => SecretKey::generate(),

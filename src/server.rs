@@ -66,6 +66,7 @@ pub async fn run_with_clock(
     let node = crate::node::node_id(&config.data_dir).map_err(RunError::Node)?;
     crate::node::recover(&services.store, node, &*clock).await?;
     let heartbeat = crate::node::keep_alive(services.store.clone(), node, clock.clone());
+    let store = services.store.clone();
     let sink = PersistSink::start(
         services.store.clone(),
         services.summary_keys.clone(),
@@ -227,6 +228,10 @@ pub async fn run_with_clock(
     }
     heartbeat.abort();
     retention.abort();
+    // A clean stop: no heartbeat left for `conclave keys rotate` to find.
+    if let Err(e) = store.node_stopped(node).await {
+        tracing::warn!(error = %e, "cannot record that this node stopped");
+    }
     tracing::info!(flushed, "stopped");
     served?;
     Ok(())

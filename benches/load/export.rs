@@ -2,7 +2,8 @@
 //! account whose line held N finished meetings downloads its archive.
 //! The meetings are written straight into the run's schema, as the
 //! persister writes them (three seats, two chat messages and a moderator
-//! action each), first `--summaries / 10` of them and then the rest, and
+//! action each; each with its own key and sealed names and chat, when the
+//! tool started the server and so knows its encryption key), first `--summaries / 10` of them and then the rest, and
 //! the archive is downloaded at both sizes. Each download reports its
 //! bytes, its time, and how far the server's RSS rose above where it was
 //! before (sampled every 20 ms while the archive streams): memory that
@@ -14,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+
+use conclave::secrets::SecretKey;
+use conclave::summary_keys::{seal_text, wrap};
 
 use super::{bar, Server};
 
@@ -32,50 +36,88 @@ async fn connect(url: &str, schema: &str) -> tokio_postgres::Client {
     client
 }
 
-/// Writes `n` more finished meetings of `line`, an hour apart, into `schema`.
-async fn seed(url: &str, schema: &str, line: uuid::Uuid, n: usize, offset: usize) {
+/// Writes `n` more finished meetings of `line`, an hour apart, into
+/// `schema`, as the persister writes them: each with its own key wrapped
+/// by the server's (`key`, the key of a server the tool started) and its
+/// names and chat sealed with it, so the export decrypts every one; in
+/// clear, as summaries from before encryption at rest, without a key.
+async fn seed(
+    url: &str,
+    schema: &str,
+    line: uuid::Uuid,
+    n: usize,
+    offset: usize,
+    key: Option<&SecretKey>,
+) {
     let client = connect(url, schema).await;
-    let (from, to) = (offset as i32 + 1, (offset + n) as i32);
-    client
-        .execute(
-            "INSERT INTO conference_sessions (id, conference_id, started_at, ended_at, node_id) \
-             SELECT gen_random_uuid(), $1, now() - i * interval '1 hour', \
-                    now() - i * interval '1 hour' + interval '30 minutes', gen_random_uuid() \
-             FROM generate_series($2::INT, $3::INT) i",
-            &[&line, &from, &to],
-        )
-        .await
-        .unwrap();
-    let fresh = "SELECT id, started_at, ended_at FROM conference_sessions \
-                 WHERE conference_id = $1 AND NOT EXISTS (SELECT 1 FROM attendance a WHERE a.session_id = conference_sessions.id)";
-    client
-        .execute(
-            &format!(
+    let now = chrono::Utc::now();
+    let hours: Vec<usize> = (offset + 1..=offset + n).collect();
+    for chunk in hours.chunks(1_000) {
+        let mut sessions = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut seats = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut chat = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for &h in chunk {
+            let id = uuid::Uuid::new_v4();
+            let started = now - chrono::Duration::hours(h as i64);
+            let ended = started + chrono::Duration::minutes(30);
+            let summary = key.map(|_| SecretKey::generate());
+            let text = |t: &str| match &summary {
+                Some(k) => seal_text(k, t),
+                None => t.to_owned(),
+            };
+            sessions.0.push(id);
+            sessions.1.push(started);
+            sessions.2.push(ended);
+            sessions.3.push(
+                key.zip(summary.as_ref())
+                    .map(|(server, k)| wrap(server, id, k)),
+            );
+            for k in 1..=3 {
+                seats.0.push(id);
+                seats.1.push(text(&format!("Seat {k}")));
+                seats.2.push(started);
+                seats.3.push(ended);
+            }
+            for _ in 0..2 {
+                chat.0.push(id);
+                chat.1.push(text("Seat 1"));
+                chat.2.push(text("a message the load tool wrote"));
+                chat.3.push(started);
+            }
+        }
+        client
+            .execute(
+                "INSERT INTO conference_sessions (id, conference_id, started_at, ended_at, node_id, data_key) \
+                 SELECT u.id, $1, u.s, u.e, gen_random_uuid(), u.k \
+                 FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::bytea[]) AS u(id, s, e, k)",
+                &[&line, &sessions.0, &sessions.1, &sessions.2, &sessions.3],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
                 "INSERT INTO attendance (participant_id, session_id, name, endpoint, role, joined_at, left_at, left_reason) \
-                 SELECT gen_random_uuid(), s.id, 'Seat ' || k, 'web', 'participant', s.started_at, s.ended_at, 'left' \
-                 FROM ({fresh}) s, generate_series(1, 3) k"
-            ),
-            &[&line],
-        )
-        .await
-        .unwrap();
-    let chatless = "SELECT id, started_at FROM conference_sessions \
-                    WHERE conference_id = $1 AND NOT EXISTS (SELECT 1 FROM chat_messages m WHERE m.session_id = conference_sessions.id)";
-    client
-        .execute(
-            &format!(
+                 SELECT gen_random_uuid(), u.id, u.n, 'web', 'participant', u.s, u.e, 'left' \
+                 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS u(id, n, s, e)",
+                &[&seats.0, &seats.1, &seats.2, &seats.3],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
                 "INSERT INTO chat_messages (id, conference_id, session_id, sender, sender_name, text, posted_at) \
-                 SELECT gen_random_uuid(), $1, s.id, gen_random_uuid(), 'Seat 1', 'a message the load tool wrote', s.started_at \
-                 FROM ({chatless}) s, generate_series(1, 2) k"
-            ),
-            &[&line],
-        )
-        .await
-        .unwrap();
+                 SELECT gen_random_uuid(), $1, u.id, gen_random_uuid(), u.n, u.t, u.at \
+                 FROM unnest($2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) AS u(id, n, t, at)",
+                &[&line, &chat.0, &chat.1, &chat.2, &chat.3],
+            )
+            .await
+            .unwrap();
+    }
     client
         .execute(
-            "INSERT INTO audit_log (id, conference_id, session_id, actor, action, at) \
-             SELECT gen_random_uuid(), $1, s.id, gen_random_uuid(), 'lock', s.started_at \
+            "INSERT INTO audit_log (id, conference_id, session_id, actor, action, at, chain_id) \
+             SELECT gen_random_uuid(), $1, s.id, gen_random_uuid(), 'lock', s.started_at, \
+                    (SELECT a.organisation_id FROM conferences c JOIN accounts a ON a.id = c.account_id WHERE c.id = $1) \
              FROM conference_sessions s WHERE s.conference_id = $1 \
              AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.session_id = s.id)",
             &[&line],
@@ -262,14 +304,24 @@ pub async fn export(server: &Server, url: &str, schema: &str, summaries: usize) 
     let line: uuid::Uuid = line["id"].as_str().unwrap().parse().unwrap();
     let small = (summaries / 10).max(1);
     let progress = bar(2, "exports");
-    seed(url, schema, line, small, 0).await;
+    let key = server.encryption_key();
+    seed(url, schema, line, small, 0, key.as_ref()).await;
     let first = download(server, &token).await;
     progress.inc(1);
-    seed(url, schema, line, summaries.saturating_sub(small), small).await;
+    seed(
+        url,
+        schema,
+        line,
+        summaries.saturating_sub(small),
+        small,
+        key.as_ref(),
+    )
+    .await;
     let second = download(server, &token).await;
     progress.finish();
     let expired = retention(server, url, schema, line, &token, summaries.max(small)).await;
     json!({
+        "sealed": key.is_some(),
         "summaries_small": small,
         "small": first,
         "summaries": summaries.max(small),

@@ -387,6 +387,13 @@ pub trait Store:
         node: uuid::Uuid,
         at: conclave_actors::room_state::Millis,
     ) -> StoreResult<()>;
+    /// Forgets node `node`, which stopped cleanly (its rooms are closed).
+    async fn node_stopped(&self, node: uuid::Uuid) -> StoreResult<()>;
+    /// How many server nodes have written a heartbeat since `since`.
+    async fn nodes_alive_since(
+        &self,
+        since: conclave_actors::room_state::Millis,
+    ) -> StoreResult<u64>;
     /// Closes every open session left by `own` (this node, restarted), by a
     /// node not alive since `stale_before`, or by no recorded node: each
     /// ends at its last recorded event, its open seats leaving then with

@@ -41,6 +41,30 @@ impl PgStore {
         Ok(())
     }
 
+    pub(super) async fn node_stopped_pg(&self, node: Uuid) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute("DELETE FROM server_nodes WHERE id = $1", &[&node])
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn nodes_alive_since_pg(&self, since: Millis) -> StoreResult<u64> {
+        let n: i64 = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM server_nodes WHERE heartbeat_at >= $1",
+                &[&t(since)],
+            )
+            .await
+            .map_err(map_err)?
+            .try_get(0)
+            .map_err(map_err)?;
+        Ok(n as u64)
+    }
+
     pub(super) async fn close_abandoned_pg(
         &self,
         own: Option<Uuid>,

@@ -555,6 +555,17 @@ impl Store for SqliteStore {
         self.node_alive_sqlite(node, at).await
     }
 
+    async fn node_stopped(&self, node: uuid::Uuid) -> StoreResult<()> {
+        self.node_stopped_sqlite(node).await
+    }
+
+    async fn nodes_alive_since(
+        &self,
+        since: conclave_actors::room_state::Millis,
+    ) -> StoreResult<u64> {
+        self.nodes_alive_since_sqlite(since).await
+    }
+
     async fn close_abandoned_sessions(
         &self,
         own: Option<uuid::Uuid>,

@@ -35,6 +35,28 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn node_stopped_sqlite(&self, node: Uuid) -> StoreResult<()> {
+        self.call(move |c| {
+            c.execute("DELETE FROM server_nodes WHERE id = ?1", [node.to_string()])
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn nodes_alive_since_sqlite(&self, since: Millis) -> StoreResult<u64> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT count(*) FROM server_nodes WHERE heartbeat_at >= ?1",
+                [since],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(map_err)
+        })
+        .await
+    }
+
     pub(super) async fn close_abandoned_sqlite(
         &self,
         own: Option<Uuid>,
