@@ -93,6 +93,13 @@ pub enum ClientSignal {
     Answer { pc: PcKind, sdp: String },
     /// A trickled ICE candidate, as the client's `RTCIceCandidateInit` JSON.
     Candidate { pc: PcKind, candidate: String },
+    /// Whether the subscriber shows `publisher`'s `source` video (camera or
+    /// screen): a hidden or off-screen tile is sent nothing.
+    Watch {
+        publisher: ParticipantId,
+        source: TrackSource,
+        visible: bool,
+    },
 }
 
 impl ClientSignal {
@@ -101,6 +108,7 @@ impl ClientSignal {
             ClientSignal::Offer { pc, .. }
             | ClientSignal::Answer { pc, .. }
             | ClientSignal::Candidate { pc, .. } => *pc,
+            ClientSignal::Watch { .. } => PcKind::Subscribe,
         }
     }
 }

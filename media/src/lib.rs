@@ -46,6 +46,7 @@ pub mod sealed_file;
 pub mod socket;
 pub mod speaker;
 pub mod stun;
+pub mod watch;
 
 pub use config::{IceServer, MediaConfig};
 pub use plane::MediaPlane;

@@ -20,6 +20,7 @@ use crate::history::History;
 use crate::keyframes::KeyframeThrottle;
 use crate::recording::Tap;
 use crate::speaker::{audio_level, SpeakerDetector};
+use crate::watch::Watch;
 
 /// Identifies a published track within a room.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -40,15 +41,18 @@ pub struct Subscription {
     pub payload_type: u8,
     /// The codec's, for the sender reports.
     pub clock_rate: u32,
+    /// Video: whether the subscriber shows it now.
+    pub watch: Watch,
 }
 
 impl Subscription {
-    /// This subscriber's copy of an admitted packet: its own SSRC and the
-    /// server's payload type; the payload is shared.
-    pub fn copy_of(&self, packet: &Packet) -> Packet {
+    /// This subscriber's copy of an admitted packet, numbered `seq`: its
+    /// own SSRC and the server's payload type; the payload is shared.
+    pub fn copy_as(&self, packet: &Packet, seq: u16) -> Packet {
         let mut copy = packet.clone();
         copy.header.ssrc = self.ssrc;
         copy.header.payload_type = self.payload_type;
+        copy.header.sequence_number = seq;
         copy
     }
 }

@@ -132,22 +132,18 @@ impl Participant {
         let decoy = self.decoy;
         let work = async move {
             match job {
-                Job::Write(value) => {
-                    if gate.send(&value).await {
-                        Done::Nothing
-                    } else {
-                        Done::Close(close(CloseCode::Normal, "gone"))
-                    }
-                }
+                Job::Write(value) => match gate.deliver(value.to_string()).await {
+                    Ok(()) => Done::Nothing,
+                    Err(why) => Done::Close(undelivered(why)),
+                },
                 Job::Relay(out) => {
                     let text = out
                         .text
                         .get_or_init(|| encode::to_client(&out.message).to_string())
                         .clone();
-                    if gate.send_text(text).await {
-                        Done::Nothing
-                    } else {
-                        Done::Close(close(CloseCode::Normal, "gone"))
+                    match gate.deliver(text).await {
+                        Ok(()) => Done::Nothing,
+                        Err(why) => Done::Close(undelivered(why)),
                     }
                 }
                 Job::Ping => {
@@ -374,4 +370,16 @@ impl StreamHandler<FromRoom> for Participant {
             self.close(close(CloseCode::Away, "room_closed"), ctx);
         }
     }
+}
+
+/// How a connection closes when a message could not be written: a stalled
+/// socket as a slow consumer (as when its room queue overflows), one that
+/// failed as gone.
+fn undelivered(why: &'static str) -> CloseReason {
+    let code = if why == "slow_consumer" {
+        CloseCode::Policy
+    } else {
+        CloseCode::Normal
+    };
+    close(code, why)
 }

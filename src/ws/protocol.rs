@@ -131,6 +131,14 @@ pub enum ClientMessage {
         pc: PcName,
         candidate: serde_json::Value,
     },
+    /// Whether the page shows `participant`'s camera or screen: the server
+    /// sends a hidden or off-screen tile nothing.
+    MediaWatch {
+        #[serde(deserialize_with = "id::participant")]
+        participant: Uuid,
+        source: SourceName,
+        visible: bool,
+    },
 }
 
 /// Ids, read so that a malformed one is refused without quoting it (the

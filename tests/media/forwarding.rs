@@ -1,5 +1,5 @@
-//! Forwarding among three, removal and mute, the share permission, and
-//! the move from peer to peer to the server.
+//! Forwarding among three, removal and mute, the share permission, the
+//! move from peer to peer to the server, and a hidden tile.
 
 use super::*;
 
@@ -201,4 +201,92 @@ async fn two_talk_end_to_end_and_move_to_the_server_when_a_third_joins() {
     let _ = sender.await;
     let _ = sender2.0.send(());
     let _ = sender2.1.await;
+}
+
+#[actix_web::test]
+async fn a_hidden_tile_is_sent_no_video_and_shown_again_numbers_on_without_a_gap() {
+    let server = media_server_with(false).await;
+    let (m, b, c) = three(&server, [&["mic", "cam"]; 3]).await;
+    let (stop, stop_rx) = oneshot::channel();
+    let sender = stream(&[&m, &b, &c], stop_rx);
+    for rx in [&b, &m] {
+        wait_for("media flows", || {
+            rx.received(&c, "microphone") >= 25 && rx.received(&c, "camera") >= 15
+        })
+        .await;
+    }
+    let watch = |participant: &str, source: &str, visible: bool| json!({"type": "media_watch", "participant": participant, "source": source, "visible": visible});
+
+    // Bea hides Cal's camera: nothing more of it reaches her, while his
+    // audio does, and the moderator, who still shows it, gets it all.
+    b.ok(watch(&c.id, "camera", false)).await;
+    let [cam, mic, theirs] = over(
+        1000,
+        [
+            &|| b.received(&c, "camera"),
+            &|| b.received(&c, "microphone"),
+            &|| m.received(&c, "camera"),
+        ],
+    )
+    .await;
+    assert!(
+        cam.1 - cam.0 <= 2,
+        "a hidden tile still gets video: {cam:?}"
+    );
+    assert!(mic.1 - mic.0 >= 25, "audio is always sent: {mic:?}");
+    assert!(theirs.1 - theirs.0 >= 15, "others still get it: {theirs:?}");
+    for (bad, code) in [
+        (watch(&c.id, "microphone", false), "invalid_target"),
+        (
+            watch(&uuid::Uuid::new_v4().to_string(), "camera", false),
+            "unknown_participant",
+        ),
+    ] {
+        assert_eq!(b.ask(bad).await["code"], code);
+    }
+
+    // Shown again: it flows, numbered on from where it stopped.
+    b.ok(watch(&c.id, "camera", true)).await;
+    let [cam] = over(1000, [&|| b.received(&c, "camera")]).await;
+    assert!(cam.1 - cam.0 >= 15, "shown again, video flows: {cam:?}");
+    let _ = stop.send(());
+    let _ = sender.await;
+
+    // The hidden stretch is where Bea's timestamps jump; the moderator got
+    // `skipped` packets in it. Bea's numbers across it advance by exactly
+    // the moderator's less those, and after it every packet reaches her
+    // numbered `skipped` lower: no gap, no renumbering of what came before.
+    let (hers, mut his) = (b.stamped(&c, "camera"), m.stamped(&c, "camera"));
+    // A copy sent again on a NACK is the same packet twice.
+    let mut seen = std::collections::HashSet::new();
+    his.retain(|(_, s)| seen.insert(*s));
+    let jump = hers
+        .windows(2)
+        .position(|w| w[1].0.wrapping_sub(w[0].0) > 90_000 / 2)
+        .expect("the hidden stretch");
+    let (before, after) = (hers[jump], hers[jump + 1]);
+    let at = |ts: u32| his.iter().find(|(t, _)| *t == ts).map(|(_, s)| *s);
+    let skipped = his
+        .iter()
+        .filter(|(t, _)| {
+            t.wrapping_sub(before.0) as i32 > 0 && (after.0.wrapping_sub(*t) as i32) > 0
+        })
+        .count() as u16;
+    assert!(skipped >= 15, "{skipped} packets while hidden");
+    let (his_before, his_after) = (at(before.0).unwrap(), at(after.0).unwrap());
+    assert_eq!(
+        after.1.wrapping_sub(before.1),
+        his_after.wrapping_sub(his_before).wrapping_sub(skipped),
+        "her numbers run past only what she was not sent"
+    );
+    for (ts, seq) in &hers[jump + 1..] {
+        if let Some(his_seq) = at(*ts) {
+            assert_eq!(his_seq.wrapping_sub(*seq), skipped, "at timestamp {ts}");
+        }
+    }
+    for (ts, seq) in &hers[..=jump] {
+        if let Some(his_seq) = at(*ts) {
+            assert_eq!(his_seq, *seq, "before hiding, at timestamp {ts}");
+        }
+    }
 }

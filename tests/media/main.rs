@@ -45,6 +45,8 @@ type Counts = Arc<Mutex<HashMap<(String, String), Got>>>;
 struct Got {
     packets: u64,
     seqs: std::collections::BTreeSet<u16>,
+    /// Video: each packet's RTP timestamp and sequence number, in order.
+    stamped: Vec<(u32, u16)>,
     /// Audio payloads, newest last (the latest 500).
     audio: std::collections::VecDeque<bytes::Bytes>,
 }
@@ -138,6 +140,10 @@ impl PeerConnectionEventHandler for Receiver {
                         .or_default();
                     got.packets += 1;
                     got.seqs.insert(packet.header.sequence_number);
+                    if source != "microphone" {
+                        got.stamped
+                            .push((packet.header.timestamp, packet.header.sequence_number));
+                    }
                     if source == "microphone" {
                         if got.audio.len() == 500 {
                             got.audio.pop_front();
@@ -543,6 +549,15 @@ impl Client {
             .find(|(p, s, _)| *p == publisher.id && s == source)
             .map(|(_, _, t)| t.clone())
             .unwrap_or_else(|| panic!("no {source} received from {}", publisher.id))
+    }
+
+    /// Each video packet received of `publisher`'s `source`: its RTP
+    /// timestamp and sequence number, in order.
+    fn stamped(&self, publisher: &Client, source: &str) -> Vec<(u32, u16)> {
+        let counts = self.counts.lock().unwrap();
+        counts[&(publisher.id.clone(), source.to_owned())]
+            .stamped
+            .clone()
     }
 
     /// The highest sequence number received of `publisher`'s `source`.

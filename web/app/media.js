@@ -593,7 +593,7 @@ export class Media {
 
   /** What each connection receives, per SSRC (diagnostics and the browser tests). */
   async stats() {
-    /** @type {{pc: string, kind: string, ssrc: number, packets: number, frames: number, played: number, energy: number}[]} */
+    /** @type {{pc: string, kind: string, track: string, ssrc: number, packets: number, frames: number, played: number, energy: number}[]} */
     const inbound = [];
     for (const [pc, conn] of Object.entries(this.pcs)) {
       const report = await conn.getStats();
@@ -602,6 +602,7 @@ export class Media {
           inbound.push({
             pc,
             kind: r.kind,
+            track: r.trackIdentifier,
             ssrc: r.ssrc,
             packets: r.packetsReceived || 0,
             frames: r.framesDecoded || 0,

@@ -39,20 +39,49 @@ export function createSession() {
     error: (message) => store.update({ roomError: message }),
   });
 
+  // The videos the page does not show now (a tile hidden or scrolled out
+  // of sight, the tab in the background), as `participant source`: the
+  // server sends them nothing (`media_watch`, docs/protocol.md). The
+  // server forgets when the media starts over, so they are told again.
+  const unwatched = new Set();
+  /**
+   * @param {string} participant
+   * @param {string} source
+   * @param {boolean} visible
+   */
+  function tellWatch(participant, source, visible) {
+    if (store.get().media.mode !== 'sfu') return;
+    // A refusal (the participant left meanwhile) changes nothing shown.
+    connection.request({ type: 'media_watch', participant, source, visible }).catch(() => {});
+  }
+  function rewatch() {
+    for (const key of unwatched) {
+      const [participant, source] = key.split(' ');
+      tellWatch(participant, source, false);
+    }
+  }
+
   const connection = new Connection({
     event(m) {
       if (SIGNALLING.has(m.type)) {
         media.signal(m);
+        if (m.type === 'media_reset') rewatch();
         return;
       }
-      if (m.type === 'participant_left') media.forget(m.participant);
+      if (m.type === 'participant_left') {
+        media.forget(m.participant);
+        for (const key of [...unwatched]) if (key.startsWith(`${m.participant} `)) unwatched.delete(key);
+      }
       store.update((s) => applyEvent(s, m));
       const cue = cueFor(store.get(), m);
       if (cue) sounds.play(cue);
       // The server stops forwarding a participant's screen when sharing
       // becomes the moderators'; stop sending it too.
       if (store.get().sharing && !mayShare(store.get())) stopScreen();
-      if (m.type === 'room' || m.type === 'media_mode') media.setMode(store.get().media);
+      if (m.type === 'room' || m.type === 'media_mode') {
+        media.setMode(store.get().media);
+        rewatch();
+      }
       if ((m.type === 'room' || (m.type === 'role_changed' && m.participant === store.get().me)) && m.role === 'moderator') refreshBlocks();
     },
     admitted(joined) {
@@ -166,6 +195,19 @@ export function createSession() {
       if (refused) store.update({ sharing: false, roomError: refused });
     },
     toggleSpeakerView: () => store.update((s) => ({ speakerView: !s.speakerView })),
+    /**
+     * Whether the page shows a participant's camera or screen now.
+     * @param {string} participant
+     * @param {'camera' | 'screen'} source
+     * @param {boolean} visible
+     */
+    watch(participant, source, visible) {
+      const key = `${participant} ${source}`;
+      if (unwatched.has(key) === !visible) return;
+      if (visible) unwatched.delete(key);
+      else unwatched.add(key);
+      tellWatch(participant, source, visible);
+    },
     toggleMicrophone() {
       store.update({ micOn: media.toggleMicrophone() });
     },

@@ -134,6 +134,8 @@ impl Handler<Signal> for Room {
                         pc: PcKind::Peer,
                         candidate,
                     },
+                    // Only for the server's own connections: never relayed.
+                    ClientSignal::Watch { .. } => return Err(RoomError::WrongMediaMode),
                 };
                 self.send_to(
                     peer,

@@ -48,6 +48,17 @@ impl RoomState {
             }
             (PcKind::Publish | PcKind::Subscribe, _) => None,
         };
+        if let ClientSignal::Watch {
+            publisher, source, ..
+        } = signal
+        {
+            if source.is_audio() {
+                return Err(RoomError::InvalidTarget);
+            }
+            if !self.seats.contains_key(publisher) {
+                return Err(RoomError::UnknownParticipant);
+            }
+        }
         if let ClientSignal::Offer { tracks, .. } = signal {
             let screen = tracks
                 .iter()

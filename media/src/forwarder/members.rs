@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use conclave_actors::media::{ClientSignal, MediaEvent, PcKind, ServerSignal};
+use conclave_actors::media::{ClientSignal, MediaEvent, PcKind, ServerSignal, TrackSource};
 use conclave_actors::ParticipantId;
 use rtc::peer_connection::event::RTCTrackEventInit;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -20,6 +20,7 @@ use crate::history::ResendBudget;
 use crate::leg::{self, Leg, Sending};
 use crate::peer;
 use crate::published::{ConnId, Published, Subscription, TrackKey};
+use crate::watch::Watch;
 
 impl Forwarder {
     pub(super) fn attach(&mut self, member: ParticipantId, gates: Arc<Gates>) {
@@ -37,6 +38,7 @@ impl Forwarder {
                 audio_level_id: None,
                 offering: false,
                 dirty: false,
+                hidden: Default::default(),
             },
         );
         let existing: Vec<usize> = (0..self.tracks.len())
@@ -251,6 +253,11 @@ impl Forwarder {
                 }
                 self.touch(id);
             }
+            ClientSignal::Watch {
+                publisher,
+                source,
+                visible,
+            } => self.watch(member, publisher, source, visible),
             _ => return Err("unexpected signal for the server".into()),
         }
         Ok(())
@@ -319,6 +326,39 @@ impl Forwarder {
         }
     }
 
+    /// `member` shows or hides `publisher`'s `source` video: its copies
+    /// stop, or start again at a keyframe asked for now.
+    fn watch(
+        &mut self,
+        member: ParticipantId,
+        publisher: ParticipantId,
+        source: TrackSource,
+        visible: bool,
+    ) {
+        let Some(m) = self.members.get_mut(&member) else {
+            return;
+        };
+        if visible {
+            m.hidden.remove(&(publisher, source));
+        } else {
+            m.hidden.insert((publisher, source));
+        }
+        let mut keyframes = Vec::new();
+        for (i, t) in self.tracks.iter_mut().enumerate() {
+            if t.key.publisher != publisher || t.source != source || source.is_audio() {
+                continue;
+            }
+            if let Some(s) = t.subscribers.iter_mut().find(|s| s.member == member) {
+                if s.watch.set_visible(visible) {
+                    keyframes.push(i);
+                }
+            }
+        }
+        for i in keyframes {
+            self.request_keyframe(i);
+        }
+    }
+
     /// Adds track `i` to `member`'s subscribe connection (made on first use).
     fn add_subscription(&mut self, member: ParticipantId, i: usize) {
         let Some(m) = self.members.get(&member) else {
@@ -338,6 +378,11 @@ impl Forwarder {
         let n = self.next_track;
         let track = &self.tracks[i];
         let audio = track.source.is_audio();
+        let hidden = !audio
+            && self
+                .members
+                .get(&member)
+                .is_some_and(|m| m.hidden.contains(&(track.key.publisher, track.source)));
         let (payload_type, clock_rate) = if audio {
             (peer::OPUS_PT, 48_000)
         } else {
@@ -371,6 +416,7 @@ impl Forwarder {
             ssrc,
             payload_type,
             clock_rate,
+            watch: Watch::new(hidden),
         });
         self.request_keyframe(i);
     }

@@ -18,7 +18,7 @@
 //! [`handle`]: the room's end. [`members`]: attaching, connections,
 //! signalling and subscriptions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,8 +33,6 @@ use conclave_actors::{ConferenceId, ParticipantId, SessionId};
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::RTCPeerConnection;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::sync::mpsc::{self, UnboundedReceiver};
@@ -48,6 +46,7 @@ use crate::recording::Recording;
 use crate::socket::Datagram;
 use crate::speaker::SpeakerDetector;
 
+mod feedback;
 mod handle;
 mod members;
 mod phones;
@@ -101,6 +100,9 @@ struct Member {
     offering: bool,
     /// Tracks changed while an offer was out: offer again after the answer.
     dirty: bool,
+    /// The videos it hides (publisher and source), also for tracks those
+    /// publish later.
+    hidden: HashSet<(ParticipantId, TrackSource)>,
 }
 
 /// One server connection.
@@ -429,71 +431,6 @@ impl Forwarder {
 
     /// RTCP from a subscriber: keyframe requests and NACKs, for the track
     /// behind the SSRC named; the rest (receiver reports) is not used.
-    fn on_feedback(&mut self, id: ConnId, packets: &[Box<dyn rtc::rtcp::Packet>]) {
-        let Some(c) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
-            return;
-        };
-        let mut asked = Vec::new();
-        let mut lost = Vec::new();
-        for p in packets.iter() {
-            if crate::keyframes::is_keyframe_request(p.as_ref()) {
-                asked.extend(p.destination_ssrc().iter().filter_map(|s| c.by_ssrc.get(s)));
-            } else if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
-                if let Some(key) = c.by_ssrc.get(&nack.media_ssrc) {
-                    lost.push((key, nack));
-                }
-            }
-        }
-        let asked: Vec<usize> = asked
-            .into_iter()
-            .filter_map(|key| self.tracks.iter().position(|t| t.key == *key))
-            .collect();
-        let lost: Vec<(usize, &TransportLayerNack)> = lost
-            .into_iter()
-            .filter_map(|(key, nack)| Some((self.tracks.iter().position(|t| t.key == *key)?, nack)))
-            .collect();
-        for (i, nack) in lost {
-            self.resend(id, i, nack);
-        }
-        for i in asked {
-            self.request_keyframe(i);
-        }
-    }
-
-    /// Sends connection `id` again the copies of track `i` its NACK reports
-    /// lost, from the track's history, within the connection's budget.
-    fn resend(&mut self, id: ConnId, i: usize, nack: &TransportLayerNack) {
-        let track = &self.tracks[i];
-        let Some(sub) = track.subscribers.iter().find(|s| s.conn == id) else {
-            return;
-        };
-        // The gates as for a first copy: nothing again to someone removed
-        // since, nor of a publisher removed, muted or refused the screen
-        // since.
-        if !sub.gates.receiving() || !track.gates.open(track.source) {
-            return;
-        }
-        let Some(c) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
-            return;
-        };
-        let now = Instant::now();
-        let counters = &self.shared.counters;
-        for seq in crate::history::lost(nack) {
-            let Some(packet) = track.resend(seq) else {
-                continue;
-            };
-            if !c.resends.take(now) {
-                counters.resend_refused.fetch_add(1, Ordering::Relaxed);
-                break;
-            }
-            if c.leg
-                .send_rtp(now, &sub.copy_of(packet), sub.clock_rate, &mut self.out)
-            {
-                counters.resent.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
     /// One packet of track `i`, to every subscriber whose connection is up.
     fn forward(&mut self, i: usize, packet: rtc::rtp::Packet) {
         let counters = &self.shared.counters;
@@ -504,13 +441,20 @@ impl Forwarder {
         if self.phones.is_some() {
             self.hand_to_callers(i, &packet);
         }
-        let track = &self.tracks[i];
+        let track = &mut self.tracks[i];
         let counters = &self.shared.counters;
         let now = Instant::now();
-        for sub in &track.subscribers {
+        let keyframe =
+            !track.source.is_audio() && crate::watch::starts_vp8_keyframe(&packet.payload);
+        let mut awaiting = false;
+        for sub in &mut track.subscribers {
             if !sub.gates.receiving() {
                 continue;
             }
+            let Some(seq) = sub.watch.admit(packet.header.sequence_number, keyframe) else {
+                awaiting |= sub.watch.awaiting_keyframe();
+                continue;
+            };
             let Some(c) = self.conns.get_mut(&sub.conn) else {
                 continue;
             };
@@ -518,9 +462,12 @@ impl Forwarder {
             let Link::Subscribe(s) = &mut c.link else {
                 continue;
             };
-            if s.leg
-                .send_rtp(now, &sub.copy_of(&packet), sub.clock_rate, &mut self.out)
-            {
+            if s.leg.send_rtp(
+                now,
+                &sub.copy_as(&packet, seq),
+                sub.clock_rate,
+                &mut self.out,
+            ) {
                 counters.forwarded.fetch_add(1, Ordering::Relaxed);
                 if !s.has_sent {
                     // The first copy arms the sender reports' timer.
@@ -529,27 +476,11 @@ impl Forwarder {
                 }
             }
         }
-    }
-
-    /// Asks track `i`'s publisher for a keyframe, at most once per throttle
-    /// interval.
-    fn request_keyframe(&mut self, i: usize) {
-        let track = &mut self.tracks[i];
-        if !track.keyframe_due(Instant::now()) {
-            return;
+        // A keyframe asked for may be lost, or dropped by a busy encoder:
+        // ask again (within the throttle) while someone waits for one.
+        if awaiting {
+            self.request_keyframe(i);
         }
-        let (conn, receiver, media_ssrc) = (track.conn, track.receiver, track.media_ssrc);
-        let Some(pc) = self.conns.get_mut(&conn).and_then(|c| c.pc()) else {
-            return;
-        };
-        if let Some(mut r) = pc.rtp_receiver(receiver) {
-            let pli = PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc,
-            };
-            let _ = r.write_rtcp(Instant::now(), vec![Box::new(pli)]);
-        }
-        self.touch(conn);
     }
 
     fn record(&mut self, on: bool) {

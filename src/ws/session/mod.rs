@@ -168,8 +168,18 @@ impl Gate {
     }
 
     pub(super) async fn send_text(&mut self, text: String) -> bool {
-        let write = self.session.text(text);
-        matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
+        self.deliver(text).await.is_ok()
+    }
+
+    /// Writes one message; on failure, the reason to close with: a socket
+    /// that accepted nothing for `SEND_TIMEOUT` is a slow consumer (its
+    /// queue in the room may not have filled yet), one that failed is gone.
+    pub(super) async fn deliver(&mut self, text: String) -> Result<(), &'static str> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.session.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err("gone"),
+            Err(_) => Err("slow_consumer"),
+        }
     }
 
     /// Handles a request before joining: only `join` and `ping` are allowed.
@@ -514,6 +524,18 @@ impl Gate {
                 let signal = ClientSignal::Answer {
                     pc: pc_kind(pc),
                     sdp,
+                };
+                return self.signal(by, room, &r.id, signal).await;
+            }
+            ClientMessage::MediaWatch {
+                participant,
+                source: s,
+                visible,
+            } => {
+                let signal = ClientSignal::Watch {
+                    publisher: ParticipantId(participant),
+                    source: source(s),
+                    visible,
                 };
                 return self.signal(by, room, &r.id, signal).await;
             }

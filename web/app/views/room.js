@@ -67,7 +67,7 @@ export function Room({ state, actions }) {
         ${moderator ? html`<${Settings} state=${state} actions=${actions} />` : null}
         <${Chat} state=${state} actions=${actions} />
       </nav>
-      <${Videos} state=${state} />
+      <${Videos} state=${state} watch=${actions.watch} />
     </section>
   `;
 }

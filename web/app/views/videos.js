@@ -1,13 +1,53 @@
-// The video grid: one tile per participant whose media arrived.
+// The video grid: one tile per participant whose media arrived. Each
+// other participant's tile says whether it can be seen (in the viewport,
+// not hidden, the tab in front), so the server sends no video nobody sees.
 import { html } from './html.js';
 import { useEffect, useRef } from '../../vendor/hooks.module.js';
 
 /** @typedef {import('../state.js').State} State */
 /** @typedef {import('../types.js').Tile} Tile */
 
-/** @param {{tile: Tile, label: string, speaking: boolean, main: boolean, phone: boolean}} props */
-function Video({ tile, label, speaking, main, phone }) {
+/** @typedef {(participant: string, source: 'camera' | 'screen', visible: boolean) => void} Watch */
+
+/**
+ * Tells `watch` whenever the tile `ref` holds comes into sight or goes out
+ * of it: scrolled away, hidden, or the page in the background.
+ * @param {{current: Element | null}} ref
+ * @param {Tile} tile
+ * @param {Watch | undefined} watch
+ */
+function useSeen(ref, tile, watch) {
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || tile.mine || !watch) return undefined;
+    const source = tile.screen ? 'screen' : 'camera';
+    let inView = true;
+    /** @type {boolean | null} */
+    let told = null;
+    const tell = () => {
+      const seen = inView && !document.hidden;
+      if (seen !== told) watch(tile.owner, source, (told = seen));
+    };
+    const observer = new IntersectionObserver((entries) => {
+      inView = entries.some((e) => e.isIntersecting);
+      tell();
+    });
+    observer.observe(el);
+    document.addEventListener('visibilitychange', tell);
+    return () => {
+      observer.disconnect();
+      document.removeEventListener('visibilitychange', tell);
+    };
+  }, [tile.id, watch]);
+}
+
+/** @param {{tile: Tile, label: string, speaking: boolean, main: boolean, phone: boolean, watch?: Watch}} props */
+function Video({ tile, label, speaking, main, phone, watch }) {
   const ref = useRef(/** @type {HTMLVideoElement | null} */ (null));
+  // The tile, not its video: a video sent nothing shows "Camera off" and
+  // hides its element, which must not read as the tile being out of sight.
+  const figure = useRef(/** @type {HTMLElement | null} */ (null));
+  useSeen(figure, tile, watch);
   useEffect(() => {
     const video = ref.current;
     if (!video) return;
@@ -17,7 +57,7 @@ function Video({ tile, label, speaking, main, phone }) {
   }, [tile.stream, tile.tracks]);
   // Never play one's own microphone back.
   return html`
-    <figure class=${`tile${speaking ? ' speaking' : ''}${tile.screen ? ' screen' : ''}${main ? ' main' : ''}${tile.video ? '' : ' no-video'}${phone ? ' phone' : ''}`} data-owner=${tile.owner}>
+    <figure ref=${figure} class=${`tile${speaking ? ' speaking' : ''}${tile.screen ? ' screen' : ''}${main ? ' main' : ''}${tile.video ? '' : ' no-video'}${phone ? ' phone' : ''}`} data-owner=${tile.owner}>
       <video ref=${ref} autoplay playsinline muted=${tile.mine}></video>
       ${tile.video ? null : html`<span class="camera-off">${phone ? 'On the phone' : 'Camera off'}</span>`}
       <figcaption>${label}${speaking ? ' (speaking)' : ''}</figcaption>
@@ -46,8 +86,8 @@ function mainTile(state) {
   return pick ? pick.id : null;
 }
 
-/** @param {{state: State}} props */
-export function Videos({ state }) {
+/** @param {{state: State, watch?: Watch}} props */
+export function Videos({ state, watch }) {
   const names = new Map(state.participants.map((p) => [p.id, p.name]));
   // A caller's tile carries only their voice: it says so.
   const phones = new Set(state.participants.filter((p) => p.phone).map((p) => p.id));
@@ -59,7 +99,8 @@ export function Videos({ state }) {
   return html`
     <div id="videos" class=${layout} data-main=${main || undefined}>
       ${tiles.map(
-        (t) => html`<${Video} key=${t.id} tile=${t} label=${label(t, names)} speaking=${!t.screen && t.id === state.speaker} main=${t.id === main} phone=${phones.has(t.owner)} />`,
+        (t) =>
+          html`<${Video} key=${t.id} tile=${t} label=${label(t, names)} speaking=${!t.screen && t.id === state.speaker} main=${t.id === main} phone=${phones.has(t.owner)} watch=${watch} />`,
       )}
     </div>
   `;

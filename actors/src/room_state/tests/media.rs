@@ -127,3 +127,43 @@ fn signalling_is_checked_for_seat_mode_and_the_share_permission() {
         "a phone leg has no WebRTC"
     );
 }
+
+#[test]
+fn a_subscriber_says_which_video_it_watches_of_someone_seated() {
+    let mut room = RoomState::new(RoomSettings::default());
+    let a = join(&mut room, web("a", Role::Moderator, false));
+    let b = join(&mut room, web("b", Role::Participant, false));
+    let watch = |publisher, source| ClientSignal::Watch {
+        publisher,
+        source,
+        visible: false,
+    };
+    assert_eq!(
+        room.check_signal(a, &watch(b, TrackSource::Camera)),
+        Err(RoomError::WrongMediaMode),
+        "end to end the server sends nothing to choose from"
+    );
+    let c = join(&mut room, web("c", Role::Participant, false));
+    assert_eq!(
+        room.check_signal(a, &watch(b, TrackSource::Camera)),
+        Ok(None)
+    );
+    assert_eq!(
+        room.check_signal(c, &watch(b, TrackSource::Screen)),
+        Ok(None)
+    );
+    assert_eq!(
+        room.check_signal(a, &watch(b, TrackSource::Microphone)),
+        Err(RoomError::InvalidTarget),
+        "audio is always sent"
+    );
+    assert_eq!(
+        room.check_signal(a, &watch(ParticipantId::new(), TrackSource::Camera)),
+        Err(RoomError::UnknownParticipant)
+    );
+    room.apply(Command::Leave { id: c }, T0);
+    assert_eq!(
+        room.check_signal(c, &watch(b, TrackSource::Camera)),
+        Err(RoomError::NotInRoom)
+    );
+}

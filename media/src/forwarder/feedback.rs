@@ -1,0 +1,104 @@
+//! What subscribers say back: keyframe requests, passed on to the
+//! publisher at most once per throttle interval, and NACKs, answered from
+//! the track's history within each connection's budget.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+
+use super::Forwarder;
+use crate::published::ConnId;
+
+impl Forwarder {
+    pub(super) fn on_feedback(&mut self, id: ConnId, packets: &[Box<dyn rtc::rtcp::Packet>]) {
+        let Some(c) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
+            return;
+        };
+        let mut asked = Vec::new();
+        let mut lost = Vec::new();
+        for p in packets.iter() {
+            if crate::keyframes::is_keyframe_request(p.as_ref()) {
+                asked.extend(p.destination_ssrc().iter().filter_map(|s| c.by_ssrc.get(s)));
+            } else if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                if let Some(key) = c.by_ssrc.get(&nack.media_ssrc) {
+                    lost.push((key, nack));
+                }
+            }
+        }
+        let asked: Vec<usize> = asked
+            .into_iter()
+            .filter_map(|key| self.tracks.iter().position(|t| t.key == *key))
+            .collect();
+        let lost: Vec<(usize, &TransportLayerNack)> = lost
+            .into_iter()
+            .filter_map(|(key, nack)| Some((self.tracks.iter().position(|t| t.key == *key)?, nack)))
+            .collect();
+        for (i, nack) in lost {
+            self.resend(id, i, nack);
+        }
+        for i in asked {
+            self.request_keyframe(i);
+        }
+    }
+
+    /// Sends connection `id` again the copies of track `i` its NACK reports
+    /// lost, from the track's history, within the connection's budget.
+    fn resend(&mut self, id: ConnId, i: usize, nack: &TransportLayerNack) {
+        let track = &self.tracks[i];
+        let Some(sub) = track.subscribers.iter().find(|s| s.conn == id) else {
+            return;
+        };
+        // The gates as for a first copy: nothing again to someone removed
+        // since, nor of a publisher removed, muted or refused the screen
+        // since.
+        if !sub.gates.receiving() || !track.gates.open(track.source) {
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
+            return;
+        };
+        let now = Instant::now();
+        let counters = &self.shared.counters;
+        for seq in crate::history::lost(nack) {
+            // Its numbers run past what it was not sent while hidden.
+            let Some(packet) = sub.watch.resend(seq).and_then(|s| track.resend(s)) else {
+                continue;
+            };
+            if !c.resends.take(now) {
+                counters.resend_refused.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            if c.leg.send_rtp(
+                now,
+                &sub.copy_as(packet, seq),
+                sub.clock_rate,
+                &mut self.out,
+            ) {
+                counters.resent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Asks track `i`'s publisher for a keyframe, at most once per throttle
+    /// interval.
+    pub(super) fn request_keyframe(&mut self, i: usize) {
+        let track = &mut self.tracks[i];
+        if !track.keyframe_due(Instant::now()) {
+            return;
+        }
+        let (conn, receiver, media_ssrc) = (track.conn, track.receiver, track.media_ssrc);
+        let Some(pc) = self.conns.get_mut(&conn).and_then(|c| c.pc()) else {
+            return;
+        };
+        if let Some(mut r) = pc.rtp_receiver(receiver) {
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc,
+            };
+            let _ = r.write_rtcp(Instant::now(), vec![Box::new(pli)]);
+        }
+        self.touch(conn);
+    }
+}
