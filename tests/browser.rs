@@ -36,6 +36,9 @@ impl Browser {
                 "--disable-gpu",
                 "--no-first-run",
                 "--mute-audio",
+                // Room for every tile: one out of sight is sent no video
+                // (media_watch), and these pages must decode them all.
+                "--window-size=1280,1024",
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
                 "--allow-loopback-in-peer-connection",

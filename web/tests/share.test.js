@@ -107,6 +107,8 @@ test('share for moderators only: the upload says why it is disabled, and a force
 async function seesScreen(page, caption) {
   const video = page.locator('figure.screen', { hasText: caption }).locator('video');
   await video.waitFor({ timeout: 30_000 });
+  // Looked at, as a person would: a tile out of sight is sent no video.
+  await video.scrollIntoViewIfNeeded();
   await page.waitForFunction((v) => /** @type {HTMLVideoElement} */ (v).videoWidth >= 1000, await video.elementHandle(), {
     timeout: 30_000,
     polling: 250,

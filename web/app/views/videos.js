@@ -1,6 +1,6 @@
 // The video grid: one tile per participant whose media arrived. Each
-// other participant's tile says whether it can be seen (in the viewport,
-// not hidden, the tab in front), so the server sends no video nobody sees.
+// other participant's tile says whether it can be seen (laid out and in
+// the viewport), so the server sends no video nobody sees.
 import { html } from './html.js';
 import { useEffect, useRef } from '../../vendor/hooks.module.js';
 
@@ -11,7 +11,7 @@ import { useEffect, useRef } from '../../vendor/hooks.module.js';
 
 /**
  * Tells `watch` whenever the tile `ref` holds comes into sight or goes out
- * of it: scrolled away, hidden, or the page in the background.
+ * of it: scrolled away or hidden.
  * @param {{current: Element | null}} ref
  * @param {Tile} tile
  * @param {Watch | undefined} watch
@@ -21,23 +21,17 @@ function useSeen(ref, tile, watch) {
     const el = ref.current;
     if (!el || tile.mine || !watch) return undefined;
     const source = tile.screen ? 'screen' : 'camera';
-    let inView = true;
     /** @type {boolean | null} */
     let told = null;
-    const tell = () => {
-      const seen = inView && !document.hidden;
-      if (seen !== told) watch(tile.owner, source, (told = seen));
-    };
+    // Not the page's own visibility: a meeting in a background tab still
+    // shows in a picture-in-picture or a second window, and a hidden page
+    // lays nothing out, so this observer is quiet meanwhile.
     const observer = new IntersectionObserver((entries) => {
-      inView = entries.some((e) => e.isIntersecting);
-      tell();
+      const seen = entries.some((e) => e.isIntersecting);
+      if (seen !== told) watch(tile.owner, source, (told = seen));
     });
     observer.observe(el);
-    document.addEventListener('visibilitychange', tell);
-    return () => {
-      observer.disconnect();
-      document.removeEventListener('visibilitychange', tell);
-    };
+    return () => observer.disconnect();
   }, [tile.id, watch]);
 }
 
