@@ -88,7 +88,10 @@ export function Videos({ state, watch }) {
   // The grid's columns follow the number of tiles (room.css, count-N);
   // speaker view shows one large and the others in a strip.
   const main = state.speakerView ? mainTile(state) : null;
-  const tiles = main ? [...state.tiles.filter((x) => x.id === main), ...state.tiles.filter((x) => x.id !== main)] : state.tiles;
+  // In the grid a shared screen comes first: a tile out of sight is sent
+  // no video, and the screen is what everyone came to look at.
+  const first = (/** @type {(t: Tile) => boolean} */ pick) => [...state.tiles.filter(pick), ...state.tiles.filter((x) => !pick(x))];
+  const tiles = main ? first((x) => x.id === main) : first((x) => x.screen && !x.mine);
   const layout = state.speakerView ? 'speaker-view' : `count-${Math.min(state.tiles.length, 9)}`;
   return html`
     <div id="videos" class=${layout} data-main=${main || undefined}>
