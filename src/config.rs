@@ -160,6 +160,12 @@ pub struct MediaSettings {
     pub port_max: u16,
     /// Behind a 1:1 NAT: the public address announced in candidates.
     pub public_ip: Option<std::net::IpAddr>,
+    /// ICE over TCP (RFC 6544), for clients whose network lets no UDP
+    /// through: a passive TCP candidate beside the UDP one.
+    pub tcp: bool,
+    /// Its port: by default the UDP port's number (the first of the range
+    /// free for both); 443 reaches networks that allow only HTTPS.
+    pub tcp_port: Option<u16>,
     /// STUN/TURN servers handed to clients in the `joined` reply.
     pub ice_servers: Vec<conclave_media::IceServer>,
     /// Threads of the media runtime.
@@ -179,6 +185,8 @@ impl Default for MediaSettings {
             port_min: 40000,
             port_max: 49999,
             public_ip: None,
+            tcp: true,
+            tcp_port: None,
             ice_servers: Vec::new(),
             threads: 2,
             peer_to_peer: true,
@@ -388,6 +396,12 @@ impl Config {
                 "ports must be 1 to 65535 with port_min <= port_max",
             ));
         }
+        if self.media.tcp_port == Some(0) {
+            return Err(invalid(
+                "media.tcp_port",
+                "must be a port number (1 to 65535)",
+            ));
+        }
         if self.media.threads == 0 {
             return Err(invalid("media.threads", "must be positive"));
         }
@@ -477,11 +491,19 @@ mod tests {
             Config::load(Some(&path), Overrides::default()),
             Err(ConfigError::Parse { .. })
         ));
-        std::fs::write(&path, "session_ttl_hours = 0\n").unwrap();
-        assert!(matches!(
-            Config::load(Some(&path), Overrides::default()),
-            Err(ConfigError::Invalid { .. })
-        ));
+        for bad in ["session_ttl_hours = 0\n", "[media]\ntcp_port = 0\n"] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(
+                matches!(
+                    Config::load(Some(&path), Overrides::default()),
+                    Err(ConfigError::Invalid { .. })
+                ),
+                "{bad}"
+            );
+        }
+        std::fs::write(&path, "[media]\ntcp_port = 443\n").unwrap();
+        let c = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!((c.media.tcp, c.media.tcp_port), (true, Some(443)));
         let bad_key = Overrides {
             hmac_key: Some("zz".into()),
             ..Default::default()

@@ -97,6 +97,11 @@ pub async fn run_with_clock(
                 port_min: m.port_min,
                 port_max: m.port_max,
                 public_ip: m.public_ip,
+                tcp: match (m.tcp, m.tcp_port) {
+                    (false, _) => conclave_media::socket::TcpChoice::Off,
+                    (true, None) => conclave_media::socket::TcpChoice::SameAsUdp,
+                    (true, Some(p)) => conclave_media::socket::TcpChoice::Port(p),
+                },
                 ice_servers: m.ice_servers.clone(),
                 threads: m.threads,
                 recordings_dir: config.data_dir.join("recordings"),

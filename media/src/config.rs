@@ -61,6 +61,8 @@ pub struct MediaConfig {
     /// Behind a 1:1 NAT: the public address announced instead of the
     /// private one.
     pub public_ip: Option<IpAddr>,
+    /// The ICE-TCP port (docs/media.md "ICE over TCP").
+    pub tcp: crate::socket::TcpChoice,
     /// Passed to clients for their own gathering (TURN for restrictive
     /// networks).
     pub ice_servers: Vec<IceServer>,
@@ -78,6 +80,7 @@ impl Default for MediaConfig {
             port_min: 40000,
             port_max: 49999,
             public_ip: None,
+            tcp: crate::socket::TcpChoice::SameAsUdp,
             ice_servers: Vec::new(),
             threads: 2,
             recordings_dir: std::path::PathBuf::from("recordings"),

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use rtc::ice::tcp_type::TcpType;
 use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -76,7 +77,7 @@ pub fn credentials() -> (String, String) {
 /// A new publish connection (the server receives) and its ICE ufrag.
 /// Subscribe connections are the server's own ([`crate::leg`]).
 pub fn build(
-    announced: SocketAddr,
+    announced: crate::socket::Announced,
     certificate: &Certificate,
 ) -> Result<(RTCPeerConnection, String)> {
     let (ufrag, pwd) = credentials();
@@ -97,19 +98,26 @@ pub fn build(
         .with_setting_engine(settings)
         .with_interceptor_registry(registry)
         .build(Instant::now())?;
-    let host = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: announced.ip().to_string(),
-            port: announced.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
+    let host = |network: &str, at: SocketAddr, tcp_type| {
+        CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: network.to_owned(),
+                address: at.ip().to_string(),
+                port: at.port(),
+                component: 1,
+                ..Default::default()
+            },
+            tcp_type,
+        }
+        .new_candidate_host()
+    };
+    let udp = host("udp", announced.udp, TcpType::Unspecified)?;
+    pc.add_local_candidate(RTCIceCandidate::from(&udp).to_json()?)?;
+    if let Some(at) = announced.tcp {
+        let tcp = host("tcp", at, TcpType::Passive)?;
+        pc.add_local_candidate(RTCIceCandidate::from(&tcp).to_json()?)?;
     }
-    .new_candidate_host()?;
-    pc.add_local_candidate(RTCIceCandidate::from(&host).to_json()?)?;
-    // The only candidate there will be: gathering is complete.
+    // The only candidates there will be: gathering is complete.
     pc.add_local_candidate(Default::default())?;
     Ok((pc, ufrag))
 }
@@ -126,7 +134,10 @@ mod tests {
 
     #[test]
     fn connections_share_the_planes_certificate() {
-        let at = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+        let at = crate::socket::Announced {
+            udp: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+            tcp: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 40000))),
+        };
         let shared = super::Certificate::default();
         let (_, ua) = super::build(at, &shared).unwrap();
         let first = shared.current().unwrap();

@@ -13,6 +13,7 @@
 //! - [`config`]: UDP ports, the announced address, ICE servers for clients.
 //! - [`plane`]: the media runtime and the factory rooms start from.
 //! - [`socket`]: the one UDP port every connection shares, and its routing.
+//! - [`tcp`]: the ICE-TCP port beside it, for networks without UDP.
 //! - [`forwarder`]: the per-room forwarding actor and its handle (the port).
 //! - [`conn`]: the server's end of a publish connection (`rtc`, sans-IO,
 //!   ICE-lite).
@@ -46,6 +47,7 @@ pub mod sealed_file;
 pub mod socket;
 pub mod speaker;
 pub mod stun;
+pub mod tcp;
 pub mod watch;
 
 pub use config::{IceServer, MediaConfig};

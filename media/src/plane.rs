@@ -55,10 +55,16 @@ impl MediaPlane {
                 config.port_min,
                 config.port_max,
                 config.public_ip,
+                config.tcp,
             )?
         };
         runtime.spawn(socket.clone().run_reader());
-        tracing::info!(port = socket.announced.port(), "media socket bound");
+        runtime.spawn(crate::tcp::run_listener(socket.clone()));
+        tracing::info!(
+            port = socket.announced.port(),
+            tcp_port = socket.tcp.as_ref().map(|t| t.announced.port()),
+            "media socket bound"
+        );
         let shared = Arc::new(Shared {
             socket,
             certificate: Default::default(),
@@ -84,6 +90,22 @@ impl MediaPlane {
     /// The media port's address as candidates announce it.
     pub fn announced(&self) -> std::net::SocketAddr {
         self.shared.socket.announced
+    }
+
+    /// The addresses the server's candidates announce, UDP and TCP.
+    pub fn candidates(&self) -> crate::socket::Announced {
+        self.shared.socket.candidates()
+    }
+
+    /// The ICE-TCP port's connections open now, frames dropped on full
+    /// queues, and connections refused at the cap.
+    pub fn tcp_counts(&self) -> Option<(usize, u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.shared
+            .socket
+            .tcp
+            .as_ref()
+            .map(|t| (t.open(), t.dropped.load(Relaxed), t.refused.load(Relaxed)))
     }
 
     /// Packets received, forwarded, dropped as repeats and held back, over

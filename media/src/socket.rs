@@ -29,10 +29,36 @@ const RECEIVE_MTU: usize = 1500;
 /// Datagrams per `sendmmsg` call.
 const BATCH: usize = 64;
 
+/// A client's address and the transport it reached the server over: the
+/// UDP port, or a TCP connection to the ICE-TCP port ([`crate::tcp`]). The
+/// same address may be both (a host's UDP and TCP port spaces are apart),
+/// so the transport is part of the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub tcp: bool,
+}
+
+impl Peer {
+    pub fn udp(addr: SocketAddr) -> Self {
+        Self { addr, tcp: false }
+    }
+
+    pub fn tcp(addr: SocketAddr) -> Self {
+        Self { addr, tcp: true }
+    }
+}
+
+impl From<SocketAddr> for Peer {
+    fn from(addr: SocketAddr) -> Self {
+        Self::udp(addr)
+    }
+}
+
 /// One datagram for a room, and the connection it is for.
 pub struct Datagram {
     pub conn: ConnId,
-    pub from: SocketAddr,
+    pub from: Peer,
     pub at: Instant,
     pub bytes: BytesMut,
 }
@@ -49,16 +75,18 @@ struct Route {
 
 #[derive(Default)]
 struct Routes {
-    by_addr: HashMap<SocketAddr, Route>,
+    by_addr: HashMap<Peer, Route>,
     /// With the addresses learnt for the connection, to forget with it.
-    by_ufrag: HashMap<String, (Route, Vec<SocketAddr>)>,
+    by_ufrag: HashMap<String, (Route, Vec<Peer>)>,
 }
 
 pub struct MediaSocket {
     socket: UdpSocket,
-    /// What the server's candidates announce: the public address behind a
-    /// 1:1 NAT, or the address clients reach this host on.
+    /// What the server's UDP candidate announces: the public address
+    /// behind a 1:1 NAT, or the address clients reach this host on.
     pub announced: SocketAddr,
+    /// The ICE-TCP port, unless turned off.
+    pub tcp: Option<crate::tcp::TcpPort>,
     routes: Mutex<Routes>,
     /// Connection ids are the plane's, so a room restarted under a new
     /// inbox never meets an id of its predecessor's.
@@ -67,34 +95,85 @@ pub struct MediaSocket {
     pub overflow: AtomicU64,
 }
 
+/// Where the server's ICE-TCP port goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpChoice {
+    Off,
+    /// The UDP port's number: the first port of the range free for both.
+    SameAsUdp,
+    Port(u16),
+}
+
+/// The addresses the server's candidates announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Announced {
+    pub udp: SocketAddr,
+    pub tcp: Option<SocketAddr>,
+}
+
 impl MediaSocket {
-    /// Binds the first free port of `port_min..=port_max` on `bind_ip`.
+    /// Binds the first port of `port_min..=port_max` on `bind_ip` that is
+    /// free (for UDP, and for TCP too when ICE-TCP takes the same number).
     /// Must run inside the media runtime.
     pub fn bind(
         bind_ip: IpAddr,
         port_min: u16,
         port_max: u16,
         public_ip: Option<IpAddr>,
+        tcp: TcpChoice,
     ) -> io::Result<Arc<Self>> {
+        let ip = public_ip.unwrap_or_else(|| reachable_ip(bind_ip));
         let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no port of the range is free");
         for port in port_min..=port_max.max(port_min) {
-            match StdSocket::bind(SocketAddr::new(bind_ip, port)) {
-                Ok(socket) => {
-                    socket.set_nonblocking(true)?;
-                    let local = socket.local_addr()?;
-                    let ip = public_ip.unwrap_or_else(|| reachable_ip(bind_ip));
-                    return Ok(Arc::new(Self {
-                        socket: UdpSocket::from_std(socket)?,
-                        announced: SocketAddr::new(ip, local.port()),
-                        routes: Mutex::new(Routes::default()),
-                        next_conn: AtomicU64::new(1),
-                        overflow: AtomicU64::new(0),
-                    }));
+            let socket = match StdSocket::bind(SocketAddr::new(bind_ip, port)) {
+                Ok(s) => s,
+                Err(e) => {
+                    last = e;
+                    continue;
                 }
-                Err(e) => last = e,
-            }
+            };
+            let tcp = match tcp {
+                TcpChoice::Off => None,
+                TcpChoice::SameAsUdp => match crate::tcp::bind(SocketAddr::new(bind_ip, port)) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                },
+                // A port of its own must be had, or the plane does not start.
+                TcpChoice::Port(p) => Some(crate::tcp::bind(SocketAddr::new(bind_ip, p))?),
+            };
+            socket.set_nonblocking(true)?;
+            let local = socket.local_addr()?;
+            let tcp = match tcp {
+                Some(listener) => {
+                    let at = listener.local_addr()?;
+                    Some(crate::tcp::TcpPort::new(
+                        listener,
+                        SocketAddr::new(ip, at.port()),
+                    ))
+                }
+                None => None,
+            };
+            return Ok(Arc::new(Self {
+                socket: UdpSocket::from_std(socket)?,
+                announced: SocketAddr::new(ip, local.port()),
+                tcp,
+                routes: Mutex::new(Routes::default()),
+                next_conn: AtomicU64::new(1),
+                overflow: AtomicU64::new(0),
+            }));
         }
         Err(last)
+    }
+
+    /// What the server's candidates announce.
+    pub fn candidates(&self) -> Announced {
+        Announced {
+            udp: self.announced,
+            tcp: self.tcp.as_ref().map(|t| t.announced),
+        }
     }
 
     fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
@@ -122,8 +201,18 @@ impl MediaSocket {
         for a in addrs {
             if routes.by_addr.get(&a).is_some_and(|r| r.conn == route.conn) {
                 routes.by_addr.remove(&a);
+                if a.tcp {
+                    if let Some(tcp) = &self.tcp {
+                        tcp.close(a.addr);
+                    }
+                }
             }
         }
+    }
+
+    /// A TCP connection closed: its address routes nowhere any more.
+    pub(crate) fn forget_peer(&self, peer: Peer) {
+        self.routes().by_addr.remove(&peer);
     }
 
     /// Reads datagrams and hands each to its connection's room, until the
@@ -147,11 +236,13 @@ impl MediaSocket {
             };
             let bytes = buf.split_to(n);
             buf.clear();
-            self.route(from, bytes);
+            self.route(Peer::udp(from), bytes);
         }
     }
 
-    fn route(&self, from: SocketAddr, bytes: BytesMut) {
+    /// Hands one datagram to its connection's room; false when it is for
+    /// no connection.
+    pub(crate) fn route(&self, from: Peer, bytes: BytesMut) -> bool {
         let mut guard = self.routes();
         let routes = &mut *guard;
         // A binding request names its connection; it also teaches the
@@ -159,7 +250,7 @@ impl MediaSocket {
         let route = match crate::stun::local_ufrag(&bytes) {
             Some(ufrag) => {
                 let Some((route, addrs)) = routes.by_ufrag.get_mut(ufrag) else {
-                    return;
+                    return false;
                 };
                 let before = routes.by_addr.insert(from, route.clone());
                 if before.is_none_or(|b| b.conn != route.conn) {
@@ -169,7 +260,7 @@ impl MediaSocket {
             }
             None => match routes.by_addr.get(&from) {
                 Some(route) => route.clone(),
-                None => return,
+                None => return false,
             },
         };
         drop(guard);
@@ -180,9 +271,10 @@ impl MediaSocket {
             bytes,
         };
         match route.inbox.try_send(d) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 self.overflow.fetch_add(1, Ordering::Relaxed);
+                true
             }
             Err(TrySendError::Closed(d)) => {
                 // The room is gone (stopped, or died and restarted under a
@@ -191,12 +283,24 @@ impl MediaSocket {
                 routes.by_addr.retain(|_, r| !r.inbox.is_closed());
                 routes.by_ufrag.retain(|_, (r, _)| !r.inbox.is_closed());
                 drop(d);
+                false
             }
         }
     }
 
-    /// Sends every datagram of `out` (emptied), batched.
-    pub async fn send_all(&self, out: &mut Vec<(SocketAddr, BytesMut)>) {
+    /// Sends every datagram of `out` (emptied): UDP ones batched, TCP ones
+    /// queued on their connections.
+    pub async fn send_all(&self, out: &mut Vec<(Peer, BytesMut)>) {
+        if out.iter().any(|(p, _)| p.tcp) {
+            out.retain(|(p, d)| {
+                if p.tcp {
+                    if let Some(tcp) = &self.tcp {
+                        tcp.send(p.addr, d);
+                    }
+                }
+                !p.tcp
+            });
+        }
         let mut sent = 0;
         while sent < out.len() {
             let batch = &out[sent..(sent + BATCH).min(out.len())];
@@ -213,7 +317,7 @@ impl MediaSocket {
                 Err(e) => {
                     // One bad destination (unreachable, refused) must not
                     // hold back the rest: skip it.
-                    tracing::trace!(error = %e, to = %out[sent].0, "media socket send");
+                    tracing::trace!(error = %e, to = %out[sent].0.addr, "media socket send");
                     sent += 1;
                 }
             }
@@ -276,9 +380,9 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 }
 
 /// One `sendmmsg` call for up to [`BATCH`] datagrams; how many were sent.
-fn sendmmsg(socket: &UdpSocket, batch: &[(SocketAddr, BytesMut)]) -> io::Result<usize> {
+fn sendmmsg(socket: &UdpSocket, batch: &[(Peer, BytesMut)]) -> io::Result<usize> {
     let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
-        batch.iter().map(|(a, _)| sockaddr(a)).collect();
+        batch.iter().map(|(a, _)| sockaddr(&a.addr)).collect();
     let mut iovecs: Vec<libc::iovec> = batch
         .iter()
         .map(|(_, b)| libc::iovec {
@@ -342,7 +446,7 @@ mod tests {
     #[tokio::test]
     async fn datagrams_reach_the_room_their_ufrag_or_address_names() {
         let loopback = IpAddr::from([127, 0, 0, 1]);
-        let socket = MediaSocket::bind(loopback, 48300, 48399, None).unwrap();
+        let socket = MediaSocket::bind(loopback, 48300, 48399, None, TcpChoice::Off).unwrap();
         assert_eq!(socket.announced.ip(), loopback);
         tokio::spawn(socket.clone().run_reader());
         let (inbox, mut room) = tokio::sync::mpsc::channel(16);
@@ -352,7 +456,7 @@ mod tests {
         let to = socket.announced;
         let next = |room: &mut tokio::sync::mpsc::Receiver<Datagram>| {
             let got = room.try_recv();
-            got.ok().map(|d| (d.conn, d.from, d.bytes.to_vec()))
+            got.ok().map(|d| (d.conn, d.from.addr, d.bytes.to_vec()))
         };
 
         // Unknown address, not STUN: nowhere. An unknown ufrag: nowhere.
@@ -401,7 +505,7 @@ mod tests {
 
         // Batched sends arrive, in order.
         let mut out: Vec<_> = (0..100u8)
-            .map(|i| (me, BytesMut::from(&[i; 10][..])))
+            .map(|i| (Peer::udp(me), BytesMut::from(&[i; 10][..])))
             .collect();
         socket.send_all(&mut out).await;
         assert!(out.is_empty());
@@ -414,5 +518,78 @@ mod tests {
                     .unwrap();
             assert_eq!((from.port(), &buf[..n]), (to.port(), &[i; 10][..]));
         }
+    }
+
+    /// One RFC 4571 frame.
+    fn framed(d: &[u8]) -> Vec<u8> {
+        let mut f = (d.len() as u16).to_be_bytes().to_vec();
+        f.extend_from_slice(d);
+        f
+    }
+
+    #[tokio::test]
+    async fn tcp_connections_route_as_udp_does_and_close_with_their_connection() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::TcpStream;
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let socket = MediaSocket::bind(loopback, 48400, 48499, None, TcpChoice::SameAsUdp).unwrap();
+        let tcp_at = socket.candidates().tcp.expect("a TCP port");
+        assert_eq!(tcp_at, socket.announced, "the same number as the UDP port");
+        tokio::spawn(socket.clone().run_reader());
+        tokio::spawn(crate::tcp::run_listener(socket.clone()));
+        let (inbox, mut room) = tokio::sync::mpsc::channel(16);
+        let conn = socket.register("tcpUfrag", inbox);
+        let wait = || tokio::time::sleep(Duration::from_millis(100));
+        let closed = |mut s: TcpStream| async move {
+            let mut b = [0u8; 16];
+            matches!(
+                tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await,
+                Ok(Ok(0) | Err(_))
+            )
+        };
+
+        // A first frame that names no connection ends the connection.
+        let mut stranger = TcpStream::connect(tcp_at).await.unwrap();
+        stranger.write_all(&framed(&[0x80; 20])).await.unwrap();
+        assert!(closed(stranger).await, "a stranger is hung up on");
+        // So does a frame no client sends.
+        let mut oversized = TcpStream::connect(tcp_at).await.unwrap();
+        oversized.write_all(&[0xff, 0xff, 0, 0]).await.unwrap();
+        assert!(closed(oversized).await);
+        assert!(room.try_recv().is_err(), "neither reached the room");
+
+        // The binding request routes, split across writes as TCP may.
+        let mut client = TcpStream::connect(tcp_at).await.unwrap();
+        let me = Peer::tcp(client.local_addr().unwrap());
+        let request = binding_request("tcpUfrag");
+        let mut stream = framed(&request);
+        stream.extend(framed(&[0x80; 30]));
+        let (a, b) = stream.split_at(7);
+        client.write_all(a).await.unwrap();
+        wait().await;
+        client.write_all(b).await.unwrap();
+        wait().await;
+        let got: Vec<_> = std::iter::from_fn(|| room.try_recv().ok())
+            .map(|d| (d.conn, d.from, d.bytes.to_vec()))
+            .collect();
+        assert_eq!(got, vec![(conn, me, request), (conn, me, vec![0x80; 30])]);
+
+        // What goes to it is framed on its connection, not sent by UDP.
+        let mut out = vec![(me, BytesMut::from(&b"hello"[..]))];
+        socket.send_all(&mut out).await;
+        let mut back = [0u8; 7];
+        tokio::time::timeout(Duration::from_secs(2), client.read_exact(&mut back))
+            .await
+            .expect("the frame arrives")
+            .unwrap();
+        assert_eq!(&back, &framed(b"hello")[..]);
+
+        // Forgotten, its connection closes.
+        socket.forget("tcpUfrag");
+        assert!(
+            closed(client).await,
+            "the connection ends with its ICE connection"
+        );
+        assert_eq!(socket.tcp.as_ref().unwrap().open(), 0);
     }
 }

@@ -615,6 +615,27 @@ export class Media {
     return inbound;
   }
 
+  /**
+   * The path each connection's media takes: the protocol and type of the
+   * local candidate of its selected pair ("udp host", "tcp host", "udp
+   * relay" with the relay's own protocol), for diagnostics and the tests.
+   */
+  async paths() {
+    /** @type {Record<string, {protocol: string, type: string, relayProtocol: string} | null>} */
+    const out = {};
+    for (const [pc, conn] of Object.entries(this.pcs)) {
+      const report = await conn.getStats();
+      /** @type {any} */
+      let pair = null;
+      report.forEach((r) => {
+        if (r.type === 'transport' && r.selectedCandidatePairId) pair = report.get(r.selectedCandidatePairId);
+      });
+      const local = pair ? report.get(pair.localCandidateId) : null;
+      out[pc] = local ? { protocol: local.protocol, type: local.candidateType, relayProtocol: local.relayProtocol || '' } : null;
+    }
+    return out;
+  }
+
   sendingVideo() {
     return Object.values(this.pcs).flatMap((pc) => pc.getSenders()).filter((x) => x.track && x.track.kind === 'video' && x.track.readyState === 'live').length;
   }

@@ -316,6 +316,8 @@ export function createSession() {
     /** @param {'publish' | 'subscribe' | 'peer'} pc */
     transceivers: (pc) => media.transceivers(pc),
     connections: () => media.describe(),
+    /** The candidate each connection's media goes through. */
+    paths: () => media.paths(),
     /** The live video tracks this page's connections send (camera and screen). */
     sendingVideo: () => media.sendingVideo(),
     /** Closes the WebSocket as a network drop would. */

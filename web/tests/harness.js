@@ -33,8 +33,11 @@ function freePort() {
 /**
  * Starts the server binary; `stop()` ends it and removes its data.
  * @param {string[]} [extra] more lines for its TOML configuration (tables after `[media]`)
+ * @param {{host?: string}} [where] the address it listens on, HTTP and media
+ *   (a network test's host end of a veth pair)
  */
-export async function startServer(extra = []) {
+export async function startServer(extra = [], where = {}) {
+  const host = where.host || '127.0.0.1';
   // Where cargo put it: CI may point CARGO_TARGET_DIR outside the clone
   // (relative paths are the repository root's, where scripts/test runs cargo).
   const root = resolve(here, '../..');
@@ -46,12 +49,12 @@ export async function startServer(extra = []) {
   writeFileSync(
     config,
     [
-      `bind = "127.0.0.1:${port}"`,
+      `bind = "${host}:${port}"`,
       `data_dir = "${join(dir, 'data')}"`,
       // A phone caller dials in through the test's own gateway (gateway.js).
       `gateway_secret = "${GATEWAY_SECRET}"`,
       '[media]',
-      'bind_ip = "127.0.0.1"',
+      `bind_ip = "${host}"`,
       'port_min = 46000',
       'port_max = 46999',
       ...extra,
@@ -63,7 +66,7 @@ export async function startServer(extra = []) {
   });
   let log = '';
   child.stderr.on('data', (d) => (log += d));
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://${host}:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${bin} exited: ${log}`);
@@ -111,12 +114,23 @@ export async function lineWithSecurity(base) {
   return { code: body.line.access_code, pin: body.moderator_pin, securityCode: '2468', token };
 }
 
-/** Debian's Chromium headless, with the fake camera and microphone. */
-export function launchBrowser() {
+/** The Chromium the tests drive: CONCLAVE_CHROMIUM, or Debian's on PATH. */
+export function chromiumPath() {
   const executablePath = process.env.CONCLAVE_CHROMIUM || 'chromium';
+  return executablePath.includes('/') ? executablePath : which(executablePath);
+}
+
+/**
+ * Debian's Chromium headless, with the fake camera and microphone.
+ * @param {{executablePath?: string, args?: string[]}} [how] another
+ *   executable (a network test's wrapper that runs Chromium in its
+ *   namespace) and more arguments
+ */
+export function launchBrowser(how = {}) {
   return chromium.launch({
-    executablePath: executablePath.includes('/') ? executablePath : which(executablePath),
+    executablePath: how.executablePath || chromiumPath(),
     args: [
+      ...(how.args || []),
       // Tests run as root in CI, where Chromium's sandbox will not start.
       '--no-sandbox',
       '--disable-gpu',

@@ -80,7 +80,7 @@ impl Forwarder {
             (Link::Subscribe(Box::new(sub)), ufrag)
         } else {
             let (pc, ufrag) =
-                crate::conn::build(self.shared.socket.announced, &self.shared.certificate)
+                crate::conn::build(self.shared.socket.candidates(), &self.shared.certificate)
                     .map_err(|e| e.to_string())?;
             (Link::Publish(Box::new(pc)), ufrag)
         };
@@ -117,7 +117,7 @@ impl Forwarder {
             Link::Publish(pc) => {
                 let _ = pc.close();
                 while let Some(w) = pc.poll_write() {
-                    self.out.push((w.transport.peer_addr, w.message));
+                    self.out.push((super::written_to(&w.transport), w.message));
                 }
             }
             Link::Subscribe(s) => {
@@ -437,7 +437,7 @@ impl Forwarder {
         let Some(s) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
             return;
         };
-        let sdp = s.leg.offer(self.shared.socket.announced, &s.sections);
+        let sdp = s.leg.offer(self.shared.socket.candidates(), &s.sections);
         m.offering = true;
         self.touch(id);
         self.signal(

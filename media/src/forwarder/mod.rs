@@ -19,7 +19,6 @@
 //! signalling and subscriptions.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +42,7 @@ use crate::leg::{self, Leg};
 use crate::plane::Shared;
 use crate::published::{ConnId, Published, TrackKey};
 use crate::recording::Recording;
-use crate::socket::Datagram;
+use crate::socket::{Datagram, Peer};
 use crate::speaker::SpeakerDetector;
 
 mod feedback;
@@ -174,9 +173,18 @@ struct Forwarder {
     /// Connections with output or events to drain.
     touched: Vec<ConnId>,
     /// Datagrams to send, in order.
-    out: Vec<(SocketAddr, BytesMut)>,
+    out: Vec<(Peer, BytesMut)>,
     events_scratch: Vec<RTCPeerConnectionEvent>,
     messages_scratch: Vec<RTCMessage>,
+}
+
+/// Where a publish connection's datagram goes: over the UDP port, or the
+/// TCP connection its candidate pair runs on.
+fn written_to(transport: &TransportContext) -> Peer {
+    Peer {
+        addr: transport.peer_addr,
+        tcp: transport.transport_protocol == TransportProtocol::TCP,
+    }
 }
 
 impl Forwarder {
@@ -274,7 +282,7 @@ impl Forwarder {
             }
         };
         while let Some(w) = pc.poll_write() {
-            self.out.push((w.transport.peer_addr, w.message));
+            self.out.push((written_to(&w.transport), w.message));
         }
         // Reused between drains: one per packet on the forwarding path.
         let mut events = std::mem::take(&mut self.events_scratch);
@@ -338,12 +346,18 @@ impl Forwarder {
                 return;
             }
         };
+        // The local address names the candidate it came to: the TCP
+        // port's passive one, or the UDP port's.
+        let (local_addr, transport_protocol) = match &self.shared.socket.tcp {
+            Some(tcp) if d.from.tcp => (tcp.announced, TransportProtocol::TCP),
+            _ => (self.shared.socket.announced, TransportProtocol::UDP),
+        };
         let read = pc.handle_read(TaggedBytesMut {
             now: d.at,
             transport: TransportContext {
-                local_addr: self.shared.socket.announced,
-                peer_addr: d.from,
-                transport_protocol: TransportProtocol::UDP,
+                local_addr,
+                peer_addr: d.from.addr,
+                transport_protocol,
                 ecn: None,
             },
             message: d.bytes,

@@ -8,7 +8,7 @@
 //! is marshalled, sealed and queued for the socket, and that is all.
 //!
 //! What the leg does not do, and why it need not: it never probes (ICE
-//! lite, one host candidate, so no TURN on the server's side); it carries
+//! lite, host candidates only, so no TURN on the server's side); it carries
 //! no data channel; it receives no RTP. It takes either DTLS role, as the
 //! client's answer picks.
 
@@ -18,7 +18,6 @@ pub mod offer;
 pub mod reports;
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,6 +27,8 @@ use rtc::peer_connection::certificate::RTCCertificate;
 use rtc::shared::marshal::{Marshal, MarshalSize};
 
 pub use offer::{BadAnswer, Section, Sending};
+
+use crate::socket::{Announced, Peer};
 
 /// Silence after which a client is taken to be gone: no consent check and
 /// no RTCP that opens (RFC 7675 gives 30 s).
@@ -62,7 +63,7 @@ pub struct Leg {
     provider: Arc<dyn RTCCryptoProvider>,
     /// Where media goes: the nominated address, or else the first that
     /// passed a check.
-    remote: Option<SocketAddr>,
+    remote: Option<Peer>,
     /// The client nominated a pair, or it was given time enough to.
     nominated: bool,
     /// When the leg connects without a nomination (set by the first check).
@@ -76,7 +77,7 @@ pub struct Leg {
     session_id: u64,
     version: u64,
     /// Datagrams other than forwarded media, for [`Leg::poll_transmit`].
-    pending: VecDeque<(SocketAddr, BytesMut)>,
+    pending: VecDeque<(Peer, BytesMut)>,
     /// Where a copy is marshalled before its seal, kept between copies:
     /// a fresh buffer per copy was an allocation and a zero fill each.
     plain: Vec<u8>,
@@ -123,14 +124,14 @@ impl Leg {
     }
 
     /// An offer of `sections`, the one after the last.
-    pub fn offer(&mut self, candidate: SocketAddr, sections: &[Section]) -> String {
+    pub fn offer(&mut self, candidates: Announced, sections: &[Section]) -> String {
         self.version += 1;
         offer::write(
             &offer::Local {
                 ufrag: &self.credentials.ufrag,
                 pwd: &self.credentials.pwd,
                 fingerprint: &self.fingerprint,
-                candidate,
+                candidates,
                 session_id: self.session_id,
                 version: self.version,
             },
@@ -165,13 +166,7 @@ impl Leg {
     }
 
     /// One datagram from `from` (RFC 7983 demultiplexing).
-    pub fn read(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        data: BytesMut,
-        events: &mut Vec<Event>,
-    ) {
+    pub fn read(&mut self, now: Instant, from: Peer, data: BytesMut, events: &mut Vec<Event>) {
         match data.first() {
             Some(0..=3) => self.on_stun(now, from, &data),
             // DTLS and SRTCP only from an address that passed a check.
@@ -181,8 +176,9 @@ impl Leg {
         }
     }
 
-    fn on_stun(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        let Ok(binding) = ice::answer(data, from, &self.credentials, self.provider.crypto()) else {
+    fn on_stun(&mut self, now: Instant, from: Peer, data: &[u8]) {
+        let Ok(binding) = ice::answer(data, from.addr, &self.credentials, self.provider.crypto())
+        else {
             return;
         };
         self.heard = now;
@@ -275,7 +271,7 @@ impl Leg {
         now: Instant,
         packet: &rtc::rtp::Packet,
         clock_rate: u32,
-        out: &mut Vec<(SocketAddr, BytesMut)>,
+        out: &mut Vec<(Peer, BytesMut)>,
     ) -> bool {
         let (Some(srtp), Some(to), false) = (self.srtp.as_mut(), self.remote, self.lost) else {
             return false;
@@ -385,7 +381,7 @@ impl Leg {
     }
 
     /// The next datagram to send other than forwarded media.
-    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+    pub fn poll_transmit(&mut self) -> Option<(Peer, BytesMut)> {
         self.pending.pop_front()
     }
 }

@@ -3,7 +3,6 @@
 //! two things it reads from the client's answer.
 
 use std::fmt::Write;
-use std::net::SocketAddr;
 
 use crate::peer::{OPUS_PT, VP8_PT};
 
@@ -62,8 +61,9 @@ pub struct Local<'a> {
     pub pwd: &'a str,
     /// SHA-256 of the certificate, `AB:CD:…`.
     pub fingerprint: &'a str,
-    /// The one host candidate: the media port at the announced address.
-    pub candidate: SocketAddr,
+    /// The host candidates: the media port at the announced address, and
+    /// the ICE-TCP port's passive one.
+    pub candidates: crate::socket::Announced,
     pub session_id: u64,
     pub version: u64,
 }
@@ -122,12 +122,24 @@ pub fn write(local: &Local<'_>, sections: &[Section]) -> String {
             None => s.push_str("a=inactive\r\n"),
         }
         if i == 0 {
+            let udp = local.candidates.udp;
             let _ = write!(
                 s,
-                "a=candidate:1 1 udp 2130706431 {} {} typ host\r\na=end-of-candidates\r\n",
-                local.candidate.ip(),
-                local.candidate.port(),
+                "a=candidate:1 1 udp 2130706431 {} {} typ host\r\n",
+                udp.ip(),
+                udp.port(),
             );
+            // Below UDP, so a client that has both uses UDP (RFC 6544
+            // §4.2 gives TCP host candidates a lower type preference).
+            if let Some(tcp) = local.candidates.tcp {
+                let _ = write!(
+                    s,
+                    "a=candidate:2 1 tcp 1518280447 {} {} typ host tcptype passive\r\n",
+                    tcp.ip(),
+                    tcp.port(),
+                );
+            }
+            s.push_str("a=end-of-candidates\r\n");
         }
     }
     s
@@ -195,7 +207,10 @@ mod tests {
             ufrag: "uf",
             pwd: "pw",
             fingerprint: "AA:BB",
-            candidate: "203.0.113.5:40000".parse().unwrap(),
+            candidates: crate::socket::Announced {
+                udp: "203.0.113.5:40000".parse().unwrap(),
+                tcp: Some("203.0.113.5:40443".parse().unwrap()),
+            },
             session_id: 7,
             version: 2,
         }
@@ -236,6 +251,15 @@ mod tests {
             sdp.matches("a=candidate:1 1 udp 2130706431 203.0.113.5 40000 typ host")
                 .count(),
             1
+        );
+        assert_eq!(
+            sdp.matches(
+                "a=candidate:2 1 tcp 1518280447 203.0.113.5 40443 typ host tcptype passive\r\n\
+                 a=end-of-candidates"
+            )
+            .count(),
+            1,
+            "one passive TCP candidate, below the UDP one: {sdp}"
         );
         assert_eq!(sdp.matches("a=setup:actpass").count(), 2);
     }

@@ -23,6 +23,10 @@ use super::*;
 const SERVER: &str = "127.0.0.1:40000";
 const CLIENT: &str = "127.0.0.1:50000";
 
+fn peer(s: &str) -> Peer {
+    Peer::udp(addr(s))
+}
+
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
@@ -134,7 +138,13 @@ impl Pair {
 
     /// The leg offers `sections`; the client's answer.
     fn renegotiate(&mut self, sections: &[Section]) -> String {
-        let offer = self.leg.offer(addr(SERVER), sections);
+        let offer = self.leg.offer(
+            Announced {
+                udp: addr(SERVER),
+                tcp: None,
+            },
+            sections,
+        );
         self.client
             .set_remote_description(self.now, RTCSessionDescription::offer(offer).unwrap())
             .unwrap();
@@ -157,7 +167,7 @@ impl Pair {
                     "the client sends to the candidate"
                 );
                 self.leg
-                    .read(now, addr(CLIENT), w.message, &mut self.seen.leg_events);
+                    .read(now, peer(CLIENT), w.message, &mut self.seen.leg_events);
             }
             while let Some((to, d)) = self.leg.poll_transmit() {
                 // SRTCP leaves its header in the clear: packet type 200 is
@@ -207,8 +217,8 @@ impl Pair {
     }
 }
 
-fn deliver(now: Instant, client: &mut RTCPeerConnection, to: SocketAddr, d: BytesMut) {
-    assert_eq!(to, addr(CLIENT), "the leg answers where checks came from");
+fn deliver(now: Instant, client: &mut RTCPeerConnection, to: Peer, d: BytesMut) {
+    assert_eq!(to, peer(CLIENT), "the leg answers where checks came from");
     client
         .handle_read(TaggedBytesMut {
             now,
@@ -283,13 +293,13 @@ fn a_client_that_never_nominates_still_gets_a_handshake() {
                 && w.message.windows(4).any(|x| x == [0x00, 0x25, 0x00, 0x00]);
             if !nominates {
                 p.leg
-                    .read(p.now, addr(CLIENT), w.message, &mut p.seen.leg_events);
+                    .read(p.now, peer(CLIENT), w.message, &mut p.seen.leg_events);
             }
         }
         while let Some((_, d)) = p.leg.poll_transmit() {
             // A DTLS record from the leg: the handshake began.
             started |= (20..=63).contains(&d[0]);
-            deliver(p.now, &mut p.client, addr(CLIENT), d);
+            deliver(p.now, &mut p.client, peer(CLIENT), d);
         }
         p.now += Duration::from_millis(5);
         if p.client.poll_timeout().is_some_and(|t| t <= p.now) {
@@ -481,7 +491,7 @@ fn a_section_a_track_left_carries_the_next_track_after_renegotiation() {
 fn hostile_datagrams_change_nothing_on_a_connected_leg() {
     let mut p = Pair::connected();
     p.seen.leg_events.clear();
-    let stranger = addr("127.0.0.1:50999");
+    let stranger = peer("127.0.0.1:50999");
     let mut junk: Vec<Vec<u8>> = vec![
         vec![],
         vec![0],
@@ -505,7 +515,8 @@ fn hostile_datagrams_change_nothing_on_a_connected_leg() {
         junk.push(d);
     }
     for d in &junk {
-        for from in [addr(CLIENT), stranger] {
+        // The client's own address over TCP passed no check either.
+        for from in [peer(CLIENT), stranger, Peer::tcp(addr(CLIENT))] {
             p.leg
                 .read(p.now, from, BytesMut::from(&d[..]), &mut p.seen.leg_events);
         }
@@ -516,8 +527,9 @@ fn hostile_datagrams_change_nothing_on_a_connected_leg() {
         p.seen.leg_events.len()
     );
     while let Some((to, _)) = p.leg.poll_transmit() {
-        assert_ne!(
-            to, stranger,
+        assert_eq!(
+            to,
+            peer(CLIENT),
             "nothing goes to an address that passed no check"
         );
     }
@@ -541,10 +553,12 @@ fn media_goes_to_the_first_checked_address_until_a_nomination_moves_it() {
         BytesMut::from(&r[..])
     };
     let (a, b, c) = (
-        addr("127.0.0.1:50001"),
-        addr("127.0.0.1:50002"),
-        addr("127.0.0.1:50003"),
+        peer("127.0.0.1:50001"),
+        peer("127.0.0.1:50002"),
+        peer("127.0.0.1:50003"),
     );
+    // The same address over ICE-TCP is another path.
+    let t = Peer::tcp(c.addr);
     let mut events = Vec::new();
     leg.read(now, a, check(false), &mut events);
     assert_eq!(leg.remote, Some(a));
@@ -555,12 +569,14 @@ fn media_goes_to_the_first_checked_address_until_a_nomination_moves_it() {
     let forged = super::ice::tests::request("legUfrag0123:client", "notThePassword", true);
     leg.read(now, b, BytesMut::from(&forged[..]), &mut events);
     assert_eq!(leg.remote, Some(c), "a forged nomination does not");
+    leg.read(now, t, check(true), &mut events);
+    assert_eq!(leg.remote, Some(t), "a nomination over TCP moves it to TCP");
     let answered: Vec<_> = std::iter::from_fn(|| leg.poll_transmit())
         .map(|(to, _)| to)
         .collect();
     assert_eq!(
         answered,
-        vec![a, b, c],
+        vec![a, b, c, t],
         "each signed check is answered where it came from"
     );
 }

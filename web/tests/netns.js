@@ -1,0 +1,158 @@
+// Real networks for the browser tests: a network namespace joined to this
+// host by a veth pair, whose traffic the kernel filters (nftables) and
+// shapes (tc netem), and a Chromium that runs inside it. Nothing leaves the
+// pair: the namespace has no other link and no route out.
+//
+// Namespaces need root, which CI has (scripts/test runs as root there).
+
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromiumPath } from './harness.js';
+
+/**
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {string} [input]
+ */
+function run(cmd, args, input) {
+  try {
+    return execFileSync(cmd, args, { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+  } catch (e) {
+    const err = /** @type {{stderr?: Buffer}} */ (e);
+    throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr ? err.stderr.toString() : e}`);
+  }
+}
+
+/** Fails at once, and says why, where namespaces cannot be made. */
+export function requireRoot() {
+  if (process.getuid && process.getuid() !== 0) {
+    throw new Error('the network tests build network namespaces, which needs root: run scripts/test as root (CI does)');
+  }
+}
+
+export class Namespace {
+  /**
+   * A namespace and its link to the host: `hostIp` on this side,
+   * `ip` inside, a /24 of its own.
+   * @param {number} index which of this run's namespaces (0 to 9)
+   */
+  constructor(index) {
+    requireRoot();
+    // Names and subnets of this process's own, so two runs side by side
+    // (a developer's and CI's) never meet.
+    const tag = `${process.pid % 100000}${index}`;
+    this.name = `cnc${tag}`;
+    this.hostIf = `cnh${tag}`;
+    this.inIf = `cni${tag}`;
+    const net = `10.${100 + (process.pid % 100)}.${200 + index}`;
+    this.hostIp = `${net}.1`;
+    this.ip = `${net}.2`;
+    this.dir = mkdtempSync(join(tmpdir(), 'conclave-netns-'));
+    this.remove();
+    run('ip', ['netns', 'add', this.name]);
+    run('ip', ['link', 'add', this.hostIf, 'type', 'veth', 'peer', 'name', this.inIf]);
+    run('ip', ['link', 'set', this.inIf, 'netns', this.name]);
+    run('ip', ['addr', 'add', `${this.hostIp}/24`, 'dev', this.hostIf]);
+    run('ip', ['link', 'set', this.hostIf, 'up']);
+    this.exec('ip', ['addr', 'add', `${this.ip}/24`, 'dev', this.inIf]);
+    this.exec('ip', ['link', 'set', this.inIf, 'up']);
+    this.exec('ip', ['link', 'set', 'lo', 'up']);
+  }
+
+  /**
+   * Runs a command inside the namespace.
+   * @param {string} cmd
+   * @param {string[]} args
+   * @param {string} [input]
+   */
+  exec(cmd, args, input) {
+    return run('ip', ['netns', 'exec', this.name, cmd, ...args], input);
+  }
+
+  /** Drops every UDP datagram on the namespace's link, both ways. */
+  blockUdp() {
+    this.filter([`meta l4proto udp drop`], [`meta l4proto udp drop`]);
+  }
+
+  /**
+   * Lets only TCP connections to `ports` (on the host end) through, both
+   * ways; drops everything else, UDP included.
+   * @param {number[]} ports
+   */
+  onlyTcpTo(ports) {
+    this.filter(
+      ['ct state established,related accept', `tcp dport { ${ports.join(', ')} } accept`, 'drop'],
+      ['ct state established,related accept', 'drop'],
+    );
+  }
+
+  /**
+   * nftables rules on the namespace's link: `out` for what leaves it,
+   * `into` for what arrives.
+   * @param {string[]} out
+   * @param {string[]} into
+   */
+  filter(out, into) {
+    const rules = [
+      'table inet conclave_test {',
+      '  chain out {',
+      '    type filter hook output priority 0; policy accept;',
+      ...out.map((r) => `    oifname "${this.inIf}" ${r}`),
+      '  }',
+      '  chain into {',
+      '    type filter hook input priority 0; policy accept;',
+      ...into.map((r) => `    iifname "${this.inIf}" ${r}`),
+      '  }',
+      '}',
+    ].join('\n');
+    this.exec('nft', ['-f', '-'], rules);
+  }
+
+  /**
+   * Shapes what leaves the host towards the namespace (what a browser
+   * inside receives): `tc netem` arguments, such as
+   * `['delay', '100ms', 'loss', '5%']` or `['rate', '400kbit']`; none to
+   * lift them.
+   * @param {string[]} netem
+   */
+  shape(netem) {
+    if (netem.length === 0) {
+      try {
+        run('tc', ['qdisc', 'del', 'dev', this.hostIf, 'root']);
+      } catch {
+        // nothing was shaping it
+      }
+      return;
+    }
+    run('tc', ['qdisc', 'replace', 'dev', this.hostIf, 'root', 'netem', ...netem]);
+  }
+
+  /** An executable that runs Chromium inside the namespace, for launchBrowser. */
+  chromium() {
+    const path = join(this.dir, 'chromium');
+    writeFileSync(path, `#!/bin/sh\nexec ip netns exec ${this.name} ${chromiumPath()} "$@"\n`);
+    chmodSync(path, 0o755);
+    return path;
+  }
+
+  /** Removes the namespace and its link (the veth pair goes with it). */
+  remove() {
+    try {
+      run('ip', ['netns', 'del', this.name]);
+    } catch {
+      // not there
+    }
+    try {
+      run('ip', ['link', 'del', this.hostIf]);
+    } catch {
+      // went with the namespace
+    }
+  }
+
+  close() {
+    this.remove();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
