@@ -114,6 +114,10 @@ pub struct Announced {
 impl MediaSocket {
     /// Binds the first port of `port_min..=port_max` on `bind_ip` that is
     /// free (for UDP, and for TCP too when ICE-TCP takes the same number).
+    /// When no port of the range is free for both (a TCP port can be held
+    /// by an outgoing connection's ephemeral port), the plane starts on UDP
+    /// alone and says so: media for most clients beats none for all. A
+    /// TCP port of its own ([`TcpChoice::Port`]) must be had.
     /// Must run inside the media runtime.
     pub fn bind(
         bind_ip: IpAddr,
@@ -123,49 +127,46 @@ impl MediaSocket {
         tcp: TcpChoice,
     ) -> io::Result<Arc<Self>> {
         let ip = public_ip.unwrap_or_else(|| reachable_ip(bind_ip));
-        let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no port of the range is free");
-        for port in port_min..=port_max.max(port_min) {
-            let socket = match StdSocket::bind(SocketAddr::new(bind_ip, port)) {
-                Ok(s) => s,
-                Err(e) => {
-                    last = e;
-                    continue;
-                }
-            };
-            let tcp = match tcp {
-                TcpChoice::Off => None,
-                TcpChoice::SameAsUdp => match crate::tcp::bind(SocketAddr::new(bind_ip, port)) {
-                    Ok(l) => Some(l),
+        let ports = port_min..=port_max.max(port_min);
+        let (socket, listener) = match tcp {
+            TcpChoice::Off => (first_free(ports, |p| udp(bind_ip, p))?, None),
+            TcpChoice::Port(p) => (
+                first_free(ports, |p| udp(bind_ip, p))?,
+                Some(crate::tcp::bind(SocketAddr::new(bind_ip, p))?),
+            ),
+            TcpChoice::SameAsUdp => {
+                let both = first_free(ports.clone(), |p| {
+                    let socket = udp(bind_ip, p)?;
+                    Ok((socket, crate::tcp::bind(SocketAddr::new(bind_ip, p))?))
+                });
+                match both {
+                    Ok((socket, listener)) => (socket, Some(listener)),
                     Err(e) => {
-                        last = e;
-                        continue;
+                        tracing::warn!(error = %e, "no media port of the range is free for both UDP and TCP: ICE over TCP is off");
+                        (first_free(ports, |p| udp(bind_ip, p))?, None)
                     }
-                },
-                // A port of its own must be had, or the plane does not start.
-                TcpChoice::Port(p) => Some(crate::tcp::bind(SocketAddr::new(bind_ip, p))?),
-            };
-            socket.set_nonblocking(true)?;
-            let local = socket.local_addr()?;
-            let tcp = match tcp {
-                Some(listener) => {
-                    let at = listener.local_addr()?;
-                    Some(crate::tcp::TcpPort::new(
-                        listener,
-                        SocketAddr::new(ip, at.port()),
-                    ))
                 }
-                None => None,
-            };
-            return Ok(Arc::new(Self {
-                socket: UdpSocket::from_std(socket)?,
-                announced: SocketAddr::new(ip, local.port()),
-                tcp,
-                routes: Mutex::new(Routes::default()),
-                next_conn: AtomicU64::new(1),
-                overflow: AtomicU64::new(0),
-            }));
-        }
-        Err(last)
+            }
+        };
+        let local = socket.local_addr()?;
+        let tcp = match listener {
+            Some(listener) => {
+                let at = listener.local_addr()?;
+                Some(crate::tcp::TcpPort::new(
+                    listener,
+                    SocketAddr::new(ip, at.port()),
+                ))
+            }
+            None => None,
+        };
+        Ok(Arc::new(Self {
+            socket: UdpSocket::from_std(socket)?,
+            announced: SocketAddr::new(ip, local.port()),
+            tcp,
+            routes: Mutex::new(Routes::default()),
+            next_conn: AtomicU64::new(1),
+            overflow: AtomicU64::new(0),
+        }))
     }
 
     /// What the server's candidates announce.
@@ -326,6 +327,29 @@ impl MediaSocket {
     }
 }
 
+/// A non-blocking UDP socket on `port`.
+fn udp(ip: IpAddr, port: u16) -> io::Result<StdSocket> {
+    let socket = StdSocket::bind(SocketAddr::new(ip, port))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// What `bind` gives for the first port of `ports` it succeeds on; the
+/// last error when it succeeds on none.
+fn first_free<T>(
+    ports: std::ops::RangeInclusive<u16>,
+    mut bind: impl FnMut(u16) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no port of the range is free");
+    for port in ports {
+        match bind(port) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// The address to announce when none is configured: the bound one, or for
 /// a wildcard bind, the one this host's default route leaves from (no
 /// packet is sent to find it), else loopback.
@@ -424,172 +448,4 @@ fn sendmmsg(socket: &UdpSocket, batch: &[(Peer, BytesMut)]) -> io::Result<usize>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// A STUN binding request with USERNAME `<ufrag>:client`.
-    fn binding_request(ufrag: &str) -> Vec<u8> {
-        let username = format!("{ufrag}:client");
-        let mut attr = vec![0x00, 0x06];
-        attr.extend_from_slice(&(username.len() as u16).to_be_bytes());
-        attr.extend_from_slice(username.as_bytes());
-        attr.resize(attr.len().div_ceil(4) * 4, 0);
-        let mut p = vec![0x00, 0x01];
-        p.extend_from_slice(&(attr.len() as u16).to_be_bytes());
-        p.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
-        p.extend_from_slice(&[1; 12]);
-        p.extend_from_slice(&attr);
-        p
-    }
-
-    #[tokio::test]
-    async fn datagrams_reach_the_room_their_ufrag_or_address_names() {
-        let loopback = IpAddr::from([127, 0, 0, 1]);
-        let socket = MediaSocket::bind(loopback, 48300, 48399, None, TcpChoice::Off).unwrap();
-        assert_eq!(socket.announced.ip(), loopback);
-        tokio::spawn(socket.clone().run_reader());
-        let (inbox, mut room) = tokio::sync::mpsc::channel(16);
-        let conn = socket.register("roomUfrag", inbox);
-        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let to = socket.announced;
-        let next = |room: &mut tokio::sync::mpsc::Receiver<Datagram>| {
-            let got = room.try_recv();
-            got.ok().map(|d| (d.conn, d.from.addr, d.bytes.to_vec()))
-        };
-
-        // Unknown address, not STUN: nowhere. An unknown ufrag: nowhere.
-        stranger.send_to(&[0x80; 20], to).await.unwrap();
-        client.send_to(&binding_request("other"), to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(next(&mut room), None);
-
-        // The binding request finds the room, and teaches its address.
-        let request = binding_request("roomUfrag");
-        client.send_to(&request, to).await.unwrap();
-        client.send_to(&[0x80; 30], to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let me = client.local_addr().unwrap();
-        assert_eq!(next(&mut room), Some((conn, me, request)));
-        assert_eq!(next(&mut room), Some((conn, me, vec![0x80; 30])));
-        stranger.send_to(&[0x80; 20], to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(next(&mut room), None, "another address is not the client");
-
-        // The address moves to another connection (a port reused, an ICE
-        // restart): forgetting the first leaves it the second's.
-        let (inbox2, mut room2) = tokio::sync::mpsc::channel(16);
-        let conn2 = socket.register("otherConn", inbox2);
-        assert_ne!(conn, conn2);
-        let request2 = binding_request("otherConn");
-        client.send_to(&request2, to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(next(&mut room2), Some((conn2, me, request2)));
-        socket.forget("roomUfrag");
-        client.send_to(&[0x81; 30], to).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(next(&mut room2), Some((conn2, me, vec![0x81; 30])));
-        assert_eq!(next(&mut room), None);
-
-        // Once forgotten, nothing reaches either room.
-        socket.forget("otherConn");
-        client.send_to(&[0x80; 30], to).await.unwrap();
-        client
-            .send_to(&binding_request("roomUfrag"), to)
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(next(&mut room), None);
-        assert_eq!(next(&mut room2), None);
-
-        // Batched sends arrive, in order.
-        let mut out: Vec<_> = (0..100u8)
-            .map(|i| (Peer::udp(me), BytesMut::from(&[i; 10][..])))
-            .collect();
-        socket.send_all(&mut out).await;
-        assert!(out.is_empty());
-        let mut buf = [0u8; 64];
-        for i in 0..100u8 {
-            let (n, from) =
-                tokio::time::timeout(Duration::from_secs(2), client.recv_from(&mut buf))
-                    .await
-                    .expect("every datagram of the batch arrives")
-                    .unwrap();
-            assert_eq!((from.port(), &buf[..n]), (to.port(), &[i; 10][..]));
-        }
-    }
-
-    /// One RFC 4571 frame.
-    fn framed(d: &[u8]) -> Vec<u8> {
-        let mut f = (d.len() as u16).to_be_bytes().to_vec();
-        f.extend_from_slice(d);
-        f
-    }
-
-    #[tokio::test]
-    async fn tcp_connections_route_as_udp_does_and_close_with_their_connection() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        use tokio::net::TcpStream;
-        let loopback = IpAddr::from([127, 0, 0, 1]);
-        let socket = MediaSocket::bind(loopback, 48400, 48499, None, TcpChoice::SameAsUdp).unwrap();
-        let tcp_at = socket.candidates().tcp.expect("a TCP port");
-        assert_eq!(tcp_at, socket.announced, "the same number as the UDP port");
-        tokio::spawn(socket.clone().run_reader());
-        tokio::spawn(crate::tcp::run_listener(socket.clone()));
-        let (inbox, mut room) = tokio::sync::mpsc::channel(16);
-        let conn = socket.register("tcpUfrag", inbox);
-        let wait = || tokio::time::sleep(Duration::from_millis(100));
-        let closed = |mut s: TcpStream| async move {
-            let mut b = [0u8; 16];
-            matches!(
-                tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await,
-                Ok(Ok(0) | Err(_))
-            )
-        };
-
-        // A first frame that names no connection ends the connection.
-        let mut stranger = TcpStream::connect(tcp_at).await.unwrap();
-        stranger.write_all(&framed(&[0x80; 20])).await.unwrap();
-        assert!(closed(stranger).await, "a stranger is hung up on");
-        // So does a frame no client sends.
-        let mut oversized = TcpStream::connect(tcp_at).await.unwrap();
-        oversized.write_all(&[0xff, 0xff, 0, 0]).await.unwrap();
-        assert!(closed(oversized).await);
-        assert!(room.try_recv().is_err(), "neither reached the room");
-
-        // The binding request routes, split across writes as TCP may.
-        let mut client = TcpStream::connect(tcp_at).await.unwrap();
-        let me = Peer::tcp(client.local_addr().unwrap());
-        let request = binding_request("tcpUfrag");
-        let mut stream = framed(&request);
-        stream.extend(framed(&[0x80; 30]));
-        let (a, b) = stream.split_at(7);
-        client.write_all(a).await.unwrap();
-        wait().await;
-        client.write_all(b).await.unwrap();
-        wait().await;
-        let got: Vec<_> = std::iter::from_fn(|| room.try_recv().ok())
-            .map(|d| (d.conn, d.from, d.bytes.to_vec()))
-            .collect();
-        assert_eq!(got, vec![(conn, me, request), (conn, me, vec![0x80; 30])]);
-
-        // What goes to it is framed on its connection, not sent by UDP.
-        let mut out = vec![(me, BytesMut::from(&b"hello"[..]))];
-        socket.send_all(&mut out).await;
-        let mut back = [0u8; 7];
-        tokio::time::timeout(Duration::from_secs(2), client.read_exact(&mut back))
-            .await
-            .expect("the frame arrives")
-            .unwrap();
-        assert_eq!(&back, &framed(b"hello")[..]);
-
-        // Forgotten, its connection closes.
-        socket.forget("tcpUfrag");
-        assert!(
-            closed(client).await,
-            "the connection ends with its ICE connection"
-        );
-        assert_eq!(socket.tcp.as_ref().unwrap().open(), 0);
-    }
-}
+mod tests;
