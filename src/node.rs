@@ -69,18 +69,35 @@ pub async fn recover(store: &SharedStore, node: Uuid, clock: &dyn Clock) -> Stor
     Ok(())
 }
 
+/// The heartbeat task, until [`KeepAlive::stop`].
+pub struct KeepAlive {
+    stop: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl KeepAlive {
+    /// Stops the heartbeats and waits for the one under way: an aborted
+    /// task's write may still reach the database after the node says it
+    /// stopped, and leave a heartbeat behind.
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
 /// Heartbeats, and closes the sessions of nodes past their lease, until
-/// the returned task is aborted.
-pub fn keep_alive(
-    store: SharedStore,
-    node: Uuid,
-    clock: Arc<dyn Clock>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::task::spawn(async move {
+/// stopped.
+pub fn keep_alive(store: SharedStore, node: Uuid, clock: Arc<dyn Clock>) -> KeepAlive {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    let task = tokio::task::spawn(async move {
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.tick().await;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.notified() => break,
+            }
             if let Err(e) = store.node_alive(node, clock.now().timestamp_millis()).await {
                 tracing::warn!(error = %e, "cannot record this node's heartbeat");
                 continue;
@@ -97,7 +114,8 @@ pub fn keep_alive(
                 Err(e) => tracing::warn!(error = %e, "cannot close sessions of stopped servers"),
             }
         }
-    })
+    });
+    KeepAlive { stop, task }
 }
 
 #[cfg(test)]

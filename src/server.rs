@@ -231,7 +231,7 @@ pub async fn run_with_clock(
             )))
             .await;
     }
-    heartbeat.abort();
+    heartbeat.stop().await;
     retention.abort();
     // A clean stop: no heartbeat left for `conclave keys rotate` to find.
     if let Err(e) = store.node_stopped(node).await {

@@ -94,11 +94,14 @@ pub enum ClientSignal {
     /// A trickled ICE candidate, as the client's `RTCIceCandidateInit` JSON.
     Candidate { pc: PcKind, candidate: String },
     /// Whether the subscriber shows `publisher`'s `source` video (camera or
-    /// screen): a hidden or off-screen tile is sent nothing.
+    /// screen): a hidden or off-screen tile is sent nothing; and how high
+    /// its tile is, in device pixels, when it says (a simulcast
+    /// publisher's smallest layer that fills it is sent).
     Watch {
         publisher: ParticipantId,
         source: TrackSource,
         visible: bool,
+        height: Option<u32>,
     },
 }
 

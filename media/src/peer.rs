@@ -1,5 +1,6 @@
 //! What both ends of a connection to the server speak: the codecs the
-//! server forwards (Opus and VP8), the audio-level extension, the
+//! server forwards (Opus and VP8), the audio-level, MID and RID
+//! extensions, the
 //! interceptors of a publish connection (NACK, reports, TWCC), one that
 //! hands keyframe requests up to a client application, and a ready-made
 //! RTP track for webrtc clients (tests, the load tool).
@@ -106,6 +107,9 @@ pub fn media_engine() -> webrtc::error::Result<MediaEngine> {
         RtpCodecKind::Audio,
         None,
     )?;
+    // MID and RID: a simulcast publisher's layers carry no SSRC in its
+    // offer, only these (RFC 8852).
+    rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers(&mut m)?;
     Ok(m)
 }
 

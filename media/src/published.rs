@@ -1,4 +1,5 @@
-//! One published track: who receives it, and what happens to each of its
+//! One published track: its layers (one stream, or up to three from a
+//! simulcast publisher), who receives it, and what happens to each of its
 //! packets before the copies go out. [`Published::admit`] drops repeats,
 //! reads the audio level, checks the publisher's gates, renumbers past
 //! packets held back by a gate (a mute), so subscribers see no loss where
@@ -20,7 +21,7 @@ use crate::history::History;
 use crate::keyframes::KeyframeThrottle;
 use crate::recording::Tap;
 use crate::speaker::{audio_level, SpeakerDetector};
-use crate::watch::Watch;
+use crate::watch::{Numbered, Watch};
 
 /// Identifies a published track within a room.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -41,19 +42,57 @@ pub struct Subscription {
     pub payload_type: u8,
     /// The codec's, for the sender reports.
     pub clock_rate: u32,
-    /// Video: whether the subscriber shows it now.
+    /// Video: whether the subscriber shows it now, and which layer it
+    /// gets.
     pub watch: Watch,
+    /// Video: the height of the subscriber's tile, in device pixels, when
+    /// it said (a simulcast track's smallest layer that fills it is sent).
+    pub want_height: Option<u32>,
 }
 
 impl Subscription {
-    /// This subscriber's copy of an admitted packet, numbered `seq`: its
-    /// own SSRC and the server's payload type; the payload is shared.
-    pub fn copy_as(&self, packet: &Packet, seq: u16) -> Packet {
+    /// This subscriber's copy of an admitted packet, numbered as `n` says:
+    /// its own SSRC and the server's payload type; the payload is shared.
+    pub fn copy_as(&self, packet: &Packet, n: Numbered) -> Packet {
         let mut copy = packet.clone();
         copy.header.ssrc = self.ssrc;
         copy.header.payload_type = self.payload_type;
-        copy.header.sequence_number = seq;
+        copy.header.sequence_number = n.seq;
+        copy.header.timestamp = n.ts;
         copy
+    }
+}
+
+/// One stream of a published track: the track itself, or one simulcast
+/// layer of it (RFC 8853), each with its own SSRC, numbers and clock.
+pub struct Layer {
+    /// The RID that names it (`None` without simulcast).
+    pub rid: Option<String>,
+    pub media_ssrc: u32,
+    /// The picture height its last keyframe gave, once one came.
+    pub height: Option<u16>,
+    /// When its last packet came: a layer the publisher stopped sending
+    /// (its encoder dropped it) is not chosen.
+    pub heard: Option<Instant>,
+    /// Video only: what subscribers may ask to be sent again.
+    history: Option<History>,
+    window: SeqWindow,
+    held_back: u16,
+    keyframes: KeyframeThrottle,
+}
+
+impl Layer {
+    fn new(rid: Option<String>, media_ssrc: u32, video: bool) -> Self {
+        Self {
+            rid,
+            media_ssrc,
+            height: None,
+            heard: None,
+            history: video.then(History::default),
+            window: SeqWindow::default(),
+            held_back: 0,
+            keyframes: KeyframeThrottle::default(),
+        }
     }
 }
 
@@ -84,55 +123,74 @@ pub struct Published {
     /// The publisher's connection and the receiver the track arrives on.
     pub conn: ConnId,
     pub receiver: RTCRtpReceiverId,
-    pub media_ssrc: u32,
+    /// In the order they arrived.
+    pub layers: Vec<Layer>,
     pub gates: Arc<Gates>,
     pub audio_level_id: Option<u8>,
     pub subscribers: Vec<Subscription>,
     pub tap: Option<Tap>,
-    /// Video only: what subscribers may ask to be sent again.
-    history: Option<History>,
-    window: SeqWindow,
-    held_back: u16,
-    keyframes: KeyframeThrottle,
+    /// Which layer the recording takes (the largest), as a subscriber
+    /// would.
+    pub recorded: Watch,
 }
 
 impl Published {
+    /// A track and its first layer (`rid` names it, for a simulcast
+    /// publisher).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         key: TrackKey,
         source: TrackSource,
         conn: ConnId,
         receiver: RTCRtpReceiverId,
         media_ssrc: u32,
+        rid: Option<String>,
         gates: Arc<Gates>,
         audio_level_id: Option<u8>,
     ) -> Self {
+        let video = !source.is_audio();
         Self {
             key,
             source,
             conn,
             receiver,
-            media_ssrc,
+            layers: vec![Layer::new(rid, media_ssrc, video)],
             gates,
             audio_level_id: audio_level_id.filter(|_| source.is_audio()),
             subscribers: Vec::new(),
             tap: None,
-            history: (!source.is_audio()).then(History::default),
-            window: SeqWindow::default(),
-            held_back: 0,
-            keyframes: KeyframeThrottle::default(),
+            recorded: Watch::new(false),
         }
     }
 
-    /// The packet as subscribers get it (before their SSRC and payload
-    /// type), or `None` when it is a repeat or held back.
+    /// Another simulcast layer of the track; its index.
+    pub fn add_layer(&mut self, rid: Option<String>, media_ssrc: u32) -> usize {
+        let video = !self.source.is_audio();
+        self.layers.push(Layer::new(rid, media_ssrc, video));
+        self.layers.len() - 1
+    }
+
+    /// The layer a packet with this SSRC is of.
+    pub fn layer_of(&self, ssrc: u32) -> Option<usize> {
+        if self.layers.len() == 1 {
+            return Some(0);
+        }
+        self.layers.iter().position(|l| l.media_ssrc == ssrc)
+    }
+
+    /// The packet of layer `l` as subscribers get it (before their
+    /// numbers, SSRC and payload type), or `None` when it is a repeat or
+    /// held back.
     pub fn admit(
         &mut self,
+        l: usize,
         mut packet: Packet,
         speakers: &mut SpeakerDetector,
         counters: &Counters,
     ) -> Option<Packet> {
         counters.received.fetch_add(1, Ordering::Relaxed);
-        if !self.window.fresh(packet.header.sequence_number) {
+        let layer = self.layers.get_mut(l)?;
+        if !layer.window.fresh(packet.header.sequence_number) {
             counters.duplicates.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -144,32 +202,34 @@ impl Published {
             }
         }
         if !open {
-            self.held_back = self.held_back.wrapping_add(1);
+            layer.held_back = layer.held_back.wrapping_add(1);
             counters.gated.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        packet.header.sequence_number = packet.header.sequence_number.wrapping_sub(self.held_back);
+        packet.header.sequence_number = packet.header.sequence_number.wrapping_sub(layer.held_back);
         packet.header.extension = false;
         packet.header.extensions.clear();
         packet.header.extension_profile = 0;
-        if let Some(tap) = &self.tap {
-            tap.packet(&packet);
-        }
-        if let Some(history) = &mut self.history {
+        if let Some(history) = &mut layer.history {
             history.keep(&packet);
         }
         Some(packet)
     }
 
-    /// A packet sent before, as [`Published::admit`] gave it, if still kept.
-    pub fn resend(&self, seq: u16) -> Option<&Packet> {
-        self.history.as_ref()?.get(seq)
+    /// A packet of layer `l` sent before, as [`Published::admit`] gave
+    /// it, if still kept.
+    pub fn resend(&self, l: usize, seq: u16) -> Option<&Packet> {
+        self.layers.get(l)?.history.as_ref()?.get(seq)
     }
 
-    /// Whether a keyframe may be asked for now (video, and not within the
-    /// throttle's interval of the last request).
-    pub fn keyframe_due(&mut self, now: Instant) -> bool {
-        !self.source.is_audio() && self.keyframes.allow(now)
+    /// Whether a keyframe of layer `l` may be asked for now (video, and
+    /// not within the throttle's interval of the last request).
+    pub fn keyframe_due(&mut self, l: usize, now: Instant) -> bool {
+        !self.source.is_audio()
+            && self
+                .layers
+                .get_mut(l)
+                .is_some_and(|x| x.keyframes.allow(now))
     }
 }
 
@@ -197,6 +257,7 @@ mod tests {
             1,
             Default::default(),
             5,
+            None,
             gates.clone(),
             None,
         );
@@ -204,7 +265,7 @@ mod tests {
         let mut seqs = Vec::new();
         for (seq, muted) in [(1, false), (1, false), (2, true), (3, true), (4, false)] {
             gates.mute(muted);
-            if let Some(p) = t.admit(packet(seq), &mut speakers, &counters) {
+            if let Some(p) = t.admit(0, packet(seq), &mut speakers, &counters) {
                 assert!(!p.header.extension && p.header.extensions.is_empty());
                 seqs.push(p.header.sequence_number);
             }
@@ -213,7 +274,7 @@ mod tests {
         assert_eq!(counters.duplicates.load(Ordering::Relaxed), 1);
         assert_eq!(counters.gated.load(Ordering::Relaxed), 2);
         assert_eq!(counters.received.load(Ordering::Relaxed), 5);
-        assert!(!t.keyframe_due(Instant::now()), "audio has no keyframes");
+        assert!(!t.keyframe_due(0, Instant::now()), "audio has no keyframes");
     }
 
     #[test]
@@ -229,6 +290,7 @@ mod tests {
             1,
             Default::default(),
             5,
+            None,
             gates.clone(),
             None,
         );
@@ -238,23 +300,36 @@ mod tests {
             1,
             Default::default(),
             6,
+            None,
             gates.clone(),
             None,
         );
         let (mut speakers, counters) = (SpeakerDetector::default(), Counters::default());
         for seq in [10, 11] {
-            cam.admit(packet(seq), &mut speakers, &counters);
-            mic.admit(packet(seq), &mut speakers, &counters);
+            cam.admit(0, packet(seq), &mut speakers, &counters);
+            mic.admit(0, packet(seq), &mut speakers, &counters);
         }
         gates.allow_screen(false);
-        cam.admit(packet(12), &mut speakers, &counters);
+        cam.admit(0, packet(12), &mut speakers, &counters);
         gates.allow_screen(true);
-        cam.admit(packet(13), &mut speakers, &counters);
+        cam.admit(0, packet(13), &mut speakers, &counters);
         // 13 went out as 12, without its extensions.
-        let again = cam.resend(12).expect("kept");
+        let again = cam.resend(0, 12).expect("kept");
         assert!(!again.header.extension && again.header.extensions.is_empty());
-        assert!(cam.resend(13).is_none(), "never sent under that number");
-        assert!(cam.resend(10).is_some());
-        assert!(mic.resend(10).is_none(), "audio is not sent again");
+        assert!(cam.resend(0, 13).is_none(), "never sent under that number");
+        assert!(cam.resend(0, 10).is_some());
+        assert!(mic.resend(0, 10).is_none(), "audio is not sent again");
+
+        // A second layer keeps numbers and history of its own.
+        let l = cam.add_layer(Some("h".into()), 7);
+        assert_eq!(
+            (cam.layer_of(7), cam.layer_of(5), cam.layer_of(9)),
+            (Some(l), Some(0), None)
+        );
+        assert!(
+            cam.admit(l, packet(10), &mut speakers, &counters).is_some(),
+            "not a repeat of layer 0's 10"
+        );
+        assert!(cam.resend(l, 11).is_none());
     }
 }

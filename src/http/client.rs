@@ -27,6 +27,8 @@ const FILES: &[(&str, &str)] = &[
     web_file!("/app/protocol.js", "app/protocol.js"),
     web_file!("/app/api.js", "app/api.js"),
     web_file!("/app/media.js", "app/media.js"),
+    web_file!("/app/media_stats.js", "app/media_stats.js"),
+    web_file!("/app/devices.js", "app/devices.js"),
     web_file!("/app/session.js", "app/session.js"),
     web_file!("/app/words.js", "app/words.js"),
     web_file!("/app/sounds.js", "app/sounds.js"),

@@ -138,7 +138,24 @@ pub enum ClientMessage {
         participant: Uuid,
         source: SourceName,
         visible: bool,
+        /// The tile's height in device pixels, 1 to 8192: a simulcast
+        /// publisher's smallest layer that fills it is sent.
+        #[serde(default, deserialize_with = "tile_height")]
+        height: Option<u32>,
     },
+}
+
+/// The largest tile height taken: above any screen.
+pub const MAX_TILE_HEIGHT: u32 = 8192;
+
+fn tile_height<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::{Deserialize, Error};
+    match Option::<u32>::deserialize(d)? {
+        Some(h) if !(1..=MAX_TILE_HEIGHT).contains(&h) => {
+            Err(D::Error::custom("height: 1 to 8192 pixels"))
+        }
+        h => Ok(h),
+    }
 }
 
 /// Ids, read so that a malformed one is refused without quoting it (the

@@ -6,6 +6,9 @@
 
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').MediaMode} MediaMode */
+import { constraints, publishing } from './devices.js';
+import { paths, received, sent } from './media_stats.js';
+
 /** @typedef {'publish' | 'subscribe' | 'peer'} PcName */
 
 /**
@@ -17,34 +20,7 @@
  * @property {(message: string) => void} error a refused media request
  */
 
-/** @typedef {{camera: string, microphone: string}} DeviceChoice device ids; '' is the browser's default */
-
-/**
- * @param {DeviceChoice} choice
- * @param {boolean} video
- * @returns {MediaStreamConstraints}
- */
-function constraints(choice, video) {
-  const camera = { width: 640, height: 480, frameRate: 15 };
-  return {
-    audio: choice.microphone ? { deviceId: { exact: choice.microphone } } : true,
-    video: video ? (choice.camera ? { ...camera, deviceId: { exact: choice.camera } } : camera) : false,
-  };
-}
-
-/**
- * The cameras and microphones the browser names (names come once a
- * device was allowed). Chromium's `default` and `communications` entries
- * repeat a real device; the pickers' first option is the default already.
- * @returns {Promise<{cameras: {id: string, label: string}[], microphones: {id: string, label: string}[]}>}
- */
-export async function listDevices() {
-  const all = await navigator.mediaDevices.enumerateDevices().catch(() => []);
-  /** @param {MediaDeviceKind} kind @param {string} unnamed */
-  const of = (kind, unnamed) =>
-    all.filter((d) => d.kind === kind && d.deviceId && d.deviceId !== 'default' && d.deviceId !== 'communications').map((d, i) => ({ id: d.deviceId, label: d.label || `${unnamed} ${i + 1}` }));
-  return { cameras: of('videoinput', 'Camera'), microphones: of('audioinput', 'Microphone') };
-}
+/** @typedef {import('./devices.js').DeviceChoice} DeviceChoice */
 
 export class Media {
   /** @param {MediaHooks} hooks */
@@ -251,7 +227,7 @@ export class Media {
         if (camera.direction === send) return;
         camera.direction = send;
       } else {
-        pc.addTransceiver(track, { direction: send, streams: [local] });
+        pc.addTransceiver(track, name === 'peer' ? { direction: send, streams: [local] } : publishing(track, local));
       }
       await pc.setLocalDescription(await pc.createOffer());
       const answer = await this.hooks.send({ type: 'media_offer', pc: name, sdp: pc.localDescription?.sdp, tracks: name === 'peer' ? undefined : this.declared(pc) });
@@ -551,7 +527,7 @@ export class Media {
     this.inOrder('publish', async () => {
       const pc = this.newPc('publish');
       this.screenMids.clear();
-      for (const t of local.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [local] });
+      for (const t of local.getTracks()) pc.addTransceiver(t, publishing(t, local));
       if (this.screen) pc.addTransceiver(this.screen, { direction: 'sendonly', streams: [new MediaStream([this.screen])] });
       await pc.setLocalDescription(await pc.createOffer());
       const answer = await this.hooks.send({ type: 'media_offer', pc: 'publish', sdp: pc.localDescription?.sdp, tracks: this.declared(pc) });
@@ -592,48 +568,18 @@ export class Media {
   }
 
   /** What each connection receives, per SSRC (diagnostics and the browser tests). */
-  async stats() {
-    /** @type {{pc: string, kind: string, track: string, ssrc: number, packets: number, frames: number, played: number, energy: number}[]} */
-    const inbound = [];
-    for (const [pc, conn] of Object.entries(this.pcs)) {
-      const report = await conn.getStats();
-      report.forEach((r) => {
-        if (r.type === 'inbound-rtp') {
-          inbound.push({
-            pc,
-            kind: r.kind,
-            track: r.trackIdentifier,
-            ssrc: r.ssrc,
-            packets: r.packetsReceived || 0,
-            frames: r.framesDecoded || 0,
-            played: (r.totalSamplesReceived || 0) - (r.concealedSamples || 0),
-            energy: r.totalAudioEnergy || 0,
-          });
-        }
-      });
-    }
-    return inbound;
+  stats() {
+    return received(this.pcs);
   }
 
-  /**
-   * The path each connection's media takes: the protocol and type of the
-   * local candidate of its selected pair ("udp host", "tcp host", "udp
-   * relay" with the relay's own protocol), for diagnostics and the tests.
-   */
-  async paths() {
-    /** @type {Record<string, {protocol: string, type: string, relayProtocol: string} | null>} */
-    const out = {};
-    for (const [pc, conn] of Object.entries(this.pcs)) {
-      const report = await conn.getStats();
-      /** @type {any} */
-      let pair = null;
-      report.forEach((r) => {
-        if (r.type === 'transport' && r.selectedCandidatePairId) pair = report.get(r.selectedCandidatePairId);
-      });
-      const local = pair ? report.get(pair.localCandidateId) : null;
-      out[pc] = local ? { protocol: local.protocol, type: local.candidateType, relayProtocol: local.relayProtocol || '' } : null;
-    }
-    return out;
+  /** The candidate each connection's media goes through. */
+  paths() {
+    return paths(this.pcs);
+  }
+
+  /** What the page sends of its video, per simulcast layer. */
+  sent() {
+    return sent(this.pcs.publish || this.pcs.peer);
   }
 
   sendingVideo() {

@@ -5,7 +5,8 @@
 
 import { Connection } from './protocol.js';
 import { downloadDocument, uploadDocument } from './api.js';
-import { Media, listDevices } from './media.js';
+import { Media } from './media.js';
+import { listDevices } from './devices.js';
 import { applyEvent, createStore, initialState, mayShare } from './state.js';
 import { explainClosed, explainError, explainProblem, explainRefusal } from './words.js';
 import { takeHandover } from './handover.js';
@@ -39,25 +40,28 @@ export function createSession() {
     error: (message) => store.update({ roomError: message }),
   });
 
-  // The videos the page does not show now (a tile hidden or scrolled out
-  // of sight, the tab in the background), as `participant source`: the
-  // server sends them nothing (`media_watch`, docs/protocol.md). The
-  // server forgets when the media starts over, so they are told again.
-  const unwatched = new Set();
+  // How the page shows each video, by `participant source`: whether it
+  // is in sight (a tile hidden or scrolled away is not) and its tile's
+  // height in device pixels. The server sends a video out of sight
+  // nothing, and a simulcast publisher's smallest layer that fills the
+  // tile (`media_watch`, docs/protocol.md). The server forgets when the
+  // media starts over, so it is told again.
+  /** @type {Map<string, {visible: boolean, height: number}>} */
+  const watching = new Map();
   /**
    * @param {string} participant
    * @param {string} source
-   * @param {boolean} visible
+   * @param {{visible: boolean, height: number}} how
    */
-  function tellWatch(participant, source, visible) {
+  function tellWatch(participant, source, how) {
     if (store.get().media.mode !== 'sfu') return;
     // A refusal (the participant left meanwhile) changes nothing shown.
-    connection.request({ type: 'media_watch', participant, source, visible }).catch(() => {});
+    connection.request({ type: 'media_watch', participant, source, visible: how.visible, height: how.height }).catch(() => {});
   }
   function rewatch() {
-    for (const key of unwatched) {
+    for (const [key, how] of watching) {
       const [participant, source] = key.split(' ');
-      tellWatch(participant, source, false);
+      tellWatch(participant, source, how);
     }
   }
 
@@ -70,7 +74,7 @@ export function createSession() {
       }
       if (m.type === 'participant_left') {
         media.forget(m.participant);
-        for (const key of [...unwatched]) if (key.startsWith(`${m.participant} `)) unwatched.delete(key);
+        for (const key of [...watching.keys()]) if (key.startsWith(`${m.participant} `)) watching.delete(key);
       }
       store.update((s) => applyEvent(s, m));
       const cue = cueFor(store.get(), m);
@@ -196,17 +200,20 @@ export function createSession() {
     },
     toggleSpeakerView: () => store.update((s) => ({ speakerView: !s.speakerView })),
     /**
-     * Whether the page shows a participant's camera or screen now.
+     * Whether the page shows a participant's camera or screen now, and
+     * how high its tile is.
      * @param {string} participant
      * @param {'camera' | 'screen'} source
      * @param {boolean} visible
+     * @param {number} height in device pixels
      */
-    watch(participant, source, visible) {
+    watch(participant, source, visible, height) {
       const key = `${participant} ${source}`;
-      if (unwatched.has(key) === !visible) return;
-      if (visible) unwatched.delete(key);
-      else unwatched.add(key);
-      tellWatch(participant, source, visible);
+      const before = watching.get(key);
+      if (before && before.visible === visible && before.height === height) return;
+      const how = { visible, height };
+      watching.set(key, how);
+      tellWatch(participant, source, how);
     },
     toggleMicrophone() {
       store.update({ micOn: media.toggleMicrophone() });
@@ -318,6 +325,8 @@ export function createSession() {
     connections: () => media.describe(),
     /** The candidate each connection's media goes through. */
     paths: () => media.paths(),
+    /** What the page sends of its video, per simulcast layer. */
+    sent: () => media.sent(),
     /** The live video tracks this page's connections send (camera and screen). */
     sendingVideo: () => media.sendingVideo(),
     /** Closes the WebSocket as a network drop would. */

@@ -332,6 +332,24 @@ export async function withPages(browser, t, body) {
 }
 
 /**
+ * What the page's subscribe connection received of the video on `name`'s
+ * tile: packets, decoded frames and their height.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+export async function tileVideo(page, name) {
+  return page.evaluate(async (who) => {
+    const tile = [...document.querySelectorAll('.tile')].find((el) => el.querySelector('figcaption')?.textContent?.startsWith(who));
+    const stream = /** @type {MediaStream | null | undefined} */ (tile?.querySelector('video')?.srcObject);
+    const track = stream?.getVideoTracks()[0]?.id;
+    // @ts-ignore: the page's diagnostics
+    const stats = await window.conclave.stats();
+    const r = stats.inbound.find((/** @type {any} */ x) => x.pc === 'subscribe' && x.kind === 'video' && x.track === track);
+    return { packets: r ? r.packets : 0, frames: r ? r.frames : 0, height: r ? r.height : 0 };
+  }, name);
+}
+
+/**
  * Fills the join form and joins, as a person would.
  * @param {import('playwright-core').Page} page
  * @param {{code: string, securityCode?: string, pin?: string, name: string}} who

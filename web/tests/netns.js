@@ -54,6 +54,11 @@ export class Namespace {
     run('ip', ['netns', 'add', this.name]);
     run('ip', ['link', 'add', this.hostIf, 'type', 'veth', 'peer', 'name', this.inIf]);
     run('ip', ['link', 'set', this.inIf, 'netns', this.name]);
+    // No IPv6 on the link: its addresses would come a moment after the
+    // link is up, and a browser already running takes that as its network
+    // changing (requests under way fail with ERR_NETWORK_CHANGED).
+    run('sysctl', ['-q', '-w', `net.ipv6.conf.${this.hostIf}.disable_ipv6=1`]);
+    this.exec('sysctl', ['-q', '-w', `net.ipv6.conf.${this.inIf}.disable_ipv6=1`]);
     run('ip', ['addr', 'add', `${this.hostIp}/24`, 'dev', this.hostIf]);
     run('ip', ['link', 'set', this.hostIf, 'up']);
     this.exec('ip', ['addr', 'add', `${this.ip}/24`, 'dev', this.inIf]);
@@ -71,9 +76,14 @@ export class Namespace {
     return run('ip', ['netns', 'exec', this.name, cmd, ...args], input);
   }
 
-  /** Drops every UDP datagram on the namespace's link, both ways. */
-  blockUdp() {
-    this.filter([`meta l4proto udp drop`], [`meta l4proto udp drop`]);
+  /**
+   * Drops every UDP datagram on the namespace's link, both ways, and TCP
+   * to `tcpPorts` (a TURN server's, so that only ICE-TCP is left).
+   * @param {number[]} [tcpPorts]
+   */
+  blockUdp(tcpPorts = []) {
+    const tcp = tcpPorts.length > 0 ? [`tcp dport { ${tcpPorts.join(', ')} } drop`] : [];
+    this.filter([`meta l4proto udp drop`, ...tcp], [`meta l4proto udp drop`]);
   }
 
   /**

@@ -1,9 +1,10 @@
 // Media on networks that are not a perfect loopback. Each test puts one
 // Chromium in a network namespace of its own (netns.js) whose link the
 // kernel filters, and meets another Chromium on this host through the
-// server: a network that drops all UDP reaches the room over ICE-TCP, one
-// that allows only TCP to the TURN server (and the web server) gets its
-// media through coturn. One server and one coturn serve the file.
+// server: a network that drops all UDP (and reaches no TURN server)
+// reaches the room over ICE-TCP, one that allows only TCP to the TURN
+// server (and the web server) gets its media through coturn. One server
+// and one coturn serve the file.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,7 +68,8 @@ before(async () => {
     { stdio: 'ignore' },
   );
   await new Promise((r) => setTimeout(r, 500));
-  udpless.blockUdp();
+  // No UDP, and no TURN either: ICE-TCP is the only way in.
+  udpless.blockUdp([turnPort]);
   const port = Number(new URL(server.base).port);
   turnOnly.onlyTcpTo([port, turnPort]);
 });

@@ -5,7 +5,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinRoom, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
+import { joinRoom, launchBrowser, lineWithSecurity, startServer, tileVideo, withPages } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -23,21 +23,13 @@ after(async () => {
 });
 
 /**
- * The packets and decoded frames of the video on `name`'s tile, as the
- * page's subscribe connection received them.
+ * The packets and decoded frames of the video on `name`'s tile.
  * @param {import('playwright-core').Page} page
  * @param {string} name
  */
 async function received(page, name) {
-  return page.evaluate(async (who) => {
-    const tile = [...document.querySelectorAll('.tile')].find((el) => el.querySelector('figcaption')?.textContent?.startsWith(who));
-    const stream = /** @type {MediaStream | null | undefined} */ (tile?.querySelector('video')?.srcObject);
-    const track = stream?.getVideoTracks()[0]?.id;
-    // @ts-ignore: the page's diagnostics
-    const stats = await window.conclave.stats();
-    const r = stats.inbound.find((/** @type {any} */ x) => x.pc === 'subscribe' && x.kind === 'video' && x.track === track);
-    return { packets: r ? r.packets : 0, frames: r ? r.frames : 0 };
-  }, name);
+  const { packets, frames } = await tileVideo(page, name);
+  return { packets, frames };
 }
 
 /**

@@ -39,7 +39,15 @@ impl Forwarder {
             self.resend(id, i, nack);
         }
         for i in asked {
-            self.request_keyframe(i);
+            // For the layer this subscriber gets, or waits for.
+            let layer = self.tracks[i]
+                .subscribers
+                .iter()
+                .find(|s| s.conn == id)
+                .and_then(|s| s.watch.awaiting_keyframe().or(s.watch.current()));
+            if let Some(l) = layer {
+                self.request_keyframe(i, l);
+            }
         }
     }
 
@@ -62,33 +70,35 @@ impl Forwarder {
         let now = Instant::now();
         let counters = &self.shared.counters;
         for seq in crate::history::lost(nack) {
-            // Its numbers run past what it was not sent while hidden.
-            let Some(packet) = sub.watch.resend(seq).and_then(|s| track.resend(s)) else {
+            // Its numbers are its own: past what it was not sent while
+            // hidden, across layers.
+            let Some(packet) = sub.watch.resend(seq).and_then(|(l, s)| track.resend(l, s)) else {
                 continue;
             };
             if !c.resends.take(now) {
                 counters.resend_refused.fetch_add(1, Ordering::Relaxed);
                 break;
             }
-            if c.leg.send_rtp(
-                now,
-                &sub.copy_as(packet, seq),
-                sub.clock_rate,
-                &mut self.out,
-            ) {
+            let n = crate::watch::Numbered {
+                seq,
+                ts: sub.watch.timestamp(packet.header.timestamp),
+            };
+            if c.leg
+                .send_rtp(now, &sub.copy_as(packet, n), sub.clock_rate, &mut self.out)
+            {
                 counters.resent.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
-    /// Asks track `i`'s publisher for a keyframe, at most once per throttle
-    /// interval.
-    pub(super) fn request_keyframe(&mut self, i: usize) {
+    /// Asks track `i`'s publisher for a keyframe of layer `l`, at most
+    /// once per throttle interval.
+    pub(super) fn request_keyframe(&mut self, i: usize, l: usize) {
         let track = &mut self.tracks[i];
-        if !track.keyframe_due(Instant::now()) {
+        if !track.keyframe_due(l, Instant::now()) {
             return;
         }
-        let (conn, receiver, media_ssrc) = (track.conn, track.receiver, track.media_ssrc);
+        let (conn, receiver, media_ssrc) = (track.conn, track.receiver, track.layers[l].media_ssrc);
         let Some(pc) = self.conns.get_mut(&conn).and_then(|c| c.pc()) else {
             return;
         };

@@ -22,6 +22,10 @@ use crate::peer;
 use crate::published::{ConnId, Published, Subscription, TrackKey};
 use crate::watch::Watch;
 
+/// Simulcast layers taken per track, as browsers send (RFC 8853 allows
+/// more; they would only cost).
+const MAX_LAYERS: usize = 3;
+
 impl Forwarder {
     pub(super) fn attach(&mut self, member: ParticipantId, gates: Arc<Gates>) {
         if self.members.contains_key(&member) {
@@ -39,6 +43,7 @@ impl Forwarder {
                 offering: false,
                 dirty: false,
                 hidden: Default::default(),
+                heights: Default::default(),
             },
         );
         let existing: Vec<usize> = (0..self.tracks.len())
@@ -257,7 +262,8 @@ impl Forwarder {
                 publisher,
                 source,
                 visible,
-            } => self.watch(member, publisher, source, visible),
+                height,
+            } => self.watch(member, publisher, source, visible, height),
             _ => return Err("unexpected signal for the server".into()),
         }
         Ok(())
@@ -290,7 +296,15 @@ impl Forwarder {
             publisher: member,
             track_id: init.track_id,
         };
-        if self.tracks.iter().any(|t| t.key == key) {
+        if let Some(i) = self.tracks.iter().position(|t| t.key == key) {
+            // Another simulcast layer of a track already forwarded.
+            let track = &mut self.tracks[i];
+            let known = track.layers.iter().any(|l| l.media_ssrc == init.ssrc);
+            if init.rid.is_none() || known || track.layers.len() >= MAX_LAYERS {
+                return;
+            }
+            track.add_layer(init.rid, init.ssrc);
+            self.retarget(i);
             return;
         }
         let published = Published::new(
@@ -299,6 +313,7 @@ impl Forwarder {
             id,
             init.receiver_id,
             init.ssrc,
+            init.rid,
             m.gates.clone(),
             m.audio_level_id,
         );
@@ -334,6 +349,7 @@ impl Forwarder {
         publisher: ParticipantId,
         source: TrackSource,
         visible: bool,
+        height: Option<u32>,
     ) {
         let Some(m) = self.members.get_mut(&member) else {
             return;
@@ -343,19 +359,31 @@ impl Forwarder {
         } else {
             m.hidden.insert((publisher, source));
         }
+        match height {
+            Some(h) => m.heights.insert((publisher, source), h),
+            None => m.heights.remove(&(publisher, source)),
+        };
         let mut keyframes = Vec::new();
+        let mut resized = Vec::new();
         for (i, t) in self.tracks.iter_mut().enumerate() {
             if t.key.publisher != publisher || t.source != source || source.is_audio() {
                 continue;
             }
             if let Some(s) = t.subscribers.iter_mut().find(|s| s.member == member) {
+                if s.want_height != height {
+                    s.want_height = height;
+                    resized.push(i);
+                }
                 if s.watch.set_visible(visible) {
-                    keyframes.push(i);
+                    keyframes.extend(s.watch.awaiting_keyframe().map(|l| (i, l)));
                 }
             }
         }
-        for i in keyframes {
-            self.request_keyframe(i);
+        for (i, l) in keyframes {
+            self.request_keyframe(i, l);
+        }
+        for i in resized {
+            self.retarget(i);
         }
     }
 
@@ -378,11 +406,16 @@ impl Forwarder {
         let n = self.next_track;
         let track = &self.tracks[i];
         let audio = track.source.is_audio();
+        let seen = (track.key.publisher, track.source);
         let hidden = !audio
             && self
                 .members
                 .get(&member)
-                .is_some_and(|m| m.hidden.contains(&(track.key.publisher, track.source)));
+                .is_some_and(|m| m.hidden.contains(&seen));
+        let want_height = self
+            .members
+            .get(&member)
+            .and_then(|m| m.heights.get(&seen).copied());
         let (payload_type, clock_rate) = if audio {
             (peer::OPUS_PT, 48_000)
         } else {
@@ -417,8 +450,10 @@ impl Forwarder {
             payload_type,
             clock_rate,
             watch: Watch::new(hidden),
+            want_height,
         });
-        self.request_keyframe(i);
+        self.retarget(i);
+        self.request_keyframes(i);
     }
 
     /// Offers `member` its current tracks, or marks it for after the

@@ -49,6 +49,7 @@ mod feedback;
 mod handle;
 mod members;
 mod phones;
+mod simulcast;
 
 pub use handle::ForwarderHandle;
 
@@ -102,6 +103,8 @@ struct Member {
     /// The videos it hides (publisher and source), also for tracks those
     /// publish later.
     hidden: HashSet<(ParticipantId, TrackSource)>,
+    /// The heights of its tiles, where it said.
+    heights: HashMap<(ParticipantId, TrackSource), u32>,
 }
 
 /// One server connection.
@@ -227,6 +230,8 @@ impl Forwarder {
                     if let Some(who) = self.speakers.tick() {
                         self.emit(MediaEvent::ActiveSpeaker(who));
                     }
+                    // A layer the publisher stopped sending is left.
+                    self.retarget_simulcast();
                 }
             }
             self.flush().await;
@@ -422,7 +427,7 @@ impl Forwarder {
             // everyone's tracks but its own).
             for i in 0..self.tracks.len() {
                 if self.tracks[i].key.publisher != member {
-                    self.request_keyframe(i);
+                    self.request_keyframes(i);
                 }
             }
         }
@@ -439,34 +444,54 @@ impl Forwarder {
             else {
                 return;
             };
-            self.forward(i, packet);
+            // A simulcast track's layers share its id; the SSRC tells them
+            // apart.
+            let Some(l) = self.tracks[i].layer_of(packet.header.ssrc) else {
+                return;
+            };
+            self.forward(i, l, packet);
         }
     }
 
-    /// RTCP from a subscriber: keyframe requests and NACKs, for the track
-    /// behind the SSRC named; the rest (receiver reports) is not used.
-    /// One packet of track `i`, to every subscriber whose connection is up.
-    fn forward(&mut self, i: usize, packet: rtc::rtp::Packet) {
+    /// One packet of layer `l` of track `i`, to every subscriber whose
+    /// connection is up and who gets that layer.
+    fn forward(&mut self, i: usize, l: usize, packet: rtc::rtp::Packet) {
         let counters = &self.shared.counters;
         let track = &mut self.tracks[i];
-        let Some(packet) = track.admit(packet, &mut self.speakers, counters) else {
+        let Some(packet) = track.admit(l, packet, &mut self.speakers, counters) else {
             return;
         };
         if self.phones.is_some() {
             self.hand_to_callers(i, &packet);
         }
+        let now = Instant::now();
+        let (keyframe, resized) = self.layer_heard(i, l, &packet, now);
         let track = &mut self.tracks[i];
         let counters = &self.shared.counters;
-        let now = Instant::now();
-        let keyframe =
-            !track.source.is_audio() && crate::watch::starts_vp8_keyframe(&packet.payload);
-        let mut awaiting = false;
+        let (seq, ts) = (packet.header.sequence_number, packet.header.timestamp);
+        let clock_rate = if track.source.is_audio() {
+            48_000
+        } else {
+            90_000
+        };
+        if let Some(tap) = &track.tap {
+            if let Some(n) = track.recorded.admit(l, seq, ts, keyframe, now, clock_rate) {
+                let mut copy = packet.clone();
+                copy.header.sequence_number = n.seq;
+                copy.header.timestamp = n.ts;
+                tap.packet(&copy);
+            }
+        }
+        // Layers someone waits for a keyframe of (a bit each).
+        let mut awaiting = 0u8;
         for sub in &mut track.subscribers {
             if !sub.gates.receiving() {
                 continue;
             }
-            let Some(seq) = sub.watch.admit(packet.header.sequence_number, keyframe) else {
-                awaiting |= sub.watch.awaiting_keyframe();
+            let Some(n) = sub.watch.admit(l, seq, ts, keyframe, now, sub.clock_rate) else {
+                if let Some(wanted) = sub.watch.awaiting_keyframe() {
+                    awaiting |= 1 << wanted.min(7);
+                }
                 continue;
             };
             let Some(c) = self.conns.get_mut(&sub.conn) else {
@@ -476,12 +501,9 @@ impl Forwarder {
             let Link::Subscribe(s) = &mut c.link else {
                 continue;
             };
-            if s.leg.send_rtp(
-                now,
-                &sub.copy_as(&packet, seq),
-                sub.clock_rate,
-                &mut self.out,
-            ) {
+            if s.leg
+                .send_rtp(now, &sub.copy_as(&packet, n), sub.clock_rate, &mut self.out)
+            {
                 counters.forwarded.fetch_add(1, Ordering::Relaxed);
                 if !s.has_sent {
                     // The first copy arms the sender reports' timer.
@@ -492,8 +514,13 @@ impl Forwarder {
         }
         // A keyframe asked for may be lost, or dropped by a busy encoder:
         // ask again (within the throttle) while someone waits for one.
-        if awaiting {
-            self.request_keyframe(i);
+        for wanted in 0..8 {
+            if awaiting & (1 << wanted) != 0 {
+                self.request_keyframe(i, wanted);
+            }
+        }
+        if resized {
+            self.retarget(i);
         }
     }
 

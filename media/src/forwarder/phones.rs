@@ -50,6 +50,7 @@ impl Forwarder {
             NO_CONN,
             Default::default(),
             ssrc,
+            None,
             gates,
             Some(phone::LEVEL_ID),
         );
@@ -84,7 +85,7 @@ impl Forwarder {
         if let Some(phones) = &mut self.phones {
             let track = &self.tracks[i];
             if track.source.is_audio() {
-                phones.hear(track.key.publisher, track.media_ssrc, packet);
+                phones.hear(track.key.publisher, track.layers[0].media_ssrc, packet);
             }
         }
     }
@@ -105,7 +106,7 @@ impl Forwarder {
             else {
                 continue;
             };
-            self.forward(i, packet);
+            self.forward(i, 0, packet);
         }
         let counters = &self.shared.counters;
         counters.phone_mix_ticks.fetch_add(1, Ordering::Relaxed);

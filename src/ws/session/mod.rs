@@ -531,11 +531,13 @@ impl Gate {
                 participant,
                 source: s,
                 visible,
+                height,
             } => {
                 let signal = ClientSignal::Watch {
                     publisher: ParticipantId(participant),
                     source: source(s),
                     visible,
+                    height,
                 };
                 return self.signal(by, room, &r.id, signal).await;
             }

@@ -7,7 +7,7 @@ import { useEffect, useRef } from '../../vendor/hooks.module.js';
 /** @typedef {import('../state.js').State} State */
 /** @typedef {import('../types.js').Tile} Tile */
 
-/** @typedef {(participant: string, source: 'camera' | 'screen', visible: boolean) => void} Watch */
+/** @typedef {(participant: string, source: 'camera' | 'screen', visible: boolean, height: number) => void} Watch */
 
 /**
  * Tells `watch` whenever the tile `ref` holds comes into sight or goes out
@@ -22,16 +22,36 @@ function useSeen(ref, tile, watch) {
     if (!el || tile.mine || !watch) return undefined;
     const source = tile.screen ? 'screen' : 'camera';
     /** @type {boolean | null} */
-    let told = null;
+    let seen = null;
+    let height = 0;
+    let told = '';
+    const tell = () => {
+      if (seen === null || height === 0) return;
+      const now = `${seen} ${height}`;
+      if (now !== told) watch(tile.owner, source, seen, height);
+      told = now;
+    };
     // Not the page's own visibility: a meeting in a background tab still
     // shows in a picture-in-picture or a second window, and a hidden page
     // lays nothing out, so this observer is quiet meanwhile.
-    const observer = new IntersectionObserver((entries) => {
-      const seen = entries.some((e) => e.isIntersecting);
-      if (seen !== told) watch(tile.owner, source, (told = seen));
+    const visibility = new IntersectionObserver((entries) => {
+      seen = entries.some((e) => e.isIntersecting);
+      tell();
     });
-    observer.observe(el);
-    return () => observer.disconnect();
+    // Its size in device pixels, in steps of 90 so that a resize by a few
+    // pixels says nothing: a simulcast publisher's smallest layer that
+    // fills it is sent.
+    const size = new ResizeObserver((entries) => {
+      const css = entries[entries.length - 1].contentRect.height;
+      height = Math.min(8192, Math.max(90, Math.ceil((css * window.devicePixelRatio) / 90) * 90));
+      tell();
+    });
+    visibility.observe(el);
+    size.observe(el);
+    return () => {
+      visibility.disconnect();
+      size.disconnect();
+    };
   }, [tile.id, watch]);
 }
 

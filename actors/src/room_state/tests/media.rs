@@ -137,6 +137,7 @@ fn a_subscriber_says_which_video_it_watches_of_someone_seated() {
         publisher,
         source,
         visible: false,
+        height: None,
     };
     assert_eq!(
         room.check_signal(a, &watch(b, TrackSource::Camera)),
