@@ -235,8 +235,12 @@ async fn a_hidden_tile_is_sent_no_video_and_shown_again_numbers_on_without_a_gap
     );
     assert!(mic.1 - mic.0 >= 25, "audio is always sent: {mic:?}");
     assert!(theirs.1 - theirs.0 >= 15, "others still get it: {theirs:?}");
+    let sized = |height: i64| json!({"type": "media_watch", "participant": &c.id, "source": "camera", "visible": true, "height": height});
     for (bad, code) in [
         (watch(&c.id, "microphone", false), "invalid_target"),
+        (sized(0), "bad_request"),
+        (sized(8193), "bad_request"),
+        (sized(-1), "bad_request"),
         (
             watch(&uuid::Uuid::new_v4().to_string(), "camera", false),
             "unknown_participant",
