@@ -102,6 +102,7 @@ pub async fn run_with_clock(
                     (true, None) => conclave_media::socket::TcpChoice::SameAsUdp,
                     (true, Some(p)) => conclave_media::socket::TcpChoice::Port(p),
                 },
+                adapt_to_bandwidth: m.adapt_to_bandwidth,
                 ice_servers: m.ice_servers.clone(),
                 threads: m.threads,
                 recordings_dir: config.data_dir.join("recordings"),

@@ -63,6 +63,9 @@ pub struct MediaConfig {
     pub public_ip: Option<IpAddr>,
     /// The ICE-TCP port (docs/media.md "ICE over TCP").
     pub tcp: crate::socket::TcpChoice,
+    /// Divide each subscriber's estimated bandwidth among its videos
+    /// (docs/media.md "Bandwidth"): experimental, off by default.
+    pub adapt_to_bandwidth: bool,
     /// Passed to clients for their own gathering (TURN for restrictive
     /// networks).
     pub ice_servers: Vec<IceServer>,
@@ -81,6 +84,7 @@ impl Default for MediaConfig {
             port_max: 49999,
             public_ip: None,
             tcp: crate::socket::TcpChoice::SameAsUdp,
+            adapt_to_bandwidth: false,
             ice_servers: Vec::new(),
             threads: 2,
             recordings_dir: std::path::PathBuf::from("recordings"),

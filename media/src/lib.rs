@@ -29,6 +29,7 @@
 //! - [`phone`]: phone callers' audio: a caller's voice published as a
 //!   microphone, and the room's audio mixed for each caller.
 
+pub mod allocate;
 pub mod config;
 pub mod conn;
 pub mod dedup;

@@ -48,6 +48,9 @@ pub struct Subscription {
     /// Video: the height of the subscriber's tile, in device pixels, when
     /// it said (a simulcast track's smallest layer that fills it is sent).
     pub want_height: Option<u32>,
+    /// Video: the layer its bandwidth allows (`Some(None)`: none, paused),
+    /// once the subscriber's estimate is known.
+    pub allowed: Option<Option<usize>>,
 }
 
 impl Subscription {
@@ -63,6 +66,33 @@ impl Subscription {
     }
 }
 
+/// A stream's bit rate over the last whole second it was measured.
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    bytes: u64,
+    since: Option<Instant>,
+    bps: u64,
+}
+
+impl RateMeter {
+    /// A packet of `bytes` (headers included) came at `now`.
+    pub fn add(&mut self, now: Instant, bytes: usize) {
+        let since = *self.since.get_or_insert(now);
+        self.bytes += bytes as u64;
+        let elapsed = now.saturating_duration_since(since);
+        if elapsed >= std::time::Duration::from_secs(1) {
+            self.bps = self.bytes * 8 * 1000 / (elapsed.as_millis() as u64).max(1);
+            self.bytes = 0;
+            self.since = Some(now);
+        }
+    }
+
+    /// Bit/s; 0 until a second was measured.
+    pub fn bps(&self) -> u64 {
+        self.bps
+    }
+}
+
 /// One stream of a published track: the track itself, or one simulcast
 /// layer of it (RFC 8853), each with its own SSRC, numbers and clock.
 pub struct Layer {
@@ -74,6 +104,8 @@ pub struct Layer {
     /// When its last packet came: a layer the publisher stopped sending
     /// (its encoder dropped it) is not chosen.
     pub heard: Option<Instant>,
+    /// What it costs a subscriber, measured as it comes in.
+    pub rate: RateMeter,
     /// Video only: what subscribers may ask to be sent again.
     history: Option<History>,
     window: SeqWindow,
@@ -88,6 +120,7 @@ impl Layer {
             media_ssrc,
             height: None,
             heard: None,
+            rate: RateMeter::default(),
             history: video.then(History::default),
             window: SeqWindow::default(),
             held_back: 0,
@@ -331,5 +364,18 @@ mod tests {
             "not a repeat of layer 0's 10"
         );
         assert!(cam.resend(l, 11).is_none());
+
+        // 1,250 bytes every 10 ms: 1 Mbit/s, known once a second went by.
+        let mut meter = RateMeter::default();
+        let t0 = Instant::now();
+        for ms in 0..=1000u64 {
+            if ms % 10 == 0 {
+                meter.add(t0 + std::time::Duration::from_millis(ms), 1250);
+            }
+            if ms == 990 {
+                assert_eq!(meter.bps(), 0);
+            }
+        }
+        assert_eq!(meter.bps(), 1_010_000, "101 packets in the first second");
     }
 }

@@ -27,6 +27,11 @@ impl SpeakerDetector {
         e.1 += 1;
     }
 
+    /// Who speaks now (the last who did, through silence).
+    pub fn current(&self) -> Option<ParticipantId> {
+        self.current
+    }
+
     /// The participant left: they no longer speak.
     pub fn forget(&mut self, who: ParticipantId) -> Option<Option<ParticipantId>> {
         self.window.remove(&who);

@@ -113,8 +113,10 @@ impl Watch {
     }
 
     /// The layer to send from now on (`None`: pause); answers whether a
-    /// keyframe of it is needed.
-    pub fn set_target(&mut self, target: Option<usize>) -> bool {
+    /// keyframe of it is needed. `down`: the move is to a smaller layer,
+    /// whose keyframe is waited for with nothing flowing, as a move down is
+    /// made for a link that cannot carry the larger one.
+    pub fn set_target(&mut self, target: Option<usize>, down: bool) -> bool {
         if target == self.target {
             return false;
         }
@@ -123,7 +125,7 @@ impl Watch {
         if target.is_none() || self.hidden {
             return false;
         }
-        if resumed {
+        if resumed || (down && self.current.is_some() && self.current != target) {
             self.awaiting_keyframe = true;
         }
         self.awaiting_keyframe || self.current != target
@@ -372,7 +374,10 @@ mod tests {
             [(100, 5000), (101, 5000)],
             "the first copy needs no keyframe; layer 1 is not sent"
         );
-        assert!(w.set_target(Some(1)), "a keyframe of layer 1 is needed");
+        assert!(
+            w.set_target(Some(1), false),
+            "a keyframe of layer 1 is needed"
+        );
         assert_eq!(w.awaiting_keyframe(), Some(1));
         let t1 = t0 + Duration::from_millis(40);
         assert_eq!(
@@ -401,17 +406,33 @@ mod tests {
         assert_eq!(w.resend(102), None, "sent from the other layer");
         assert_eq!(w.timestamp(94_800), 9800);
 
+        // Down to layer 0: nothing flows until its keyframe.
+        assert!(w.set_target(Some(0), true));
+        assert_eq!(
+            run(
+                &mut w,
+                t2,
+                &[(1, 7004, 95_600, false), (0, 104, 9000, false)]
+            ),
+            []
+        );
+        // At the same instant: one tick on.
+        assert_eq!(run(&mut w, t2, &[(0, 105, 9900, true)]), [(105, 9801)]);
+        assert!(w.set_target(Some(1), false));
+        assert_eq!(run(&mut w, t2, &[(1, 7005, 95_700, true)]), [(106, 9802)]);
+
         // Paused (nothing fits), then resumed: a keyframe again.
-        assert!(!w.set_target(None));
+        assert!(!w.set_target(None, true));
         assert_eq!(run(&mut w, t2, &[(1, 7004, 95_700, true)]), []);
         assert_eq!(
             w.awaiting_keyframe(),
             None,
             "a paused one waits for nothing"
         );
-        assert!(w.set_target(Some(1)));
-        assert_eq!(run(&mut w, t2, &[(1, 7005, 96_600, false)]), []);
-        assert_eq!(run(&mut w, t2, &[(1, 7006, 97_500, true)]), [(105, 12_500)]);
+        assert!(w.set_target(Some(1), false));
+        assert_eq!(run(&mut w, t2, &[(1, 7006, 96_600, false)]), []);
+        // The same layer as before the pause: its own clock goes on.
+        assert_eq!(run(&mut w, t2, &[(1, 7007, 97_500, true)]), [(107, 11_602)]);
     }
 
     #[test]

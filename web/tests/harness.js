@@ -61,11 +61,14 @@ export async function startServer(extra = [], where = {}) {
     ].join('\n'),
   );
   const child = spawn(bin, ['--config', config, '--log-format', 'json'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'warn' },
+    stdio: ['ignore', process.env.CONCLAVE_TEST_LOG ? 'pipe' : 'ignore', 'pipe'],
+    // CONCLAVE_TEST_LOG=conclave_media=debug (say) keeps the server's log
+    // in the artifacts, for a failure to be read.
+    env: { ...process.env, RUST_LOG: process.env.CONCLAVE_TEST_LOG || 'warn' },
   });
   let log = '';
   child.stderr.on('data', (d) => (log += d));
+  child.stdout?.on('data', (d) => (log += d));
   const base = `http://${host}:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -85,6 +88,10 @@ export async function startServer(extra = [], where = {}) {
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      if (process.env.CONCLAVE_TEST_LOG) {
+        mkdirSync(ARTIFACTS, { recursive: true });
+        writeFileSync(join(ARTIFACTS, `server-${port}.log`), log);
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,6 @@
 // Real networks for the browser tests: a network namespace joined to this
 // host by a veth pair, whose traffic the kernel filters (nftables) and
-// shapes (tc netem), and a Chromium that runs inside it. Nothing leaves the
+// limits (tc, an HTB class), and a Chromium that runs inside it. Nothing leaves the
 // pair: the namespace has no other link and no route out.
 //
 // Namespaces need root, which CI has (scripts/test runs as root there).
@@ -121,22 +121,24 @@ export class Namespace {
   }
 
   /**
-   * Shapes what leaves the host towards the namespace (what a browser
-   * inside receives): `tc netem` arguments, such as
-   * `['delay', '100ms', 'loss', '5%']` or `['rate', '400kbit']`; none to
-   * lift them.
-   * @param {string[]} netem
+   * Limits what leaves the host towards the namespace (what a browser
+   * inside receives) to `rate` (tc's words: `400kbit`), queueing the rest
+   * as a slow link's router does; `null` lifts it. An HTB class: this
+   * kernel has no netem.
+   * @param {string | null} rate
    */
-  shape(netem) {
-    if (netem.length === 0) {
-      try {
-        run('tc', ['qdisc', 'del', 'dev', this.hostIf, 'root']);
-      } catch {
-        // nothing was shaping it
-      }
-      return;
+  limit(rate) {
+    try {
+      run('tc', ['qdisc', 'del', 'dev', this.hostIf, 'root']);
+    } catch {
+      // nothing was limiting it
     }
-    run('tc', ['qdisc', 'replace', 'dev', this.hostIf, 'root', 'netem', ...netem]);
+    if (rate === null) return;
+    run('tc', ['qdisc', 'add', 'dev', this.hostIf, 'root', 'handle', '1:', 'htb', 'default', '10']);
+    run('tc', ['class', 'add', 'dev', this.hostIf, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', rate, 'ceil', rate]);
+    // A queue of a slow link's size (about a second at 400 kbit/s), not
+    // the interface's thousand packets: what does not fit is lost.
+    run('tc', ['qdisc', 'add', 'dev', this.hostIf, 'parent', '1:10', 'handle', '10:', 'pfifo', 'limit', '50']);
   }
 
   /** An executable that runs Chromium inside the namespace, for launchBrowser. */

@@ -1,11 +1,13 @@
 //! What subscribers say back: keyframe requests, passed on to the
-//! publisher at most once per throttle interval, and NACKs, answered from
-//! the track's history within each connection's budget.
+//! publisher at most once per throttle interval; NACKs, answered from the
+//! track's history within each connection's budget; and what they can
+//! receive (REMB), which the allocation divides (forwarder/simulcast.rs).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 
 use super::Forwarder;
@@ -19,7 +21,12 @@ impl Forwarder {
         let mut asked = Vec::new();
         let mut lost = Vec::new();
         for p in packets.iter() {
-            if crate::keyframes::is_keyframe_request(p.as_ref()) {
+            if let Some(remb) = p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+                // What the client's own estimator says it can receive.
+                if remb.bitrate.is_finite() && remb.bitrate >= 0.0 {
+                    c.estimate = Some((remb.bitrate as u64, Instant::now()));
+                }
+            } else if crate::keyframes::is_keyframe_request(p.as_ref()) {
                 asked.extend(p.destination_ssrc().iter().filter_map(|s| c.by_ssrc.get(s)));
             } else if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
                 if let Some(key) = c.by_ssrc.get(&nack.media_ssrc) {

@@ -81,6 +81,8 @@ impl Forwarder {
                 by_ssrc: HashMap::new(),
                 resends: ResendBudget::default(),
                 has_sent: false,
+                estimate: None,
+                probe: Default::default(),
             };
             (Link::Subscribe(Box::new(sub)), ufrag)
         } else {
@@ -451,6 +453,7 @@ impl Forwarder {
             clock_rate,
             watch: Watch::new(hidden),
             want_height,
+            allowed: None,
         });
         self.retarget(i);
         self.request_keyframes(i);

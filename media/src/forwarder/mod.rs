@@ -140,6 +140,11 @@ struct Subscribe {
     resends: ResendBudget,
     /// Has sent media: the sender reports' timer is armed.
     has_sent: bool,
+    /// What the client says it can receive (REMB), in bit/s, and when it
+    /// last said.
+    estimate: Option<(u64, Instant)>,
+    /// Probing upward past the estimate (allocate.rs).
+    probe: crate::allocate::Probe,
 }
 
 impl Conn {
@@ -230,7 +235,9 @@ impl Forwarder {
                     if let Some(who) = self.speakers.tick() {
                         self.emit(MediaEvent::ActiveSpeaker(who));
                     }
-                    // A layer the publisher stopped sending is left.
+                    // A layer the publisher stopped sending is left; each
+                    // subscriber's bandwidth is divided again.
+                    self.allocate_all();
                     self.retarget_simulcast();
                 }
             }

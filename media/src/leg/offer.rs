@@ -102,10 +102,13 @@ pub fn write(local: &Local<'_>, sections: &[Section]) -> String {
                 "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\n"
             );
         } else {
+            // goog-remb: the client's own estimator says what it can
+            // receive (docs/media.md "Bandwidth").
             let _ = write!(
                 s,
-                "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} nack\r\n\
-                 a=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n"
+                "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} goog-remb\r\n\
+                 a=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\n\
+                 a=rtcp-fb:{pt} ccm fir\r\n"
             );
         }
         match &section.sending {
