@@ -20,7 +20,14 @@ pub struct Metrics {
     media: IntGaugeVec,
     phone_mix: IntGaugeVec,
     media_source: Arc<OnceLock<Arc<conclave_media::published::Counters>>>,
+    quality: IntGaugeVec,
+    tcp: IntGaugeVec,
+    tcp_source: Arc<OnceLock<TcpSource>>,
 }
+
+/// The ICE-TCP port's connections open, frames dropped and connections
+/// refused, when it is open.
+pub type TcpSource = Box<dyn Fn() -> Option<(usize, u64, u64)> + Send + Sync>;
 
 impl Metrics {
     pub fn new() -> Self {
@@ -101,6 +108,35 @@ impl Metrics {
                 g
             },
             media_source: Arc::default(),
+            quality: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "conclave_media_quality",
+                        "What subscribers' clients said back since start, over every room: nacks (NACK packets), keyframe_requests (PLI, FIR), estimates (REMB) and estimates_under_500k, estimates_under_2m, estimates_over_2m by size; layer_switches (moves of a subscription to another simulcast layer).",
+                    ),
+                    &["measure"],
+                )
+                .expect("constant metric definitions are valid");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("each metric is registered once");
+                g
+            },
+            tcp: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "conclave_media_tcp",
+                        "The ICE-TCP port: open (connections now), dropped (frames dropped on full queues since start), refused (connections closed at the cap since start).",
+                    ),
+                    &["measure"],
+                )
+                .expect("constant metric definitions are valid");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("each metric is registered once");
+                g
+            },
+            tcp_source: Arc::default(),
             registry,
         }
     }
@@ -108,6 +144,11 @@ impl Metrics {
     /// Where the media figures come from (once, at start-up).
     pub fn media_from(&self, counters: Arc<conclave_media::published::Counters>) {
         let _ = self.media_source.set(counters);
+    }
+
+    /// Where the ICE-TCP port's figures come from (once, at start-up).
+    pub fn tcp_from(&self, source: TcpSource) {
+        let _ = self.tcp_source.set(source);
     }
 
     pub fn http(&self, status: u16) {
@@ -172,12 +213,36 @@ impl Metrics {
                     .set(v.load(Relaxed) as i64);
             }
             for (label, v) in [
+                ("nacks", &c.nacks),
+                ("keyframe_requests", &c.keyframe_requests),
+                ("estimates", &c.estimates),
+                ("estimates_under_500k", &c.estimates_low),
+                ("estimates_under_2m", &c.estimates_mid),
+                ("estimates_over_2m", &c.estimates_high),
+                ("layer_switches", &c.layer_switches),
+            ] {
+                self.quality
+                    .with_label_values(&[label])
+                    .set(v.load(Relaxed) as i64);
+            }
+            for (label, v) in [
                 ("ticks", &c.phone_mix_ticks),
                 ("cpu_microseconds", &c.phone_mix_cpu_us),
             ] {
                 self.phone_mix
                     .with_label_values(&[label])
                     .set(v.load(Relaxed) as i64);
+            }
+        }
+        if let Some((open, dropped, refused)) = self.tcp_source.get().and_then(|f| f()) {
+            for (label, v) in [
+                ("open", open as u64),
+                ("dropped", dropped),
+                ("refused", refused),
+            ] {
+                self.tcp
+                    .with_label_values(&[label])
+                    .set(i64::try_from(v).unwrap_or(i64::MAX));
             }
         }
         let mut out = Vec::new();

@@ -136,6 +136,10 @@ pub async fn run_with_clock(
     if let Some(plane) = &media {
         registry = registry.with_media(Arc::new(plane.clone()));
         services.metrics.media_from(plane.counters());
+        let tcp = plane.clone();
+        services
+            .metrics
+            .tcp_from(Box::new(move || tcp.tcp_counts()));
     }
     let rooms = registry.start();
     let addr = listener.local_addr()?;

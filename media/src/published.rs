@@ -148,6 +148,30 @@ pub struct Counters {
     pub phone_mix_ticks: AtomicU64,
     /// CPU time those ticks took (the forwarder thread's clock), in µs.
     pub phone_mix_cpu_us: AtomicU64,
+    /// What subscribers said back: NACK packets, keyframe requests (PLI,
+    /// FIR) and bandwidth estimates (REMB).
+    pub nacks: AtomicU64,
+    pub keyframe_requests: AtomicU64,
+    pub estimates: AtomicU64,
+    /// Those estimates by size: under 500 kbit/s, under 2 Mbit/s, more.
+    pub estimates_low: AtomicU64,
+    pub estimates_mid: AtomicU64,
+    pub estimates_high: AtomicU64,
+    /// Moves of a subscription to another simulcast layer.
+    pub layer_switches: AtomicU64,
+}
+
+impl Counters {
+    /// One estimate a subscriber's client sent, in bit/s.
+    pub fn estimate(&self, bps: u64) {
+        self.estimates.fetch_add(1, Ordering::Relaxed);
+        let bucket = match bps {
+            0..=499_999 => &self.estimates_low,
+            500_000..=1_999_999 => &self.estimates_mid,
+            _ => &self.estimates_high,
+        };
+        bucket.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 pub struct Published {

@@ -54,6 +54,8 @@ pub struct Watch {
 pub struct Numbered {
     pub seq: u16,
     pub ts: u32,
+    /// The first copy from another layer than the last (for the counters).
+    pub switched: bool,
 }
 
 impl Watch {
@@ -146,6 +148,7 @@ impl Watch {
     ) -> Option<Numbered> {
         let want = self.target.filter(|_| !self.hidden)?;
         let starting = self.awaiting_keyframe || self.current != Some(want);
+        let mut switched = false;
         if layer == want && starting {
             // The very first copy needs no keyframe: nothing came before
             // it, and the decoder asks for one itself.
@@ -153,6 +156,7 @@ impl Watch {
             if !(starts_keyframe || first) {
                 return None;
             }
+            switched = self.current.is_some_and(|c| c != layer);
             self.start(layer, seq, ts, now, clock_rate);
         } else if self.current != Some(layer)
             || self.awaiting_keyframe
@@ -170,6 +174,7 @@ impl Watch {
         let out = Numbered {
             seq: seq.wrapping_add(self.seq_offset),
             ts: ts.wrapping_add(self.ts_offset),
+            switched,
         };
         self.last = Some(Sent {
             seq: out.seq,
@@ -417,9 +422,12 @@ mod tests {
             []
         );
         // At the same instant: one tick on.
-        assert_eq!(run(&mut w, t2, &[(0, 105, 9900, true)]), [(105, 9801)]);
+        let first = w.admit(0, 105, 9900, true, t2, 90_000).unwrap();
+        assert_eq!((first.seq, first.ts, first.switched), (105, 9801, true));
+        let next = w.admit(0, 106, 9900, false, t2, 90_000).unwrap();
+        assert!(!next.switched, "only the first copy of the new layer");
         assert!(w.set_target(Some(1), false));
-        assert_eq!(run(&mut w, t2, &[(1, 7005, 95_700, true)]), [(106, 9802)]);
+        assert_eq!(run(&mut w, t2, &[(1, 7005, 95_700, true)]), [(107, 9802)]);
 
         // Paused (nothing fits), then resumed: a keyframe again.
         assert!(!w.set_target(None, true));
@@ -432,7 +440,7 @@ mod tests {
         assert!(w.set_target(Some(1), false));
         assert_eq!(run(&mut w, t2, &[(1, 7006, 96_600, false)]), []);
         // The same layer as before the pause: its own clock goes on.
-        assert_eq!(run(&mut w, t2, &[(1, 7007, 97_500, true)]), [(107, 11_602)]);
+        assert_eq!(run(&mut w, t2, &[(1, 7007, 97_500, true)]), [(108, 11_602)]);
     }
 
     #[test]

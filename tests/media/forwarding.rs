@@ -117,13 +117,20 @@ async fn a_screen_is_refused_and_stopped_under_share_moderators() {
     );
     assert!(mic.1 - mic.0 >= 25, "{mic:?}");
     // Nor is what was forwarded before sent again on a NACK.
-    let resent = metric(&server, "resent").await;
+    let (resent, nacks) = (
+        metric(&server, "resent").await,
+        quality(&server, "nacks").await,
+    );
     nack_recent(&s.remote(&p, "screen"), s.last_seq(&p, "screen"), 4).await;
     settle(500).await;
     assert_eq!(
         metric(&server, "resent").await,
         resent,
         "a refused screen is not sent again"
+    );
+    assert!(
+        quality(&server, "nacks").await > nacks,
+        "the NACK is counted on /metrics"
     );
 
     // A new offer with a screen is refused outright, before any SDP is read.

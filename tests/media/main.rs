@@ -763,6 +763,24 @@ async fn get_bytes(server: &TestServer, path: &str, token: &str) -> (u16, Vec<u8
 }
 
 async fn metric(server: &TestServer, outcome: &str) -> u64 {
+    gauge(
+        server,
+        &format!("conclave_media_packets{{outcome=\"{outcome}\"}}"),
+    )
+    .await
+}
+
+/// What subscribers' clients said back, by `measure` (nacks, ...).
+async fn quality(server: &TestServer, measure: &str) -> u64 {
+    gauge(
+        server,
+        &format!("conclave_media_quality{{measure=\"{measure}\"}}"),
+    )
+    .await
+}
+
+/// The value of one series of /metrics, named with its labels.
+async fn gauge(server: &TestServer, series: &str) -> u64 {
     let body = awc::Client::new()
         .get(server.url("/metrics"))
         .send()
@@ -772,7 +790,7 @@ async fn metric(server: &TestServer, outcome: &str) -> u64 {
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&body).into_owned();
-    let needle = format!("conclave_media_packets{{outcome=\"{outcome}\"}} ");
+    let needle = format!("{series} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&needle))
         .map_or(0, |v| v.trim().parse().unwrap())

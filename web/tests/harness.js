@@ -339,6 +339,18 @@ export async function withPages(browser, t, body) {
 }
 
 /**
+ * One series of the server's /metrics (`conclave_media_tcp{measure="open"}`),
+ * 0 when it is not there.
+ * @param {string} base
+ * @param {string} series
+ */
+export async function metric(base, series) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+/**
  * What the page's subscribe connection received of the video on `name`'s
  * tile: packets, decoded frames and their height.
  * @param {import('playwright-core').Page} page

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { joinRoom, launchBrowser, lineWithSecurity, startServer, withPages } from './harness.js';
+import { joinRoom, launchBrowser, lineWithSecurity, metric, startServer, withPages } from './harness.js';
 import { Namespace, requireRoot } from './netns.js';
 
 const TURN_SECRET = 'network-test-turn-secret-0123456789';
@@ -124,8 +124,9 @@ async function meetAndDecode(inside, outside) {
  * took.
  * @param {import('node:test').TestContext} t
  * @param {Namespace} ns
+ * @param {() => Promise<unknown>} [during] run while both pages are in
  */
-async function meetFrom(t, ns) {
+async function meetFrom(t, ns, during) {
   const line = await lineWithSecurity(server.base);
   const outsideBrowser = await browser();
   const insideBrowser = await browser(ns.chromium());
@@ -138,13 +139,17 @@ async function meetFrom(t, ns) {
       const inside = await insidePages.open(ns.name, server.base);
       await joinRoom(inside, { ...line, pin: '', name: 'Inside' });
       paths = await meetAndDecode(inside, outside);
+      if (during) await during();
     });
   });
   return paths;
 }
 
 test('a page on a network that drops all UDP reaches the room over ICE-TCP and decodes video', async (t) => {
-  const paths = await meetFrom(t, udpless);
+  /** @type {number[]} */
+  const open = [];
+  const paths = await meetFrom(t, udpless, async () => open.push(await metric(server.base, 'conclave_media_tcp{measure="open"}')));
+  assert.ok(open[0] >= 2, `both its connections are open on the ICE-TCP port (/metrics): ${open}`);
   for (const pc of ['publish', 'subscribe']) {
     assert.equal(paths[pc]?.protocol, 'tcp', `${pc} runs over TCP: ${JSON.stringify(paths)}`);
     // Chromium's active TCP candidate learns its port from the server's

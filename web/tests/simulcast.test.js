@@ -7,7 +7,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinRoom, launchBrowser, lineWithSecurity, startServer, tileVideo, withPages } from './harness.js';
+import { joinRoom, launchBrowser, lineWithSecurity, metric, startServer, tileVideo, withPages } from './harness.js';
 
 // Two pages through the server (alone, two would meet peer to peer).
 const shared = { server: /** @type {Awaited<ReturnType<typeof startServer>> | null} */ (null) };
@@ -80,5 +80,12 @@ test('a tile gets the simulcast layer that fits it: the whole picture large, hal
     await until(bob, 'Chair', 240, 'a small tile gets the half-size layer');
     await tileHeight(bob, 'Chair', null);
     await until(bob, 'Chair', 480, 'large again, the whole picture again');
+    // The moves are counted, and so are the pages' bandwidth estimates.
+    assert.ok((await metric(server.base, 'conclave_media_quality{measure="layer_switches"}')) >= 2, 'layer switches on /metrics');
+    // A client's first estimate comes a few seconds in.
+    for (let waited = 0; (await metric(server.base, 'conclave_media_quality{measure="estimates"}')) === 0; waited += 250) {
+      assert.ok(waited < 15_000, 'REMB estimates on /metrics');
+      await bob.waitForTimeout(250);
+    }
   });
 });

@@ -25,10 +25,16 @@ impl Forwarder {
                 // What the client's own estimator says it can receive.
                 if remb.bitrate.is_finite() && remb.bitrate >= 0.0 {
                     c.estimate = Some((remb.bitrate as u64, Instant::now()));
+                    self.shared.counters.estimate(remb.bitrate as u64);
                 }
             } else if crate::keyframes::is_keyframe_request(p.as_ref()) {
+                self.shared
+                    .counters
+                    .keyframe_requests
+                    .fetch_add(1, Ordering::Relaxed);
                 asked.extend(p.destination_ssrc().iter().filter_map(|s| c.by_ssrc.get(s)));
             } else if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                self.shared.counters.nacks.fetch_add(1, Ordering::Relaxed);
                 if let Some(key) = c.by_ssrc.get(&nack.media_ssrc) {
                     lost.push((key, nack));
                 }
@@ -89,6 +95,7 @@ impl Forwarder {
             let n = crate::watch::Numbered {
                 seq,
                 ts: sub.watch.timestamp(packet.header.timestamp),
+                switched: false,
             };
             if c.leg
                 .send_rtp(now, &sub.copy_as(packet, n), sub.clock_rate, &mut self.out)

@@ -501,6 +501,9 @@ impl Forwarder {
                 }
                 continue;
             };
+            if n.switched {
+                counters.layer_switches.fetch_add(1, Ordering::Relaxed);
+            }
             let Some(c) = self.conns.get_mut(&sub.conn) else {
                 continue;
             };
