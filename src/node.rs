@@ -85,6 +85,26 @@ impl KeepAlive {
     }
 }
 
+/// A clean stop: no heartbeat left for `conclave keys rotate` to find.
+/// Tried a few times: a pooled PostgreSQL connection made by an HTTP
+/// worker dies with that worker's runtime as the server stops, and the
+/// pool can hand it out before it notices.
+pub async fn record_stopped(store: &SharedStore, node: Uuid) {
+    const TRIES: u32 = 4;
+    for attempt in 1..=TRIES {
+        match store.node_stopped(node).await {
+            Ok(()) => return,
+            Err(e) if attempt == TRIES => {
+                tracing::warn!(error = %e, "cannot record that this node stopped")
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, attempt, "recording that this node stopped, again");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+        }
+    }
+}
+
 /// Heartbeats, and closes the sessions of nodes past their lease, until
 /// stopped.
 pub fn keep_alive(store: SharedStore, node: Uuid, clock: Arc<dyn Clock>) -> KeepAlive {

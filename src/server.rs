@@ -238,10 +238,7 @@ pub async fn run_with_clock(
     }
     heartbeat.stop().await;
     retention.abort();
-    // A clean stop: no heartbeat left for `conclave keys rotate` to find.
-    if let Err(e) = store.node_stopped(node).await {
-        tracing::warn!(error = %e, "cannot record that this node stopped");
-    }
+    crate::node::record_stopped(&store, node).await;
     tracing::info!(flushed, "stopped");
     served?;
     Ok(())
