@@ -112,7 +112,7 @@ impl Metrics {
                 let g = IntGaugeVec::new(
                     Opts::new(
                         "conclave_media_quality",
-                        "What subscribers' clients said back since start, over every room: nacks (NACK packets), keyframe_requests (PLI, FIR), estimates (REMB) and estimates_under_500k, estimates_under_2m, estimates_over_2m by size; layer_switches (moves of a subscription to another simulcast layer).",
+                        "What subscribers' clients said back since start, over every room: nacks (NACK packets), keyframe_requests (PLI, FIR), estimates (REMB) and estimates_under_500k, estimates_under_2m, estimates_over_2m by size; layer_switches (moves of a subscription to another simulcast layer); reports_loss_under_3pct, reports_loss_under_10pct, reports_loss_over_10pct, reports_rtt_under_300ms, reports_rtt_under_600ms, reports_rtt_over_600ms (receiver reports by the loss and round trip they tell).",
                     ),
                     &["measure"],
                 )
@@ -220,6 +220,12 @@ impl Metrics {
                 ("estimates_under_2m", &c.estimates_mid),
                 ("estimates_over_2m", &c.estimates_high),
                 ("layer_switches", &c.layer_switches),
+                ("reports_loss_under_3pct", &c.reports_loss_low),
+                ("reports_loss_under_10pct", &c.reports_loss_mid),
+                ("reports_loss_over_10pct", &c.reports_loss_high),
+                ("reports_rtt_under_300ms", &c.reports_rtt_low),
+                ("reports_rtt_under_600ms", &c.reports_rtt_mid),
+                ("reports_rtt_over_600ms", &c.reports_rtt_high),
             ] {
                 self.quality
                     .with_label_values(&[label])

@@ -139,6 +139,45 @@ pub enum MediaEvent {
     /// The media plane failed and was started again: every client must
     /// connect its media to the server again.
     Restarted,
+    /// How well each participant with a subscribe connection receives,
+    /// every few seconds: for the moderators' indicator.
+    Reception(Vec<Reception>),
+}
+
+/// A word for how well media reaches someone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QualityLevel {
+    Good,
+    Fair,
+    Poor,
+}
+
+impl QualityLevel {
+    /// The one wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QualityLevel::Good => "good",
+            QualityLevel::Fair => "fair",
+            QualityLevel::Poor => "poor",
+        }
+    }
+}
+
+/// How well media reaches one participant from the server and comes from
+/// it, as its client reports and the server counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reception {
+    pub participant: ParticipantId,
+    pub level: QualityLevel,
+    /// Packets lost on the way from the server, after NACKs repaired
+    /// what they could, in tenths of a percent (`None`: no figure yet).
+    pub receive_loss_permille: Option<u32>,
+    /// Packets lost on the way to the server, of what it publishes.
+    pub send_loss_permille: Option<u32>,
+    /// The round trip, once a report answered one of the server's.
+    pub rtt_ms: Option<u32>,
+    /// What its client says it can receive (REMB), in bit/s.
+    pub estimate_bps: Option<u64>,
 }
 
 /// What a recording's writer tells as it finishes.

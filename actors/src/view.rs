@@ -243,6 +243,8 @@ pub enum ToClient {
     ActiveSpeaker(Option<ParticipantId>),
     /// The server's media connections were lost: publish again.
     MediaReset,
+    /// Moderators only: how well each participant receives.
+    Reception(Vec<crate::media::Reception>),
     /// The last message: the connection is closed for this reason.
     Closed(CloseReason),
 }

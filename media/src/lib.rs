@@ -42,6 +42,7 @@ pub mod peer;
 pub mod phone;
 pub mod plane;
 pub mod published;
+pub mod quality;
 pub mod recording;
 pub mod sdp;
 pub mod sealed_file;

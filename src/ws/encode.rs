@@ -141,6 +141,17 @@ pub fn to_client(m: &ToClient) -> Value {
             json!({"type": "active_speaker", "participant": who.map(|p| p.to_string())})
         }
         ToClient::MediaReset => json!({"type": "media_reset"}),
+        ToClient::Reception(all) => json!({
+            "type": "connection_quality",
+            "participants": all.iter().map(|r| json!({
+                "participant": r.participant.to_string(),
+                "quality": r.level.as_str(),
+                "receive_loss_percent": r.receive_loss_permille.map(|p| f64::from(p) / 10.0),
+                "send_loss_percent": r.send_loss_permille.map(|p| f64::from(p) / 10.0),
+                "rtt_ms": r.rtt_ms,
+                "estimate_kbps": r.estimate_bps.map(|b| b / 1000),
+            })).collect::<Vec<_>>(),
+        }),
         ToClient::Waiting(w) => json!({"type": "waiting_joined", "waiter": waiter(w)}),
         ToClient::WaitingLeft { id, outcome } => {
             let (outcome, by) = match outcome {

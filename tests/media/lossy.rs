@@ -92,7 +92,7 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
     )
     .await;
     let path = lossy_path(front, ([127, 0, 0, 1], port).into(), 10).await;
-    let (m, b, c, stop, sender) = camera_to_two(&server).await;
+    let (mut m, b, mut c, stop, sender) = camera_to_two(&server).await;
     let reports_before = path.sender_reports.lock().unwrap().clone();
     settle(6000).await;
     assert!(
@@ -130,6 +130,48 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
         );
     }
     assert!(metric(&server, "resent").await >= 10);
+
+    // The moderator hears how well each subscriber receives: what NACKs
+    // repaired is not lost, and the round trip its reports measure. A
+    // participant hears nothing of it.
+    let mut told = 0;
+    let bea = loop {
+        told += 1;
+        assert!(
+            told <= 10,
+            "no figures for Bea in 10 connection_quality messages"
+        );
+        let q = m.until("connection_quality").await;
+        let all = q["participants"].as_array().unwrap().clone();
+        let of = |who: &Client| {
+            all.iter()
+                .find(|r| r["participant"] == who.id.as_str())
+                .cloned()
+        };
+        if let (Some(rb), Some(_)) = (of(&b), of(&c)) {
+            if rb["receive_loss_percent"].is_f64() && rb["rtt_ms"].is_u64() {
+                break rb;
+            }
+        }
+    };
+    assert!(
+        bea["receive_loss_percent"].as_f64().unwrap() < 3.0,
+        "repaired: {bea}"
+    );
+    assert_eq!(bea["quality"], "good", "{bea}");
+    assert!(bea["rtt_ms"].as_u64().unwrap() < 300, "loopback: {bea}");
+    // /metrics counts the reports by the loss and round trip they tell.
+    let mut reports = 0;
+    for band in ["under_3pct", "under_10pct", "over_10pct"] {
+        reports += quality(&server, &format!("reports_loss_{band}")).await;
+    }
+    assert!(reports >= 4, "{reports} reports on /metrics");
+    assert!(quality(&server, "reports_rtt_under_300ms").await > 0);
+    let heard = tokio::time::timeout(Duration::from_secs(5), c.until("connection_quality")).await;
+    assert!(
+        heard.is_err(),
+        "a participant is told nothing of others' networks"
+    );
 
     // A subscriber that asks for everything again, as fast as it can, is
     // held to its budget and keeps its connection.

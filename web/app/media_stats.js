@@ -6,7 +6,7 @@
  * @param {Record<string, RTCPeerConnection>} pcs
  */
 export async function received(pcs) {
-  /** @type {{pc: string, kind: string, track: string, ssrc: number, packets: number, frames: number, height: number, played: number, energy: number}[]} */
+  /** @type {{pc: string, kind: string, track: string, ssrc: number, packets: number, lost: number, nacks: number, plis: number, frames: number, height: number, freezes: number, samples: number, concealed: number, played: number, energy: number}[]} */
   const inbound = [];
   for (const [pc, conn] of Object.entries(pcs)) {
     const report = await conn.getStats();
@@ -18,8 +18,14 @@ export async function received(pcs) {
           track: r.trackIdentifier,
           ssrc: r.ssrc,
           packets: r.packetsReceived || 0,
+          lost: r.packetsLost || 0,
+          nacks: r.nackCount || 0,
+          plis: r.pliCount || 0,
           frames: r.framesDecoded || 0,
           height: r.frameHeight || 0,
+          freezes: r.freezeCount || 0,
+          samples: r.totalSamplesReceived || 0,
+          concealed: r.concealedSamples || 0,
           played: (r.totalSamplesReceived || 0) - (r.concealedSamples || 0),
           energy: r.totalAudioEnergy || 0,
         });

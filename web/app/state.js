@@ -48,6 +48,7 @@
  * @property {string} closedReason why this page is out of the room
  * @property {{name: string | null, phone: boolean, reason: string} | null} knock moderators: the last person turned away
  * @property {boolean} sounds whether this page plays its cues
+ * @property {Record<string, import('./types.js').Reception>} reception moderators: how well each participant receives, by id
  */
 
 /** @returns {State} */
@@ -86,6 +87,7 @@ export function initialState() {
     closedReason: '',
     knock: null,
     sounds: true,
+    reception: {},
   };
 }
 
@@ -202,6 +204,8 @@ export function applyEvent(s, m) {
       return { documents: s.documents.filter((d) => d.id !== m.document) };
     case 'active_speaker':
       return { speaker: m.participant };
+    case 'connection_quality':
+      return { reception: Object.fromEntries(m.participants.map((/** @type {import('./types.js').Reception} */ r) => [r.participant, r])) };
     case 'waiting_room':
       return { waitingRoom: m.setting };
     case 'waiting_joined':

@@ -77,6 +77,18 @@
  */
 
 /**
+ * How well media reaches a participant and comes from them, as the
+ * server's `connection_quality` tells moderators.
+ * @typedef {object} Reception
+ * @property {string} participant
+ * @property {'good' | 'fair' | 'poor'} quality
+ * @property {number | null} receive_loss_percent lost on the way to them
+ * @property {number | null} send_loss_percent lost on the way from them
+ * @property {number | null} rtt_ms
+ * @property {number | null} estimate_kbps
+ */
+
+/**
  * What a person types in the join form.
  * @typedef {object} JoinFields
  * @property {string | null} access_code

@@ -1,14 +1,15 @@
 // Real networks for the browser tests: a network namespace joined to this
-// host by a veth pair, whose traffic the kernel filters (nftables) and
+// host by a veth pair (or by two TUN devices and a delay line), whose traffic the kernel filters (nftables) and
 // limits (tc, an HTB class), and a Chromium that runs inside it. Nothing leaves the
 // pair: the namespace has no other link and no route out.
 //
 // Namespaces need root, which CI has (scripts/test runs as root there).
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromiumPath } from './harness.js';
 
 /**
@@ -38,7 +39,7 @@ export class Namespace {
    * `ip` inside, a /24 of its own.
    * @param {number} index which of this run's namespaces (0 to 9)
    */
-  constructor(index) {
+  constructor(index, link = 'veth') {
     requireRoot();
     // Names and subnets of this process's own, so two runs side by side
     // (a developer's and CI's) never meet.
@@ -50,20 +51,68 @@ export class Namespace {
     this.hostIp = `${net}.1`;
     this.ip = `${net}.2`;
     this.dir = mkdtempSync(join(tmpdir(), 'conclave-netns-'));
+    /** @type {import('node:child_process').ChildProcess | null} the delay line, for a TUN link */
+    this.line = null;
     this.remove();
     run('ip', ['netns', 'add', this.name]);
-    run('ip', ['link', 'add', this.hostIf, 'type', 'veth', 'peer', 'name', this.inIf]);
-    run('ip', ['link', 'set', this.inIf, 'netns', this.name]);
+    if (link === 'tun') {
+      // Two ends with no wire between them until the delay line carries
+      // packets across (lossy()).
+      run('ip', ['tuntap', 'add', 'dev', this.hostIf, 'mode', 'tun']);
+      this.exec('ip', ['tuntap', 'add', 'dev', this.inIf, 'mode', 'tun']);
+    } else {
+      run('ip', ['link', 'add', this.hostIf, 'type', 'veth', 'peer', 'name', this.inIf]);
+      run('ip', ['link', 'set', this.inIf, 'netns', this.name]);
+    }
     // No IPv6 on the link: its addresses would come a moment after the
     // link is up, and a browser already running takes that as its network
     // changing (requests under way fail with ERR_NETWORK_CHANGED).
     run('sysctl', ['-q', '-w', `net.ipv6.conf.${this.hostIf}.disable_ipv6=1`]);
     this.exec('sysctl', ['-q', '-w', `net.ipv6.conf.${this.inIf}.disable_ipv6=1`]);
-    run('ip', ['addr', 'add', `${this.hostIp}/24`, 'dev', this.hostIf]);
+    const [hostAddr, inAddr] =
+      link === 'tun'
+        ? [
+            [this.hostIp, 'peer', this.ip],
+            [this.ip, 'peer', this.hostIp],
+          ]
+        : [[`${this.hostIp}/24`], [`${this.ip}/24`]];
+    run('ip', ['addr', 'add', ...hostAddr, 'dev', this.hostIf]);
     run('ip', ['link', 'set', this.hostIf, 'up']);
-    this.exec('ip', ['addr', 'add', `${this.ip}/24`, 'dev', this.inIf]);
+    this.exec('ip', ['addr', 'add', ...inAddr, 'dev', this.inIf]);
     this.exec('ip', ['link', 'set', this.inIf, 'up']);
     this.exec('ip', ['link', 'set', 'lo', 'up']);
+  }
+
+  /**
+   * A namespace whose link delays every packet by `delayMs`, each way,
+   * and loses `lossPercent` of them at random, each way: a user-space
+   * delay line between two TUN devices (delay_line.py), as this kernel
+   * has no netem.
+   * @param {number} index
+   * @param {number} delayMs
+   * @param {number} lossPercent
+   */
+  static async lossy(index, delayMs, lossPercent) {
+    const ns = new Namespace(index, 'tun');
+    const script = fileURLToPath(new URL('./delay_line.py', import.meta.url));
+    const line = spawn('python3', [script, ns.hostIf, ns.name, ns.inIf, String(delayMs), String(lossPercent)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    ns.line = line;
+    await new Promise((resolve, reject) => {
+      line.once('exit', (code) => reject(new Error(`the delay line stopped (${code})`)));
+      line.stdout?.once('data', resolve);
+    });
+    return ns;
+  }
+
+  /**
+   * Changes a lossy link's delay and loss.
+   * @param {number} delayMs
+   * @param {number} lossPercent
+   */
+  impair(delayMs, lossPercent) {
+    this.line?.stdin?.write(`${delayMs} ${lossPercent}\n`);
   }
 
   /**
@@ -151,6 +200,9 @@ export class Namespace {
 
   /** Removes the namespace and its link (the veth pair goes with it). */
   remove() {
+    this.line?.stdin?.end();
+    this.line?.kill();
+    this.line = null;
     try {
       run('ip', ['netns', 'del', this.name]);
     } catch {

@@ -9,6 +9,7 @@ use actix::prelude::*;
 use super::{PhoneMedia, Room, Signal};
 use crate::ids::ParticipantId;
 use crate::media::{ClientSignal, FromMedia, MediaEvent, MediaMode, PcKind, ServerSignal};
+use crate::role::Role;
 use crate::room_state::{Endpoint, Event, Permission, RoomError, WaitOutcome};
 use crate::view::{MediaState, Outgoing, ToClient};
 
@@ -190,6 +191,16 @@ impl Handler<FromMedia> for Room {
             MediaEvent::Restarted => {
                 let m = Arc::new(Outgoing::new(ToClient::MediaReset));
                 self.deliver(|_| Some(m.clone()));
+            }
+            MediaEvent::Reception(mut all) => {
+                // Someone's network is the moderators' business, to help or
+                // to act on, and nobody else's.
+                all.retain(|r| self.state.seat(r.participant).is_some());
+                if all.is_empty() {
+                    return;
+                }
+                let m = Arc::new(Outgoing::new(ToClient::Reception(all)));
+                self.deliver(|role| (role == Role::Moderator).then(|| m.clone()));
             }
             // The relay (relay.rs) takes these: they may outlive the room.
             MediaEvent::Recorded(_) => {}

@@ -4,10 +4,11 @@
 //! receive (REMB), which the allocation divides (forwarder/simulcast.rs).
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 
 use super::Forwarder;
@@ -21,7 +22,16 @@ impl Forwarder {
         let mut asked = Vec::new();
         let mut lost = Vec::new();
         for p in packets.iter() {
-            if let Some(remb) = p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+            if let Some(rr) = p.as_any().downcast_ref::<ReceiverReport>() {
+                let by_ssrc = &c.by_ssrc;
+                c.reception.heard(
+                    &rr.reports,
+                    SystemTime::now(),
+                    |s| by_ssrc.contains_key(&s),
+                    &self.shared.counters,
+                );
+            } else if let Some(remb) = p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+            {
                 // What the client's own estimator says it can receive.
                 if remb.bitrate.is_finite() && remb.bitrate >= 0.0 {
                     c.estimate = Some((remb.bitrate as u64, Instant::now()));

@@ -83,6 +83,7 @@ impl Forwarder {
                 has_sent: false,
                 estimate: None,
                 probe: Default::default(),
+                reception: Default::default(),
             };
             (Link::Subscribe(Box::new(sub)), ufrag)
         } else {
@@ -161,6 +162,7 @@ impl Forwarder {
                 };
                 s.by_ssrc.remove(&sub.ssrc);
                 s.leg.forget(sub.ssrc);
+                s.reception.forget(sub.ssrc);
                 leg::offer::free(&mut s.sections, sub.ssrc);
                 renegotiate.push(sub.member);
             }

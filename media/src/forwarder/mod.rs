@@ -49,6 +49,7 @@ mod feedback;
 mod handle;
 mod members;
 mod phones;
+mod reception;
 mod simulcast;
 
 pub use handle::ForwarderHandle;
@@ -145,6 +146,8 @@ struct Subscribe {
     estimate: Option<(u64, Instant)>,
     /// Probing upward past the estimate (allocate.rs).
     probe: crate::allocate::Probe,
+    /// Loss and round trip, from its client's receiver reports.
+    reception: crate::quality::Reception,
 }
 
 impl Conn {
@@ -202,6 +205,7 @@ impl Forwarder {
         mut datagrams: mpsc::Receiver<Datagram>,
     ) {
         let mut speaker_tick = tokio::time::interval(SPEAKER_WINDOW);
+        let mut reception_tick = tokio::time::interval(reception::TICK);
         let mut phone_tick = tokio::time::interval(PHONE_TICK);
         phone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let far = Duration::from_secs(3600);
@@ -231,6 +235,7 @@ impl Forwarder {
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => self.timeouts(),
                 _ = phone_tick.tick(), if self.phones.is_some() => self.phone_tick(),
+                _ = reception_tick.tick() => self.tell_reception(),
                 _ = speaker_tick.tick() => {
                     if let Some(who) = self.speakers.tick() {
                         self.emit(MediaEvent::ActiveSpeaker(who));

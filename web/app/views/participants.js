@@ -1,12 +1,13 @@
 // The participant list and, for moderators, what they may do to each
 // person: mute, remove, remove and block (after a confirmation), promote,
-// demote, and name a phone caller.
+// demote, and name a phone caller; and how well each receives.
 import { html } from './html.js';
 import { useState } from '../../vendor/hooks.module.js';
 
 /** @typedef {import('../state.js').State} State */
 /** @typedef {import('../session.js').Actions} Actions */
 /** @typedef {import('../types.js').Participant} Participant */
+/** @typedef {import('../types.js').Reception} Reception */
 
 /** @param {{state: State, actions: Actions}} props */
 export function Participants({ state, actions }) {
@@ -15,16 +16,16 @@ export function Participants({ state, actions }) {
     <ul id="participants">
       ${state.participants.map(
         (p) => html`<${Person} key=${p.id} p=${p} me=${p.id === state.me} speaking=${p.id === state.speaker}
-          moderator=${moderator} actions=${actions} />`,
+          moderator=${moderator} actions=${actions} reception=${moderator ? state.reception[p.id] : undefined} />`,
       )}
     </ul>
   `;
 }
 
 /**
- * @param {{p: Participant, me: boolean, speaking: boolean, moderator: boolean, actions: Actions}} props
+ * @param {{p: Participant, me: boolean, speaking: boolean, moderator: boolean, actions: Actions, reception?: Reception}} props
  */
-function Person({ p, me, speaking, moderator, actions }) {
+function Person({ p, me, speaking, moderator, actions, reception }) {
   const [open, setOpen] = useState(false);
   const notes = [
     p.role === 'moderator' ? 'moderator' : null,
@@ -37,6 +38,7 @@ function Person({ p, me, speaking, moderator, actions }) {
     <li class=${speaking ? 'speaking' : ''} data-id=${p.id}>
       <span class="who">${p.name}${me ? ' (you)' : ''}</span>
       <span class="notes">${notes.map((n) => html`<span class="badge">${n}</span>`)}</span>
+      ${reception ? html`<${Connection} r=${reception} />` : null}
       ${moderator && !me
         ? html`<button type="button" class="more" aria-expanded=${open} aria-controls=${menuId}
             aria-label=${`Actions for ${p.name}`} onClick=${() => setOpen(!open)}>⋯</button>`
@@ -44,6 +46,22 @@ function Person({ p, me, speaking, moderator, actions }) {
       ${moderator && !me && open ? html`<${Actions} id=${menuId} p=${p} actions=${actions} />` : null}
     </li>
   `;
+}
+
+/**
+ * A moderator's view of how well someone receives: a word, and the
+ * figures behind it, read as text by a screen reader too.
+ * @param {{r: Reception}} props
+ */
+function Connection({ r }) {
+  const figures = [
+    r.receive_loss_percent === null ? null : `receives ${r.receive_loss_percent.toFixed(1)} % lost`,
+    r.send_loss_percent === null ? null : `sends ${r.send_loss_percent.toFixed(1)} % lost`,
+    r.rtt_ms === null ? null : `${r.rtt_ms} ms round trip`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return html`<span class=${`connection ${r.quality}`} data-quality=${r.quality}>connection ${r.quality} (${figures})</span>`;
 }
 
 /** @param {{id: string, p: Participant, actions: Actions}} props */
