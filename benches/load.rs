@@ -14,7 +14,9 @@
 //!
 //! - `media`: P publishers and S subscribers with WebRTC peers in one room
 //!   (`load/media.rs`). Forwarded packets/s, server CPU per forwarded packet
-//!   and per stream, loss, server memory per peer connection.
+//!   and per stream, loss, server memory per peer connection. `simulcast`:
+//!   the same with every camera in three layers and each subscriber asking
+//!   for one size.
 //!
 //! - `phone`: C SIP callers (the tool's own user agents and RTP) in R rooms
 //!   with W web participants each (`load/phone.rs`, `load/phone_web.rs`). Added mouth-to-ear
@@ -38,6 +40,8 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+#[path = "load/calibration.rs"]
+mod calibration;
 #[path = "../tests/common/peer.rs"]
 mod client_peer;
 #[path = "load/export.rs"]
@@ -56,6 +60,8 @@ mod progress;
 mod proxy;
 #[path = "load/rooms.rs"]
 mod rooms;
+#[path = "load/simulcast.rs"]
+mod simulcast;
 #[path = "../tests/common/sip_uac.rs"]
 mod sip_uac;
 
@@ -454,7 +460,8 @@ fn main() {
         let figures = match scenario.as_str() {
             "churn" => rooms::churn(&server, &args).await,
             "big-room" => rooms::big_room(&server, &args).await,
-            "media" => media::media(&server, &args).await,
+            "media" => media::media(&server, &args, false).await,
+            "simulcast" => media::media(&server, &args, true).await,
             "phone" => phone::phone(&server, &args).await,
             "persistence" => {
                 let mut p = persistence::persistence(&server, &db.as_ref().unwrap().0, &args).await;
@@ -464,7 +471,7 @@ fn main() {
             }
             other => {
                 eprintln!(
-                    "unknown scenario {other:?}: churn, big-room, media, phone or persistence"
+                    "unknown scenario {other:?}: churn, big-room, media, simulcast, phone or persistence"
                 );
                 std::process::exit(2);
             }
@@ -545,9 +552,11 @@ fn smoke(mut args: Args) {
             big["chat_deliveries"], big["chat_deliveries_expected"],
             "{big}"
         );
-        let m = media::media(&server, &args).await;
-        assert!(m["forwarded_packets"].as_u64().unwrap() > 0, "{m}");
-        assert!(m["received_packets"].as_u64().unwrap() > 0, "{m}");
+        for simulcast in [false, true] {
+            let m = media::media(&server, &args, simulcast).await;
+            assert!(m["forwarded_packets"].as_u64().unwrap() > 0, "{m}");
+            assert!(m["received_packets"].as_u64().unwrap() > 0, "{m}");
+        }
         drop(server);
         // Two callers and a web speaker: each direction times its tones.
         args.callers = 2;

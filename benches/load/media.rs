@@ -9,6 +9,12 @@
 //! server memory: growth per peer connection (all of the RSS, and its
 //! anonymous part), and per subscriber connection (publishers connect and
 //! stream first; what the subscribers add is measured on its own).
+//!
+//! The `simulcast` scenario is the same with every camera sent as three
+//! layers, as Chromium sends a large one: `f` at `--video-pps` and 720
+//! lines, `h` at half that and 360 lines, `q` at a quarter and 180 lines.
+//! Each subscriber asks for one size for every camera (180, 360 and 720
+//! lines in turn), so the server forwards one layer of three to each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +32,8 @@ use webrtc::peer_connection::{
     RTCSessionDescription,
 };
 
+use super::calibration::{srtp_seal_cost, udp_send_cost};
+use super::simulcast::{simulcast_track, Tags, LAYERS};
 use super::{bar, join, next, send, Args, Server, Ws};
 
 /// Sends candidates out and counts received packets (and the tracks they
@@ -96,10 +104,23 @@ struct Participant {
     received: Arc<AtomicU64>,
     streams: Arc<AtomicU64>,
     timing: Arc<Timing>,
-    tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>,
+    tracks: Vec<Sent>,
 }
 
-async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> Participant {
+/// A track a publisher sends: audio or video, and for a simulcast camera
+/// what names its layers' packets.
+type Sent = (Arc<TrackLocalStaticRTP>, bool, Option<Tags>);
+
+/// What a participant does: publish (its camera in layers or not), and
+/// the tile height it asks for every camera in.
+#[derive(Clone, Copy)]
+struct Role {
+    publishes: bool,
+    simulcast: bool,
+    height: Option<u32>,
+}
+
+async fn participant(server: &Server, code: &str, i: usize, role: Role) -> Participant {
     let mut ws = server.connect().await;
     join(&mut ws, code, None, &format!("P{i}")).await;
     let received = Arc::new(AtomicU64::new(0));
@@ -108,7 +129,7 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
     let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let mut tracks = Vec::new();
     let mut publish = None;
-    if publishes {
+    if role.publishes {
         let pc = peer(Handler {
             pc: "publish",
             out: out.clone(),
@@ -118,15 +139,25 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
         })
         .await;
         for (id, kind) in [("a", RtpCodecKind::Audio), ("v", RtpCodecKind::Video)] {
-            let t = rtp_track("load".into(), id.into(), kind, rand::random::<u32>().max(1));
+            let t = if role.simulcast && kind == RtpCodecKind::Video {
+                simulcast_track()
+            } else {
+                rtp_track("load".into(), id.into(), kind, rand::random::<u32>().max(1))
+            };
             pc.add_track(t.clone() as Arc<dyn TrackLocal>)
                 .await
                 .unwrap();
-            tracks.push((t, kind == RtpCodecKind::Audio));
+            tracks.push((t, kind == RtpCodecKind::Audio, None));
         }
         let offer = pc.create_offer(None).await.unwrap();
         let sdp = offer.sdp.clone();
         pc.set_local_description(offer).await.unwrap();
+        if role.simulcast {
+            let tags = Tags::of(&sdp).expect("the offer names the video's MID and RID extensions");
+            for t in tracks.iter_mut().filter(|t| !t.1) {
+                t.2 = Some(tags.clone());
+            }
+        }
         send(
             &mut ws,
             json!({"type": "media_offer", "id": "p", "pc": "publish", "sdp": sdp, "tracks": {"a": "microphone", "v": "camera"}}),
@@ -146,13 +177,27 @@ async fn participant(server: &Server, code: &str, i: usize, publishes: bool) -> 
                 timing: clock.clone(),
             })
         };
+        // Asks for its size of every camera in the room as it finds it.
+        let watch = out.clone();
+        let asked = move |m: &Value| {
+            let (Some(height), "room") = (role.height, m["type"].as_str().unwrap_or_default())
+            else {
+                return;
+            };
+            for p in m["participants"].as_array().into_iter().flatten() {
+                let _ = watch.send(json!({
+                    "type": "media_watch", "participant": p["id"], "source": "camera",
+                    "visible": true, "height": height,
+                }));
+            }
+        };
         signalling(
             ws,
             publish,
             out.clone(),
             &mut out_rx,
             subscriber,
-            |_| {},
+            asked,
             || Timing::mark(&answered.answered),
         )
         .await;
@@ -241,40 +286,71 @@ pub(super) async fn signalling<S, F>(
 }
 
 /// Sends every publisher's tracks until `stop` is set.
-fn stream(tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>, video_pps: u32, stop: Arc<AtomicU64>) {
+fn stream(tracks: Vec<Sent>, video_pps: u32, stop: Arc<AtomicU64>) {
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let ssrcs: Vec<u32> = {
+        // Each track's SSRCs: one, or one per simulcast layer.
+        let ssrcs: Vec<Vec<u32>> = {
             let mut v = Vec::new();
-            for (t, _) in &tracks {
+            for (t, _, _) in &tracks {
                 use webrtc::media_stream::Track;
-                v.push(t.codings().await[0].rtp_coding_parameters.ssrc.unwrap());
+                let codings = t.codings().await;
+                v.push(
+                    codings
+                        .iter()
+                        .filter_map(|c| c.rtp_coding_parameters.ssrc)
+                        .collect(),
+                );
             }
             v
         };
+        let streams: Vec<(usize, u32, f64, Option<u16>)> = ssrcs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| {
+                let layered = s.len() == LAYERS.len();
+                s.iter().enumerate().map(move |(l, ssrc)| {
+                    let (share, height) = if layered {
+                        (LAYERS[l].1, Some(LAYERS[l].2))
+                    } else {
+                        (1.0, None)
+                    };
+                    (i, *ssrc, share, height)
+                })
+            })
+            .collect();
         let mut n: u32 = 0;
-        // Video packets per 10 ms tick, as a running fraction.
-        let mut video_due = 0.0f64;
-        let mut seq = vec![0u16; tracks.len()];
+        // Video packets per 10 ms tick of each stream, as a running
+        // fraction.
+        let mut video_due = vec![0.0f64; streams.len()];
+        let mut seq = vec![0u16; streams.len()];
         while stop.load(Ordering::Relaxed) == 0 {
             tick.tick().await;
             n += 1;
-            video_due += f64::from(video_pps) / 100.0;
-            let video_now = video_due.floor() as u32;
-            video_due -= f64::from(video_now);
-            for (i, (track, audio)) in tracks.iter().enumerate() {
+            for (k, &(i, ssrc, share, height)) in streams.iter().enumerate() {
+                let (track, audio, tags) = &tracks[i];
+                video_due[k] += f64::from(video_pps) * share / 100.0;
+                let video_now = video_due[k].floor() as u32;
+                video_due[k] -= f64::from(video_now);
                 let count = if *audio {
                     u32::from(n.is_multiple_of(2))
                 } else {
                     video_now
                 };
                 for _ in 0..count {
-                    seq[i] = seq[i].wrapping_add(1);
+                    seq[k] = seq[k].wrapping_add(1);
                     let payload: Vec<u8> = if *audio {
                         vec![0xfc; 80]
                     } else {
+                        // A VP8 keyframe's start; a layer's carries its
+                        // height, which the server reads.
                         let mut p = vec![0x10, 0, 0, 0, 0x9d, 0x01, 0x2a];
+                        if let Some(h) = height {
+                            let w = h / 9 * 16;
+                            p.extend_from_slice(&w.to_le_bytes());
+                            p.extend_from_slice(&h.to_le_bytes());
+                        }
                         p.resize(1000, 0x55);
                         p
                     };
@@ -283,13 +359,20 @@ fn stream(tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>, video_pps: u32, stop: A
                             version: 2,
                             marker: !*audio,
                             payload_type: if *audio { OPUS_PT } else { VP8_PT },
-                            sequence_number: seq[i],
+                            sequence_number: seq[k],
                             timestamp: n * if *audio { 480 } else { 900 },
-                            ssrc: ssrcs[i],
+                            ssrc,
                             ..Default::default()
                         },
                         payload: payload.into(),
                     };
+                    let mut packet = packet;
+                    if let (Some(t), Some(h)) = (tags, height) {
+                        let rid = LAYERS.iter().find(|l| l.2 == h).map_or("f", |l| l.0);
+                        let header = &mut packet.header;
+                        let _ = header.set_extension(t.mid_id, t.mid.clone().into_bytes().into());
+                        let _ = header.set_extension(t.rid_id, rid.as_bytes().to_vec().into());
+                    }
                     let _ = track.write_rtp(packet).await;
                 }
             }
@@ -297,7 +380,7 @@ fn stream(tracks: Vec<(Arc<TrackLocalStaticRTP>, bool)>, video_pps: u32, stop: A
     });
 }
 
-pub async fn media(server: &Server, args: &Args) -> Value {
+pub async fn media(server: &Server, args: &Args, simulcast: bool) -> Value {
     // The machine's own costs, before and after (averaged below): its
     // speed drifts within a run too.
     let calibration = [udp_send_cost(), srtp_seal_cost()];
@@ -322,7 +405,12 @@ pub async fn media(server: &Server, args: &Args) -> Value {
     let progress = bar(p, "publishers");
     let mut people = Vec::new();
     for i in 0..p {
-        people.push(participant(server, &code, i, true).await);
+        let role = Role {
+            publishes: true,
+            simulcast,
+            height: None,
+        };
+        people.push(participant(server, &code, i, role).await);
         progress.inc(1);
     }
     progress.finish();
@@ -334,7 +422,12 @@ pub async fn media(server: &Server, args: &Args) -> Value {
     let publishers_mem = server.memory();
     let progress = bar(s, "subscribers");
     for i in p..p + s {
-        people.push(participant(server, &code, i, false).await);
+        let role = Role {
+            publishes: false,
+            simulcast,
+            height: simulcast.then_some(u32::from(LAYERS[i % LAYERS.len()].2)),
+        };
+        people.push(participant(server, &code, i, role).await);
         progress.inc(1);
     }
     progress.finish();
@@ -395,6 +488,7 @@ pub async fn media(server: &Server, args: &Args) -> Value {
     // receiver (a lone publisher has nobody to receive from).
     let connections = p + if p > 1 { p + s } else { s };
     json!({
+        "simulcast": simulcast,
         "publishers": p,
         "subscribers": s,
         "forwarded_streams": expected_streams,
@@ -458,112 +552,4 @@ async fn until_flowing(
     }
     ready.finish();
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
-}
-
-/// CPU time, in this thread, since it started (s).
-fn thread_cpu() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
-}
-
-/// The other thing every copy costs: SRTP protection (AES-128-GCM, what
-/// the server negotiates) of one 1,000-byte RTP packet, through the same
-/// `rtc` SRTP context the server uses. In µs.
-fn srtp_seal_cost() -> Option<f64> {
-    use conclave_media::rtc::srtp::context::Context;
-    use conclave_media::rtc::srtp::protection_profile::ProtectionProfile;
-    let provider = conclave_media::rtc::crypto::default_provider().ok()?;
-    let mut ctx = Context::new(
-        &[7u8; 16],
-        &[9u8; 12],
-        ProtectionProfile::AeadAes128Gcm,
-        None,
-        None,
-        provider.crypto(),
-    )
-    .ok()?;
-    let mut packet = vec![0x80u8, VP8_PT, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
-    packet.resize(12 + 1000, 0x55);
-    const N: u32 = 50_000;
-    let start = thread_cpu();
-    for seq in 0..N {
-        packet[2..4].copy_from_slice(&(seq as u16).to_be_bytes());
-        std::hint::black_box(ctx.encrypt_rtp(&packet).ok()?);
-    }
-    Some((thread_cpu() - start) * 1e6 / f64::from(N))
-}
-
-/// What this machine charges for the one thing forwarding cannot avoid:
-/// the sender's CPU time per 1,000-byte datagram sent on loopback with
-/// `sendmmsg`, 16 to a call, as the server sends (loopback delivery into the
-/// receiver's queue runs in the sender's system call, as it does for the
-/// server). A thread of its own drains the receiver. Taken in the same run,
-/// so that the server's CPU per packet reads as a multiple of it on a
-/// shared machine whose speed varies from day to day. In µs.
-fn udp_send_cost() -> Option<f64> {
-    use std::net::UdpSocket;
-    use std::os::fd::AsRawFd;
-    let rx = UdpSocket::bind("127.0.0.1:0").ok()?;
-    let to = rx.local_addr().ok()?;
-    rx.set_read_timeout(Some(Duration::from_millis(200))).ok()?;
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let drain = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            while !done.load(Ordering::Relaxed) {
-                let _ = rx.recv(&mut buf);
-            }
-        })
-    };
-    let tx = UdpSocket::bind("127.0.0.1:0").ok()?;
-    tx.connect(to).ok()?;
-    let payload = [0x55u8; 1000];
-    const BATCH: usize = 16;
-    const ROUNDS: usize = 6_000;
-    let mut iov = libc::iovec {
-        iov_base: payload.as_ptr() as *mut libc::c_void,
-        iov_len: payload.len(),
-    };
-    // SAFETY: every header points at the one iovec above, which points at
-    // `payload`; both outlive the calls. The socket is connected, so no
-    // address is given.
-    let mut headers: Vec<libc::mmsghdr> = (0..BATCH)
-        .map(|_| {
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_iov = &mut iov;
-            h.msg_hdr.msg_iovlen = 1;
-            h
-        })
-        .collect();
-    let mut sent = 0usize;
-    let start = thread_cpu();
-    for round in 0..ROUNDS {
-        // SAFETY: as above; `headers` holds BATCH valid entries.
-        let n = unsafe {
-            libc::sendmmsg(
-                tx.as_raw_fd(),
-                headers.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                0,
-            )
-        };
-        if n > 0 {
-            sent += n as usize;
-        }
-        // Stay below what the drain keeps up with: a full receive queue
-        // drops, and a dropped datagram costs the sender less.
-        if round % 8 == 7 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-    let cpu = thread_cpu() - start;
-    done.store(true, Ordering::Relaxed);
-    let _ = drain.join();
-    (sent > 0).then(|| cpu * 1e6 / sent as f64)
 }
