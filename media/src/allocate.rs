@@ -16,24 +16,28 @@ pub struct Want {
     pub layers: Vec<(usize, u64)>,
 }
 
-/// The layer each video gets within `budget` bit/s (`None`: paused), in
-/// the order of `wants`.
-pub fn allocate(budget: u64, wants: &[Want]) -> Vec<Option<usize>> {
+/// The layer each video gets (`None`: paused), in the order of `wants`:
+/// the smallest layers within `keep` bit/s, then raised within `budget`
+/// in all. `keep` may be above `budget`: a paused video is a frozen
+/// picture, and the smallest layers are kept past what a cautious
+/// estimate would allow.
+pub fn allocate(keep: u64, budget: u64, wants: &[Want]) -> Vec<Option<usize>> {
     let mut order: Vec<usize> = (0..wants.len()).collect();
     // Stable: equal priorities keep the subscriber's order.
     order.sort_by_key(|&i| wants[i].priority);
     let mut chosen: Vec<Option<usize>> = vec![None; wants.len()];
     let mut cost = vec![0u64; wants.len()];
-    let mut left = budget;
+    let mut kept = keep;
     for &i in &order {
         if let Some(&(layer, bps)) = wants[i].layers.first() {
-            if bps <= left {
-                left -= bps;
+            if bps <= kept {
+                kept -= bps;
                 chosen[i] = Some(layer);
                 cost[i] = bps;
             }
         }
     }
+    let mut left = budget.saturating_sub(cost.iter().sum());
     for &i in &order {
         if chosen[i].is_none() {
             continue;
@@ -70,7 +74,10 @@ mod tests {
             want(2, &[(0, 100_000), (1, 300_000)]),
             want(2, &[(1, 150_000), (0, 600_000)]),
         ];
-        assert_eq!(allocate(2_000_000, &wants), vec![Some(1), Some(0)]);
+        assert_eq!(
+            allocate(2_000_000, 2_000_000, &wants),
+            vec![Some(1), Some(0)]
+        );
     }
 
     #[test]
@@ -81,16 +88,27 @@ mod tests {
             want(0, &[(0, 200_000)]),
         ];
         // 200 + 100 + 100 first; 200k left raises the speaker to its middle.
-        assert_eq!(allocate(600_000, &wants), vec![Some(0), Some(1), Some(0)]);
+        assert_eq!(
+            allocate(600_000, 600_000, &wants),
+            vec![Some(0), Some(1), Some(0)]
+        );
         // Not even every smallest: the last in priority is paused.
-        assert_eq!(allocate(350_000, &wants), vec![None, Some(0), Some(0)]);
-        assert_eq!(allocate(0, &wants), vec![None, None, None]);
+        assert_eq!(
+            allocate(350_000, 350_000, &wants),
+            vec![None, Some(0), Some(0)]
+        );
+        assert_eq!(allocate(0, 0, &wants), vec![None, None, None]);
+        // The smallest kept past the budget, and nothing raised.
+        assert_eq!(
+            allocate(450_000, 350_000, &wants),
+            vec![Some(0), Some(0), Some(0)]
+        );
     }
 
     #[test]
     fn a_layer_not_measured_yet_costs_nothing_and_none_is_no_video() {
         let wants = [want(2, &[(0, 0), (1, 0)]), want(2, &[])];
-        assert_eq!(allocate(10, &wants), vec![Some(1), None]);
+        assert_eq!(allocate(10, 10, &wants), vec![Some(1), None]);
     }
 }
 

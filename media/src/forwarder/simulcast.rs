@@ -33,6 +33,12 @@ const AUDIO_BPS: u64 = 40_000;
 /// the estimate's error and for retransmissions.
 const HEADROOM: f64 = 0.9;
 
+/// The smallest layers are kept up to this multiple of the estimate: a
+/// client's estimate falls below what its link carries after congestion
+/// (REMB hovers under the link's rate), and a paused video is a frozen
+/// picture where a small one would do.
+const KEEP: f64 = 1.3;
+
 /// A layer silent this long is taken as stopped (an encoder drops its top
 /// layer when the publisher's CPU or uplink cannot carry it) and is not
 /// chosen; video runs at 15 frames a second or more.
@@ -237,8 +243,9 @@ impl Forwarder {
                     let budget = |factor: f64| {
                         ((bps as f64 * HEADROOM * factor) as u64).saturating_sub(audio)
                     };
-                    let down = allocate(budget(1.0), &wants);
-                    let up = allocate((budget(1.0) as f64 * UP_MARGIN) as u64, &wants);
+                    let keep = ((bps as f64 * KEEP) as u64).saturating_sub(audio);
+                    let down = allocate(keep, budget(1.0), &wants);
+                    let up = allocate(keep, (budget(1.0) as f64 * UP_MARGIN) as u64, &wants);
                     let mut chosen: Vec<Option<usize>> = videos
                         .iter()
                         .zip(down.iter().zip(&up))
@@ -265,7 +272,7 @@ impl Forwarder {
                         .and_then(|c| c.sub())
                         .map_or(1.0, |s| s.probe.factor(now, bps, held));
                     if factor > 1.0 {
-                        chosen = allocate(budget(factor), &wants);
+                        chosen = allocate(keep.max(budget(factor)), budget(factor), &wants);
                     }
                     chosen.into_iter().map(Some).collect()
                 }

@@ -1,0 +1,118 @@
+// Bandwidth adaptation as a person on a slow link meets it: three pages
+// send their cameras in simulcast layers (240 and 480 lines); one page's
+// network is limited to 400 kbit/s (netns.js `limit`, an HTB class). Within
+// 10 s it gets the small layer of the others' cameras and keeps decoding,
+// while a page on a good link keeps the large one; the limit lifted, it
+// climbs back to the large layer within 20 s.
+//
+// Not run by default: bandwidth adaptation is experimental and off
+// (docs/media.md, Bandwidth). On this machine the first half passes (the
+// small layers within 10 s, no freeze over a second) but the climb back
+// does not: a client's REMB stays within about half again what it
+// receives, so the server needs its own estimate and padding probes
+// first. CONCLAVE_TRY_BANDWIDTH=1 runs it.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { joinRoom, launchBrowser, lineWithSecurity, startServer, tileVideo, withPages } from './harness.js';
+import { Namespace, requireRoot } from './netns.js';
+
+/** @type {Namespace} */
+let ns;
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser[]} */
+const browsers = [];
+
+before(async () => {
+  if (!process.env.CONCLAVE_TRY_BANDWIDTH) return;
+  requireRoot();
+  ns = new Namespace(5);
+  server = await startServer(['peer_to_peer = false', 'adapt_to_bandwidth = true'], { host: ns.hostIp });
+  ns.exec('ip', ['route', 'add', 'default', 'via', ns.hostIp]);
+  for (const executablePath of [undefined, ns.chromium()]) {
+    browsers.push(await launchBrowser({ executablePath, args: [`--unsafely-treat-insecure-origin-as-secure=${server.base}`] }));
+  }
+});
+
+after(async () => {
+  for (const b of browsers) await b.close().catch(() => {});
+  await server?.stop();
+  ns?.close();
+});
+
+/**
+ * Waits until the page decodes every one of `names`' cameras at `height`
+ * lines, and more frames keep coming; answers how long it took.
+ * @param {import('playwright-core').Page} page
+ * @param {string[]} names
+ * @param {number} height
+ * @param {number} within ms
+ * @param {string} what
+ */
+async function reaches(page, names, height, within, what) {
+  const start = Date.now();
+  let last = await Promise.all(names.map((n) => tileVideo(page, n)));
+  for (;;) {
+    await page.waitForTimeout(500);
+    const now = await Promise.all(names.map((n) => tileVideo(page, n)));
+    if (now.every((v, i) => v.height === height && v.frames > last[i].frames)) return Date.now() - start;
+    if (Date.now() - start > within) throw new Error(`${what} within ${within} ms: ${JSON.stringify(now)}`);
+    last = now;
+  }
+}
+
+/**
+ * The longest time, in ms, over `ms` in which one of `names`' cameras
+ * decoded no new frame on the page, sampled every 100 ms.
+ * @param {import('playwright-core').Page} page
+ * @param {string[]} names
+ * @param {number} ms
+ */
+async function longestFreeze(page, names, ms) {
+  let last = await Promise.all(names.map((n) => tileVideo(page, n)));
+  const since = names.map(() => Date.now());
+  let worst = 0;
+  /** @type {string[]} what each camera showed, each 100 ms: its height, or "-" for no new frame */
+  const trace = [];
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    await page.waitForTimeout(100);
+    const now = await Promise.all(names.map((n) => tileVideo(page, n)));
+    now.forEach((v, i) => {
+      if (v.frames > last[i].frames) since[i] = Date.now();
+      worst = Math.max(worst, Date.now() - since[i]);
+    });
+    trace.push(now.map((v, i) => (v.frames > last[i].frames ? v.height : '-')).join('/'));
+    last = now;
+  }
+  return { worst, trace: trace.join(' ') };
+}
+
+const skip = process.env.CONCLAVE_TRY_BANDWIDTH ? false : 'bandwidth adaptation is experimental: the climb back is not there yet (docs/media.md)';
+
+test('a page behind a 400 kbit/s link gets the small layers and keeps decoding, then climbs back when the link frees', { skip }, async (t) => {
+  const line = await lineWithSecurity(server.base);
+  await withPages(browsers[0], t, async (hostPages) => {
+    await withPages(browsers[1], t, async (slowPages) => {
+      const chair = await hostPages.open('chair', server.base);
+      await joinRoom(chair, { ...line, name: 'Chair' });
+      const bob = await hostPages.open('bob', server.base);
+      await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
+      const carol = await slowPages.open('carol', server.base);
+      await joinRoom(carol, { ...line, pin: '', name: 'Carol' });
+      const others = ['Chair', 'Bob'];
+      await reaches(carol, others, 480, 30_000, 'on a good link Carol gets the large layers');
+
+      ns.limit('400kbit');
+      const down = await reaches(carol, others, 240, 10_000, 'behind 400 kbit/s Carol gets the small layers');
+      const { worst: freeze, trace } = await longestFreeze(carol, others, 10_000);
+      assert.ok(freeze <= 1_000, `Carol's video never froze over a second behind the limit: ${freeze} ms (${trace})`);
+      assert.equal((await tileVideo(bob, 'Chair')).height, 480, 'Bob, on a good link, keeps the large layer');
+
+      ns.limit(null);
+      const up = await reaches(carol, others, 480, 20_000, 'the limit lifted, Carol climbs back to the large layers');
+      t.diagnostic(`down in ${down} ms, longest freeze ${freeze} ms, back up in ${up} ms`);
+    });
+  });
+});
