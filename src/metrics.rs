@@ -22,6 +22,7 @@ pub struct Metrics {
     media_source: Arc<OnceLock<Arc<conclave_media::published::Counters>>>,
     quality: IntGaugeVec,
     tcp: IntGaugeVec,
+    subscriptions: IntGaugeVec,
     tcp_source: Arc<OnceLock<TcpSource>>,
 }
 
@@ -137,6 +138,20 @@ impl Metrics {
                 g
             },
             tcp_source: Arc::default(),
+            subscriptions: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "conclave_media_subscriptions",
+                        "Video subscriptions now, over every room, by what each is sent: hidden (its tile is), paused (its bandwidth has no room), smallest, middle or largest (of a simulcast track's layers), single (a track without simulcast). Counted every 2 s.",
+                    ),
+                    &["layer"],
+                )
+                .expect("constant metric definitions are valid");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("each metric is registered once");
+                g
+            },
             registry,
         }
     }
@@ -230,6 +245,14 @@ impl Metrics {
                 self.quality
                     .with_label_values(&[label])
                     .set(v.load(Relaxed) as i64);
+            }
+            for (label, v) in conclave_media::quality::LAYER_STATES
+                .iter()
+                .zip(&c.subscriptions)
+            {
+                self.subscriptions
+                    .with_label_values(&[label])
+                    .set(v.load(Relaxed));
             }
             for (label, v) in [
                 ("ticks", &c.phone_mix_ticks),

@@ -171,6 +171,9 @@ pub struct Counters {
     pub reports_rtt_low: AtomicU64,
     pub reports_rtt_mid: AtomicU64,
     pub reports_rtt_high: AtomicU64,
+    /// Video subscriptions now, over every room, by what each is sent
+    /// ([`crate::quality::LAYER_STATES`]): quality.rs `LayerTally`.
+    pub subscriptions: [std::sync::atomic::AtomicI64; 6],
 }
 
 impl Counters {

@@ -243,5 +243,44 @@ fn band<T: PartialOrd>(value: T, fair: T, poor: T, bands: [&AtomicU64; 3]) -> &A
     }
 }
 
+/// What a video subscription is sent, for `/metrics`: nothing because
+/// its tile is hidden, nothing because its bandwidth has no room, the
+/// smallest, a middle or the largest of a simulcast track's layers, or
+/// the one stream of a track without simulcast.
+pub const LAYER_STATES: [&str; 6] = [
+    "hidden", "paused", "smallest", "middle", "largest", "single",
+];
+
+/// One room's share of [`Counters::subscriptions`]: each count is replaced
+/// by the room's new one, and taken back when the room's forwarder ends
+/// (or fails), so the totals stay those of the rooms open.
+pub struct LayerTally {
+    counters: std::sync::Arc<Counters>,
+    last: [i64; 6],
+}
+
+impl LayerTally {
+    pub fn new(counters: std::sync::Arc<Counters>) -> Self {
+        Self {
+            counters,
+            last: [0; 6],
+        }
+    }
+
+    /// This room's counts now, in the order of [`LAYER_STATES`].
+    pub fn set(&mut self, now: [i64; 6]) {
+        for (i, (n, was)) in now.iter().zip(&mut self.last).enumerate() {
+            self.counters.subscriptions[i].fetch_add(n - *was, Ordering::Relaxed);
+            *was = *n;
+        }
+    }
+}
+
+impl Drop for LayerTally {
+    fn drop(&mut self) {
+        self.set([0; 6]);
+    }
+}
+
 #[cfg(test)]
 mod tests;

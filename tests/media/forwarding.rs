@@ -242,6 +242,22 @@ async fn a_hidden_tile_is_sent_no_video_and_shown_again_numbers_on_without_a_gap
     );
     assert!(mic.1 - mic.0 >= 25, "audio is always sent: {mic:?}");
     assert!(theirs.1 - theirs.0 >= 15, "others still get it: {theirs:?}");
+    // /metrics counts the room's six video subscriptions every 2 s: one
+    // hidden, the five others of one stream each.
+    let subscriptions = |layer: &'static str| {
+        let server = &server;
+        async move {
+            gauge(
+                server,
+                &format!("conclave_media_subscriptions{{layer=\"{layer}\"}}"),
+            )
+            .await
+        }
+    };
+    common::eventually(5, "the hidden subscription is counted", || async {
+        (subscriptions("hidden").await == 1 && subscriptions("single").await == 5).then_some(())
+    })
+    .await;
     let sized = |height: i64| json!({"type": "media_watch", "participant": &c.id, "source": "camera", "visible": true, "height": height});
     for (bad, code) in [
         (watch(&c.id, "microphone", false), "invalid_target"),

@@ -78,6 +78,12 @@ test('a tile gets the simulcast layer that fits it: the whole picture large, hal
     await until(bob, 'Chair', 480, "a large tile gets the chair's whole picture");
     await tileHeight(bob, 'Chair', 80);
     await until(bob, 'Chair', 240, 'a small tile gets the half-size layer');
+    // /metrics counts it every 2 s among the subscriptions sent their
+    // track's smallest layer.
+    for (let waited = 0; (await metric(server.base, 'conclave_media_subscriptions{layer="smallest"}')) < 1; waited += 250) {
+      assert.ok(waited < 5_000, 'a subscription sent the smallest layer on /metrics');
+      await bob.waitForTimeout(250);
+    }
     await tileHeight(bob, 'Chair', null);
     await until(bob, 'Chair', 480, 'large again, the whole picture again');
     // The moves are counted, and so are the pages' bandwidth estimates.

@@ -122,6 +122,7 @@ fn start(
         out: Vec::new(),
         events_scratch: Vec::new(),
         messages_scratch: Vec::new(),
+        layers: crate::quality::LayerTally::new(shared.counters.clone()),
     };
     shared.runtime.spawn(forwarder.run(rx, datagrams));
     tx

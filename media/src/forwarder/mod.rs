@@ -187,6 +187,9 @@ struct Forwarder {
     out: Vec<(Peer, BytesMut)>,
     events_scratch: Vec<RTCPeerConnectionEvent>,
     messages_scratch: Vec<RTCMessage>,
+    /// This room's video subscriptions by what they are sent, in
+    /// `/metrics`.
+    layers: crate::quality::LayerTally,
 }
 
 /// Where a publish connection's datagram goes: over the UDP port, or the

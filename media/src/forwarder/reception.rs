@@ -77,6 +77,39 @@ impl Forwarder {
         if !told.is_empty() {
             self.emit(MediaEvent::Reception(told));
         }
+        self.count_layers();
+    }
+
+    /// This room's video subscriptions by what each is sent
+    /// (`LAYER_STATES`), into `/metrics`.
+    fn count_layers(&mut self) {
+        let mut counts = [0i64; 6];
+        for t in self.tracks.iter().filter(|t| !t.source.is_audio()) {
+            // The layers from smallest to largest: heights not yet known
+            // sort first.
+            let mut by_height: Vec<usize> = (0..t.layers.len()).collect();
+            by_height.sort_by_key(|&l| t.layers[l].height);
+            for s in &t.subscribers {
+                let state = if s.watch.hidden() {
+                    0
+                } else if t.layers.len() == 1 {
+                    5
+                } else {
+                    match s
+                        .watch
+                        .target()
+                        .and_then(|l| by_height.iter().position(|&x| x == l))
+                    {
+                        None => 1,
+                        Some(0) => 2,
+                        Some(r) if r + 1 == by_height.len() => 4,
+                        Some(_) => 3,
+                    }
+                };
+                counts[state] += 1;
+            }
+        }
+        self.layers.set(counts);
     }
 }
 

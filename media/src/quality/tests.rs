@@ -123,3 +123,25 @@ fn a_subscribers_loss_is_its_own_hop_and_its_worst_stream() {
     assert_eq!(level(far.loss(none).unwrap_or(0.0), far.rtt()), Level::Poor);
     assert_eq!(counters.reports_rtt_high.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn each_room_adds_its_subscriptions_and_takes_them_back_when_it_ends() {
+    let counters = std::sync::Arc::new(Counters::default());
+    let total = |c: &Counters| {
+        c.subscriptions
+            .iter()
+            .map(|x| x.load(Ordering::Relaxed))
+            .collect::<Vec<_>>()
+    };
+    let mut a = LayerTally::new(counters.clone());
+    let mut b = LayerTally::new(counters.clone());
+    a.set([1, 0, 2, 0, 3, 0]);
+    b.set([0, 1, 0, 0, 1, 4]);
+    assert_eq!(total(&counters), [1, 1, 2, 0, 4, 4]);
+    a.set([0, 0, 0, 0, 6, 0]);
+    assert_eq!(total(&counters), [0, 1, 0, 0, 7, 4]);
+    drop(b);
+    assert_eq!(total(&counters), [0, 0, 0, 0, 6, 0]);
+    drop(a);
+    assert_eq!(total(&counters), [0; 6]);
+}
