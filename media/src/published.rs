@@ -283,6 +283,9 @@ impl Published {
         packet.header.extension = false;
         packet.header.extensions.clear();
         packet.header.extension_profile = 0;
+        // Kept from the publisher's extensions otherwise, and an extension
+        // set on a copy later would be written with the wrong length.
+        packet.header.extensions_padding = 0;
         if let Some(history) = &mut layer.history {
             history.keep(&packet);
         }
@@ -316,6 +319,44 @@ mod tests {
         p.header.extension = true;
         p.header.extension_profile = 0xBEDE;
         p
+    }
+
+    #[test]
+    fn a_copy_can_carry_an_extension_of_the_servers_whatever_the_publisher_sent() {
+        use rtc::shared::marshal::{Marshal, Unmarshal};
+        // The publisher's packet: a 2-byte extension, padded to 4.
+        let mut sent = packet(7);
+        sent.header.extension = false;
+        sent.header
+            .set_extension(1, bytes::Bytes::from_static(&[1, 2]))
+            .unwrap();
+        sent.payload = bytes::Bytes::from_static(b"frame");
+        let wire = sent.marshal().unwrap();
+        let received = Packet::unmarshal(&mut wire.clone()).unwrap();
+        let mut t = Published::new(
+            TrackKey {
+                publisher: ParticipantId::new(),
+                track_id: "v".into(),
+            },
+            TrackSource::Camera,
+            1,
+            Default::default(),
+            5,
+            None,
+            Arc::new(Gates::new(true)),
+            None,
+        );
+        let counters = Counters::default();
+        let mut copy = t
+            .admit(0, received, &mut SpeakerDetector::default(), &counters)
+            .unwrap();
+        copy.header
+            .set_extension(3, bytes::Bytes::from_static(&[0, 42]))
+            .unwrap();
+        let read = Packet::unmarshal(&mut copy.marshal().unwrap()).unwrap();
+        assert_eq!(read.header.get_extension(3).as_deref(), Some(&[0, 42][..]));
+        assert_eq!(read.header.get_extension(1), None);
+        assert_eq!(&read.payload[..], b"frame");
     }
 
     #[test]
