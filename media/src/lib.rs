@@ -30,6 +30,7 @@
 //!   microphone, and the room's audio mixed for each caller.
 
 pub mod allocate;
+pub mod bwe;
 pub mod config;
 pub mod conn;
 pub mod dedup;

@@ -6,11 +6,10 @@
 // climbs back to the large layer within 20 s.
 //
 // Not run by default: bandwidth adaptation is experimental and off
-// (docs/media.md, Bandwidth). On this machine the first half passes (the
-// small layers within 10 s, no freeze over a second) but the climb back
-// does not: a client's REMB stays within about half again what it
-// receives, so the server needs its own estimate and padding probes
-// first. CONCLAVE_TRY_BANDWIDTH=1 runs it.
+// (docs/media.md, Bandwidth), and this does not pass yet: the move down
+// and the good link's large layers do, the climb back does not, and the
+// limited page's video can stutter just after the move.
+// CONCLAVE_TRY_BANDWIDTH=1 runs it.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

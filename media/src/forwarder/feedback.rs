@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 
 use super::Forwarder;
@@ -30,11 +31,21 @@ impl Forwarder {
                     |s| by_ssrc.contains_key(&s),
                     &self.shared.counters,
                 );
+            } else if let Some(fb) = p.as_any().downcast_ref::<TransportLayerCc>() {
+                // The server's own estimate, when it makes one, is the
+                // one the allocation divides.
+                if let Some(bwe) = c.bwe.as_mut() {
+                    let now = Instant::now();
+                    bwe.on_feedback(&c.leg.twcc_feedback(fb), now);
+                    c.estimate = Some((bwe.estimate(), now));
+                }
             } else if let Some(remb) = p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>()
             {
                 // What the client's own estimator says it can receive.
                 if remb.bitrate.is_finite() && remb.bitrate >= 0.0 {
-                    c.estimate = Some((remb.bitrate as u64, Instant::now()));
+                    if c.bwe.is_none() {
+                        c.estimate = Some((remb.bitrate as u64, Instant::now()));
+                    }
                     self.shared.counters.estimate(remb.bitrate as u64);
                 }
             } else if crate::keyframes::is_keyframe_request(p.as_ref()) {

@@ -73,9 +73,14 @@ impl Forwarder {
                 .certificate
                 .current()
                 .map_err(|e| e.to_string())?;
-            let leg = Leg::new(certificate, ufrag.clone(), pwd, Instant::now())
+            let mut leg = Leg::new(certificate, ufrag.clone(), pwd, Instant::now())
                 .map_err(|e| e.to_string())?;
+            let estimating = self.shared.config.adapt_to_bandwidth;
+            if estimating {
+                leg.enable_twcc();
+            }
             let sub = Subscribe {
+                bwe: estimating.then(Default::default),
                 leg,
                 sections: Vec::new(),
                 by_ssrc: HashMap::new(),

@@ -148,6 +148,9 @@ struct Subscribe {
     probe: crate::allocate::Probe,
     /// Loss and round trip, from its client's receiver reports.
     reception: crate::quality::Reception,
+    /// The server's own estimate of its link, when it adapts to
+    /// bandwidth (bwe.rs).
+    bwe: Option<crate::bwe::Estimator>,
 }
 
 impl Conn {

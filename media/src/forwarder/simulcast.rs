@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::Forwarder;
-use crate::allocate::{allocate, Want};
+use crate::allocate::{allocate, Want, PROBE_FOR};
 use crate::published::Layer;
 
 /// Estimates below this are taken as this: a client's estimator starts
@@ -38,6 +38,12 @@ const HEADROOM: f64 = 0.9;
 /// (REMB hovers under the link's rate), and a paused video is a frozen
 /// picture where a small one would do.
 const KEEP: f64 = 1.3;
+
+/// With the server's own estimate, a probe pads up to this multiple of
+/// it: a doubling at a time reaches a large layer from small ones in a
+/// few probes, and a link that cannot carry it shows a queue in well
+/// under the probe's time.
+const PROBE_GROWTH: u64 = 2;
 
 /// A layer silent this long is taken as stopped (an encoder drops its top
 /// layer when the publisher's CPU or uplink cannot carry it) and is not
@@ -264,13 +270,43 @@ impl Forwarder {
                         .iter()
                         .zip(&chosen)
                         .any(|(w, c)| w.layers.last().map(|(l, _)| *l) != *c);
-                    let factor = self
-                        .members
-                        .get(&member)
-                        .and_then(|m| m.subscribe)
+                    let sub_id = self.members.get(&member).and_then(|m| m.subscribe);
+                    let factor = sub_id
                         .and_then(|id| self.conns.get_mut(&id))
                         .and_then(|c| c.sub())
-                        .map_or(1.0, |s| s.probe.factor(now, bps, held));
+                        .map_or(1.0, |s| {
+                            let overuse = s.bwe.as_ref().and_then(|b| b.last_overuse());
+                            let was = s.probe.running();
+                            let factor = s.probe.factor(now, bps, held, overuse);
+                            let Some(bwe) = s.bwe.as_mut() else {
+                                return factor;
+                            };
+                            // With the server's own estimate, a probe is
+                            // padding up to twice the estimate: the layers
+                            // stay until the link proved it has room.
+                            if factor > 1.0 && !was {
+                                let sending = bwe.acked_bps().unwrap_or(0);
+                                let target = bps.saturating_mul(PROBE_GROWTH);
+                                s.leg.pad(now, target.saturating_sub(sending), PROBE_FOR);
+                                tracing::debug!(member = %member, estimate = bps, sending, target, "probe");
+                            } else if factor <= 1.0 && was {
+                                s.leg.pad(now, 0, Duration::ZERO);
+                                tracing::debug!(member = %member, estimate = bps, proven = s.probe.running(), acked = bwe.acked_bps(), "probe ends");
+                            }
+                            if s.probe.proven() {
+                                // What arrived while probing, media and
+                                // padding, the link carried.
+                                if let Some(acked) = bwe.acked_bps() {
+                                    bwe.proven(acked);
+                                    s.estimate = Some((bwe.estimate(), now));
+                                }
+                            }
+                            1.0
+                        });
+                    // Its timer, for the padding.
+                    if let Some(id) = sub_id.filter(|_| self.shared.config.adapt_to_bandwidth) {
+                        self.touch(id);
+                    }
                     if factor > 1.0 {
                         chosen = allocate(keep.max(budget(factor)), budget(factor), &wants);
                     }

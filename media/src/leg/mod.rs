@@ -15,6 +15,7 @@
 pub mod dtls;
 pub mod ice;
 pub mod offer;
+pub mod probe;
 pub mod reports;
 
 use std::collections::VecDeque;
@@ -81,6 +82,11 @@ pub struct Leg {
     /// Where a copy is marshalled before its seal, kept between copies:
     /// a fresh buffer per copy was an allocation and a zero fill each.
     plain: Vec<u8>,
+    /// Transport-wide sequence numbers on what it sends, when the server
+    /// estimates the link itself (bwe.rs) and the client took them.
+    twcc: Option<crate::bwe::Sent>,
+    /// Padding to probe the link with, on a stream of its own.
+    prober: Option<probe::Prober>,
 }
 
 impl Leg {
@@ -116,11 +122,76 @@ impl Leg {
             version: 0,
             pending: VecDeque::new(),
             plain: Vec::new(),
+            twcc: None,
+            prober: None,
         })
     }
 
     pub fn connected(&self) -> bool {
         self.srtp.is_some() && !self.lost
+    }
+
+    /// Numbers what it sends for transport-wide feedback (the offers ask
+    /// for it), until an answer turns it down.
+    pub fn enable_twcc(&mut self) {
+        self.twcc.get_or_insert_with(Default::default);
+        self.prober
+            .get_or_insert_with(|| probe::Prober::new(crate::conn::random_u32()));
+    }
+
+    /// Pads at `bps` beside its media for `time`, to probe its link; 0
+    /// stops. Only with transport-wide numbers, which tell what came of it.
+    pub fn pad(&mut self, now: Instant, bps: u64, time: Duration) {
+        if let (Some(p), Some(_)) = (self.prober.as_mut(), self.twcc.as_ref()) {
+            p.start(now, bps, now + time);
+        }
+    }
+
+    /// The padding due now, sealed, into the queue of datagrams to send.
+    fn send_padding(&mut self, now: Instant) {
+        let (Some(prober), Some(twcc), Some(srtp), Some(to)) = (
+            self.prober.as_mut(),
+            self.twcc.as_mut(),
+            self.srtp.as_mut(),
+            self.remote,
+        ) else {
+            return;
+        };
+        // A header, the number's extension, the padding, SRTP's tag.
+        let size = 12 + 8 + probe::PADDING;
+        for seq in prober.take(now, (size as u64 + 16) * 8) {
+            let mut header = rtc::rtp::header::Header {
+                version: 2,
+                padding: true,
+                payload_type: crate::peer::VP8_PT,
+                sequence_number: seq,
+                ssrc: prober.ssrc,
+                ..Default::default()
+            };
+            let number = twcc.stamp(now, size);
+            let _ = header.set_extension(crate::bwe::TWCC_ID, number.to_be_bytes().to_vec().into());
+            self.plain.clear();
+            self.plain.resize(header.marshal_size(), 0);
+            if header.marshal_to(&mut self.plain).is_err() {
+                return;
+            }
+            self.plain.resize(self.plain.len() + probe::PADDING - 1, 0);
+            self.plain.push(probe::PADDING as u8);
+            if let Ok(sealed) = srtp.local.encrypt_rtp_with_header(&self.plain, &header) {
+                self.pending.push_back((to, sealed));
+            }
+        }
+    }
+
+    /// The packets a transport-wide feedback reports on.
+    pub fn twcc_feedback(
+        &self,
+        fb: &rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc,
+    ) -> Vec<crate::bwe::Observation> {
+        self.twcc
+            .as_ref()
+            .map(|t| t.feedback(fb))
+            .unwrap_or_default()
     }
 
     /// An offer of `sections`, the one after the last.
@@ -134,6 +205,8 @@ impl Leg {
                 candidates,
                 session_id: self.session_id,
                 version: self.version,
+                twcc: self.twcc.is_some(),
+                probe: self.prober.as_ref().map(|p| p.ssrc),
             },
             sections,
         )
@@ -143,6 +216,9 @@ impl Leg {
     /// (renegotiation) change nothing the leg keeps, but are still checked.
     pub fn answer(&mut self, now: Instant, sdp: &str) -> Result<(), BadAnswer> {
         let answer = offer::read(sdp)?;
+        if !answer.twcc {
+            self.twcc = None;
+        }
         if self.dtls.is_some() {
             return Ok(());
         }
@@ -276,6 +352,20 @@ impl Leg {
         let (Some(srtp), Some(to), false) = (self.srtp.as_mut(), self.remote, self.lost) else {
             return false;
         };
+        let numbered;
+        let packet = match self.twcc.as_mut() {
+            Some(twcc) => {
+                // The extension adds 8 bytes (a one-byte header, padded).
+                let seq = twcc.stamp(now, packet.marshal_size() + 8);
+                let mut p = packet.clone();
+                let _ = p
+                    .header
+                    .set_extension(crate::bwe::TWCC_ID, seq.to_be_bytes().to_vec().into());
+                numbered = p;
+                &numbered
+            }
+            None => packet,
+        };
         self.plain.resize(packet.marshal_size(), 0);
         let Ok(n) = packet.marshal_to(&mut self.plain) else {
             return false;
@@ -312,10 +402,16 @@ impl Leg {
         } else {
             (None, None)
         };
+        let padding = self
+            .prober
+            .as_ref()
+            .and_then(|p| p.due())
+            .filter(|_| self.srtp.is_some());
         [
             handshake,
             nomination,
             self.reports.due(),
+            padding,
             Some(self.heard + CONSENT),
         ]
         .into_iter()
@@ -345,6 +441,7 @@ impl Leg {
             }
             return;
         }
+        self.send_padding(now);
         let reports = self.reports.take(now, SystemTime::now());
         if reports.is_empty() {
             return;

@@ -66,12 +66,22 @@ pub struct Local<'a> {
     pub candidates: crate::socket::Announced,
     pub session_id: u64,
     pub version: u64,
+    /// Asks for transport-wide congestion control feedback (bwe.rs).
+    pub twcc: bool,
+    /// The SSRC of the padding that probes the link (leg/probe.rs): a
+    /// section of its own, first, so it never moves.
+    pub probe: Option<u32>,
 }
 
 /// The offer: `sections` in mid order.
 pub fn write(local: &Local<'_>, sections: &[Section]) -> String {
     let mut s = String::with_capacity(512 + sections.len() * 512);
-    let mids: Vec<String> = sections.iter().map(|x| x.mid.to_string()).collect();
+    let mids: Vec<String> = local
+        .probe
+        .map(|_| PROBE_MID.to_owned())
+        .into_iter()
+        .chain(sections.iter().map(|x| x.mid.to_string()))
+        .collect();
     // `write!` to a String cannot fail.
     let _ = write!(
         s,
@@ -83,6 +93,22 @@ pub fn write(local: &Local<'_>, sections: &[Section]) -> String {
         local.fingerprint,
         mids.join(" "),
     );
+    if let Some(ssrc) = local.probe {
+        let pt = VP8_PT;
+        let _ = write!(
+            s,
+            "m=video 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\n\
+             a=setup:actpass\r\na=mid:{PROBE_MID}\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n\
+             a=rtcp-mux\r\na=rtcp-rsize\r\na=rtpmap:{pt} VP8/90000\r\n\
+             a=extmap:{} {}\r\na=rtcp-fb:{pt} transport-cc\r\n\
+             a=msid:- {PROBE_MID}\r\na=ssrc:{ssrc} cname:{PROBE_MID}\r\na=sendonly\r\n",
+            local.ufrag,
+            local.pwd,
+            crate::bwe::TWCC_ID,
+            crate::bwe::TWCC_URI,
+        );
+        candidates(&mut s, local);
+    }
     for (i, section) in sections.iter().enumerate() {
         let (kind, pt) = if section.audio {
             ("audio", OPUS_PT)
@@ -111,6 +137,14 @@ pub fn write(local: &Local<'_>, sections: &[Section]) -> String {
                  a=rtcp-fb:{pt} ccm fir\r\n"
             );
         }
+        if local.twcc {
+            let _ = write!(
+                s,
+                "a=extmap:{} {}\r\na=rtcp-fb:{pt} transport-cc\r\n",
+                crate::bwe::TWCC_ID,
+                crate::bwe::TWCC_URI,
+            );
+        }
         match &section.sending {
             Some(x) => {
                 let _ = write!(
@@ -124,28 +158,36 @@ pub fn write(local: &Local<'_>, sections: &[Section]) -> String {
             }
             None => s.push_str("a=inactive\r\n"),
         }
-        if i == 0 {
-            let udp = local.candidates.udp;
-            let _ = write!(
-                s,
-                "a=candidate:1 1 udp 2130706431 {} {} typ host\r\n",
-                udp.ip(),
-                udp.port(),
-            );
-            // Below UDP, so a client that has both uses UDP (RFC 6544
-            // §4.2 gives TCP host candidates a lower type preference).
-            if let Some(tcp) = local.candidates.tcp {
-                let _ = write!(
-                    s,
-                    "a=candidate:2 1 tcp 1518280447 {} {} typ host tcptype passive\r\n",
-                    tcp.ip(),
-                    tcp.port(),
-                );
-            }
-            s.push_str("a=end-of-candidates\r\n");
+        if i == 0 && local.probe.is_none() {
+            candidates(&mut s, local);
         }
     }
     s
+}
+
+/// The probe's section's MID.
+const PROBE_MID: &str = "probe";
+
+/// The server's candidates, in the first section (the others are bundled).
+fn candidates(s: &mut String, local: &Local<'_>) {
+    let udp = local.candidates.udp;
+    let _ = write!(
+        s,
+        "a=candidate:1 1 udp 2130706431 {} {} typ host\r\n",
+        udp.ip(),
+        udp.port(),
+    );
+    // Below UDP, so a client that has both uses UDP (RFC 6544 §4.2 gives
+    // TCP host candidates a lower type preference).
+    if let Some(tcp) = local.candidates.tcp {
+        let _ = write!(
+            s,
+            "a=candidate:2 1 tcp 1518280447 {} {} typ host tcptype passive\r\n",
+            tcp.ip(),
+            tcp.port(),
+        );
+    }
+    s.push_str("a=end-of-candidates\r\n");
 }
 
 /// What the leg needs from the client's answer.
@@ -157,6 +199,8 @@ pub struct Answer {
     /// say `active`; a full ICE agent answering a lite one may say
     /// `passive` (as `rtc` does).
     pub server_connects: bool,
+    /// The client takes the transport-wide sequence numbers.
+    pub twcc: bool,
 }
 
 /// Why an answer cannot be used.
@@ -175,8 +219,12 @@ pub enum BadAnswer {
 pub fn read(sdp: &str) -> Result<Answer, BadAnswer> {
     let mut fingerprint = None;
     let mut setup = None;
+    let mut twcc = false;
     for line in sdp.lines() {
         let line = line.trim_end();
+        twcc |= line
+            .strip_prefix("a=extmap:")
+            .is_some_and(|v| v.ends_with(crate::bwe::TWCC_URI));
         if let Some(v) = line.strip_prefix("a=fingerprint:") {
             let mut parts = v.split_whitespace();
             if parts
@@ -196,6 +244,7 @@ pub fn read(sdp: &str) -> Result<Answer, BadAnswer> {
         }
     }
     Ok(Answer {
+        twcc,
         server_connects: setup.ok_or(BadAnswer::NoSetup)?,
         fingerprint: fingerprint.ok_or(BadAnswer::NoFingerprint)?,
     })
@@ -216,6 +265,8 @@ mod tests {
             },
             session_id: 7,
             version: 2,
+            twcc: false,
+            probe: None,
         }
     }
 
@@ -296,6 +347,46 @@ mod tests {
     }
 
     #[test]
+    fn an_offer_asks_for_transport_wide_feedback_only_when_estimating() {
+        let section = Section {
+            mid: 0,
+            audio: false,
+            sending: None,
+        };
+        let plain = write(&local(), std::slice::from_ref(&section));
+        assert!(!plain.contains("transport-cc"), "{plain}");
+        let estimating = write(
+            &Local {
+                twcc: true,
+                probe: Some(77),
+                ..local()
+            },
+            &[section],
+        );
+        // The probe's section comes first, bundled, with the candidates.
+        assert!(
+            estimating.contains("a=group:BUNDLE probe 0\r\n"),
+            "{estimating}"
+        );
+        let probe =
+            &estimating[estimating.find("m=video").unwrap()..estimating.rfind("m=video").unwrap()];
+        assert!(
+            probe.contains("a=mid:probe\r\n") && probe.contains("a=ssrc:77 cname:probe\r\n"),
+            "{probe}"
+        );
+        assert!(
+            probe.contains("a=msid:- probe\r\n") && probe.contains("a=candidate:1 "),
+            "{probe}"
+        );
+        assert_eq!(estimating.matches("a=candidate:1 ").count(), 1);
+        let ext = format!(
+            "a=extmap:3 {}\r\na=rtcp-fb:96 transport-cc\r\n",
+            crate::bwe::TWCC_URI
+        );
+        assert!(estimating.contains(&ext), "{estimating}");
+    }
+
+    #[test]
     fn an_answer_must_pick_a_dtls_role_and_carry_a_sha256_fingerprint() {
         let ok = "v=0\r\na=fingerprint:sha-1 00:11\r\na=fingerprint:sha-256 0A:0B\r\nm=audio 9 x\r\na=setup:active\r\n";
         assert_eq!(
@@ -303,10 +394,13 @@ mod tests {
             Ok(Answer {
                 fingerprint: "0A:0B".into(),
                 server_connects: false,
+                twcc: false,
             })
         );
         let passive = ok.replace("setup:active", "setup:passive");
         assert!(read(&passive).unwrap().server_connects);
+        let twcc = format!("{ok}a=extmap:3 {}\r\n", crate::bwe::TWCC_URI);
+        assert!(read(&twcc).unwrap().twcc, "the client takes the numbers");
         let actpass = ok.replace("setup:active", "setup:actpass");
         assert_eq!(read(&actpass), Err(BadAnswer::NoSetup));
         let no_setup = ok.replace("a=setup:active\r\n", "");
