@@ -42,6 +42,7 @@ pub mod leg;
 pub mod peer;
 pub mod phone;
 pub mod plane;
+pub mod probing;
 pub mod published;
 pub mod quality;
 pub mod recording;
@@ -51,6 +52,7 @@ pub mod socket;
 pub mod speaker;
 pub mod stun;
 pub mod tcp;
+pub mod vp8;
 pub mod watch;
 
 pub use config::{IceServer, MediaConfig};

@@ -62,6 +62,9 @@ impl Subscription {
         copy.header.payload_type = self.payload_type;
         copy.header.sequence_number = n.seq;
         copy.header.timestamp = n.ts;
+        if let Some(payload) = n.pictures.apply(&packet.payload) {
+            copy.payload = payload.into();
+        }
         copy
     }
 }

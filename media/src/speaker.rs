@@ -16,7 +16,19 @@ pub struct SpeakerDetector {
     /// Sum and count of loudness per participant in the current window.
     window: HashMap<ParticipantId, (f32, u32)>,
     current: Option<ParticipantId>,
+    /// For as many windows as the current speaker has been it.
+    held: u32,
+    /// The speaker who has held the floor for [`SETTLE`] windows, and the
+    /// one before them: what decides whose picture is larger (a keyframe
+    /// each time it moves), where the speaker shown may change each
+    /// window.
+    settled: Option<ParticipantId>,
+    settled_before: Option<ParticipantId>,
 }
+
+/// Windows a speaker holds the floor before they are settled (2.1 s at
+/// the forwarder's 300 ms windows).
+const SETTLE: u32 = 7;
 
 impl SpeakerDetector {
     /// One audio packet's level.
@@ -32,9 +44,26 @@ impl SpeakerDetector {
         self.current
     }
 
+    /// The settled speaker as `member` sees them: the last other than
+    /// itself (a person's own voice does not take the large picture from
+    /// the one they answer).
+    pub fn heard_by(&self, member: ParticipantId) -> Option<ParticipantId> {
+        if self.settled == Some(member) {
+            self.settled_before
+        } else {
+            self.settled
+        }
+    }
+
     /// The participant left: they no longer speak.
     pub fn forget(&mut self, who: ParticipantId) -> Option<Option<ParticipantId>> {
         self.window.remove(&who);
+        if self.settled_before == Some(who) {
+            self.settled_before = None;
+        }
+        if self.settled == Some(who) {
+            self.settled = self.settled_before.take();
+        }
         if self.current == Some(who) {
             self.current = None;
             return Some(None);
@@ -51,10 +80,15 @@ impl SpeakerDetector {
             .filter(|(_, avg)| *avg >= SPEAKING)
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(who, _)| who);
+        self.held = self.held.saturating_add(1);
+        if self.held >= SETTLE && self.settled != self.current {
+            self.settled_before = std::mem::replace(&mut self.settled, self.current);
+        }
         // Silence keeps the last speaker on screen, as meeting UIs do.
         match loudest {
             Some(who) if self.current != Some(who) => {
                 self.current = Some(who);
+                self.held = 0;
                 Some(Some(who))
             }
             _ => None,
@@ -98,5 +132,35 @@ mod tests {
         }
         assert_eq!(d.tick(), None, "silence keeps the last speaker");
         assert_eq!(d.forget(b), Some(None));
+    }
+
+    #[test]
+    fn the_settled_speaker_is_who_held_the_floor_and_never_oneself() {
+        let (a, b, c) = (
+            ParticipantId::new(),
+            ParticipantId::new(),
+            ParticipantId::new(),
+        );
+        let mut d = SpeakerDetector::default();
+        let speak = |d: &mut SpeakerDetector, who, windows| {
+            for _ in 0..windows {
+                d.report(who, 20);
+                d.tick();
+            }
+        };
+        speak(&mut d, a, SETTLE + 1);
+        assert_eq!(d.heard_by(c), Some(a));
+        assert_eq!(d.heard_by(a), None, "nobody before a");
+        // b for a moment: still a.
+        speak(&mut d, b, 2);
+        assert_eq!(d.current(), Some(b));
+        assert_eq!(d.heard_by(c), Some(a));
+        speak(&mut d, b, SETTLE);
+        assert_eq!(d.heard_by(c), Some(b));
+        assert_eq!(d.heard_by(b), Some(a), "b sees the one before itself");
+        assert_eq!(d.forget(a), None);
+        assert_eq!(d.heard_by(b), None, "the one who left is forgotten");
+        d.forget(b);
+        assert_eq!(d.heard_by(c), None);
     }
 }

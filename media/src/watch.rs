@@ -15,6 +15,8 @@
 
 use std::time::Instant;
 
+use crate::vp8;
+
 /// The last copy sent: the numbers the next segment goes on from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Sent {
@@ -47,6 +49,11 @@ pub struct Watch {
     /// than it (reordered on the way in) is not sent, as its number would
     /// be one already used.
     from_seq: u16,
+    /// Added to a layer packet's VP8 picture numbers, for the segment
+    /// being sent (crate::vp8: they run on across layers too).
+    pictures: vp8::Shift,
+    /// The last picture numbers sent, as the subscriber got them.
+    last_ids: vp8::Ids,
 }
 
 /// What one copy goes out as.
@@ -56,6 +63,8 @@ pub struct Numbered {
     pub ts: u32,
     /// The first copy from another layer than the last (for the counters).
     pub switched: bool,
+    /// What its VP8 picture numbers are shifted by.
+    pub pictures: vp8::Shift,
 }
 
 impl Watch {
@@ -72,6 +81,8 @@ impl Watch {
             last: None,
             shown_from: None,
             from_seq: 0,
+            pictures: vp8::Shift::default(),
+            last_ids: vp8::Ids::default(),
         }
     }
 
@@ -137,11 +148,14 @@ impl Watch {
     /// (as the track admitted it): the numbers this subscriber gets it
     /// under, or `None` when it is not sent. `clock_rate` turns the time
     /// since the last copy into timestamp ticks at a change of layer.
+    /// `ids`: the packet's VP8 picture numbers, where it has them.
+    #[allow(clippy::too_many_arguments)]
     pub fn admit(
         &mut self,
         layer: usize,
         seq: u16,
         ts: u32,
+        ids: vp8::Ids,
         starts_keyframe: bool,
         now: Instant,
         clock_rate: u32,
@@ -157,6 +171,9 @@ impl Watch {
                 return None;
             }
             switched = self.current.is_some_and(|c| c != layer);
+            if switched {
+                self.pictures = ids.shift_after(self.last_ids);
+            }
             self.start(layer, seq, ts, now, clock_rate);
         } else if self.current != Some(layer)
             || self.awaiting_keyframe
@@ -175,6 +192,12 @@ impl Watch {
             seq: seq.wrapping_add(self.seq_offset),
             ts: ts.wrapping_add(self.ts_offset),
             switched,
+            pictures: self.pictures,
+        };
+        let sent = ids.shifted(self.pictures);
+        self.last_ids = vp8::Ids {
+            picture: sent.picture.or(self.last_ids.picture),
+            tl0: sent.tl0.or(self.last_ids.tl0),
         };
         self.last = Some(Sent {
             seq: out.seq,
@@ -223,57 +246,16 @@ impl Watch {
         Some((layer, seq.wrapping_sub(self.seq_offset)))
     }
 
+    /// What the segment being sent shifts VP8 picture numbers by.
+    pub fn pictures(&self) -> vp8::Shift {
+        self.pictures
+    }
+
     /// The subscriber's timestamp for a layer packet's `ts`, in the
     /// segment being sent.
     pub fn timestamp(&self, ts: u32) -> u32 {
         ts.wrapping_add(self.ts_offset)
     }
-}
-
-/// Where the VP8 frame starts in an RTP payload that starts partition 0
-/// (S set, partition index 0), past the payload descriptor (RFC 7741).
-fn vp8_frame_start(payload: &[u8]) -> Option<usize> {
-    let first = *payload.first()?;
-    if first & 0x10 == 0 || first & 0x07 != 0 {
-        return None;
-    }
-    let mut at = 1;
-    if first & 0x80 != 0 {
-        let ext = *payload.get(at)?;
-        at += 1;
-        if ext & 0x80 != 0 {
-            // PictureID: 7 bits, or 15 with M set.
-            let long = payload.get(at).is_some_and(|b| b & 0x80 != 0);
-            at += if long { 2 } else { 1 };
-        }
-        if ext & 0x40 != 0 {
-            at += 1;
-        }
-        if ext & 0x30 != 0 {
-            at += 1;
-        }
-    }
-    Some(at)
-}
-
-/// Whether a VP8 RTP payload starts a keyframe: the start of a partition
-/// (S set, partition 0) whose frame header's P bit is clear (RFC 7741).
-pub fn starts_vp8_keyframe(payload: &[u8]) -> bool {
-    vp8_frame_start(payload)
-        .and_then(|at| payload.get(at))
-        .is_some_and(|b| b & 0x01 == 0)
-}
-
-/// The picture height a VP8 keyframe's first packet gives (RFC 6386
-/// §9.1: after the 3-byte frame tag, the start code 9d 01 2a, then width
-/// and height, 14 bits each, little-endian, under two scaling bits).
-pub fn vp8_keyframe_height(payload: &[u8]) -> Option<u16> {
-    let at = vp8_frame_start(payload)?;
-    let frame = payload.get(at..at + 10)?;
-    if frame[0] & 0x01 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
-        return None;
-    }
-    Some(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff)
 }
 
 #[cfg(test)]
@@ -286,7 +268,7 @@ mod tests {
     fn run(w: &mut Watch, now: Instant, packets: &[(usize, u16, u32, bool)]) -> Vec<(u16, u32)> {
         packets
             .iter()
-            .filter_map(|&(l, s, t, k)| w.admit(l, s, t, k, now, 90_000))
+            .filter_map(|&(l, s, t, k)| w.admit(l, s, t, vp8::Ids::default(), k, now, 90_000))
             .map(|n| (n.seq, n.ts))
             .collect()
     }
@@ -296,7 +278,7 @@ mod tests {
         let now = Instant::now();
         packets
             .iter()
-            .filter_map(|&(s, k)| w.admit(0, s, u32::from(s), k, now, 90_000))
+            .filter_map(|&(s, k)| w.admit(0, s, u32::from(s), vp8::Ids::default(), k, now, 90_000))
             .map(|n| n.seq)
             .collect()
     }
@@ -341,7 +323,17 @@ mod tests {
         let mut sent = 0;
         for i in 0..200_000u32 {
             let seq = (i % 65536) as u16;
-            if w.admit(0, seq, i, i == 0, Instant::now(), 90_000).is_some() {
+            if w.admit(
+                0,
+                seq,
+                i,
+                vp8::Ids::default(),
+                i == 0,
+                Instant::now(),
+                90_000,
+            )
+            .is_some()
+            {
                 sent += 1;
             }
         }
@@ -422,9 +414,13 @@ mod tests {
             []
         );
         // At the same instant: one tick on.
-        let first = w.admit(0, 105, 9900, true, t2, 90_000).unwrap();
+        let first = w
+            .admit(0, 105, 9900, vp8::Ids::default(), true, t2, 90_000)
+            .unwrap();
         assert_eq!((first.seq, first.ts, first.switched), (105, 9801, true));
-        let next = w.admit(0, 106, 9900, false, t2, 90_000).unwrap();
+        let next = w
+            .admit(0, 106, 9900, vp8::Ids::default(), false, t2, 90_000)
+            .unwrap();
         assert!(!next.switched, "only the first copy of the new layer");
         assert!(w.set_target(Some(1), false));
         assert_eq!(run(&mut w, t2, &[(1, 7005, 95_700, true)]), [(107, 9802)]);
@@ -444,39 +440,39 @@ mod tests {
     }
 
     #[test]
-    fn vp8_keyframes_are_found_behind_any_descriptor() {
-        // S, partition 0, no extension; frame header P clear: a keyframe.
-        assert!(starts_vp8_keyframe(&[0x10, 0x00, 0x9d]));
-        assert!(!starts_vp8_keyframe(&[0x10, 0x01]), "an interframe");
-        assert!(!starts_vp8_keyframe(&[0x00, 0x00]), "not a partition start");
-        assert!(!starts_vp8_keyframe(&[0x11, 0x00]), "partition 1");
-        // X with a 15-bit PictureID, TL0PICIDX and TID/KEYIDX.
-        assert!(starts_vp8_keyframe(&[
-            0x90, 0xe0, 0x81, 0x02, 0x05, 0x20, 0x00
-        ]));
-        assert!(!starts_vp8_keyframe(&[
-            0x90, 0xe0, 0x81, 0x02, 0x05, 0x20, 0x01
-        ]));
-        // X with a 7-bit PictureID only.
-        assert!(starts_vp8_keyframe(&[0x90, 0x80, 0x05, 0x00]));
-        assert!(!starts_vp8_keyframe(&[0x90, 0x80]), "cut short");
-        assert!(!starts_vp8_keyframe(&[]));
-    }
-
-    #[test]
-    fn a_keyframe_tells_its_height() {
-        // Descriptor (no extension), tag (keyframe), start code, 640 x 360
-        // (scaling bits set, to be ignored).
-        let key = [
-            0x10, 0x50, 0x2a, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x42, 0x68, 0x41,
-        ];
-        assert_eq!(vp8_keyframe_height(&key), Some(360));
-        let mut inter = key;
-        inter[1] |= 0x01;
-        assert_eq!(vp8_keyframe_height(&inter), None, "an interframe");
-        assert_eq!(vp8_keyframe_height(&key[..8]), None, "cut short");
-        let mut wrong = key;
-        wrong[5] = 0;
-        assert_eq!(vp8_keyframe_height(&wrong), None, "no start code");
+    fn picture_numbers_run_on_across_a_switch_and_stay_on_a_resume() {
+        let now = Instant::now();
+        let ids = |picture: u16, tl0: u8| vp8::Ids {
+            picture: Some((picture, true)),
+            tl0: Some(tl0),
+        };
+        let mut w = Watch::new(false);
+        let sent = |w: &mut Watch, l, seq, id: vp8::Ids, key| {
+            w.admit(l, seq, u32::from(seq) * 3000, id, key, now, 90_000)
+                .map(|n| id.shifted(n.pictures))
+        };
+        assert_eq!(sent(&mut w, 0, 10, ids(500, 7), true), Some(ids(500, 7)));
+        assert_eq!(sent(&mut w, 0, 11, ids(501, 7), false), Some(ids(501, 7)));
+        // To layer 1, whose numbers are its own: they run on from 501.
+        assert!(w.set_target(Some(1), false));
+        assert_eq!(
+            sent(&mut w, 1, 900, ids(30_000, 200), true),
+            Some(ids(502, 8))
+        );
+        assert_eq!(
+            sent(&mut w, 1, 901, ids(30_001, 201), false),
+            Some(ids(503, 9))
+        );
+        assert_eq!(w.pictures(), ids(30_000, 200).shift_after(ids(501, 7)));
+        // Hidden and shown again on the same layer: the same shift.
+        w.set_visible(false);
+        w.set_visible(true);
+        assert_eq!(
+            sent(&mut w, 1, 950, ids(30_050, 220), true),
+            Some(ids(552, 28))
+        );
+        // Back to layer 0.
+        assert!(w.set_target(Some(0), true));
+        assert_eq!(sent(&mut w, 0, 60, ids(560, 30), true), Some(ids(553, 29)));
     }
 }

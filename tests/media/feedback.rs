@@ -42,6 +42,32 @@ async fn a_subscribers_keyframe_requests_reach_the_publisher_throttled() {
 }
 
 #[actix_web::test]
+async fn a_keyframe_request_the_publisher_let_pass_is_made_again() {
+    let server = media_server().await;
+    let (m, b, _c, stop, sender) = camera_to_two(&server).await;
+    settle(1500).await;
+    let plis = || m.plis.load(std::sync::atomic::Ordering::Relaxed);
+    let watch = |visible: bool| json!({"type": "media_watch", "participant": &m.id, "source": "camera", "visible": visible});
+    // From now the publisher sends a keyframe only when asked, and lets
+    // the next request pass, as if it were lost on the way.
+    m.keyframes.on_request(1);
+    b.ok(watch(false)).await;
+    settle(500).await;
+    let (before, asked) = (b.received(&m, "camera"), plis());
+    b.ok(watch(true)).await;
+    // Shown again, Bea waits for a keyframe; the server asks again as
+    // packets come without one.
+    wait_for("video flows again", || {
+        b.received(&m, "camera") >= before + 10
+    })
+    .await;
+    let asked = plis() - asked;
+    assert!(asked >= 2, "{asked} keyframe requests");
+    let _ = stop.send(());
+    let _ = sender.await;
+}
+
+#[actix_web::test]
 async fn the_server_announces_its_public_address_on_a_port_of_its_range() {
     let server = TestServer::start_with(
         Backend::Sqlite,

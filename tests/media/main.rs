@@ -179,6 +179,8 @@ struct Client {
     remotes: Remotes,
     /// Keyframe requests that reached this client's sent tracks.
     plis: Arc<std::sync::atomic::AtomicU64>,
+    /// When its video frames are keyframes.
+    keyframes: Arc<Keyframes>,
     outputs: Outputs,
     /// Audio packets and video frames sent, per source.
     sent: Arc<Mutex<HashMap<&'static str, u64>>>,
@@ -200,6 +202,7 @@ struct Signalling {
     remotes: Remotes,
     /// Keyframe requests that reached this client's sent tracks.
     plis: Arc<std::sync::atomic::AtomicU64>,
+    keyframes: Arc<Keyframes>,
     /// What to send: (track id, source).
     specs: Vec<(&'static str, &'static str)>,
     outputs: Outputs,
@@ -232,6 +235,7 @@ impl Signalling {
                 .unwrap()
                 .push((track.clone(), source, tag));
             let plis = self.plis.clone();
+            let keyframes = self.keyframes.clone();
             tokio::spawn(async move {
                 use webrtc::media_stream::track_local::TrackLocalEvent;
                 while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll().await {
@@ -240,6 +244,7 @@ impl Signalling {
                         .filter(|p| conclave_media::keyframes::is_keyframe_request(p.as_ref()))
                         .count();
                     plis.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    keyframes.requested(n as u64);
                 }
             });
             declared.insert((*id).to_owned(), json!(source));
@@ -434,6 +439,7 @@ impl Client {
         let outputs: Outputs = Default::default();
         let remotes: Remotes = Default::default();
         let plis = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let keyframes = Arc::new(Keyframes::default());
         let (req_tx, mut req_rx) = mpsc::unbounded_channel::<(Value, oneshot::Sender<Value>)>();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (out, out_rx) = mpsc::unbounded_channel();
@@ -447,6 +453,7 @@ impl Client {
             counts: counts.clone(),
             remotes: remotes.clone(),
             plis: plis.clone(),
+            keyframes: keyframes.clone(),
             specs,
             outputs: outputs.clone(),
             auto,
@@ -502,6 +509,7 @@ impl Client {
             counts,
             remotes,
             plis,
+            keyframes,
             outputs,
             sent: Default::default(),
             level: 127,
@@ -598,7 +606,13 @@ fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::Join
             let tone = c
                 .tone
                 .map(|hz| (hz, conclave_media::phone::codec::Encoder::new().unwrap()));
-            (c.outputs.clone(), c.level, c.sent.clone(), tone)
+            (
+                c.outputs.clone(),
+                c.level,
+                c.sent.clone(),
+                tone,
+                c.keyframes.clone(),
+            )
         })
         .collect();
     tokio::task::spawn_local(async move {
@@ -612,7 +626,7 @@ fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::Join
                 _ = tick.tick() => {}
             }
             n += 1;
-            for (outputs, level, sent, tone) in &mut senders {
+            for (outputs, level, sent, tone, keyframes) in &mut senders {
                 let tracks: Vec<_> = outputs.lock().unwrap().clone();
                 for (track, source, _) in &tracks {
                     let audio = *source == "microphone";
@@ -642,10 +656,15 @@ fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::Join
                             out
                         } else if audio {
                             vec![0xfc; 80]
-                        } else {
+                        } else if keyframes.next_is_key() {
                             let mut p = vec![
                                 0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01,
                             ];
+                            p.resize(600, 0x55);
+                            p
+                        } else {
+                            // An interframe: the frame tag's lowest bit.
+                            let mut p = vec![0x10, 0x01, 0x00, 0x00];
                             p.resize(600, 0x55);
                             p
                         };
@@ -672,6 +691,43 @@ fn stream(clients: &[&Client], stop: oneshot::Receiver<()>) -> tokio::task::Join
             }
         }
     })
+}
+
+/// When a client's video frames are keyframes: every one (the default),
+/// or, once [`Keyframes::on_request`], only the frame after a keyframe
+/// request, with the next few requests let pass unanswered (as a lost
+/// request would be).
+#[derive(Default)]
+struct Keyframes {
+    on_request: std::sync::atomic::AtomicBool,
+    ignore: std::sync::atomic::AtomicU64,
+    owed: std::sync::atomic::AtomicU64,
+}
+
+impl Keyframes {
+    fn on_request(&self, ignore: u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.ignore.store(ignore, SeqCst);
+        self.on_request.store(true, SeqCst);
+    }
+
+    fn requested(&self, n: u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        for _ in 0..n {
+            let ignored = self
+                .ignore
+                .fetch_update(SeqCst, SeqCst, |i| i.checked_sub(1))
+                .is_ok();
+            if !ignored {
+                self.owed.fetch_add(1, SeqCst);
+            }
+        }
+    }
+
+    fn next_is_key(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        !self.on_request.load(SeqCst) || self.owed.swap(0, SeqCst) > 0
+    }
 }
 
 /// The `n`th 20 ms of a sine at `hz`, 8 kHz.

@@ -5,10 +5,8 @@
 // while a page on a good link keeps the large one; the limit lifted, it
 // climbs back to the large layer within 20 s.
 //
-// Not run by default: bandwidth adaptation is experimental and off
-// (docs/media.md, Bandwidth), and this does not pass yet: the move down
-// and the good link's large layers do, the climb back does not, and the
-// limited page's video can stutter just after the move.
+// Not run by default: bandwidth adaptation is experimental and off by
+// default (docs/media.md, Bandwidth, says how it fares).
 // CONCLAVE_TRY_BANDWIDTH=1 runs it.
 
 import { after, before, test } from 'node:test';
@@ -88,7 +86,7 @@ async function longestFreeze(page, names, ms) {
   return { worst, trace: trace.join(' ') };
 }
 
-const skip = process.env.CONCLAVE_TRY_BANDWIDTH ? false : 'bandwidth adaptation is experimental: the climb back is not there yet (docs/media.md)';
+const skip = process.env.CONCLAVE_TRY_BANDWIDTH ? false : 'bandwidth adaptation is experimental and off by default (docs/media.md)';
 
 test('a page behind a 400 kbit/s link gets the small layers and keeps decoding, then climbs back when the link frees', { skip }, async (t) => {
   const line = await lineWithSecurity(server.base);

@@ -117,6 +117,7 @@ impl Forwarder {
                 seq,
                 ts: sub.watch.timestamp(packet.header.timestamp),
                 switched: false,
+                pictures: sub.watch.pictures(),
             };
             if c.leg
                 .send_rtp(now, &sub.copy_as(packet, n), sub.clock_rate, &mut self.out)
@@ -134,6 +135,7 @@ impl Forwarder {
             return;
         }
         let (conn, receiver, media_ssrc) = (track.conn, track.receiver, track.layers[l].media_ssrc);
+        tracing::debug!(conference = %self.conference, track = i, layer = l, media_ssrc, "keyframe asked");
         let Some(pc) = self.conns.get_mut(&conn).and_then(|c| c.pc()) else {
             return;
         };

@@ -19,6 +19,8 @@ pub struct Prober {
     running: Option<(Instant, u64)>,
     owed: f64,
     next: Option<Instant>,
+    /// When padding was last taken.
+    last: Option<Instant>,
 }
 
 impl Prober {
@@ -29,6 +31,7 @@ impl Prober {
             running: None,
             owed: 0.0,
             next: None,
+            last: None,
         }
     }
 
@@ -37,6 +40,8 @@ impl Prober {
         if bps == 0 {
             self.running = None;
             self.next = None;
+            self.last = None;
+            self.owed = 0.0;
             return;
         }
         self.running = Some((until, bps));
@@ -59,11 +64,18 @@ impl Prober {
         if now >= until {
             self.running = None;
             self.next = None;
+            self.last = None;
             self.owed = 0.0;
             return Vec::new();
         }
-        // What one tick owes, and no catching up on a late one past two.
-        self.owed = (self.owed + bps as f64 * TICK.as_secs_f64()).min(bps as f64 * 0.01);
+        // What the time since the last owes (a busy forwarder wakes late,
+        // and the rate is the rate), but no burst past four ticks'.
+        let since = self
+            .last
+            .map_or(TICK, |last| now.saturating_duration_since(last))
+            .min(TICK * 4);
+        self.last = Some(now);
+        self.owed = (self.owed + bps as f64 * since.as_secs_f64()).min(bps as f64 * 0.02);
         let n = (self.owed / packet_bits as f64).floor() as u64;
         self.owed -= (n * packet_bits) as f64;
         self.next = Some(now + TICK);
@@ -95,6 +107,16 @@ mod tests {
         // 100 ms at 880 kbit/s: 88 kbit, 40 packets of 2,200 bits.
         assert!((38..=40).contains(&sent), "{sent}");
         assert!(at >= t0 + Duration::from_millis(100));
+        // Woken every 15 ms instead of 5: the same rate.
+        let mut late = Prober::new(9);
+        late.start(t0, 880_000, t0 + Duration::from_millis(100));
+        let (mut sent_late, mut at) = (0, t0);
+        while late.due().is_some() {
+            sent_late += late.take(at, 2_200).len();
+            at += Duration::from_millis(15);
+        }
+        assert!((36..=40).contains(&sent_late), "{sent_late}");
+        let at = t0 + Duration::from_millis(100);
         // Numbers run on.
         p.start(at, 880_000, at + Duration::from_millis(20));
         let more = p.take(at, 2_200);
