@@ -166,8 +166,9 @@ pub struct MediaSettings {
     /// Its port: by default the UDP port's number (the first of the range
     /// free for both); 443 reaches networks that allow only HTTPS.
     pub tcp_port: Option<u16>,
-    /// Experimental: divide each subscriber's estimated bandwidth (its
-    /// client's REMB) among its videos (docs/media.md "Bandwidth").
+    /// Divide each subscriber's estimated bandwidth (the server's own
+    /// estimate, from transport-wide feedback) among its videos, and probe
+    /// for more (docs/media.md "Bandwidth"). On by default.
     pub adapt_to_bandwidth: bool,
     /// STUN/TURN servers handed to clients in the `joined` reply.
     pub ice_servers: Vec<conclave_media::IceServer>,
@@ -190,7 +191,7 @@ impl Default for MediaSettings {
             public_ip: None,
             tcp: true,
             tcp_port: None,
-            adapt_to_bandwidth: false,
+            adapt_to_bandwidth: true,
             ice_servers: Vec::new(),
             threads: 2,
             peer_to_peer: true,

@@ -113,7 +113,7 @@ impl Metrics {
                 let g = IntGaugeVec::new(
                     Opts::new(
                         "conclave_media_quality",
-                        "What subscribers' clients said back since start, over every room: nacks (NACK packets), keyframe_requests (PLI, FIR), estimates (REMB) and estimates_under_500k, estimates_under_2m, estimates_over_2m by size; layer_switches (moves of a subscription to another simulcast layer); reports_loss_under_3pct, reports_loss_under_10pct, reports_loss_over_10pct, reports_rtt_under_300ms, reports_rtt_under_600ms, reports_rtt_over_600ms (receiver reports by the loss and round trip they tell).",
+                        "What subscribers' clients said back since start, over every room: nacks (NACK packets), keyframe_requests (PLI, FIR), estimates (a client's REMB, or the server's own estimate after each transport-wide feedback) and estimates_under_500k, estimates_under_2m, estimates_over_2m by size; layer_switches (moves of a subscription to another simulcast layer); reports_loss_under_3pct, reports_loss_under_10pct, reports_loss_over_10pct, reports_rtt_under_300ms, reports_rtt_under_600ms, reports_rtt_over_600ms (receiver reports by the loss and round trip they tell).",
                     ),
                     &["measure"],
                 )

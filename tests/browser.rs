@@ -415,8 +415,9 @@ async fn a_track_that_arrives_takes_the_place_of_one_that_left() {
         page.receives("subscribe", 2, 20, 50).await;
     }
     // Cy leaves, Dee joins: Ada and Bob decode Dee's media on the
-    // sections Cy's tracks left: two tracks from each of two others, four
-    // transceivers, not six.
+    // sections Cy's tracks left: two tracks from each of two others and
+    // the server's probe section (docs/media.md, Bandwidth), five
+    // transceivers, not seven.
     let old = [ada.ssrcs("subscribe").await, bob.ssrcs("subscribe").await];
     cy.eval("document.getElementById('leave').click(); true")
         .await;
@@ -426,7 +427,7 @@ async fn a_track_that_arrives_takes_the_place_of_one_that_left() {
         page.receives_beyond("subscribe", old, 1, 20, 50).await;
         assert_eq!(
             page.eval("window.conclave.transceivers('subscribe')").await,
-            4
+            5
         );
     }
 }

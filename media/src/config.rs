@@ -64,7 +64,7 @@ pub struct MediaConfig {
     /// The ICE-TCP port (docs/media.md "ICE over TCP").
     pub tcp: crate::socket::TcpChoice,
     /// Divide each subscriber's estimated bandwidth among its videos
-    /// (docs/media.md "Bandwidth"): experimental, off by default.
+    /// (docs/media.md "Bandwidth"); on by default.
     pub adapt_to_bandwidth: bool,
     /// Passed to clients for their own gathering (TURN for restrictive
     /// networks).
@@ -84,7 +84,7 @@ impl Default for MediaConfig {
             port_max: 49999,
             public_ip: None,
             tcp: crate::socket::TcpChoice::SameAsUdp,
-            adapt_to_bandwidth: false,
+            adapt_to_bandwidth: true,
             ice_servers: Vec::new(),
             threads: 2,
             recordings_dir: std::path::PathBuf::from("recordings"),

@@ -180,7 +180,8 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// One estimate a subscriber's client sent, in bit/s.
+    /// One estimate of what a subscriber can receive, in bit/s: its
+    /// client's REMB, or the server's own after a transport-wide feedback.
     pub fn estimate(&self, bps: u64) {
         self.estimates.fetch_add(1, Ordering::Relaxed);
         let bucket = match bps {

@@ -90,7 +90,7 @@ test('a tile gets the simulcast layer that fits it: the whole picture large, hal
     assert.ok((await metric(server.base, 'conclave_media_quality{measure="layer_switches"}')) >= 2, 'layer switches on /metrics');
     // A client's first estimate comes a few seconds in.
     for (let waited = 0; (await metric(server.base, 'conclave_media_quality{measure="estimates"}')) === 0; waited += 250) {
-      assert.ok(waited < 15_000, 'REMB estimates on /metrics');
+      assert.ok(waited < 15_000, 'bandwidth estimates on /metrics');
       await bob.waitForTimeout(250);
     }
   });

@@ -38,6 +38,7 @@ impl Forwarder {
                     let now = Instant::now();
                     bwe.on_feedback(&c.leg.twcc_feedback(fb), now);
                     c.estimate = Some((bwe.estimate(), now));
+                    self.shared.counters.estimate(bwe.estimate());
                 }
             } else if let Some(remb) = p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>()
             {

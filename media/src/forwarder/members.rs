@@ -243,6 +243,10 @@ impl Forwarder {
                 s.leg
                     .answer(Instant::now(), &sdp)
                     .map_err(|e| format!("the subscribe answer cannot be used: {e:?}"))?;
+                if !s.leg.twcc() {
+                    // Turned down: its client's REMB is the estimate.
+                    s.bwe = None;
+                }
                 self.touch(id);
                 let m = self.members.get_mut(&member).ok_or("not attached")?;
                 m.offering = false;

@@ -139,6 +139,12 @@ impl Leg {
             .get_or_insert_with(|| probe::Prober::new(crate::conn::random_u32()));
     }
 
+    /// Whether it numbers what it sends for transport-wide feedback (the
+    /// client's answer took it).
+    pub fn twcc(&self) -> bool {
+        self.twcc.is_some()
+    }
+
     /// Pads at `bps` beside its media for `time`, to probe its link; 0
     /// stops. Only with transport-wide numbers, which tell what came of it.
     pub fn pad(&mut self, now: Instant, bps: u64, time: Duration) {
