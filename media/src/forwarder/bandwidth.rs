@@ -2,7 +2,7 @@
 //! every 300 ms its estimate is divided among its videos
 //! (crate::allocate), and while some video is held below what its tile
 //! takes the link is probed for more now and then (crate::probing).
-//! Experimental: only with `media.adapt_to_bandwidth`.
+//! Only with `media.adapt_to_bandwidth` (on by default).
 
 use std::time::{Duration, Instant};
 
