@@ -193,8 +193,11 @@ impl Server {
         // Media on loopback, always through the server (two would otherwise
         // talk end to end).
         let config = dir.path().join("conclave.toml");
-        let mut text = String::from(
-            "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n\
+        // CONCLAVE_LOAD_MEDIA: more lines for the server's [media] section
+        // (`adapt_to_bandwidth = false`, say, to measure what it costs).
+        let media = std::env::var("CONCLAVE_LOAD_MEDIA").unwrap_or_default();
+        let mut text = format!(
+            "[media]\nbind_ip = \"127.0.0.1\"\nport_min = 50000\nport_max = 59999\npeer_to_peer = false\n{media}\n\
              [webhooks]\nallow_http = true\nallow_private_addresses = true\n\
              [retention]\ninterval_secs = 1\n",
         );

@@ -28,8 +28,28 @@ pub const TWCC_URI: &str =
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 pub const TWCC_ID: u8 = 3;
 
-/// Sends remembered: about 8 s of a busy subscriber's packets.
-const RING: usize = 8192;
+/// Every transport-wide number's two bytes, big-endian, so that numbering
+/// a packet allocates nothing.
+static NUMBERS: [u8; 131_072] = {
+    let mut table = [0u8; 131_072];
+    let mut i = 0;
+    while i < 65_536 {
+        table[2 * i] = (i >> 8) as u8;
+        table[2 * i + 1] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The extension's payload for transport-wide number `seq`.
+pub fn number_bytes(seq: u16) -> bytes::Bytes {
+    let at = 2 * usize::from(seq);
+    bytes::Bytes::from_static(&NUMBERS[at..at + 2])
+}
+
+/// Sends remembered: a second of a subscriber getting sixteen cameras
+/// (feedback comes every 100 ms or so); 32 KiB a connection.
+const RING: usize = 2048;
 
 /// One packet the client reported on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,17 +60,28 @@ pub struct Observation {
     pub arrival_us: Option<i64>,
 }
 
+/// One packet sent: when (ns since the ring began), its number and size
+/// (0: nothing sent in this slot yet).
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    sent_ns: u64,
+    seq: u16,
+    size: u16,
+}
+
 /// What a leg sent, by transport-wide sequence number.
 pub struct Sent {
     next: u16,
-    ring: Vec<Option<(u16, Instant, u32)>>,
+    since: Instant,
+    ring: Box<[Slot]>,
 }
 
 impl Default for Sent {
     fn default() -> Self {
         Self {
             next: 0,
-            ring: vec![None; RING],
+            since: Instant::now(),
+            ring: vec![Slot::default(); RING].into_boxed_slice(),
         }
     }
 }
@@ -60,7 +91,11 @@ impl Sent {
     pub fn stamp(&mut self, now: Instant, size: usize) -> u16 {
         let seq = self.next;
         self.next = self.next.wrapping_add(1);
-        self.ring[usize::from(seq) % RING] = Some((seq, now, size as u32));
+        self.ring[usize::from(seq) % RING] = Slot {
+            sent_ns: now.saturating_duration_since(self.since).as_nanos() as u64,
+            seq,
+            size: size.clamp(1, usize::from(u16::MAX)) as u16,
+        };
         seq
     }
 
@@ -97,14 +132,13 @@ impl Sent {
                 SymbolTypeTcc::PacketNotReceived => None,
                 SymbolTypeTcc::PacketReceivedWithoutDelta => continue,
             };
-            if let Some((s, sent_at, size)) = self.ring[usize::from(seq) % RING] {
-                if s == seq {
-                    out.push(Observation {
-                        sent_at,
-                        size,
-                        arrival_us,
-                    });
-                }
+            let slot = self.ring[usize::from(seq) % RING];
+            if slot.size != 0 && slot.seq == seq {
+                out.push(Observation {
+                    sent_at: self.since + std::time::Duration::from_nanos(slot.sent_ns),
+                    size: u32::from(slot.size),
+                    arrival_us,
+                });
             }
         }
         out
@@ -175,6 +209,8 @@ pub struct Estimator {
     last_threshold_at: Option<f64>,
     usage: Usage,
     acked: VecDeque<(i64, u32)>,
+    /// The bytes in `acked`, kept as they come and go.
+    acked_bytes: u64,
 }
 
 impl Default for Estimator {
@@ -198,6 +234,7 @@ impl Default for Estimator {
             last_threshold_at: None,
             usage: Usage::Normal,
             acked: VecDeque::new(),
+            acked_bytes: 0,
         }
     }
 }
@@ -217,7 +254,7 @@ impl Estimator {
     pub fn acked_bps(&self) -> Option<u64> {
         let (first, last) = (self.acked.front()?.0, self.acked.back()?.0);
         let span = (last - first).max(ACKED_WINDOW_US / 2);
-        let bytes: u64 = self.acked.iter().map(|(_, s)| u64::from(*s)).sum();
+        let bytes = self.acked_bytes;
         Some(bytes * 8 * 1_000_000 / span as u64)
     }
 
@@ -239,11 +276,12 @@ impl Estimator {
 
     fn arrived(&mut self, sent: Instant, at: i64, size: u32, now: Instant) {
         self.acked.push_back((at, size));
-        while self
-            .acked
-            .front()
-            .is_some_and(|(t, _)| at - *t > ACKED_WINDOW_US)
-        {
+        self.acked_bytes += u64::from(size);
+        while let Some(&(t, s)) = self.acked.front() {
+            if at - t <= ACKED_WINDOW_US {
+                break;
+            }
+            self.acked_bytes -= u64::from(s);
             self.acked.pop_front();
         }
         let first_arrival = *self.first_arrival.get_or_insert(at);

@@ -173,3 +173,10 @@ fn a_tenth_lost_lowers_the_rate() {
     e.on_feedback(&observed, t0 + Duration::from_millis(100));
     assert!(e.estimate() < START_BPS * 95 / 100, "{}", e.estimate());
 }
+
+#[test]
+fn a_numbers_bytes_are_big_endian_without_an_allocation() {
+    assert_eq!(&number_bytes(0x1234)[..], &[0x12, 0x34]);
+    assert_eq!(&number_bytes(0)[..], &[0, 0]);
+    assert_eq!(&number_bytes(u16::MAX)[..], &[0xff, 0xff]);
+}

@@ -67,7 +67,7 @@ impl Forwarder {
                 continue;
             };
             if s.leg
-                .send_rtp(now, &sub.copy_as(&packet, n), sub.clock_rate, &mut self.out)
+                .send_rtp(now, sub.copy_as(&packet, n), sub.clock_rate, &mut self.out)
             {
                 counters.forwarded.fetch_add(1, Ordering::Relaxed);
                 if !s.has_sent {

@@ -175,7 +175,7 @@ impl Leg {
                 ..Default::default()
             };
             let number = twcc.stamp(now, size);
-            let _ = header.set_extension(crate::bwe::TWCC_ID, number.to_be_bytes().to_vec().into());
+            let _ = header.set_extension(crate::bwe::TWCC_ID, crate::bwe::number_bytes(number));
             self.plain.clear();
             self.plain.resize(header.marshal_size(), 0);
             if header.marshal_to(&mut self.plain).is_err() {
@@ -351,27 +351,20 @@ impl Leg {
     pub fn send_rtp(
         &mut self,
         now: Instant,
-        packet: &rtc::rtp::Packet,
+        mut packet: rtc::rtp::Packet,
         clock_rate: u32,
         out: &mut Vec<(Peer, BytesMut)>,
     ) -> bool {
         let (Some(srtp), Some(to), false) = (self.srtp.as_mut(), self.remote, self.lost) else {
             return false;
         };
-        let numbered;
-        let packet = match self.twcc.as_mut() {
-            Some(twcc) => {
-                // The extension adds 8 bytes (a one-byte header, padded).
-                let seq = twcc.stamp(now, packet.marshal_size() + 8);
-                let mut p = packet.clone();
-                let _ = p
-                    .header
-                    .set_extension(crate::bwe::TWCC_ID, seq.to_be_bytes().to_vec().into());
-                numbered = p;
-                &numbered
-            }
-            None => packet,
-        };
+        if let Some(twcc) = self.twcc.as_mut() {
+            // The extension adds 8 bytes (a one-byte header, padded).
+            let seq = twcc.stamp(now, packet.marshal_size() + 8);
+            let _ = packet
+                .header
+                .set_extension(crate::bwe::TWCC_ID, crate::bwe::number_bytes(seq));
+        }
         self.plain.resize(packet.marshal_size(), 0);
         let Ok(n) = packet.marshal_to(&mut self.plain) else {
             return false;

@@ -209,7 +209,7 @@ impl Pair {
     fn send(&mut self, packets: &[rtc::rtp::Packet]) {
         let mut out = Vec::new();
         for p in packets {
-            assert!(self.leg.send_rtp(self.now, p, 90_000, &mut out));
+            assert!(self.leg.send_rtp(self.now, p.clone(), 90_000, &mut out));
         }
         for (to, d) in out {
             deliver(self.now, &mut self.client, to, d);
@@ -405,7 +405,7 @@ fn a_client_whose_certificate_is_not_the_answers_never_gets_keys() {
         .iter()
         .any(|e| matches!(e, Event::Connected)));
     let mut out = Vec::new();
-    assert!(!p.leg.send_rtp(p.now, &vp8(1), 90_000, &mut out));
+    assert!(!p.leg.send_rtp(p.now, vp8(1), 90_000, &mut out));
     assert!(out.is_empty(), "nothing is sent without keys");
 }
 
@@ -428,7 +428,7 @@ fn a_silent_client_is_lost_after_the_consent_window() {
     );
     assert!(!leg.connected());
     let mut out = Vec::new();
-    assert!(!leg.send_rtp(t, &vp8(1), 90_000, &mut out));
+    assert!(!leg.send_rtp(t, vp8(1), 90_000, &mut out));
 }
 
 #[test]
