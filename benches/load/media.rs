@@ -455,6 +455,7 @@ pub async fn media(server: &Server, args: &Args, simulcast: bool) -> Value {
         .map(|x| x.received.load(Ordering::Relaxed))
         .sum();
     let before_cpu = server.usage().map(|(_, cpu)| cpu);
+    let tool_before = super::own_cpu_seconds();
     let started = Instant::now();
     let measuring = bar(window.as_secs() as usize, "seconds");
     while started.elapsed() < window {
@@ -467,6 +468,7 @@ pub async fn media(server: &Server, args: &Args, simulcast: bool) -> Value {
     stop.store(1, Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
     let after_cpu = server.usage().map(|(_, cpu)| cpu);
+    let tool_cpu = super::own_cpu_seconds() - tool_before;
     actix_web::rt::time::sleep(Duration::from_secs(1)).await;
     let after_fwd = server
         .metric("conclave_media_packets{outcome=\"forwarded\"}")
@@ -504,6 +506,7 @@ pub async fn media(server: &Server, args: &Args, simulcast: bool) -> Value {
         "server_cpu_us_per_forwarded_packet": cpu.map(|c| c * 1e6 / fwd.max(1) as f64),
         "server_cpu_share_per_stream_pct": cpu.map(|c| c / secs * 100.0 / expected_streams.max(1) as f64),
         "server_cpu_cores_busy": cpu.map(|c| c / secs),
+        "tool_cpu_cores_busy": tool_cpu / secs,
         "machine_udp_send_us": udp_send_us,
         "machine_srtp_seal_us": srtp_seal_us,
         // The issue set its target against "a UDP send plus SRTP costs

@@ -18,10 +18,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
-    PacketStatusChunk, SymbolTypeTcc, TransportLayerCc,
-};
-
 /// The header extension the numbers go in, and the number the offers give
 /// it.
 pub const TWCC_URI: &str =
@@ -46,6 +42,35 @@ pub fn number_bytes(seq: u16) -> bytes::Bytes {
     let at = 2 * usize::from(seq);
     bytes::Bytes::from_static(&NUMBERS[at..at + 2])
 }
+
+/// Puts transport-wide number `seq` on a copy's `header`. A header with
+/// no extensions yet (the forwarder strips the publisher's) takes
+/// `spare`'s vector, which the caller takes back once the copy is
+/// sealed: `set_extension` allocated one for every copy sent.
+pub fn put_number(
+    header: &mut rtc::rtp::header::Header,
+    seq: u16,
+    spare: &mut Vec<rtc::rtp::header::Extension>,
+) {
+    if header.extension || !header.extensions.is_empty() {
+        let _ = header.set_extension(TWCC_ID, number_bytes(seq));
+        return;
+    }
+    let mut extensions = std::mem::take(spare);
+    extensions.clear();
+    extensions.push(rtc::rtp::header::Extension {
+        id: TWCC_ID,
+        payload: number_bytes(seq),
+    });
+    header.extension = true;
+    header.extension_profile = ONE_BYTE_PROFILE;
+    // One byte of id and length, two of number: one to pad to a word.
+    header.extensions_padding = 1;
+    header.extensions = extensions;
+}
+
+/// RFC 8285's one-byte header extensions.
+const ONE_BYTE_PROFILE: u16 = 0xBEDE;
 
 /// Sends remembered: a second of a subscriber getting sixteen cameras
 /// (feedback comes every 100 ms or so); 32 KiB a connection.
@@ -97,51 +122,6 @@ impl Sent {
             size: size.clamp(1, usize::from(u16::MAX)) as u16,
         };
         seq
-    }
-
-    /// The packets one feedback reports on, in the order they were sent.
-    /// A number this leg did not send (or sent too long ago) is skipped.
-    pub fn feedback(&self, fb: &TransportLayerCc) -> Vec<Observation> {
-        let mut statuses = Vec::with_capacity(usize::from(fb.packet_status_count));
-        for chunk in &fb.packet_chunks {
-            match chunk {
-                PacketStatusChunk::RunLengthChunk(c) => {
-                    statuses.extend(std::iter::repeat_n(
-                        c.packet_status_symbol,
-                        usize::from(c.run_length),
-                    ));
-                }
-                PacketStatusChunk::StatusVectorChunk(c) => {
-                    statuses.extend(c.symbol_list.iter().copied());
-                }
-            }
-        }
-        statuses.truncate(usize::from(fb.packet_status_count));
-        let mut deltas = fb.recv_deltas.iter();
-        let mut at = i64::from(fb.reference_time) * 64_000;
-        let mut out = Vec::with_capacity(statuses.len());
-        for (i, status) in statuses.into_iter().enumerate() {
-            let seq = fb.base_sequence_number.wrapping_add(i as u16);
-            let arrival_us = match status {
-                SymbolTypeTcc::PacketReceivedSmallDelta
-                | SymbolTypeTcc::PacketReceivedLargeDelta => {
-                    let Some(d) = deltas.next() else { break };
-                    at += d.delta;
-                    Some(at)
-                }
-                SymbolTypeTcc::PacketNotReceived => None,
-                SymbolTypeTcc::PacketReceivedWithoutDelta => continue,
-            };
-            let slot = self.ring[usize::from(seq) % RING];
-            if slot.size != 0 && slot.seq == seq {
-                out.push(Observation {
-                    sent_at: self.since + std::time::Duration::from_nanos(slot.sent_ns),
-                    size: u32::from(slot.size),
-                    arrival_us,
-                });
-            }
-        }
-        out
     }
 }
 
@@ -416,18 +396,26 @@ impl Estimator {
     }
 }
 
-/// The least-squares slope of `points`.
+/// The least-squares slope of `points`, in one pass: the sums are taken
+/// of each point less the first, a window's span (a second or so of ms),
+/// so nothing is lost to the arrival times' or the delays' size.
 fn slope(points: &VecDeque<(f64, f64)>) -> Option<f64> {
+    let (x0, y0) = *points.front()?;
     let n = points.len() as f64;
-    let (sx, sy) = points
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
-    let (mx, my) = (sx / n, sy / n);
-    let (num, den) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
-        (a + (x - mx) * (y - my), b + (x - mx) * (x - mx))
-    });
-    (den > 0.0).then(|| num / den)
+    let (mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0);
+    for &(x, y) in points {
+        let (x, y) = (x - x0, y - y0);
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+    }
+    let den = n * sxx - sx * sx;
+    (den > 0.0).then(|| (n * sxy - sx * sy) / den)
 }
+
+mod twcc;
+pub use twcc::is_feedback;
 
 #[cfg(test)]
 mod tests;

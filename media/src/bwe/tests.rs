@@ -1,7 +1,66 @@
 use super::*;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
-    RecvDelta, RunLengthChunk, StatusChunkTypeTcc, StatusVectorChunk, SymbolSizeTypeTcc,
+    PacketStatusChunk, RecvDelta, RunLengthChunk, StatusChunkTypeTcc, StatusVectorChunk,
+    SymbolSizeTypeTcc, SymbolTypeTcc, TransportLayerCc,
 };
+
+/// What a feedback reports on, read the way the server read it
+/// before it read the bytes itself: the rtc crate's reader, then the
+/// chunks expanded. The reader of the bytes must agree with it.
+fn expanded(sent: &Sent, fb: &TransportLayerCc) -> Vec<Observation> {
+    let mut statuses = Vec::with_capacity(usize::from(fb.packet_status_count));
+    for chunk in &fb.packet_chunks {
+        match chunk {
+            PacketStatusChunk::RunLengthChunk(c) => {
+                statuses.extend(std::iter::repeat_n(
+                    c.packet_status_symbol,
+                    usize::from(c.run_length),
+                ));
+            }
+            PacketStatusChunk::StatusVectorChunk(c) => {
+                statuses.extend(c.symbol_list.iter().copied());
+            }
+        }
+    }
+    statuses.truncate(usize::from(fb.packet_status_count));
+    let mut deltas = fb.recv_deltas.iter();
+    let mut at = i64::from(fb.reference_time) * 64_000;
+    let mut out = Vec::with_capacity(statuses.len());
+    for (i, status) in statuses.into_iter().enumerate() {
+        let seq = fb.base_sequence_number.wrapping_add(i as u16);
+        let arrival_us = match status {
+            SymbolTypeTcc::PacketReceivedSmallDelta | SymbolTypeTcc::PacketReceivedLargeDelta => {
+                let Some(d) = deltas.next() else { break };
+                at += d.delta;
+                Some(at)
+            }
+            SymbolTypeTcc::PacketNotReceived => None,
+            SymbolTypeTcc::PacketReceivedWithoutDelta => continue,
+        };
+        let slot = sent.ring[usize::from(seq) % RING];
+        if slot.size != 0 && slot.seq == seq {
+            out.push(Observation {
+                sent_at: sent.since + std::time::Duration::from_nanos(slot.sent_ns),
+                size: u32::from(slot.size),
+                arrival_us,
+            });
+        }
+    }
+    out
+}
+
+/// What `sent` makes of `fb` once it is marshalled as a client would
+/// send it; checked against the rtc crate's reading of the same bytes.
+fn read(sent: &Sent, fb: &TransportLayerCc) -> Vec<Observation> {
+    use rtc::shared::marshal::{Marshal, Unmarshal};
+    let bytes = fb.marshal().unwrap();
+    assert!(is_feedback(&bytes));
+    let mut out = Vec::new();
+    sent.read_feedback(&bytes, &mut out);
+    let theirs = TransportLayerCc::unmarshal(&mut bytes.clone()).unwrap();
+    assert_eq!(out, expanded(sent, &theirs), "{fb:?}");
+    out
+}
 
 #[test]
 fn feedback_names_each_packet_sent_with_its_arrival_or_its_loss() {
@@ -41,7 +100,7 @@ fn feedback_names_each_packet_sent_with_its_arrival_or_its_loss() {
         recv_deltas: vec![received(1_000), received(2_000), received(500)],
         ..Default::default()
     };
-    let seen = sent.feedback(&fb);
+    let seen = read(&sent, &fb);
     let base = 10 * 64_000;
     assert_eq!(
         seen,
@@ -73,7 +132,7 @@ fn feedback_names_each_packet_sent_with_its_arrival_or_its_loss() {
         base_sequence_number: 900,
         ..fb
     };
-    assert!(sent.feedback(&stranger).is_empty());
+    assert!(read(&sent, &stranger).is_empty());
 }
 
 /// A link of `capacity` bit/s with a queue in front of it, carrying a
@@ -179,4 +238,188 @@ fn a_numbers_bytes_are_big_endian_without_an_allocation() {
     assert_eq!(&number_bytes(0x1234)[..], &[0x12, 0x34]);
     assert_eq!(&number_bytes(0)[..], &[0, 0]);
     assert_eq!(&number_bytes(u16::MAX)[..], &[0xff, 0xff]);
+}
+
+#[test]
+fn a_number_put_in_a_lent_vector_marshals_as_set_extension_makes_it() {
+    use rtc::shared::marshal::Marshal;
+    let plain = || rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            payload_type: 96,
+            sequence_number: 7,
+            timestamp: 9000,
+            ssrc: 42,
+            ..Default::default()
+        },
+        payload: bytes::Bytes::from_static(&[1, 2, 3, 4, 5]),
+    };
+    let mut usual = plain();
+    usual
+        .header
+        .set_extension(TWCC_ID, number_bytes(0x0102))
+        .unwrap();
+    let mut spare = Vec::with_capacity(1);
+    let mut lent = plain();
+    put_number(&mut lent.header, 0x0102, &mut spare);
+    assert_eq!(lent.marshal().unwrap(), usual.marshal().unwrap());
+    assert_eq!(spare.capacity(), 0, "the vector went to the copy");
+    // A header that has extensions already gets the number beside them.
+    let mut other = plain();
+    other.header.set_extension(1, number_bytes(5)).unwrap();
+    let mut spare = Vec::new();
+    put_number(&mut other.header, 0x0304, &mut spare);
+    assert_eq!(other.header.get_extension(1).as_deref(), Some(&[0, 5][..]));
+    assert_eq!(
+        other.header.get_extension(TWCC_ID).as_deref(),
+        Some(&[3, 4][..])
+    );
+}
+
+#[test]
+fn feedback_of_every_shape_reads_as_the_rtc_crate_reads_it() {
+    let t0 = Instant::now();
+    let mut sent = Sent::default();
+    for i in 0..3000u64 {
+        sent.stamp(
+            t0 + Duration::from_micros(i * 700),
+            200 + (i % 900) as usize,
+        );
+    }
+    let mut state = 0x9e37_79b9_u32;
+    let mut next = move |n: u32| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state % n
+    };
+    for round in 0..400 {
+        let count = 1 + next(300) as u16;
+        // Statuses in runs, so that run-length chunks have something to
+        // hold; large deltas now and then, negative ones among them.
+        let mut statuses = Vec::new();
+        while statuses.len() < usize::from(count) {
+            let symbol = match next(10) {
+                0..=5 => SymbolTypeTcc::PacketReceivedSmallDelta,
+                6..=7 => SymbolTypeTcc::PacketNotReceived,
+                _ => SymbolTypeTcc::PacketReceivedLargeDelta,
+            };
+            let longest = if next(4) == 0 { 40 } else { 3 };
+            let run = 1 + next(longest) as usize;
+            statuses.extend(std::iter::repeat_n(symbol, run));
+        }
+        statuses.truncate(usize::from(count));
+        let mut chunks = Vec::new();
+        let mut at = 0;
+        while at < statuses.len() {
+            let rest = &statuses[at..];
+            let run = rest.iter().take_while(|s| **s == rest[0]).count();
+            let one_bit = rest
+                .iter()
+                .take(14)
+                .all(|s| *s != SymbolTypeTcc::PacketReceivedLargeDelta);
+            if run >= 7 || next(3) == 0 {
+                chunks.push(PacketStatusChunk::RunLengthChunk(RunLengthChunk {
+                    type_tcc: StatusChunkTypeTcc::RunLengthChunk,
+                    packet_status_symbol: rest[0],
+                    run_length: run as u16,
+                }));
+                at += run;
+            } else {
+                let (size, n) = if one_bit && next(2) == 0 {
+                    (SymbolSizeTypeTcc::OneBit, 14)
+                } else {
+                    (SymbolSizeTypeTcc::TwoBit, 7)
+                };
+                let mut symbol_list: Vec<_> = rest.iter().take(n).copied().collect();
+                symbol_list.resize(n, SymbolTypeTcc::PacketNotReceived);
+                chunks.push(PacketStatusChunk::StatusVectorChunk(StatusVectorChunk {
+                    type_tcc: StatusChunkTypeTcc::StatusVectorChunk,
+                    symbol_size: size,
+                    symbol_list,
+                }));
+                at += n;
+            }
+        }
+        let recv_deltas = statuses
+            .iter()
+            .filter(|s| **s != SymbolTypeTcc::PacketNotReceived)
+            .map(|s| RecvDelta {
+                type_tcc_packet: *s,
+                delta: if *s == SymbolTypeTcc::PacketReceivedSmallDelta {
+                    i64::from(next(256)) * 250
+                } else {
+                    (i64::from(next(65_536)) - 32_768) * 250
+                },
+            })
+            .collect();
+        let fb = TransportLayerCc {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+            base_sequence_number: next(3000) as u16,
+            packet_status_count: count,
+            reference_time: next(1 << 24),
+            fb_pkt_count: round as u8,
+            packet_chunks: chunks,
+            recv_deltas,
+        };
+        read(&sent, &fb);
+    }
+}
+
+#[test]
+fn a_feedback_cut_short_gives_what_it_fully_reports_and_nothing_else() {
+    use rtc::shared::marshal::Marshal;
+    let t0 = Instant::now();
+    let mut sent = Sent::default();
+    for i in 0..10u64 {
+        sent.stamp(t0 + Duration::from_millis(i), 1000);
+    }
+    let fb = TransportLayerCc {
+        base_sequence_number: 0,
+        packet_status_count: 10,
+        reference_time: 1,
+        packet_chunks: vec![PacketStatusChunk::RunLengthChunk(RunLengthChunk {
+            type_tcc: StatusChunkTypeTcc::RunLengthChunk,
+            packet_status_symbol: SymbolTypeTcc::PacketReceivedSmallDelta,
+            run_length: 10,
+        })],
+        recv_deltas: (0..10)
+            .map(|_| RecvDelta {
+                type_tcc_packet: SymbolTypeTcc::PacketReceivedSmallDelta,
+                delta: 1000,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let bytes = fb.marshal().unwrap();
+    let mut out = Vec::new();
+    // Header, chunk and four of the ten deltas.
+    sent.read_feedback(&bytes[..26], &mut out);
+    assert_eq!(out.len(), 4);
+    for len in 0..22 {
+        out.clear();
+        sent.read_feedback(&bytes[..len], &mut out);
+        assert!(out.is_empty(), "{len} bytes");
+    }
+}
+
+#[test]
+fn the_slope_is_the_least_squares_line_through_the_points() {
+    let line = |a: f64, b: f64, x0: f64| -> VecDeque<(f64, f64)> {
+        (0..20)
+            .map(|i| {
+                let x = x0 + f64::from(i) * 7.5;
+                // Noise that sums to nothing about the line.
+                let noise = if i % 2 == 0 { 0.25 } else { -0.25 };
+                (x, a * x + b + noise)
+            })
+            .collect()
+    };
+    for (a, b, x0) in [(0.5, 3.0, 0.0), (-0.02, 1e4, 4.0e9), (0.0, -7.0, 1e6)] {
+        let got = slope(&line(a, b, x0)).unwrap();
+        assert!((got - a).abs() < 1e-3, "{got} for {a}");
+    }
+    let flat: VecDeque<(f64, f64)> = std::iter::repeat_n((5.0, 1.0), 20).collect();
+    assert_eq!(slope(&flat), None, "no spread in x: no slope");
 }

@@ -1,7 +1,8 @@
 //! What subscribers say back: keyframe requests, passed on to the
 //! publisher at most once per throttle interval; NACKs, answered from the
 //! track's history within each connection's budget; and what they can
-//! receive (REMB), which the allocation divides (forwarder/simulcast.rs).
+//! receive (REMB, or the server's own estimate from transport-wide
+//! feedback), which the allocation divides (forwarder/bandwidth.rs).
 
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
@@ -9,13 +10,26 @@ use std::time::{Instant, SystemTime};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
-use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 
 use super::Forwarder;
 use crate::published::ConnId;
 
 impl Forwarder {
+    /// Transport-wide feedback: the server's own estimate, when it makes
+    /// one, is the one the allocation divides.
+    pub(super) fn on_transport(&mut self, id: ConnId, observed: &[crate::bwe::Observation]) {
+        let Some(c) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
+            return;
+        };
+        if let Some(bwe) = c.bwe.as_mut() {
+            let now = Instant::now();
+            bwe.on_feedback(observed, now);
+            c.estimate = Some((bwe.estimate(), now));
+            self.shared.counters.estimate(bwe.estimate());
+        }
+    }
+
     pub(super) fn on_feedback(&mut self, id: ConnId, packets: &[Box<dyn rtc::rtcp::Packet>]) {
         let Some(c) = self.conns.get_mut(&id).and_then(|c| c.sub()) else {
             return;
@@ -31,15 +45,6 @@ impl Forwarder {
                     |s| by_ssrc.contains_key(&s),
                     &self.shared.counters,
                 );
-            } else if let Some(fb) = p.as_any().downcast_ref::<TransportLayerCc>() {
-                // The server's own estimate, when it makes one, is the
-                // one the allocation divides.
-                if let Some(bwe) = c.bwe.as_mut() {
-                    let now = Instant::now();
-                    bwe.on_feedback(&c.leg.twcc_feedback(fb), now);
-                    c.estimate = Some((bwe.estimate(), now));
-                    self.shared.counters.estimate(bwe.estimate());
-                }
             } else if let Some(remb) = p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>()
             {
                 // What the client's own estimator says it can receive.

@@ -430,6 +430,7 @@ impl Forwarder {
                 leg::Event::Connected => self.subscriber_up(id, true),
                 leg::Event::Lost => self.subscriber_up(id, false),
                 leg::Event::Feedback(packets) => self.on_feedback(id, &packets),
+                leg::Event::Transport(observed) => self.on_transport(id, &observed),
             }
         }
     }

@@ -53,6 +53,8 @@ pub enum Event {
     Connected,
     /// RTCP from the client: keyframe requests, NACKs, reports.
     Feedback(Vec<Box<dyn rtc::rtcp::Packet>>),
+    /// Transport-wide feedback: what came of packets the leg numbered.
+    Transport(Vec<crate::bwe::Observation>),
     /// The client is gone: it closed, went silent, or the handshake failed.
     Lost,
 }
@@ -85,6 +87,8 @@ pub struct Leg {
     /// Transport-wide sequence numbers on what it sends, when the server
     /// estimates the link itself (bwe.rs) and the client took them.
     twcc: Option<crate::bwe::Sent>,
+    /// The vector a copy's number goes in, lent to each copy in turn.
+    extensions: Vec<rtc::rtp::header::Extension>,
     /// Padding to probe the link with, on a stream of its own.
     prober: Option<probe::Prober>,
 }
@@ -123,6 +127,7 @@ impl Leg {
             pending: VecDeque::new(),
             plain: Vec::new(),
             twcc: None,
+            extensions: Vec::new(),
             prober: None,
         })
     }
@@ -187,17 +192,6 @@ impl Leg {
                 self.pending.push_back((to, sealed));
             }
         }
-    }
-
-    /// The packets a transport-wide feedback reports on.
-    pub fn twcc_feedback(
-        &self,
-        fb: &rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc,
-    ) -> Vec<crate::bwe::Observation> {
-        self.twcc
-            .as_ref()
-            .map(|t| t.feedback(fb))
-            .unwrap_or_default()
     }
 
     /// An offer of `sections`, the one after the last.
@@ -341,6 +335,16 @@ impl Leg {
             return;
         };
         self.heard = now;
+        let plain = match self.twcc.as_ref() {
+            Some(twcc) => match split_transport(&plain, twcc, events) {
+                Some(others) => others,
+                None => plain,
+            },
+            None => plain,
+        };
+        if plain.is_empty() {
+            return;
+        }
         if let Ok(packets) = rtc::rtcp::packet::unmarshal(&mut plain.freeze()) {
             events.push(Event::Feedback(packets));
         }
@@ -361,18 +365,19 @@ impl Leg {
         if let Some(twcc) = self.twcc.as_mut() {
             // The extension adds 8 bytes (a one-byte header, padded).
             let seq = twcc.stamp(now, packet.marshal_size() + 8);
-            let _ = packet
-                .header
-                .set_extension(crate::bwe::TWCC_ID, crate::bwe::number_bytes(seq));
+            crate::bwe::put_number(&mut packet.header, seq, &mut self.extensions);
         }
         self.plain.resize(packet.marshal_size(), 0);
-        let Ok(n) = packet.marshal_to(&mut self.plain) else {
-            return false;
-        };
-        let Ok(sealed) = srtp
-            .local
-            .encrypt_rtp_with_header(&self.plain[..n], &packet.header)
-        else {
+        let marshalled = packet.marshal_to(&mut self.plain);
+        let sealed = marshalled.ok().and_then(|n| {
+            srtp.local
+                .encrypt_rtp_with_header(&self.plain[..n], &packet.header)
+                .ok()
+        });
+        if self.extensions.capacity() == 0 {
+            self.extensions = std::mem::take(&mut packet.header.extensions);
+        }
+        let Some(sealed) = sealed else {
             return false;
         };
         out.push((to, sealed));
@@ -480,6 +485,37 @@ impl Leg {
     pub fn poll_transmit(&mut self) -> Option<(Peer, BytesMut)> {
         self.pending.pop_front()
     }
+}
+
+/// Reads the transport-wide feedback of a compound RTCP packet itself
+/// (crate::bwe's reader: the rtc crate's built objects for every one,
+/// ten or more a second per subscriber). `None` when there was none;
+/// else what else the compound packet held, for the rtc crate's reader.
+fn split_transport(
+    plain: &[u8],
+    twcc: &crate::bwe::Sent,
+    events: &mut Vec<Event>,
+) -> Option<BytesMut> {
+    let mut observed = Vec::new();
+    let mut others = BytesMut::new();
+    let mut found = false;
+    let mut at = 0;
+    while at + 4 <= plain.len() {
+        let words = usize::from(u16::from_be_bytes([plain[at + 2], plain[at + 3]]));
+        let end = (at + 4 * (words + 1)).min(plain.len());
+        let packet = &plain[at..end];
+        if crate::bwe::is_feedback(packet) {
+            twcc.read_feedback(packet, &mut observed);
+            found = true;
+        } else {
+            others.extend_from_slice(packet);
+        }
+        at = end;
+    }
+    if !observed.is_empty() {
+        events.push(Event::Transport(observed));
+    }
+    found.then_some(others)
 }
 
 #[cfg(test)]

@@ -331,7 +331,33 @@ impl MediaSocket {
 fn udp(ip: IpAddr, port: u16) -> io::Result<StdSocket> {
     let socket = StdSocket::bind(SocketAddr::new(ip, port))?;
     socket.set_nonblocking(true)?;
+    if ip.is_ipv4() {
+        dont_fragment(&socket);
+    }
     Ok(socket)
+}
+
+/// Sends with the don't-fragment bit set and the path MTU not tracked, as
+/// QUIC stacks do: media packets are sized to fit any path (about 1,200
+/// bytes), and Linux's default (DF set, yet fragmenting locally when
+/// allowed) draws a hashed IP ID for every datagram, a shared counter
+/// that took 4 % of the server's time at 11,000 copies a second.
+fn dont_fragment(socket: &StdSocket) {
+    let probe: libc::c_int = libc::IP_PMTUDISC_PROBE;
+    // SAFETY: the option's value is a live c_int of the length passed.
+    let failed = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            std::ptr::from_ref(&probe).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if failed != 0 {
+        // Sending works as before; only the IP ID costs more.
+        tracing::debug!(error = %io::Error::last_os_error(), "IP_MTU_DISCOVER");
+    }
 }
 
 /// What `bind` gives for the first port of `ports` it succeeds on; the

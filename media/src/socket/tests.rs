@@ -184,3 +184,22 @@ async fn a_range_without_a_free_tcp_port_starts_on_udp_alone() {
     let err = MediaSocket::bind(loopback, 48500, 48599, None, TcpChoice::Port(port));
     assert!(err.is_err());
 }
+
+#[test]
+fn a_media_socket_sends_with_dont_fragment_and_no_path_mtu_discovery() {
+    let socket = udp(IpAddr::from([127, 0, 0, 1]), 0).unwrap();
+    let mut mode: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the option is read into a live c_int of the length passed.
+    let got = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            std::ptr::from_mut(&mut mode).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(got, 0);
+    assert_eq!(mode, libc::IP_PMTUDISC_PROBE);
+}
