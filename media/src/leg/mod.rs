@@ -367,8 +367,13 @@ impl Leg {
             let seq = twcc.stamp(now, packet.marshal_size() + 8);
             crate::bwe::put_number(&mut packet.header, seq, &mut self.extensions);
         }
-        self.plain.resize(packet.marshal_size(), 0);
-        let marshalled = packet.marshal_to(&mut self.plain);
+        // The buffer only grows: sized to each copy, it zero-filled a
+        // kilobyte every time a video packet followed an audio one.
+        let size = packet.marshal_size();
+        if self.plain.len() < size {
+            self.plain.resize(size, 0);
+        }
+        let marshalled = packet.marshal_to(&mut self.plain[..size]);
         let sealed = marshalled.ok().and_then(|n| {
             srtp.local
                 .encrypt_rtp_with_header(&self.plain[..n], &packet.header)
