@@ -123,6 +123,17 @@ impl Sent {
         };
         seq
     }
+
+    /// The packet sent under `seq`, as the client reported it; `None`
+    /// for a number this leg did not send (or sent too long ago).
+    fn observation(&self, seq: u16, arrival_us: Option<i64>) -> Option<Observation> {
+        let slot = self.ring[usize::from(seq) % RING];
+        (slot.size != 0 && slot.seq == seq).then(|| Observation {
+            sent_at: self.since + Duration::from_nanos(slot.sent_ns),
+            size: u32::from(slot.size),
+            arrival_us,
+        })
+    }
 }
 
 /// What the delay trend says of the path.

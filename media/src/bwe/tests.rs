@@ -37,14 +37,7 @@ fn expanded(sent: &Sent, fb: &TransportLayerCc) -> Vec<Observation> {
             SymbolTypeTcc::PacketNotReceived => None,
             SymbolTypeTcc::PacketReceivedWithoutDelta => continue,
         };
-        let slot = sent.ring[usize::from(seq) % RING];
-        if slot.size != 0 && slot.seq == seq {
-            out.push(Observation {
-                sent_at: sent.since + std::time::Duration::from_nanos(slot.sent_ns),
-                size: u32::from(slot.size),
-                arrival_us,
-            });
-        }
+        out.extend(sent.observation(seq, arrival_us));
     }
     out
 }

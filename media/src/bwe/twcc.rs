@@ -4,7 +4,7 @@
 //! list of chunks and a list of deltas for every feedback, ten or more a
 //! second for every subscriber, only for them to be walked once here.
 
-use super::{Observation, Sent, RING};
+use super::{Observation, Sent};
 
 /// The RTCP packet type and format of a transport-wide feedback.
 const PT: u8 = 205;
@@ -91,14 +91,7 @@ impl Sent {
                     }
                     _ => continue,
                 };
-                let slot = self.ring[usize::from(seq) % RING];
-                if slot.size != 0 && slot.seq == seq {
-                    out.push(Observation {
-                        sent_at: self.since + std::time::Duration::from_nanos(slot.sent_ns),
-                        size: u32::from(slot.size),
-                        arrival_us,
-                    });
-                }
+                out.extend(self.observation(seq, arrival_us));
             }
         }
     }

@@ -335,13 +335,11 @@ impl Leg {
             return;
         };
         self.heard = now;
-        let plain = match self.twcc.as_ref() {
-            Some(twcc) => match split_transport(&plain, twcc, events) {
-                Some(others) => others,
-                None => plain,
-            },
-            None => plain,
-        };
+        let plain = self
+            .twcc
+            .as_ref()
+            .and_then(|twcc| split_transport(&plain, twcc, events))
+            .unwrap_or(plain);
         if plain.is_empty() {
             return;
         }
@@ -501,26 +499,34 @@ fn split_transport(
     twcc: &crate::bwe::Sent,
     events: &mut Vec<Event>,
 ) -> Option<BytesMut> {
+    if !rtcp_packets(plain).any(crate::bwe::is_feedback) {
+        return None;
+    }
     let mut observed = Vec::new();
     let mut others = BytesMut::new();
-    let mut found = false;
-    let mut at = 0;
-    while at + 4 <= plain.len() {
-        let words = usize::from(u16::from_be_bytes([plain[at + 2], plain[at + 3]]));
-        let end = (at + 4 * (words + 1)).min(plain.len());
-        let packet = &plain[at..end];
+    for packet in rtcp_packets(plain) {
         if crate::bwe::is_feedback(packet) {
             twcc.read_feedback(packet, &mut observed);
-            found = true;
         } else {
             others.extend_from_slice(packet);
         }
-        at = end;
     }
     if !observed.is_empty() {
         events.push(Event::Transport(observed));
     }
-    found.then_some(others)
+    Some(others)
+}
+
+/// The packets of a compound RTCP packet, each with its header, by the
+/// length each header gives (the last cut at the end of the bytes).
+fn rtcp_packets(compound: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = compound;
+    std::iter::from_fn(move || {
+        let words = usize::from(u16::from_be_bytes([*rest.get(2)?, *rest.get(3)?]));
+        let (packet, after) = rest.split_at((4 * (words + 1)).min(rest.len()));
+        rest = after;
+        Some(packet)
+    })
 }
 
 #[cfg(test)]

@@ -607,3 +607,69 @@ fn media_goes_to_the_first_checked_address_until_a_nomination_moves_it() {
         "each signed check is answered where it came from"
     );
 }
+
+#[test]
+fn a_compound_packet_gives_its_transport_feedback_to_the_estimator_and_the_rest_to_rtc() {
+    use rtc::rtcp::receiver_report::ReceiverReport;
+    use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
+        PacketStatusChunk, RunLengthChunk, StatusChunkTypeTcc, SymbolTypeTcc, TransportLayerCc,
+    };
+    let mut sent = crate::bwe::Sent::default();
+    let t = Instant::now();
+    for _ in 0..3 {
+        sent.stamp(t, 1_000);
+    }
+    let feedback = TransportLayerCc {
+        base_sequence_number: 0,
+        packet_status_count: 3,
+        reference_time: 1,
+        packet_chunks: vec![PacketStatusChunk::RunLengthChunk(RunLengthChunk {
+            type_tcc: StatusChunkTypeTcc::RunLengthChunk,
+            packet_status_symbol: SymbolTypeTcc::PacketNotReceived,
+            run_length: 3,
+        })],
+        ..Default::default()
+    };
+    let report = ReceiverReport {
+        ssrc: 7,
+        ..Default::default()
+    };
+    let pli = PictureLossIndication {
+        sender_ssrc: 7,
+        media_ssrc: 2222,
+    };
+    let compound = |packets: Vec<Box<dyn rtc::rtcp::Packet>>| {
+        rtc::rtcp::packet::marshal(&packets).unwrap().to_vec()
+    };
+
+    let mut events = Vec::new();
+    let plain = compound(vec![
+        Box::new(report.clone()),
+        Box::new(feedback),
+        Box::new(pli.clone()),
+    ]);
+    let others = split_transport(&plain, &sent, &mut events).expect("it holds feedback");
+    let [Event::Transport(observed)] = events.as_slice() else {
+        panic!("one transport event");
+    };
+    assert_eq!(observed.len(), 3);
+    assert!(observed
+        .iter()
+        .all(|o| o.arrival_us.is_none() && o.size == 1_000));
+    let rest = rtc::rtcp::packet::unmarshal(&mut others.freeze()).unwrap();
+    assert_eq!(rest.len(), 2, "the report and the PLI, in order");
+    assert!(rest[0].as_any().downcast_ref::<ReceiverReport>().is_some());
+    assert!(rest[1]
+        .as_any()
+        .downcast_ref::<PictureLossIndication>()
+        .is_some());
+
+    // Without feedback the packet goes to rtc as it came.
+    let mut events = Vec::new();
+    let plain = compound(vec![Box::new(report), Box::new(pli)]);
+    assert!(split_transport(&plain, &sent, &mut events).is_none());
+    assert!(events.is_empty());
+    // A header cut short at the end is not a packet.
+    assert_eq!(rtcp_packets(&plain[..plain.len() - 1]).count(), 2);
+    assert_eq!(rtcp_packets(&plain[..3]).count(), 0);
+}
