@@ -24,7 +24,10 @@ const PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIF
 
 /// Both directions' SRTP contexts.
 pub struct Srtp {
-    /// Seals what the server sends.
+    /// Seals the RTP the server sends, under AES-GCM (the profile
+    /// browsers pick); under the other profile `local` seals it.
+    pub rtp: Option<super::seal::GcmRtp>,
+    /// Seals the RTCP the server sends, and its RTP when `rtp` is `None`.
     pub local: Context,
     /// Opens what the client sends (its RTCP), with replay protection.
     pub remote: Context,
@@ -147,7 +150,15 @@ impl Dtls {
         config.set_session_keys_from_keying_material(material.as_ref(), state.is_client())?;
         let crypto = self.provider.crypto();
         let keys = &config.keys;
+        let rtp = match profile {
+            ProtectionProfile::AeadAes128Gcm => Some(
+                super::seal::GcmRtp::new(crypto, &keys.local_master_key, &keys.local_master_salt)
+                    .map_err(|e| Error::Other(e.to_string()))?,
+            ),
+            _ => None,
+        };
         Ok(Srtp {
+            rtp,
             local: Context::new(
                 &keys.local_master_key,
                 &keys.local_master_salt,

@@ -17,6 +17,7 @@ pub mod ice;
 pub mod offer;
 pub mod probe;
 pub mod reports;
+pub mod seal;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -81,9 +82,6 @@ pub struct Leg {
     version: u64,
     /// Datagrams other than forwarded media, for [`Leg::poll_transmit`].
     pending: VecDeque<(Peer, BytesMut)>,
-    /// Where a copy is marshalled before its seal, kept between copies:
-    /// a fresh buffer per copy was an allocation and a zero fill each.
-    plain: Vec<u8>,
     /// Transport-wide sequence numbers on what it sends, when the server
     /// estimates the link itself (bwe.rs) and the client took them.
     twcc: Option<crate::bwe::Sent>,
@@ -125,7 +123,6 @@ impl Leg {
             session_id: u64::from(crate::conn::random_u32()),
             version: 0,
             pending: VecDeque::new(),
-            plain: Vec::new(),
             twcc: None,
             extensions: Vec::new(),
             prober: None,
@@ -181,14 +178,11 @@ impl Leg {
             };
             let number = twcc.stamp(now, size);
             let _ = header.set_extension(crate::bwe::TWCC_ID, crate::bwe::number_bytes(number));
-            self.plain.clear();
-            self.plain.resize(header.marshal_size(), 0);
-            if header.marshal_to(&mut self.plain).is_err() {
-                return;
-            }
-            self.plain.resize(self.plain.len() + probe::PADDING - 1, 0);
-            self.plain.push(probe::PADDING as u8);
-            if let Ok(sealed) = srtp.local.encrypt_rtp_with_header(&self.plain, &header) {
+            let sealed = seal_rtp(srtp, &header, probe::PADDING, |out| {
+                out.resize(out.len() + probe::PADDING - 1, 0);
+                out.extend_from_slice(&[probe::PADDING as u8]);
+            });
+            if let Some(sealed) = sealed {
                 self.pending.push_back((to, sealed));
             }
         }
@@ -365,17 +359,8 @@ impl Leg {
             let seq = twcc.stamp(now, packet.marshal_size() + 8);
             crate::bwe::put_number(&mut packet.header, seq, &mut self.extensions);
         }
-        // The buffer only grows: sized to each copy, it zero-filled a
-        // kilobyte every time a video packet followed an audio one.
-        let size = packet.marshal_size();
-        if self.plain.len() < size {
-            self.plain.resize(size, 0);
-        }
-        let marshalled = packet.marshal_to(&mut self.plain[..size]);
-        let sealed = marshalled.ok().and_then(|n| {
-            srtp.local
-                .encrypt_rtp_with_header(&self.plain[..n], &packet.header)
-                .ok()
+        let sealed = seal_rtp(srtp, &packet.header, packet.payload.len() + 4, |out| {
+            put_payload(out, &packet)
         });
         if self.extensions.capacity() == 0 {
             self.extensions = std::mem::take(&mut packet.header.extensions);
@@ -487,6 +472,43 @@ impl Leg {
     /// The next datagram to send other than forwarded media.
     pub fn poll_transmit(&mut self) -> Option<(Peer, BytesMut)> {
         self.pending.pop_front()
+    }
+}
+
+/// Marshals `header`, then what `body` writes (`body_len` bytes or
+/// fewer), and seals it: one buffer per packet, the one it is sent in.
+fn seal_rtp(
+    srtp: &mut dtls::Srtp,
+    header: &rtc::rtp::header::Header,
+    body_len: usize,
+    body: impl FnOnce(&mut BytesMut),
+) -> Option<BytesMut> {
+    let header_len = header.marshal_size();
+    let mut out = BytesMut::with_capacity(header_len + body_len + seal::TAG);
+    out.resize(header_len, 0);
+    header.marshal_to(&mut out[..]).ok()?;
+    body(&mut out);
+    match srtp.rtp.as_mut() {
+        Some(gcm) => {
+            gcm.seal(&mut out, header_len, header.ssrc, header.sequence_number)
+                .ok()?;
+            Some(out)
+        }
+        None => srtp.local.encrypt_rtp_with_header(&out, header).ok(),
+    }
+}
+
+/// A packet's payload and, if its header says so, padding to a multiple of
+/// four bytes (four when none is needed), as the rtc crate marshals it.
+fn put_payload(out: &mut BytesMut, packet: &rtc::rtp::Packet) {
+    out.extend_from_slice(&packet.payload);
+    if packet.header.padding {
+        let n = match packet.payload.len() % 4 {
+            0 => 4,
+            r => 4 - r,
+        };
+        out.resize(out.len() + n - 1, 0);
+        out.extend_from_slice(&[n as u8]);
     }
 }
 

@@ -382,12 +382,14 @@ fn a_client_connects_receives_sealed_media_and_sender_reports_and_asks_for_keyfr
 
 #[test]
 fn copies_large_and_small_in_turn_open_at_the_client_as_they_were_sent() {
-    // The leg marshals every copy into one buffer that only grows: a
+    // Each copy is marshalled and sealed in a buffer of its own size: a
     // small copy after a large one must not carry the large one's tail.
     let (mut p, answer) = Pair::offered();
     p.leg.answer(p.now, &answer).unwrap();
     p.run(Duration::from_secs(10), connected);
     assert!(connected(&p.seen), "client state {:?}", p.seen.client_state);
+    // The client took AES-GCM, as browsers do: the leg's own seal.
+    assert!(p.leg.srtp.as_ref().is_some_and(|s| s.rtp.is_some()));
     let sizes = [1_000usize, 3, 600, 40, 1_100, 0, 1_000];
     let packets: Vec<_> = sizes
         .iter()
@@ -672,4 +674,57 @@ fn a_compound_packet_gives_its_transport_feedback_to_the_estimator_and_the_rest_
     // A header cut short at the end is not a packet.
     assert_eq!(rtcp_packets(&plain[..plain.len() - 1]).count(), 2);
     assert_eq!(rtcp_packets(&plain[..3]).count(), 0);
+}
+
+#[test]
+fn probe_padding_and_copies_open_under_the_legs_keys() {
+    use rtc::shared::marshal::Unmarshal;
+    use rtc::srtp::context::Context;
+    use rtc::srtp::protection_profile::ProtectionProfile::AeadAes128Gcm;
+    let mut p = Pair::connected();
+    // Keys the test knows, in place of the handshake's.
+    let provider = rtc::crypto::default_provider().unwrap();
+    let crypto = provider.crypto();
+    let (key, salt) = ([5u8; 16], [6u8; 12]);
+    let context = || Context::new(&key, &salt, AeadAes128Gcm, None, None, crypto).unwrap();
+    p.leg.srtp = Some(Box::new(dtls::Srtp {
+        rtp: Some(seal::GcmRtp::new(crypto, &key, &salt).unwrap()),
+        local: context(),
+        remote: context(),
+    }));
+    p.leg.enable_twcc();
+    while p.leg.poll_transmit().is_some() {}
+    let mut out = Vec::new();
+    assert!(p.leg.send_rtp(p.now, vp8(1), 90_000, &mut out));
+    p.leg.pad(p.now, 400_000, Duration::from_secs(1));
+    let mut events = Vec::new();
+    let mut padding = Vec::new();
+    for step in 1..=20 {
+        let now = p.now + Duration::from_millis(5 * step);
+        p.leg.handle_timeout(now, &mut events);
+        padding.extend(
+            std::iter::from_fn(|| p.leg.poll_transmit())
+                .map(|(_, d)| d)
+                .filter(|d| d.get(1).is_some_and(|b| b & 0x7f == crate::peer::VP8_PT)),
+        );
+    }
+    assert!(
+        padding.len() >= 2,
+        "100 ms at 400 kbit/s: {}",
+        padding.len()
+    );
+    let mut opener = context();
+    let copy = opener.decrypt_rtp(&out[0].1).expect("the copy opens");
+    let copy = rtc::rtp::Packet::unmarshal(&mut &copy[..]).unwrap();
+    assert_eq!(copy.payload, vp8(1).payload);
+    assert!(copy.header.get_extension(crate::bwe::TWCC_ID).is_some());
+    for sealed in padding {
+        let plain = opener.decrypt_rtp(&sealed).expect("the padding opens");
+        assert_eq!(plain.len(), 12 + 8 + probe::PADDING);
+        assert_eq!(plain.last(), Some(&(probe::PADDING as u8)));
+        let header = rtc::rtp::header::Header::unmarshal(&mut &plain[..]).unwrap();
+        assert!(header.padding);
+        assert_ne!(header.ssrc, 2222);
+        assert!(header.get_extension(crate::bwe::TWCC_ID).is_some());
+    }
 }
