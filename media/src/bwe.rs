@@ -124,6 +124,16 @@ impl Sent {
         seq
     }
 
+    /// Takes no report on `seq` as telling of the link: its packet went
+    /// again under the same number (a NACK), and a report could be of
+    /// either sending.
+    pub fn forget(&mut self, seq: u16) {
+        let slot = &mut self.ring[usize::from(seq) % RING];
+        if slot.seq == seq {
+            slot.size = 0;
+        }
+    }
+
     /// The packet sent under `seq`, as the client reported it; `None`
     /// for a number this leg did not send (or sent too long ago).
     fn observation(&self, seq: u16, arrival_us: Option<i64>) -> Option<Observation> {

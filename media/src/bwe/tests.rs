@@ -416,3 +416,23 @@ fn the_slope_is_the_least_squares_line_through_the_points() {
     let flat: VecDeque<(f64, f64)> = std::iter::repeat_n((5.0, 1.0), 20).collect();
     assert_eq!(slope(&flat), None, "no spread in x: no slope");
 }
+
+#[test]
+fn a_number_sent_again_tells_nothing_of_the_link() {
+    let mut sent = Sent::default();
+    let t = Instant::now();
+    let a = sent.stamp(t, 1_000);
+    let b = sent.stamp(t, 1_000);
+    sent.forget(a);
+    assert_eq!(sent.observation(a, Some(5)), None, "either sending's");
+    assert!(sent.observation(b, Some(5)).is_some());
+    // A number the ring has since reused is not the one forgotten.
+    let mut later = Sent::default();
+    let first = later.stamp(t, 1_000);
+    for _ in 0..RING {
+        later.stamp(t, 1_000);
+    }
+    later.forget(first);
+    let reused = first.wrapping_add(RING as u16);
+    assert!(later.observation(reused, Some(5)).is_some());
+}

@@ -126,7 +126,7 @@ impl Forwarder {
                 pictures: sub.watch.pictures(),
             };
             if c.leg
-                .send_rtp(now, sub.copy_as(packet, n), sub.clock_rate, &mut self.out)
+                .resend_rtp(now, sub.copy_as(packet, n), sub.clock_rate, &mut self.out)
             {
                 counters.resent.fetch_add(1, Ordering::Relaxed);
             }

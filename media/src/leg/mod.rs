@@ -12,6 +12,7 @@
 //! no data channel; it receives no RTP. It takes either DTLS role, as the
 //! client's answer picks.
 
+pub mod copies;
 pub mod dtls;
 pub mod ice;
 pub mod offer;
@@ -87,6 +88,8 @@ pub struct Leg {
     twcc: Option<crate::bwe::Sent>,
     /// The vector a copy's number goes in, lent to each copy in turn.
     extensions: Vec<rtc::rtp::header::Extension>,
+    /// How recent copies were numbered, for sending them again.
+    copies: copies::Copies,
     /// Padding to probe the link with, on a stream of its own.
     prober: Option<probe::Prober>,
 }
@@ -125,6 +128,7 @@ impl Leg {
             pending: VecDeque::new(),
             twcc: None,
             extensions: Vec::new(),
+            copies: copies::Copies::default(),
             prober: None,
         })
     }
@@ -351,14 +355,57 @@ impl Leg {
         clock_rate: u32,
         out: &mut Vec<(Peer, BytesMut)>,
     ) -> bool {
+        if self.srtp.is_none() || self.remote.is_none() || self.lost {
+            return false;
+        }
+        let number = self.twcc.as_mut().map(|twcc| {
+            // The extension adds 8 bytes (a one-byte header, padded).
+            let number = twcc.stamp(now, packet.marshal_size() + 8);
+            crate::bwe::put_number(&mut packet.header, number, &mut self.extensions);
+            number
+        });
+        let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
+        let sent = self.seal_out(now, packet, clock_rate, out);
+        if sent {
+            self.copies.sent(ssrc, seq, number);
+        }
+        sent
+    }
+
+    /// Sends a copy again (a NACK), as the same bytes as the first time:
+    /// with the transport-wide number it first carried (leg/copies.rs
+    /// says why). False, and nothing sent, for a copy the leg does not
+    /// remember sending.
+    pub fn resend_rtp(
+        &mut self,
+        now: Instant,
+        mut packet: rtc::rtp::Packet,
+        clock_rate: u32,
+        out: &mut Vec<(Peer, BytesMut)>,
+    ) -> bool {
+        let h = &packet.header;
+        let Some(number) = self.copies.number(h.ssrc, h.sequence_number) else {
+            return false;
+        };
+        if let Some(number) = number {
+            if let Some(twcc) = self.twcc.as_mut() {
+                twcc.forget(number);
+            }
+            crate::bwe::put_number(&mut packet.header, number, &mut self.extensions);
+        }
+        self.seal_out(now, packet, clock_rate, out)
+    }
+
+    fn seal_out(
+        &mut self,
+        now: Instant,
+        mut packet: rtc::rtp::Packet,
+        clock_rate: u32,
+        out: &mut Vec<(Peer, BytesMut)>,
+    ) -> bool {
         let (Some(srtp), Some(to), false) = (self.srtp.as_mut(), self.remote, self.lost) else {
             return false;
         };
-        if let Some(twcc) = self.twcc.as_mut() {
-            // The extension adds 8 bytes (a one-byte header, padded).
-            let seq = twcc.stamp(now, packet.marshal_size() + 8);
-            crate::bwe::put_number(&mut packet.header, seq, &mut self.extensions);
-        }
         let sealed = seal_rtp(srtp, &packet.header, packet.payload.len() + 4, |out| {
             put_payload(out, &packet)
         });

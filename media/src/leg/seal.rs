@@ -26,14 +26,15 @@ pub struct GcmRtp {
     /// The highest packet index (RFC 3711 §3.3.1: the rollover count and
     /// the sequence number) sent on each SSRC. Never forgotten: an SSRC
     /// that came back with its count restarted would seal two packets
-    /// under one nonce.
+    /// under one nonce (and a copy sent again must be the same bytes:
+    /// leg/copies.rs).
     sent: HashMap<u32, u64, BuildHasherDefault<SsrcHasher>>,
 }
 
 impl GcmRtp {
     /// From the master key and salt DTLS exported (`crypto` is the
     /// handshake's provider).
-    pub fn new(
+    pub(super) fn new(
         crypto: &dyn RTCCrypto,
         master_key: &[u8],
         master_salt: &[u8],
@@ -42,8 +43,15 @@ impl GcmRtp {
         let salt_block = derive(crypto, LABEL_SALT, master_key, master_salt)?;
         let mut salt = [0; 12];
         salt.copy_from_slice(&salt_block[..12]);
+        let cipher = crypto.new_aead(AeadAlgorithm::Aes128Gcm, &key)?;
+        if cipher.tag_len() != TAG {
+            return Err(CryptoError::InvalidTagLength {
+                expected: TAG,
+                actual: cipher.tag_len(),
+            });
+        }
         Ok(Self {
-            cipher: crypto.new_aead(AeadAlgorithm::Aes128Gcm, &key)?,
+            cipher,
             salt,
             sent: HashMap::default(),
         })
@@ -51,14 +59,17 @@ impl GcmRtp {
 
     /// Seals `packet`, an RTP packet whose first `header` bytes are its
     /// header (authenticated, not encrypted), and appends the tag.
-    pub fn seal(
+    pub(super) fn seal(
         &mut self,
         packet: &mut BytesMut,
         header: usize,
         ssrc: u32,
         seq: u16,
-    ) -> Result<(), CryptoError> {
-        let index = self.index(ssrc, seq);
+    ) -> Result<(), SealError> {
+        if header > packet.len() {
+            return Err(SealError::Short);
+        }
+        let index = self.index(ssrc, seq).ok_or(SealError::Exhausted)?;
         // RFC 7714 §8.1: 00 00, SSRC, ROC, SEQ, exclusive-or the salt.
         let mut nonce = [0; 12];
         nonce[2..6].copy_from_slice(&ssrc.to_be_bytes());
@@ -68,27 +79,49 @@ impl GcmRtp {
         }
         let mut tag = [0; TAG];
         let (aad, body) = packet.split_at_mut(header);
-        self.cipher.seal_in_place(&nonce, aad, body, &mut tag)?;
+        self.cipher
+            .seal_in_place(&nonce, aad, body, &mut tag)
+            .map_err(SealError::Crypto)?;
         packet.extend_from_slice(&tag);
         Ok(())
     }
 
-    /// The packet index of `seq` on `ssrc`: of the three rollover counts
-    /// around the highest index sent, the one nearest (RFC 3711 §3.3.1, as
-    /// a receiver guesses it), so a resent packet from before a wrap keeps
-    /// its count.
-    fn index(&mut self, ssrc: u32, seq: u16) -> u64 {
+    /// The packet index of `seq` on `ssrc`, its rollover count guessed
+    /// from the highest index sent as a receiver guesses it (RFC 3711
+    /// §3.3.1, libsrtp's branches, ties included), so a copy sent again
+    /// from before a wrap keeps its count. `None` past 2^48 packets.
+    fn index(&mut self, ssrc: u32, seq: u16) -> Option<u64> {
+        const HALF: u16 = 1 << 15;
         let highest = self.sent.entry(ssrc).or_insert(u64::from(seq));
-        let roc = *highest >> 16;
-        let index = [roc.wrapping_sub(1), roc, roc + 1]
-            .into_iter()
-            .filter(|r| *r < 1 << 32)
-            .map(|r| (r << 16) | u64::from(seq))
-            .min_by_key(|i| i.abs_diff(*highest))
-            .unwrap_or(u64::from(seq));
+        let (roc, local) = (*highest >> 16, *highest as u16);
+        let roc = if local < HALF {
+            if seq.saturating_sub(local) > HALF {
+                roc.saturating_sub(1)
+            } else {
+                roc
+            }
+        } else if local - HALF > seq {
+            roc + 1
+        } else {
+            roc
+        };
+        if roc >= 1 << 32 {
+            return None;
+        }
+        let index = (roc << 16) | u64::from(seq);
         *highest = (*highest).max(index);
-        index
+        Some(index)
     }
+}
+
+/// Why a packet was not sealed.
+#[derive(Debug)]
+pub enum SealError {
+    /// Shorter than the header it was said to have.
+    Short,
+    /// 2^48 packets on one SSRC (RFC 3711 §9.2): the keys must change.
+    Exhausted,
+    Crypto(CryptoError),
 }
 
 /// RFC 3711 §4.3.3, with a key derivation rate of 0 (RFC 5764): the

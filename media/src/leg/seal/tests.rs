@@ -49,7 +49,7 @@ fn sealed_copies_are_the_rtc_contexts_bytes_across_wraps_and_resends() {
     for step in 0..40u16 {
         let seq = 65_520u16.wrapping_add(step);
         order.push((0x1234_5678, seq));
-        order.push((0x0BAD_CAFE, seq.wrapping_add(30_000)));
+        order.push((0x0BAD_CAFE, seq.wrapping_add(8)));
         // Resent: one from four back, on either side of the wrap.
         if step % 5 == 4 {
             order.push((0x1234_5678, seq.wrapping_sub(4)));
@@ -94,4 +94,32 @@ fn a_packet_sealed_under_another_key_or_altered_does_not_open() {
     let mut altered = packet.clone();
     altered[3] ^= 1; // the sequence number, authenticated not encrypted
     assert!(open(key, &altered).is_err());
+}
+
+/// The rollover count a receiver would guess (RFC 3711 §3.3.1), ties
+/// included: half the sequence space ahead of or behind the highest sent.
+#[test]
+fn the_rollover_count_is_the_receivers_guess_at_the_ties_too() {
+    let provider = rtc::crypto::default_provider().unwrap();
+    let mut g = GcmRtp::new(provider.crypto(), &[1; 16], &[2; 12]).unwrap();
+    let ssrc = 3;
+    assert_eq!(g.index(ssrc, 65_000), Some(65_000));
+    assert_eq!(g.index(ssrc, 10), Some((1 << 16) | 10), "wrapped");
+    assert_eq!(g.index(ssrc, 65_530), Some(65_530), "from before the wrap");
+    // Highest 1|10: 10 + 32768 is a tie, which libsrtp keeps in count 1.
+    assert_eq!(g.index(ssrc, 10 + 32_768), Some((1 << 16) | 32_778));
+    // Highest 1|32778: 10 is a tie the other way, also count 1.
+    assert_eq!(g.index(ssrc, 10), Some((1 << 16) | 10));
+    assert_eq!(
+        g.index(ssrc, 9),
+        Some((2 << 16) | 9),
+        "one past the tie: ahead, in the next count"
+    );
+    // The first packet on an SSRC is count 0, whatever its number.
+    assert_eq!(g.index(4, 40_000), Some(40_000));
+    let mut packet = BytesMut::from(&[0x80u8, 96, 0, 1][..]);
+    assert!(matches!(
+        g.seal(&mut packet, 12, ssrc, 1),
+        Err(SealError::Short)
+    ));
 }

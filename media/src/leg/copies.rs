@@ -1,0 +1,72 @@
+//! How each recent copy a leg sent was numbered, so that a copy sent again
+//! for a NACK goes out as the same bytes.
+//!
+//! Sent again, a copy has its first sending's SSRC and sequence number,
+//! so SRTP's nonce (RFC 7714 §8.1) and its ciphertext are the same. Had
+//! it another transport-wide number, its header, which AES-GCM
+//! authenticates, would differ: two tags under one nonce give away the
+//! hash key, and with it the means to forge packets (RFC 7714 §8.2,
+//! "Reuse of the same nonce"). So it carries the number it first went out
+//! with, or is not sent again.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use super::seal::SsrcHasher;
+
+/// Copies remembered per SSRC: the track history's depth.
+const RECENT: usize = crate::history::SIZE as usize;
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    seq: u16,
+    /// The transport-wide number it carried, if any.
+    number: Option<u16>,
+    kept: bool,
+}
+
+#[derive(Default)]
+pub struct Copies {
+    by_ssrc: HashMap<u32, Box<[Slot]>, BuildHasherDefault<SsrcHasher>>,
+}
+
+impl Copies {
+    /// Copy `seq` of `ssrc` went out numbered `number`.
+    pub fn sent(&mut self, ssrc: u32, seq: u16, number: Option<u16>) {
+        let slots = self
+            .by_ssrc
+            .entry(ssrc)
+            .or_insert_with(|| vec![Slot::default(); RECENT].into_boxed_slice());
+        slots[usize::from(seq) % RECENT] = Slot {
+            seq,
+            number,
+            kept: true,
+        };
+    }
+
+    /// How copy `seq` of `ssrc` was numbered; `None` when it is not one
+    /// of the recent copies (never sent, or too long ago).
+    pub fn number(&self, ssrc: u32, seq: u16) -> Option<Option<u16>> {
+        let slot = self.by_ssrc.get(&ssrc)?[usize::from(seq) % RECENT];
+        (slot.kept && slot.seq == seq).then_some(slot.number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_is_remembered_until_its_slot_is_taken() {
+        let mut c = Copies::default();
+        assert_eq!(c.number(7, 1), None, "never sent");
+        c.sent(7, 1, Some(40));
+        c.sent(7, 2, None);
+        assert_eq!(c.number(7, 1), Some(Some(40)));
+        assert_eq!(c.number(7, 2), Some(None), "sent without a number");
+        assert_eq!(c.number(8, 1), None, "another SSRC");
+        c.sent(7, 1 + RECENT as u16, Some(41));
+        assert_eq!(c.number(7, 1), None, "too long ago");
+        assert_eq!(c.number(7, 1 + RECENT as u16), Some(Some(41)));
+    }
+}
