@@ -355,7 +355,9 @@ impl Leg {
         clock_rate: u32,
         out: &mut Vec<(Peer, BytesMut)>,
     ) -> bool {
-        if self.srtp.is_none() || self.remote.is_none() || self.lost {
+        // Numbered only if it goes out: a number never sent would read
+        // as a loss.
+        if !self.connected() || self.remote.is_none() {
             return false;
         }
         let number = self.twcc.as_mut().map(|twcc| {

@@ -3,7 +3,7 @@
 //!
 //! Sealed by the rtc crate's context, every copy was looked up twice in a
 //! SipHash map of per-SSRC state and copied once more into a fresh buffer
-//! (docs/performance.md); that was a fifth of the seal. RTCP, and RTP
+//! (docs/performance.md): about half of what its seal cost. RTCP, and RTP
 //! under the other profile (AES-CM with HMAC-SHA1), stay with rtc's
 //! context.
 
