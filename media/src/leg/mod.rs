@@ -14,6 +14,7 @@
 
 pub mod copies;
 pub mod dtls;
+mod feedback;
 pub mod ice;
 pub mod offer;
 pub mod probe;
@@ -228,6 +229,11 @@ impl Leg {
         )
         .map_err(|e| BadAnswer::Dtls(e.to_string()))?;
         self.dtls = Some(dtls);
+        tracing::debug!(
+            server_connects = answer.server_connects,
+            early = self.early.len(),
+            "leg: answer"
+        );
         self.start_dtls(now);
         let mut events = Vec::new();
         for datagram in std::mem::take(&mut self.early) {
@@ -246,13 +252,18 @@ impl Leg {
             // DTLS and SRTCP only from an address that passed a check.
             Some(20..=63) if self.remote == Some(from) => self.on_dtls(now, data, events),
             Some(128..=191) if self.remote == Some(from) => self.on_rtcp(now, &data, events),
-            _ => {}
+            // From an address no check passed from, or neither STUN,
+            // DTLS nor RTCP.
+            first => {
+                tracing::trace!(tcp = from.tcp, ?first, "leg: datagram dropped")
+            }
         }
     }
 
     fn on_stun(&mut self, now: Instant, from: Peer, data: &[u8]) {
         let Ok(binding) = ice::answer(data, from.addr, &self.credentials, self.provider.crypto())
         else {
+            tracing::trace!(tcp = from.tcp, "leg: STUN refused");
             return;
         };
         self.heard = now;
@@ -263,6 +274,14 @@ impl Leg {
         // media to its address.
         let first = self.remote.is_none();
         if binding.nominated || first {
+            if self.remote != Some(from) {
+                // The address itself is the client's, not for the log.
+                tracing::debug!(
+                    tcp = from.tcp,
+                    nominated = binding.nominated,
+                    "leg: media goes to a new address"
+                );
+            }
             self.remote = Some(from);
         }
         if first {
@@ -336,7 +355,7 @@ impl Leg {
         let plain = self
             .twcc
             .as_ref()
-            .and_then(|twcc| split_transport(&plain, twcc, events))
+            .and_then(|twcc| feedback::split_transport(&plain, twcc, events))
             .unwrap_or(plain);
         if plain.is_empty() {
             return;
@@ -474,7 +493,8 @@ impl Leg {
                 self.start_dtls(now);
             }
             if let Some(dtls) = self.dtls.as_mut() {
-                if dtls.handle_timeout(now).is_err() {
+                if let Err(e) = dtls.handle_timeout(now) {
+                    tracing::debug!(error = %e, "leg: DTLS timed out");
                     self.lose(events);
                     return;
                 }
@@ -559,45 +579,6 @@ fn put_payload(out: &mut BytesMut, packet: &rtc::rtp::Packet) {
         out.resize(out.len() + n - 1, 0);
         out.extend_from_slice(&[n as u8]);
     }
-}
-
-/// Reads the transport-wide feedback of a compound RTCP packet itself
-/// (crate::bwe's reader: the rtc crate's built objects for every one,
-/// ten or more a second per subscriber). `None` when there was none;
-/// else what else the compound packet held, for the rtc crate's reader.
-fn split_transport(
-    plain: &[u8],
-    twcc: &crate::bwe::Sent,
-    events: &mut Vec<Event>,
-) -> Option<BytesMut> {
-    if !rtcp_packets(plain).any(crate::bwe::is_feedback) {
-        return None;
-    }
-    let mut observed = Vec::new();
-    let mut others = BytesMut::new();
-    for packet in rtcp_packets(plain) {
-        if crate::bwe::is_feedback(packet) {
-            twcc.read_feedback(packet, &mut observed);
-        } else {
-            others.extend_from_slice(packet);
-        }
-    }
-    if !observed.is_empty() {
-        events.push(Event::Transport(observed));
-    }
-    Some(others)
-}
-
-/// The packets of a compound RTCP packet, each with its header, by the
-/// length each header gives (the last cut at the end of the bytes).
-fn rtcp_packets(compound: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = compound;
-    std::iter::from_fn(move || {
-        let words = usize::from(u16::from_be_bytes([*rest.get(2)?, *rest.get(3)?]));
-        let (packet, after) = rest.split_at((4 * (words + 1)).min(rest.len()));
-        rest = after;
-        Some(packet)
-    })
 }
 
 #[cfg(test)]

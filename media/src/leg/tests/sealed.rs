@@ -50,7 +50,7 @@ fn a_compound_packet_gives_its_transport_feedback_to_the_estimator_and_the_rest_
         Box::new(feedback),
         Box::new(pli.clone()),
     ]);
-    let others = split_transport(&plain, &sent, &mut events).expect("it holds feedback");
+    let others = feedback::split_transport(&plain, &sent, &mut events).expect("it holds feedback");
     let [Event::Transport(observed)] = events.as_slice() else {
         panic!("one transport event");
     };
@@ -69,11 +69,11 @@ fn a_compound_packet_gives_its_transport_feedback_to_the_estimator_and_the_rest_
     // Without feedback the packet goes to rtc as it came.
     let mut events = Vec::new();
     let plain = compound(vec![Box::new(report), Box::new(pli)]);
-    assert!(split_transport(&plain, &sent, &mut events).is_none());
+    assert!(feedback::split_transport(&plain, &sent, &mut events).is_none());
     assert!(events.is_empty());
     // A header cut short at the end is not a packet.
-    assert_eq!(rtcp_packets(&plain[..plain.len() - 1]).count(), 2);
-    assert_eq!(rtcp_packets(&plain[..3]).count(), 0);
+    assert_eq!(feedback::rtcp_packets(&plain[..plain.len() - 1]).count(), 2);
+    assert_eq!(feedback::rtcp_packets(&plain[..3]).count(), 0);
 }
 
 const KEY: [u8; 16] = [5; 16];
