@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::BytesMut;
-use rtc::crypto::{AeadAlgorithm, AeadCipher, BlockCipherAlgorithm, CryptoError, RTCCrypto};
+use rtc::crypto::{
+    AeadAlgorithm, AeadCipher, BlockCipherAlgorithm, CryptoError, RTCCrypto, SecretVec,
+};
 
 /// AES-GCM's tag, which SRTP appends to each packet.
 pub const TAG: usize = 16;
@@ -39,11 +41,20 @@ impl GcmRtp {
         master_key: &[u8],
         master_salt: &[u8],
     ) -> Result<Self, CryptoError> {
-        let key = derive(crypto, LABEL_ENCRYPTION, master_key, master_salt)?;
-        let salt_block = derive(crypto, LABEL_SALT, master_key, master_salt)?;
+        // Zeroed when dropped, as rtc's own session keys are.
+        let mut key = SecretVec::new(vec![0; 16]);
+        derive(
+            crypto,
+            LABEL_ENCRYPTION,
+            master_key,
+            master_salt,
+            key.as_mut(),
+        )?;
+        let mut salt_block = [0; 16];
+        derive(crypto, LABEL_SALT, master_key, master_salt, &mut salt_block)?;
         let mut salt = [0; 12];
         salt.copy_from_slice(&salt_block[..12]);
-        let cipher = crypto.new_aead(AeadAlgorithm::Aes128Gcm, &key)?;
+        let cipher = crypto.new_aead(AeadAlgorithm::Aes128Gcm, key.as_ref())?;
         if cipher.tag_len() != TAG {
             return Err(CryptoError::InvalidTagLength {
                 expected: TAG,
@@ -128,18 +139,19 @@ pub enum SealError {
 /// first block of AES-CM keyed by the master key, at the master salt with
 /// `label` mixed in. The salt sits at the block's start, as the rtc crate
 /// (and so the other direction's context) places it.
+/// `block` is a 16-byte buffer the result is written to.
 fn derive(
     crypto: &dyn RTCCrypto,
     label: u8,
     master_key: &[u8],
     master_salt: &[u8],
-) -> Result<[u8; 16], CryptoError> {
-    let mut block = [0; 16];
+    block: &mut [u8],
+) -> Result<(), CryptoError> {
+    block.fill(0);
     let n = master_salt.len().min(14);
     block[..n].copy_from_slice(&master_salt[..n]);
     block[7] ^= label;
-    crypto.block_encrypt(BlockCipherAlgorithm::Aes128, master_key, &mut block)?;
-    Ok(block)
+    crypto.block_encrypt(BlockCipherAlgorithm::Aes128, master_key, block)
 }
 
 /// SSRCs are random, so a multiply spreads them; SipHash is for keys an
