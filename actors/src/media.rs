@@ -139,6 +139,10 @@ pub enum MediaEvent {
     /// The media plane failed and was started again: every client must
     /// connect its media to the server again.
     Restarted,
+    /// One participant's connection with the server failed (its handshake,
+    /// or 30 s without consent) and is gone with the other: that client
+    /// must connect its media again.
+    Reconnect(ParticipantId),
     /// How well each participant with a subscribe connection receives,
     /// every few seconds: for the moderators' indicator.
     Reception(Vec<Reception>),

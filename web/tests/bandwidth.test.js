@@ -6,33 +6,12 @@
 // limit lifted, it climbs back to the large layer within 20 s. Needs root
 // for the namespace, as the other network tests do.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinRoom, launchBrowser, lineWithSecurity, startServer, tileVideo, withPages } from './harness.js';
-import { Namespace, requireRoot } from './netns.js';
+import { joinRoom, lineWithSecurity, tileVideo, withPages } from './harness.js';
+import { Namespace, acrossTheLink } from './netns.js';
 
-/** @type {Namespace} */
-let ns;
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser[]} */
-const browsers = [];
-
-before(async () => {
-  requireRoot();
-  ns = new Namespace(5);
-  server = await startServer(['peer_to_peer = false'], { host: ns.hostIp });
-  ns.exec('ip', ['route', 'add', 'default', 'via', ns.hostIp]);
-  for (const executablePath of [undefined, ns.chromium()]) {
-    browsers.push(await launchBrowser({ executablePath, args: [`--unsafely-treat-insecure-origin-as-secure=${server.base}`] }));
-  }
-});
-
-after(async () => {
-  for (const b of browsers) await b.close().catch(() => {});
-  await server?.stop();
-  ns?.close();
-});
+const room = acrossTheLink(() => new Namespace(5));
 
 /**
  * Waits until the page decodes every one of `names`' cameras at `height`
@@ -83,14 +62,14 @@ async function longestFreeze(page, names, ms) {
 }
 
 test('a page behind a 400 kbit/s link gets the small layers and keeps decoding, then climbs back when the link frees', async (t) => {
-  const line = await lineWithSecurity(server.base);
-  await withPages(browsers[0], t, async (hostPages) => {
-    await withPages(browsers[1], t, async (slowPages) => {
-      const chair = await hostPages.open('chair', server.base);
+  const line = await lineWithSecurity(room.server.base);
+  await withPages(room.browsers[0], t, async (hostPages) => {
+    await withPages(room.browsers[1], t, async (slowPages) => {
+      const chair = await hostPages.open('chair', room.server.base);
       await joinRoom(chair, { ...line, name: 'Chair' });
-      const bob = await hostPages.open('bob', server.base);
+      const bob = await hostPages.open('bob', room.server.base);
       await joinRoom(bob, { ...line, pin: '', name: 'Bob' });
-      const carol = await slowPages.open('carol', server.base);
+      const carol = await slowPages.open('carol', room.server.base);
       await joinRoom(carol, { ...line, pin: '', name: 'Carol' });
       // Carol only watches: three Chromiums on two cores encoding and
       // decoding her camera too slowed the others' to a few frames a second.
@@ -99,13 +78,13 @@ test('a page behind a 400 kbit/s link gets the small layers and keeps decoding, 
       const others = ['Chair', 'Bob'];
       await reaches(carol, others, 480, 30_000, 'on a good link Carol gets the large layers');
 
-      ns.limit('400kbit');
+      room.ns.limit('400kbit');
       const down = await reaches(carol, others, 240, 10_000, 'behind 400 kbit/s Carol gets the small layers');
       const { worst: freeze, trace } = await longestFreeze(carol, others, 10_000);
       assert.ok(freeze <= 1_000, `Carol's video never froze over a second behind the limit: ${freeze} ms (${trace})`);
       assert.equal((await tileVideo(bob, 'Chair')).height, 480, 'Bob, on a good link, keeps the large layer');
 
-      ns.limit(null);
+      room.ns.limit(null);
       const up = await reaches(carol, others, 480, 20_000, 'the limit lifted, Carol climbs back to the large layers');
       t.diagnostic(`down in ${down} ms, longest freeze ${freeze} ms, back up in ${up} ms`);
     });

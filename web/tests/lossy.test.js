@@ -6,39 +6,15 @@
 // moderator sees that person's connection, with the loss and the round
 // trip, in the participant list.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinRoom, launchBrowser, lineWithSecurity, metric, startServer, withPages } from './harness.js';
-import { Namespace, requireRoot } from './netns.js';
+import { joinRoom, lineWithSecurity, metric, withPages } from './harness.js';
+import { Namespace, acrossTheLink } from './netns.js';
 
 const DELAY_MS = 100;
 const LOSS_PERCENT = 5;
 
-/** @type {Namespace} */
-let ns;
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser[]} */
-const browsers = [];
-
-before(async () => {
-  requireRoot();
-  ns = await Namespace.lossy(3, DELAY_MS, LOSS_PERCENT);
-  // The server listens on the link's host end, which the host reaches too.
-  server = await startServer(['peer_to_peer = false'], { host: ns.hostIp });
-  ns.exec('ip', ['route', 'add', 'default', 'via', ns.hostIp]);
-  for (const executablePath of [undefined, ns.chromium()]) {
-    // The camera needs a secure context: the server's plain-HTTP origin
-    // counts as one, as localhost would.
-    browsers.push(await launchBrowser({ executablePath, args: [`--unsafely-treat-insecure-origin-as-secure=${server.base}`] }));
-  }
-});
-
-after(async () => {
-  for (const b of browsers) await b.close().catch(() => {});
-  await server?.stop();
-  ns?.close();
-});
+const room = acrossTheLink(() => Namespace.lossy(3, DELAY_MS, LOSS_PERCENT));
 
 /**
  * @typedef {{t: number, samples: number, concealed: number, audioPackets: number, audioLost: number,
@@ -96,12 +72,12 @@ function longest(samples, stalled) {
 }
 
 test('over a link with 5 % loss and 100 ms delay audio plays on, video recovers, and the moderator sees it', async (t) => {
-  const line = await lineWithSecurity(server.base);
-  await withPages(browsers[0], t, async (hostPages) => {
-    await withPages(browsers[1], t, async (lossyPages) => {
-      const chair = await hostPages.open('chair', server.base);
+  const line = await lineWithSecurity(room.server.base);
+  await withPages(room.browsers[0], t, async (hostPages) => {
+    await withPages(room.browsers[1], t, async (lossyPages) => {
+      const chair = await hostPages.open('chair', room.server.base);
       await joinRoom(chair, { ...line, name: 'Chair' });
-      const remy = await lossyPages.open('remy', server.base);
+      const remy = await lossyPages.open('remy', room.server.base);
       await joinRoom(remy, { ...line, pin: '', name: 'Remy' });
 
       // In, and decoding the chair's camera, over the bad link.
@@ -111,7 +87,7 @@ test('over a link with 5 % loss and 100 ms delay audio plays on, video recovers,
         assert.ok(waited < 60_000, `Remy decodes the chair's video over the lossy link: ${JSON.stringify(s)}`);
         await remy.waitForTimeout(500);
       }
-      const resentBefore = await metric(server.base, 'conclave_media_packets{outcome="resent"}');
+      const resentBefore = await metric(room.server.base, 'conclave_media_packets{outcome="resent"}');
       const samples = await sample(remy, 15_000);
       const [first, last] = [samples[0], samples[samples.length - 1]];
       const report = JSON.stringify({ first, last });
@@ -131,7 +107,7 @@ test('over a link with 5 % loss and 100 ms delay audio plays on, video recovers,
 
       // Video: lost packets are asked for again, and frames keep coming.
       assert.ok(last.nacks > first.nacks, `the page sent NACKs: ${report}`);
-      assert.ok((await metric(server.base, 'conclave_media_packets{outcome="resent"}')) > resentBefore, 'the server resent what was lost');
+      assert.ok((await metric(room.server.base, 'conclave_media_packets{outcome="resent"}')) > resentBefore, 'the server resent what was lost');
       const frozen = longest(samples, (a, b) => b.frames === a.frames);
       assert.ok(frozen <= 1_000, `video never froze over a second: the longest was ${frozen} ms (${report})`);
       // The fake camera's rate is the sending page's CPU's to give: 30

@@ -6,11 +6,12 @@
 // Namespaces need root, which CI has (scripts/test runs as root there).
 
 import { execFileSync, spawn } from 'node:child_process';
+import { after, before } from 'node:test';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromiumPath } from './harness.js';
+import { chromiumPath, launchBrowser, startServer } from './harness.js';
 
 /**
  * @param {string} cmd
@@ -127,8 +128,9 @@ export class Namespace {
 
   /**
    * Drops every UDP datagram on the namespace's link, both ways, and TCP
-   * to `tcpPorts` (a TURN server's, so that only ICE-TCP is left).
-   * @param {number[]} [tcpPorts]
+   * to `tcpPorts` (a TURN server's, so that only ICE-TCP is left; or a
+   * range, `'46000-46999'`).
+   * @param {(number | string)[]} [tcpPorts]
    */
   blockUdp(tcpPorts = []) {
     const tcp = tcpPorts.length > 0 ? [`tcp dport { ${tcpPorts.join(', ')} } drop`] : [];
@@ -145,6 +147,11 @@ export class Namespace {
       ['ct state established,related accept', `tcp dport { ${ports.join(', ')} } accept`, 'drop'],
       ['ct state established,related accept', 'drop'],
     );
+  }
+
+  /** Takes away what blockUdp, onlyTcpTo or filter put on the link. */
+  unfilter() {
+    this.exec('nft', ['delete', 'table', 'inet', 'conclave_test']);
   }
 
   /**
@@ -219,4 +226,37 @@ export class Namespace {
     this.remove();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * For a test file: before its tests, the namespace `make` builds, a
+ * server (peer to peer off) on its host end, which the host reaches too,
+ * with the namespace routed to it, and two browsers, `browsers[0]` on this
+ * host and `browsers[1]` inside the namespace; after them, all of it ends.
+ * The camera needs a secure context: each browser takes the server's
+ * plain-HTTP origin as one, as it would localhost.
+ * @param {() => Namespace | Promise<Namespace>} make
+ */
+export function acrossTheLink(make) {
+  const room = {
+    ns: /** @type {Namespace} */ (/** @type {unknown} */ (null)),
+    server: /** @type {Awaited<ReturnType<typeof startServer>>} */ (/** @type {unknown} */ (null)),
+    /** @type {import('playwright-core').Browser[]} */
+    browsers: [],
+  };
+  before(async () => {
+    requireRoot();
+    room.ns = await make();
+    room.server = await startServer(['peer_to_peer = false'], { host: room.ns.hostIp });
+    room.ns.exec('ip', ['route', 'add', 'default', 'via', room.ns.hostIp]);
+    for (const executablePath of [undefined, room.ns.chromium()]) {
+      room.browsers.push(await launchBrowser({ executablePath, args: [`--unsafely-treat-insecure-origin-as-secure=${room.server.base}`] }));
+    }
+  });
+  after(async () => {
+    for (const b of room.browsers) await b.close().catch(() => {});
+    await room.server?.stop();
+    room.ns?.close();
+  });
+  return room;
 }

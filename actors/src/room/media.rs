@@ -192,6 +192,11 @@ impl Handler<FromMedia> for Room {
                 let m = Arc::new(Outgoing::new(ToClient::MediaReset));
                 self.deliver(|_| Some(m.clone()));
             }
+            MediaEvent::Reconnect(to) => {
+                if self.state.takes_server_signal(to) {
+                    self.send_to(to, ToClient::MediaReset);
+                }
+            }
             MediaEvent::Reception(mut all) => {
                 // Someone's network is the moderators' business, to help or
                 // to act on, and nobody else's.

@@ -44,8 +44,14 @@ impl Forwarder {
                 dirty: false,
                 hidden: Default::default(),
                 heights: Default::default(),
+                backoff: Default::default(),
             },
         );
+        self.subscribe_to_others(member);
+    }
+
+    /// Subscribes `member` to everyone else's tracks and offers them.
+    pub(super) fn subscribe_to_others(&mut self, member: ParticipantId) {
         let existing: Vec<usize> = (0..self.tracks.len())
             .filter(|&i| self.tracks[i].key.publisher != member)
             .collect();
@@ -153,7 +159,12 @@ impl Forwarder {
         } else if !was_caller {
             return;
         }
-        // Their tracks leave everyone's subscribe connection.
+        self.withdraw(member);
+    }
+
+    /// `member`'s tracks leave everyone's subscribe connection, and
+    /// `member` leaves every track's subscribers.
+    pub(super) fn withdraw(&mut self, member: ParticipantId) {
         let (theirs, others): (Vec<_>, Vec<_>) = self
             .tracks
             .drain(..)

@@ -30,6 +30,7 @@ use conclave_actors::media::{
 use conclave_actors::{ConferenceId, ParticipantId, SessionId};
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -51,6 +52,7 @@ mod handle;
 mod members;
 mod phones;
 mod reception;
+mod recovery;
 mod simulcast;
 
 pub use handle::ForwarderHandle;
@@ -107,6 +109,8 @@ struct Member {
     hidden: HashSet<(ParticipantId, TrackSource)>,
     /// The heights of its tiles, where it said.
     heights: HashMap<(ParticipantId, TrackSource), u32>,
+    /// When its failed connections may be replaced again.
+    backoff: recovery::Backoff,
 }
 
 /// One server connection.
@@ -242,7 +246,10 @@ impl Forwarder {
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => self.timeouts(),
                 _ = phone_tick.tick(), if self.phones.is_some() => self.phone_tick(),
-                _ = reception_tick.tick() => self.tell_reception(),
+                _ = reception_tick.tick() => {
+                    self.tell_reception();
+                    self.reconnect_owed();
+                }
                 _ = speaker_tick.tick() => {
                     if let Some(who) = self.speakers.tick() {
                         self.emit(MediaEvent::ActiveSpeaker(who));
@@ -415,8 +422,12 @@ impl Forwarder {
     fn on_event(&mut self, id: ConnId, event: RTCPeerConnectionEvent) {
         match event {
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                if let Some(c) = self.conns.get(&id) {
-                    tracing::debug!(conference = %self.conference, member = %c.member, pc = "publish", ?state, "media connection");
+                let Some(member) = self.conns.get(&id).map(|c| c.member) else {
+                    return;
+                };
+                tracing::debug!(conference = %self.conference, member = %member, pc = "publish", ?state, "media connection");
+                if state == RTCPeerConnectionState::Failed {
+                    self.reconnect(member);
                 }
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => self.on_track(id, init),
@@ -428,7 +439,13 @@ impl Forwarder {
         for event in events {
             match event {
                 leg::Event::Connected => self.subscriber_up(id, true),
-                leg::Event::Lost => self.subscriber_up(id, false),
+                leg::Event::Lost { retry } => {
+                    self.subscriber_up(id, false);
+                    match self.conns.get(&id).map(|c| c.member) {
+                        Some(member) if retry => self.reconnect(member),
+                        _ => {}
+                    }
+                }
                 leg::Event::Feedback(packets) => self.on_feedback(id, &packets),
                 leg::Event::Transport(observed) => self.on_transport(id, &observed),
             }

@@ -58,8 +58,12 @@ pub enum Event {
     Feedback(Vec<Box<dyn rtc::rtcp::Packet>>),
     /// Transport-wide feedback: what came of packets the leg numbered.
     Transport(Vec<crate::bwe::Observation>),
-    /// The client is gone: it closed, went silent, or the handshake failed.
-    Lost,
+    /// The connection is over. `retry` when it failed after the client
+    /// reached it (a check passed): it went silent (consent) or the
+    /// handshake ran out of retransmissions, and a new connection may
+    /// work. Not when the client closed it (`close_notify`) or never
+    /// tried it.
+    Lost { retry: bool },
 }
 
 pub struct Leg {
@@ -322,7 +326,7 @@ impl Leg {
                 }
             }
             Ok(dtls::Progress::Handshaking) => self.heard = now,
-            Ok(dtls::Progress::Closed) => self.lose(events),
+            Ok(dtls::Progress::Closed) => self.lose(false, events),
             // A record that does not verify or parse: dropped, as DTLS
             // over UDP does.
             Err(e) => tracing::debug!(error = %e, "leg: DTLS datagram dropped"),
@@ -484,7 +488,7 @@ impl Leg {
             return;
         }
         if now >= self.heard + CONSENT {
-            self.lose(events);
+            self.lose(self.remote.is_some(), events);
             return;
         }
         if self.srtp.is_none() {
@@ -495,7 +499,7 @@ impl Leg {
             if let Some(dtls) = self.dtls.as_mut() {
                 if let Err(e) = dtls.handle_timeout(now) {
                     tracing::debug!(error = %e, "leg: DTLS timed out");
-                    self.lose(events);
+                    self.lose(self.remote.is_some(), events);
                     return;
                 }
                 self.flush_dtls();
@@ -522,10 +526,10 @@ impl Leg {
         }
     }
 
-    fn lose(&mut self, events: &mut Vec<Event>) {
+    fn lose(&mut self, retry: bool, events: &mut Vec<Event>) {
         if !self.lost {
             self.lost = true;
-            events.push(Event::Lost);
+            events.push(Event::Lost { retry });
         }
     }
 

@@ -140,3 +140,24 @@ fn a_handshake_finishes_whichever_of_its_datagrams_is_lost() {
     // Both ways at once: each side's first flight after the hellos.
     assert!(connects_losing(Duration::from_secs(5), |_, i| i == 2));
 }
+
+#[test]
+fn a_leg_the_client_closed_or_never_tried_is_not_worth_another() {
+    // Closed: the client's close_notify.
+    let mut p = Pair::connected();
+    p.client.close().unwrap();
+    p.run(Duration::from_secs(1), |s| {
+        s.leg_events.iter().any(|e| matches!(e, Event::Lost { .. }))
+    });
+    assert!(
+        matches!(p.seen.leg_events.last(), Some(Event::Lost { retry: false })),
+        "a client that closed its connection is not chased"
+    );
+
+    // Never tried: no check in the consent window.
+    let now = Instant::now();
+    let mut leg = leg(now);
+    let mut events = Vec::new();
+    leg.handle_timeout(now + CONSENT, &mut events);
+    assert!(matches!(events.last(), Some(Event::Lost { retry: false })));
+}

@@ -386,12 +386,16 @@ fn a_silent_client_is_lost_after_the_consent_window() {
     let mut events = Vec::new();
     assert!(leg.poll_timeout().unwrap() <= now + CONSENT);
     let mut t = now;
-    while !matches!(events.last(), Some(Event::Lost)) && t < now + CONSENT + Duration::from_secs(2)
+    while !matches!(events.last(), Some(Event::Lost { .. }))
+        && t < now + CONSENT + Duration::from_secs(2)
     {
         t += Duration::from_millis(500);
         leg.handle_timeout(t, &mut events);
     }
-    assert!(matches!(events.last(), Some(Event::Lost)));
+    assert!(
+        matches!(events.last(), Some(Event::Lost { retry: true })),
+        "a client that had reached the leg may be given a new one"
+    );
     assert!(
         t >= now + CONSENT - Duration::from_secs(1),
         "not before the window"
