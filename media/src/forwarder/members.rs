@@ -45,6 +45,7 @@ impl Forwarder {
                 hidden: Default::default(),
                 heights: Default::default(),
                 backoff: Default::default(),
+                recovering: false,
             },
         );
         self.subscribe_to_others(member);

@@ -111,6 +111,10 @@ struct Member {
     heights: HashMap<(ParticipantId, TrackSource), u32>,
     /// When its failed connections may be replaced again.
     backoff: recovery::Backoff,
+    /// Its connections were replaced and none has come up since: a new
+    /// one the client never reaches (its network still down) is replaced
+    /// too.
+    recovering: bool,
 }
 
 /// One server connection.
@@ -426,8 +430,14 @@ impl Forwarder {
                     return;
                 };
                 tracing::debug!(conference = %self.conference, member = %member, pc = "publish", ?state, "media connection");
-                if state == RTCPeerConnectionState::Failed {
-                    self.reconnect(member);
+                match state {
+                    RTCPeerConnectionState::Failed => self.reconnect(member),
+                    RTCPeerConnectionState::Connected => {
+                        if let Some(m) = self.members.get_mut(&member) {
+                            m.recovering = false;
+                        }
+                    }
+                    _ => {}
                 }
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => self.on_track(id, init),
@@ -441,9 +451,12 @@ impl Forwarder {
                 leg::Event::Connected => self.subscriber_up(id, true),
                 leg::Event::Lost { retry } => {
                     self.subscriber_up(id, false);
-                    match self.conns.get(&id).map(|c| c.member) {
-                        Some(member) if retry => self.reconnect(member),
-                        _ => {}
+                    let Some(member) = self.conns.get(&id).map(|c| c.member) else {
+                        continue;
+                    };
+                    let recovering = self.members.get(&member).is_some_and(|m| m.recovering);
+                    if retry || recovering {
+                        self.reconnect(member);
                     }
                 }
                 leg::Event::Feedback(packets) => self.on_feedback(id, &packets),
@@ -460,6 +473,9 @@ impl Forwarder {
         tracing::debug!(conference = %self.conference, member = %member, pc = "subscribe", up, "media connection");
         c.gates.set_receiving(up);
         if up {
+            if let Some(m) = self.members.get_mut(&member) {
+                m.recovering = false;
+            }
             // A fresh receiver needs a keyframe to show video (of
             // everyone's tracks but its own).
             for i in 0..self.tracks.len() {

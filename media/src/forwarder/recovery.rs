@@ -2,7 +2,9 @@
 //! handshake ran out of retransmissions, or 30 s passed without consent)
 //! gets new ones: both of its connections go, its tracks leave the others
 //! as when it leaves, and the client is told (`media_reset`) to connect
-//! again, which it does as after a forwarder restart. Without this a
+//! again, which it does as after a forwarder restart. A connection the
+//! client closed or never reached is replaced only if it was itself a
+//! replacement (the network may still be down). Without this a
 //! participant whose link dropped for half a minute stayed in the room
 //! seeing and sending nothing, with no error anywhere.
 
@@ -19,6 +21,8 @@ use super::Forwarder;
 /// pair of connections every few minutes, not every half-minute.
 const FIRST_WAIT: Duration = Duration::from_secs(10);
 const LONGEST_WAIT: Duration = Duration::from_secs(120);
+/// So long without a retry, and the waits start again from the first.
+const QUIET: Duration = Duration::from_secs(600);
 
 /// When a member's failed connections may be replaced again.
 #[derive(Clone, Copy, Debug, Default)]
@@ -38,6 +42,9 @@ impl Backoff {
             return false;
         }
         self.owed = false;
+        if self.not_before.is_some_and(|t| now >= t + QUIET) {
+            self.wait = Duration::ZERO;
+        }
         self.wait = if self.wait.is_zero() {
             FIRST_WAIT
         } else {
@@ -79,6 +86,7 @@ impl Forwarder {
             return;
         }
         tracing::info!(conference = %self.conference, member = %member, "media connection failed: connecting again");
+        m.recovering = true;
         let ids = [m.publish.take(), m.subscribe.take()];
         m.offering = false;
         m.dirty = false;
@@ -118,7 +126,11 @@ mod tests {
             assert!(b.take(at), "never more than {LONGEST_WAIT:?}");
         }
         assert!(!b.take(at + LONGEST_WAIT - Duration::from_secs(1)));
-        // Long after the last retry, a new failure is retried at once.
-        assert!(b.take(at + Duration::from_secs(3600)));
+        // Long after the last retry, a new failure is retried at once, and
+        // the waits start again from the first.
+        let later = at + Duration::from_secs(3600);
+        assert!(b.take(later));
+        assert!(!b.take(later + FIRST_WAIT - Duration::from_secs(1)));
+        assert!(b.take(later + FIRST_WAIT));
     }
 }

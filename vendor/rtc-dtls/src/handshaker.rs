@@ -217,6 +217,10 @@ impl DTLSConn {
                         self.notify(alert.alert_level, alert.alert_description);
                     }
                     if let Some(err) = err {
+                        // Conclave's patch: a flight refused (a certificate
+                        // not the expected one, say) ends the handshake, so
+                        // this side's flight is not sent again.
+                        self.current_retransmit_timer = None;
                         return Err(err);
                     }
                 }
