@@ -222,6 +222,7 @@ impl Metrics {
                 ("gated", &c.gated),
                 ("resent", &c.resent),
                 ("resend_refused", &c.resend_refused),
+                ("resend_early", &c.resend_early),
             ] {
                 self.media
                     .with_label_values(&[label])

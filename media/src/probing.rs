@@ -8,6 +8,13 @@
 //! becomes what arrived, [`Probe::proven`], and another probe follows
 //! soon) or it does not (the next waits twice as long, up to
 //! [`PROBE_AT_MOST_EVERY`]).
+//!
+//! How far past the estimate a probe goes ([`Probe::step`]) is learnt
+//! the same way: halved after a probe the link could not carry, doubled
+//! after one it carried. A probe past the link's rate fills its queue
+//! until the over-use shows, and what the queue cannot hold is lost,
+//! media with the padding: a link just found short is tried a little
+//! past its estimate, not at twice it.
 
 use std::time::{Duration, Instant};
 
@@ -27,8 +34,14 @@ pub const PROBE_AGAIN: Duration = Duration::from_millis(500);
 /// rate wobbles a subscriber in and out of its band, and that must not
 /// start the wait over each time.
 const SETTLED: Duration = Duration::from_secs(5);
+/// The most a probe asks, as a multiple of the estimate: a doubling at a
+/// time reaches a large layer from small ones in a probe or two.
+pub const STEP_MOST: f64 = 2.0;
+/// The least, for a link that could not carry the probes before: over
+/// its estimate by more than the estimate's own error.
+pub const STEP_LEAST: f64 = 1.2;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Probe {
     /// Under way: until when, and when and from what estimate it started.
     running: Option<(Instant, Instant, u64)>,
@@ -39,6 +52,7 @@ pub struct Probe {
     held_since: Option<Instant>,
     free_since: Option<Instant>,
     proven: bool,
+    step: f64,
 }
 
 impl Default for Probe {
@@ -50,6 +64,7 @@ impl Default for Probe {
             held_since: None,
             free_since: None,
             proven: false,
+            step: STEP_MOST,
         }
     }
 }
@@ -58,6 +73,12 @@ impl Probe {
     /// Whether a probe is under way.
     pub fn running(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// The multiple of the estimate the next probe (or the one under
+    /// way) asks for, at most.
+    pub fn step(&self) -> f64 {
+        self.step
     }
 
     /// Whether a probe is under way now, given the `estimate`, whether
@@ -77,6 +98,7 @@ impl Probe {
                 self.running = None;
                 self.wait = (self.wait * 2).min(PROBE_AT_MOST_EVERY);
                 self.next = Some(now + self.wait);
+                self.step = (1.0 + (self.step - 1.0) / 2.0).max(STEP_LEAST);
                 return false;
             }
             if now < until {
@@ -85,6 +107,7 @@ impl Probe {
             self.running = None;
             self.proven = true;
             self.wait = PROBE_EVERY;
+            self.step = (1.0 + (self.step - 1.0) * 2.0).min(STEP_MOST);
             self.next = Some(now + PROBE_AGAIN);
             return false;
         }
@@ -153,6 +176,42 @@ mod tests {
         assert!(!p.proven());
         assert!(!p.tick(t5 + PROBE_AGAIN / 2, 600_000, true, over));
         assert!(p.tick(t5 + PROBE_AGAIN, 600_000, true, over));
+    }
+
+    #[test]
+    fn a_link_that_could_not_carry_a_probe_is_tried_closer_to_its_estimate() {
+        let t0 = Instant::now();
+        let mut p = Probe::default();
+        assert_eq!(p.step(), STEP_MOST);
+        assert!(!p.tick(t0, 300_000, true, None));
+        let mut at = t0 + PROBE_EVERY;
+        let fail = |p: &mut Probe, at: &mut Instant| {
+            assert!(p.tick(*at, 300_000, true, None));
+            let over = Some(*at + Duration::from_millis(300));
+            *at += Duration::from_millis(400);
+            assert!(!p.tick(*at, 300_000, true, over));
+            *at += PROBE_AT_MOST_EVERY + PROBE_EVERY;
+        };
+        fail(&mut p, &mut at);
+        assert_eq!(p.step(), 1.5);
+        fail(&mut p, &mut at);
+        assert_eq!(p.step(), 1.25);
+        fail(&mut p, &mut at);
+        assert_eq!(p.step(), STEP_LEAST, "never closer than the least");
+        // Carried probes double the step past the estimate back up.
+        let carry = |p: &mut Probe, at: &mut Instant| {
+            assert!(p.tick(*at, 300_000, true, None));
+            *at += PROBE_FOR;
+            assert!(!p.tick(*at, 300_000, true, None));
+            assert!(p.proven());
+            *at += PROBE_AGAIN;
+        };
+        carry(&mut p, &mut at);
+        assert!((p.step() - 1.4).abs() < 1e-9, "{}", p.step());
+        carry(&mut p, &mut at);
+        assert!((p.step() - 1.8).abs() < 1e-9, "{}", p.step());
+        carry(&mut p, &mut at);
+        assert_eq!(p.step(), STEP_MOST);
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub struct Counters {
     pub resent: AtomicU64,
     /// NACKed copies not sent again: the connection's budget was spent.
     pub resend_refused: AtomicU64,
+    /// NACKed copies not sent again: sent again less than a round trip
+    /// ago, and maybe still on the way.
+    pub resend_early: AtomicU64,
     /// Ticks of the phone callers' mix, over every room.
     pub phone_mix_ticks: AtomicU64,
     /// CPU time those ticks took (the forwarder thread's clock), in µs.

@@ -8,7 +8,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinRoom, lineWithSecurity, tileVideo, withPages } from './harness.js';
+import { joinRoom, lineWithSecurity, metric, tileVideo, withPages } from './harness.js';
 import { Namespace, acrossTheLink } from './netns.js';
 
 const room = acrossTheLink(() => new Namespace(5));
@@ -86,7 +86,9 @@ test('a page behind a 400 kbit/s link gets the small layers and keeps decoding, 
 
       room.ns.limit(null);
       const up = await reaches(carol, others, 480, 20_000, 'the limit lifted, Carol climbs back to the large layers');
-      t.diagnostic(`down in ${down} ms, longest freeze ${freeze} ms, back up in ${up} ms`);
+      const resent = await metric(room.server.base, 'conclave_media_packets{outcome="resent"}');
+      const early = await metric(room.server.base, 'conclave_media_packets{outcome="resend_early"}');
+      t.diagnostic(`down in ${down} ms, longest freeze ${freeze} ms, back up in ${up} ms; NACKed copies sent again ${resent}, not again within a round trip ${early}`);
     });
   });
 });

@@ -39,11 +39,11 @@ const HEADROOM: f64 = 0.9;
 const KEEP: f64 = 1.3;
 
 /// With the server's own estimate, a probe pads up to what every video
-/// at its tile's layer would need, but at most this multiple of the
-/// estimate and at least a quarter over it: a doubling at a time
-/// reaches a large layer from small ones in a probe or two, and a link
-/// that cannot carry it shows a queue in well under the probe's time.
-const PROBE_GROWTH: f64 = 2.0;
+/// at its tile's layer would need, but at most the probe's step
+/// (crate::probing, 1.2 to 2 times the estimate, learnt from the probes
+/// before) and at least a quarter over the estimate (or the step, if
+/// less): a link that cannot carry it shows a queue in well under the
+/// probe's time.
 const PROBE_LEAST: f64 = 1.25;
 /// What a probe asks past the need, for the estimate it leaves (what
 /// arrived, a little under what was sent) to still cover it.
@@ -255,12 +255,13 @@ impl Forwarder {
         // stay until the link proved it has room.
         if running && !was {
             let sending = bwe.acked_bps().unwrap_or(0);
+            let step = s.probe.step();
             let target = ((need as f64 * PROBE_SPARE) as u64).clamp(
-                (bps as f64 * PROBE_LEAST) as u64,
-                (bps as f64 * PROBE_GROWTH) as u64,
+                (bps as f64 * PROBE_LEAST.min(step)) as u64,
+                (bps as f64 * step) as u64,
             );
             s.leg.pad(now, target.saturating_sub(sending), PROBE_FOR);
-            tracing::debug!(member = %member, estimate = bps, sending, target, "probe");
+            tracing::debug!(member = %member, estimate = bps, sending, target, step, "probe");
         } else if !running && was {
             s.leg.pad(now, 0, Duration::ZERO);
             tracing::debug!(member = %member, estimate = bps, acked = bwe.acked_bps(), "probe ends");

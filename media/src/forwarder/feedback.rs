@@ -109,12 +109,17 @@ impl Forwarder {
         };
         let now = Instant::now();
         let counters = &self.shared.counters;
+        let round_trip = c.reception.rtt().unwrap_or_default();
         for seq in crate::history::lost(nack) {
             // Its numbers are its own: past what it was not sent while
             // hidden, across layers.
             let Some(packet) = sub.watch.resend(seq).and_then(|(l, s)| track.resend(l, s)) else {
                 continue;
             };
+            if !c.leg.resend_due(sub.ssrc, seq, now, round_trip) {
+                counters.resend_early.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if !c.resends.take(now) {
                 counters.resend_refused.fetch_add(1, Ordering::Relaxed);
                 break;

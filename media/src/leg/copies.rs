@@ -8,9 +8,17 @@
 //! hash key, and with it the means to forge packets (RFC 7714 §8.2,
 //! "Reuse of the same nonce"). So it carries the number it first went out
 //! with, or is not sent again.
+//!
+//! Nor is it sent again within a round trip of the last time: a client
+//! asks again for what is still missing every 100 ms or so, whatever the
+//! round trip (Chromium's default, where a receive-only connection has
+//! no round trip of its own), and behind a queue of a few hundred
+//! milliseconds each loss would go several times, the copies filling the
+//! queue that lost it.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::time::{Duration, Instant};
 
 use super::seal::SsrcHasher;
 
@@ -23,6 +31,8 @@ struct Slot {
     /// The transport-wide number it carried, if any.
     number: Option<u16>,
     kept: bool,
+    /// When it was last sent again.
+    resent: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -41,7 +51,29 @@ impl Copies {
             seq,
             number,
             kept: true,
+            resent: None,
         };
+    }
+
+    fn slot(&mut self, ssrc: u32, seq: u16) -> Option<&mut Slot> {
+        let slot = &mut self.by_ssrc.get_mut(&ssrc)?[usize::from(seq) % RECENT];
+        (slot.kept && slot.seq == seq).then_some(slot)
+    }
+
+    /// Whether copy `seq` of `ssrc` may be sent again at `now`: it is
+    /// remembered and was not sent again within `round_trip`.
+    pub fn due(&mut self, ssrc: u32, seq: u16, now: Instant, round_trip: Duration) -> bool {
+        self.slot(ssrc, seq).is_some_and(|s| {
+            s.resent
+                .is_none_or(|at| now.saturating_duration_since(at) >= round_trip)
+        })
+    }
+
+    /// Copy `seq` of `ssrc` was sent again at `now`.
+    pub fn resent(&mut self, ssrc: u32, seq: u16, now: Instant) {
+        if let Some(s) = self.slot(ssrc, seq) {
+            s.resent = Some(now);
+        }
     }
 
     /// How copy `seq` of `ssrc` was numbered; `None` when it is not one
@@ -68,5 +100,22 @@ mod tests {
         c.sent(7, 1 + RECENT as u16, Some(41));
         assert_eq!(c.number(7, 1), None, "too long ago");
         assert_eq!(c.number(7, 1 + RECENT as u16), Some(Some(41)));
+    }
+
+    #[test]
+    fn a_copy_goes_again_at_most_once_a_round_trip() {
+        let mut c = Copies::default();
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(300);
+        assert!(!c.due(7, 1, t0, rtt), "never sent");
+        c.sent(7, 1, Some(40));
+        assert!(c.due(7, 1, t0, rtt));
+        c.resent(7, 1, t0);
+        assert!(!c.due(7, 1, t0 + Duration::from_millis(100), rtt));
+        assert!(c.due(7, 1, t0 + rtt, rtt));
+        assert!(c.due(7, 1, t0, Duration::ZERO), "no round trip known");
+        // Sent anew under the same number (the slot taken again): due.
+        c.sent(7, 1, Some(41));
+        assert!(c.due(7, 1, t0, rtt));
     }
 }
