@@ -84,7 +84,7 @@ impl Metrics {
                 let g = IntGaugeVec::new(
                     Opts::new(
                         "conclave_media_packets",
-                        "RTP packets since start: received from publishers, forwarded (copies to subscribers), duplicate (dropped repeats), gated (held back by mute, removal or the share permission).",
+                        "RTP packets since start: received from publishers, forwarded (copies to subscribers), duplicate (dropped repeats), gated (held back by mute, removal or the share permission), resent (sent again on a NACK), resend_refused (over a connection's budget), resend_early (sent again less than a round trip before).",
                     ),
                     &["outcome"],
                 )

@@ -121,7 +121,7 @@ async fn a_screen_is_refused_and_stopped_under_share_moderators() {
         metric(&server, "resent").await,
         quality(&server, "nacks").await,
     );
-    nack_recent(&s.remote(&p, "screen"), s.last_seq(&p, "screen"), 4).await;
+    nack_recent(&s.remote(&p, "screen"), s.last_seq(&p, "screen"), 4, 1).await;
     settle(500).await;
     assert_eq!(
         metric(&server, "resent").await,

@@ -173,14 +173,16 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
         "a participant is told nothing of others' networks"
     );
 
-    // A subscriber that asks for everything again, as fast as it can, is
-    // held to its budget and keeps its connection.
+    // A subscriber that asks for everything again, as fast as a round
+    // trip lets it, is held to its budget and keeps its connection.
     let camera = b.remote(&m, "camera");
     let last = b.last_seq(&m, "camera");
     let refused = metric(&server, "resend_refused").await;
+    let round_trip = bea["rtt_ms"].as_u64().unwrap() + 5;
     for _ in 0..20 {
         // 16 pairs of 17 each: the whole history, 272 packets a NACK.
-        nack_recent(&camera, last, 16).await;
+        nack_recent(&camera, last, 16, 1).await;
+        settle(round_trip).await;
     }
     settle(500).await;
     assert!(
@@ -195,4 +197,28 @@ async fn video_lost_on_the_way_to_a_subscriber_is_sent_again() {
     );
     let _ = stop.send(());
     let _ = sender.await;
+
+    // The same losses asked for twice at once go again once: a copy goes
+    // at most once per round trip. (The stream stopped, and the budget
+    // refilled, nothing else is sent again meanwhile.)
+    settle(1000).await;
+    let count = || async {
+        let mut out = Vec::new();
+        for series in ["resent", "resend_early", "resend_refused"] {
+            out.push(metric(&server, series).await);
+        }
+        out
+    };
+    let before = count().await;
+    let last = b.last_seq(&m, "camera");
+    // The test's publisher leaves out every fourth and fifth number.
+    let copies = (0..17u16).filter(|&k| last.wrapping_sub(k) % 5 < 3).count() as u64;
+    nack_recent(&camera, last, 1, 2).await;
+    settle(300).await;
+    let after = count().await;
+    assert_eq!(
+        after,
+        vec![before[0] + copies, before[1] + copies, before[2]],
+        "the {copies} copies went again once each (resent, early, refused; before: {before:?})"
+    );
 }

@@ -579,14 +579,15 @@ impl Client {
 }
 
 /// Reports the last `pairs` × 17 packets up to `last` lost on `track`, in
-/// one NACK.
-async fn nack_recent(track: &Arc<dyn TrackRemote>, last: u16, pairs: u16) {
+/// one NACK that lists them `times` over.
+async fn nack_recent(track: &Arc<dyn TrackRemote>, last: u16, pairs: u16, times: usize) {
     let nacks = (0..pairs)
         .map(|k| NackPair {
             packet_id: last.wrapping_sub(pairs * 17 - 1).wrapping_add(k * 17),
             lost_packets: 0xffff,
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .repeat(times);
     track
         .write_rtcp(vec![Box::new(TransportLayerNack {
             sender_ssrc: 1,

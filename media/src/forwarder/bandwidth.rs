@@ -260,7 +260,11 @@ impl Forwarder {
                 (bps as f64 * PROBE_LEAST.min(step)) as u64,
                 (bps as f64 * step) as u64,
             );
-            s.leg.pad(now, target.saturating_sub(sending), PROBE_FOR);
+            // Past what is sent by as much as the target is past the
+            // estimate, where more than the estimate is sent already
+            // (the smallest layers are kept past it).
+            s.leg
+                .pad(now, target.saturating_sub(sending.min(bps)), PROBE_FOR);
             tracing::debug!(member = %member, estimate = bps, sending, target, step, "probe");
         } else if !running && was {
             s.leg.pad(now, 0, Duration::ZERO);

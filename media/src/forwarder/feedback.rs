@@ -5,7 +5,7 @@
 //! feedback), which the allocation divides (forwarder/bandwidth.rs).
 
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
@@ -14,6 +14,12 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 
 use super::Forwarder;
 use crate::published::ConnId;
+
+/// The round trip within which a copy is not sent again, as the
+/// connection's is taken: at least a millisecond, so the same loss twice
+/// in one NACK goes once; at most a second, so one report from a client
+/// with a wrong clock cannot keep repairs from going for long.
+const RESEND_ROUND_TRIP: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(1));
 
 impl Forwarder {
     /// Transport-wide feedback: the server's own estimate, when it makes
@@ -109,16 +115,23 @@ impl Forwarder {
         };
         let now = Instant::now();
         let counters = &self.shared.counters;
-        let round_trip = c.reception.rtt().unwrap_or_default();
+        let round_trip = c.reception.rtt().map_or(Duration::ZERO, |r| {
+            r.clamp(RESEND_ROUND_TRIP.0, RESEND_ROUND_TRIP.1)
+        });
         for seq in crate::history::lost(nack) {
             // Its numbers are its own: past what it was not sent while
             // hidden, across layers.
             let Some(packet) = sub.watch.resend(seq).and_then(|(l, s)| track.resend(l, s)) else {
                 continue;
             };
-            if !c.leg.resend_due(sub.ssrc, seq, now, round_trip) {
-                counters.resend_early.fetch_add(1, Ordering::Relaxed);
-                continue;
+            match c.leg.resend_due(sub.ssrc, seq, now, round_trip) {
+                // Not a copy it remembers sending.
+                None => continue,
+                Some(false) => {
+                    counters.resend_early.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Some(true) => {}
             }
             if !c.resends.take(now) {
                 counters.resend_refused.fetch_add(1, Ordering::Relaxed);

@@ -20,7 +20,10 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
+
 use super::seal::SsrcHasher;
+use crate::socket::Peer;
 
 /// Copies remembered per SSRC: the track history's depth.
 const RECENT: usize = crate::history::SIZE as usize;
@@ -60,10 +63,11 @@ impl Copies {
         (slot.kept && slot.seq == seq).then_some(slot)
     }
 
-    /// Whether copy `seq` of `ssrc` may be sent again at `now`: it is
-    /// remembered and was not sent again within `round_trip`.
-    pub fn due(&mut self, ssrc: u32, seq: u16, now: Instant, round_trip: Duration) -> bool {
-        self.slot(ssrc, seq).is_some_and(|s| {
+    /// Whether copy `seq` of `ssrc` may be sent again at `now`: `None`
+    /// when it is not remembered, `Some(false)` when it was sent again
+    /// within `round_trip`.
+    pub fn due(&mut self, ssrc: u32, seq: u16, now: Instant, round_trip: Duration) -> Option<bool> {
+        self.slot(ssrc, seq).map(|s| {
             s.resent
                 .is_none_or(|at| now.saturating_duration_since(at) >= round_trip)
         })
@@ -81,6 +85,52 @@ impl Copies {
     pub fn number(&self, ssrc: u32, seq: u16) -> Option<Option<u16>> {
         let slot = self.by_ssrc.get(&ssrc)?[usize::from(seq) % RECENT];
         (slot.kept && slot.seq == seq).then_some(slot.number)
+    }
+}
+
+impl super::Leg {
+    /// Sends a copy again (a NACK), as the same bytes as the first time:
+    /// with the transport-wide number it first carried (leg/copies.rs
+    /// says why). False, and nothing sent, for a copy the leg does not
+    /// remember sending. It is marked sent again: see
+    /// [`Leg::resend_due`].
+    pub fn resend_rtp(
+        &mut self,
+        now: Instant,
+        mut packet: rtc::rtp::Packet,
+        clock_rate: u32,
+        out: &mut Vec<(Peer, BytesMut)>,
+    ) -> bool {
+        let h = &packet.header;
+        let (ssrc, seq) = (h.ssrc, h.sequence_number);
+        let Some(number) = self.copies.number(ssrc, seq) else {
+            return false;
+        };
+        if let Some(number) = number {
+            if let Some(twcc) = self.twcc.as_mut() {
+                twcc.forget(number);
+            }
+            crate::bwe::put_number(&mut packet.header, number, &mut self.extensions);
+        }
+        let sent = self.seal_out(now, packet, clock_rate, out);
+        if sent {
+            self.copies.resent(ssrc, seq, now);
+        }
+        sent
+    }
+
+    /// Whether the copy `seq` of `ssrc` this leg sent is to go again for
+    /// a NACK at `now`: `None` when the leg does not remember it,
+    /// `Some(false)` when it went again within `round_trip` (leg/copies.rs
+    /// says why).
+    pub fn resend_due(
+        &mut self,
+        ssrc: u32,
+        seq: u16,
+        now: Instant,
+        round_trip: Duration,
+    ) -> Option<bool> {
+        self.copies.due(ssrc, seq, now, round_trip)
     }
 }
 
@@ -107,15 +157,22 @@ mod tests {
         let mut c = Copies::default();
         let t0 = Instant::now();
         let rtt = Duration::from_millis(300);
-        assert!(!c.due(7, 1, t0, rtt), "never sent");
+        assert_eq!(c.due(7, 1, t0, rtt), None, "never sent");
         c.sent(7, 1, Some(40));
-        assert!(c.due(7, 1, t0, rtt));
+        assert_eq!(c.due(7, 1, t0, rtt), Some(true));
         c.resent(7, 1, t0);
-        assert!(!c.due(7, 1, t0 + Duration::from_millis(100), rtt));
-        assert!(c.due(7, 1, t0 + rtt, rtt));
-        assert!(c.due(7, 1, t0, Duration::ZERO), "no round trip known");
+        assert_eq!(
+            c.due(7, 1, t0 + Duration::from_millis(100), rtt),
+            Some(false)
+        );
+        assert_eq!(c.due(7, 1, t0 + rtt, rtt), Some(true));
+        assert_eq!(
+            c.due(7, 1, t0, Duration::ZERO),
+            Some(true),
+            "no round trip known"
+        );
         // Sent anew under the same number (the slot taken again): due.
         c.sent(7, 1, Some(41));
-        assert!(c.due(7, 1, t0, rtt));
+        assert_eq!(c.due(7, 1, t0, rtt), Some(true));
     }
 }

@@ -397,43 +397,6 @@ impl Leg {
         sent
     }
 
-    /// Sends a copy again (a NACK), as the same bytes as the first time:
-    /// with the transport-wide number it first carried (leg/copies.rs
-    /// says why). False, and nothing sent, for a copy the leg does not
-    /// remember sending. It is marked sent again: see
-    /// [`Leg::resend_due`].
-    pub fn resend_rtp(
-        &mut self,
-        now: Instant,
-        mut packet: rtc::rtp::Packet,
-        clock_rate: u32,
-        out: &mut Vec<(Peer, BytesMut)>,
-    ) -> bool {
-        let h = &packet.header;
-        let (ssrc, seq) = (h.ssrc, h.sequence_number);
-        let Some(number) = self.copies.number(ssrc, seq) else {
-            return false;
-        };
-        if let Some(number) = number {
-            if let Some(twcc) = self.twcc.as_mut() {
-                twcc.forget(number);
-            }
-            crate::bwe::put_number(&mut packet.header, number, &mut self.extensions);
-        }
-        let sent = self.seal_out(now, packet, clock_rate, out);
-        if sent {
-            self.copies.resent(ssrc, seq, now);
-        }
-        sent
-    }
-
-    /// Whether the copy `seq` of `ssrc` this leg sent is to go again for
-    /// a NACK at `now`: it is remembered, and was not sent again within
-    /// `round_trip` (leg/copies.rs says why).
-    pub fn resend_due(&mut self, ssrc: u32, seq: u16, now: Instant, round_trip: Duration) -> bool {
-        self.copies.due(ssrc, seq, now, round_trip)
-    }
-
     fn seal_out(
         &mut self,
         now: Instant,

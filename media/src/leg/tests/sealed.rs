@@ -150,14 +150,17 @@ fn a_copy_sent_again_is_the_same_bytes_or_is_not_sent() {
     }
     let mut again = Vec::new();
     let rtt = Duration::from_millis(200);
-    assert!(p.leg.resend_due(vp8(2).header.ssrc, 2, p.now, rtt));
+    assert_eq!(
+        p.leg.resend_due(vp8(2).header.ssrc, 2, p.now, rtt),
+        Some(true)
+    );
     assert!(p.leg.resend_rtp(p.now, vp8(2), 90_000, &mut again));
     assert_eq!(again[0].1, first[1].1, "the same bytes as the first time");
     // Asked for again before a round trip passed: not due yet.
-    assert!(!p
-        .leg
-        .resend_due(vp8(2).header.ssrc, 2, p.now + rtt / 2, rtt));
-    assert!(p.leg.resend_due(vp8(2).header.ssrc, 2, p.now + rtt, rtt));
+    let ssrc = vp8(2).header.ssrc;
+    assert_eq!(p.leg.resend_due(ssrc, 2, p.now + rtt / 2, rtt), Some(false));
+    assert_eq!(p.leg.resend_due(ssrc, 2, p.now + rtt, rtt), Some(true));
+    assert_eq!(p.leg.resend_due(ssrc, 9, p.now, rtt), None, "never sent");
     assert!(
         !p.leg.resend_rtp(p.now, vp8(9), 90_000, &mut again),
         "never sent: not sent now"
